@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: MIT
+# htracr - plain Makefile. Builds into .output/; `make help` lists targets.
+#
+#   make                      build ./htracr
+#   make BPF=0                build without libbpf (libpcap only)
+#   make SANITIZE=address,undefined
+#   make test                 install test dependencies, build, run every test
+#   make run                  install dependencies, build, start htracr
+#   make fuzz                 libFuzzer harness over the whole pipeline (60 s)
+
+CC ?= cc
+BPF ?= 1
+OUT := .output
+LLHTTP_DIR ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+PKGS := libpcap zlib
+ifeq ($(BPF),1)
+PKGS += libbpf libelf
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcap -lz)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+OPT ?= -O2 -g
+CFLAGS ?= $(OPT)
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -Iinclude -I$(LLHTTP_INC) -I$(OUT) $(PKG_CFLAGS) \
+	-DHTRACR_VERSION='"$(VERSION)"' -DHTRACR_BPF=$(BPF) -D_GNU_SOURCE -MMD -MP
+LDLIBS := $(PKG_LIBS) -lpthread
+LDFLAGS ?=
+
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+# Every pipeline stage; main.c alone makes the binary, the rest is shared with tests.
+LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJS := $(patsubst src/%.c,$(OUT)/src/%.o,$(LIB_SRCS))
+LLHTTP_OBJS := $(OUT)/llhttp/llhttp.o $(OUT)/llhttp/api.o $(OUT)/llhttp/http.o
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_OBJS := $(patsubst tests/unit/%.c,$(OUT)/tests/unit/%.o,$(UNIT_SRCS))
+
+.PHONY: all clean test test-unit run fuzz help deps test-deps format
+all: htracr
+
+htracr: $(OUT)/src/main.o $(LIB_OBJS) $(LLHTTP_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/src/%.o: src/%.c | $(OUT)/src
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# llhttp: compiled from the C sources Debian's node-llhttp installs (not vendored).
+$(OUT)/llhttp/%.o: $(LLHTTP_DIR)/%.c | $(OUT)/llhttp
+	$(CC) -std=gnu11 $(filter-out -MMD -MP,$(CFLAGS)) -w -I$(LLHTTP_INC) \
+		$(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer) -c -o $@ $<
+
+$(OUT)/tests/unit/%.o: tests/unit/%.c | $(OUT)/tests/unit
+	$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
+
+$(OUT)/unit-tests: $(UNIT_OBJS) $(LIB_OBJS) $(LLHTTP_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/src $(OUT)/llhttp $(OUT)/tests/unit $(OUT)/fuzz:
+	mkdir -p $@
+
+test-unit: $(OUT)/unit-tests
+	$(OUT)/unit-tests
+
+# Fuzzing: clang + libFuzzer, ASan/UBSan, whole pipeline from pcap bytes.
+FUZZ_SECONDS ?= 60
+$(OUT)/fuzz/fuzz-pcap: tests/fuzz/fuzz_pcap.c $(LIB_SRCS) $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c | $(OUT)/fuzz
+	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -I$(LLHTTP_INC) \
+		-D_GNU_SOURCE -DHTRACR_VERSION='"$(VERSION)"' -DHTRACR_BPF=0 -o $@ $^ -lpcap -lz
+fuzz: $(OUT)/fuzz/fuzz-pcap
+	mkdir -p $(OUT)/fuzz/corpus
+	./tests/fuzz/seed.sh $(OUT)/fuzz/corpus
+	$(OUT)/fuzz/fuzz-pcap -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 $(OUT)/fuzz/corpus
+
+deps:
+	./scripts/install-deps.sh build
+
+test-deps:
+	./scripts/install-deps.sh test
+
+test: test-deps
+	$(MAKE) htracr $(OUT)/unit-tests
+	./tests/run.sh
+
+run: deps
+	$(MAKE) htracr
+	./scripts/run.sh
+
+format:
+	clang-format -i src/*.c include/htracr/*.h
+
+clean:
+	rm -rf $(OUT) htracr
+
+help:
+	@sed -n '2,12p' Makefile
+
+-include $(wildcard $(OUT)/src/*.d $(OUT)/tests/unit/*.d)

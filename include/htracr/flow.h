@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * flow.h - the flow table: 5-tuple -> connection.
+ *
+ * Third stage. Finds or creates the connection a decoded TCP packet belongs
+ * to, decides client and server roles (the sniffed port, else the receiver of
+ * the first SYN, else the sender of an HTTP request line), starts a new
+ * connection when a SYN reuses the 5-tuple of a closed one, expires idle
+ * flows, and decides which connections count: the sniffed ports, plus (in
+ * files, unless the ports were given explicitly) any connection whose first
+ * client bytes look like an HTTP request.
+ */
+#ifndef HTRACR_FLOW_H
+#define HTRACR_FLOW_H
+
+#include <stdint.h>
+
+struct store;
+struct decoded;
+struct flow_table;
+
+#define FLOW_MAX_PORTS 64
+
+struct flow_opts {
+    uint16_t ports[FLOW_MAX_PORTS]; /* the sniff set */
+    int nports;
+    int sniff_http;                 /* also take HTTP found on other ports */
+    int64_t idle_timeout_us;        /* open flow without packets: finished after this */
+    int64_t close_linger_us;        /* closed flow kept for late packets this long */
+};
+
+struct flow_stats {
+    uint64_t flows;             /* 5-tuples seen */
+    uint64_t ignored_flows;     /* not on a sniffed port and not HTTP */
+    uint64_t port_reuse;        /* new connection on a closed connection's tuple */
+    uint64_t expired;           /* finished by idle timeout */
+    uint64_t active;            /* flows in the table now */
+};
+
+/* New table feeding st, or NULL (errno). */
+struct flow_table *flow_table_new(struct store *st, const struct flow_opts *opts);
+/* One decoded TCP packet (borrowed for the call). */
+void flow_table_packet(struct flow_table *ft, const struct decoded *d);
+/* End of input: finish every flow (their connections go to the store's
+ * on_finish in order of creation). */
+void flow_table_finish(struct flow_table *ft);
+const struct flow_stats *flow_table_stats(const struct flow_table *ft);
+/* Free; flow_table_free(NULL) is a no-op. Call flow_table_finish() first to
+ * keep what is in flight. */
+void flow_table_free(struct flow_table *ft);
+
+#endif

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http.h - HTTP/1.x messages from a connection's reassembled byte streams.
+ *
+ * Fifth stage. TCP hands each direction's bytes over in stream order, one
+ * packet's worth at a time (with the index of the packet that carried them),
+ * plus gaps (bytes never captured) and end of stream. One llhttp parser per
+ * direction turns them into struct store_message entries on the connection:
+ * start line, headers, sizes, decoded body (bounded), first/last packet and
+ * time, request <-> response pairing (pipelining, 1xx interim responses, HEAD
+ * and 304, CONNECT and Upgrade, after which the rest is opaque bytes).
+ *
+ * Only http.c includes llhttp.
+ */
+#ifndef HTRACR_HTTP_H
+#define HTRACR_HTTP_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+struct store;
+struct store_conn;
+struct http_conn;
+
+/* Bounds on what one message may keep; past them data is counted, not kept. */
+#define HTTP_MAX_HEADERS 256
+#define HTTP_MAX_HEADER_BYTES (64 * 1024)
+
+/* Per-connection HTTP state, or NULL (errno). The connection must outlive it. */
+struct http_conn *http_conn_new(struct store *st, struct store_conn *c);
+/* Free; http_conn_free(NULL) is a no-op. Does not finish open messages: call
+ * http_conn_eof() for both directions first to keep them. */
+void http_conn_free(struct http_conn *h);
+
+/* In-order stream bytes of direction dir (DIR_C2S / DIR_S2C) carried by packet
+ * index pkt of the connection. Returns 0 while parsing goes on, 1 when this
+ * direction is no longer parsed (upgrade, CONNECT tunnel, parse error, or a
+ * gap outside a body): the caller may stop feeding that direction. */
+int http_conn_data(struct http_conn *h, int dir, const uint8_t *data, size_t len, uint32_t pkt);
+
+/* len stream bytes of direction dir are missing (never captured). Inside a
+ * Content-Length or chunk body the parser skips them and the message notes
+ * gap_bytes; anywhere else parsing of that direction ends, with the reason
+ * on the message (or connection). pkt: the packet after the gap. */
+void http_conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt);
+
+/* End of stream in direction dir (FIN, RST or end of capture); pkt is the
+ * last packet index of the connection. A body delimited by close ends here;
+ * a message cut short is kept, marked incomplete. */
+void http_conn_eof(struct http_conn *h, int dir, uint32_t pkt);
+
+/* Whether the first bytes a client sent look like an HTTP/1.x request line:
+ * 1 yes, 0 no, -1 not enough bytes yet to tell. Cheap; used once per
+ * connection to find HTTP on ports outside the sniff set in files. */
+int http_looks_like_request(const uint8_t *data, size_t len);
+
+#endif

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.h - the capture model: servers, connections, packets, messages.
+ *
+ * The sink of the pipeline and the thing every output reads. TCP fills
+ * connections and packets, HTTP fills messages; exports and (later) the server
+ * only read. Memory: each connection owns an arena for its strings and bodies
+ * plus growable arrays for packets, events and series; the store counts every
+ * byte against --max-memory and evicts the oldest finished connections whole
+ * when the budget is reached (counted in stats.evicted_connections).
+ *
+ * Two modes: "retain" keeps every finished connection for the model outputs
+ * (JSON, HAR, UI); "stream" (JSONL only) hands each finished connection to a
+ * callback and frees it at once, so memory stays flat on any file size.
+ *
+ * Every stage may include this header: the model is the shared vocabulary.
+ */
+#ifndef HTRACR_STORE_H
+#define HTRACR_STORE_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "htracr/arena.h"
+#include "htracr/decode.h"
+
+enum { DIR_C2S = 0, DIR_S2C = 1 };
+
+/* Per-packet analysis flags (TCP analysis fills most; decode/TCP a few now). */
+enum {
+    PKT_RETRANS = 1u << 0,
+    PKT_FAST_RETRANS = 1u << 1,
+    PKT_SPURIOUS_RETRANS = 1u << 2,
+    PKT_OUT_OF_ORDER = 1u << 3,
+    PKT_LOST_SEGMENT = 1u << 4,   /* a gap precedes this segment */
+    PKT_ACKED_UNSEEN = 1u << 5,
+    PKT_DUP_ACK = 1u << 6,
+    PKT_ZERO_WINDOW = 1u << 7,
+    PKT_ZERO_WINDOW_PROBE = 1u << 8,
+    PKT_WINDOW_FULL = 1u << 9,
+    PKT_WINDOW_UPDATE = 1u << 10,
+    PKT_KEEP_ALIVE = 1u << 11,
+    PKT_SYN_RETRY = 1u << 12,
+    PKT_OVERLAP_CONFLICT = 1u << 13, /* retransmitted bytes differ from the first copy */
+    PKT_TRUNCATED = 1u << 14,     /* payload not wholly captured (snaplen) */
+    PKT_RESET = 1u << 15,
+};
+
+/* One TCP segment as the model keeps it (40 bytes). */
+struct store_packet {
+    int64_t ts_us;      /* µs since the Unix epoch */
+    uint32_t seq;       /* relative to this direction's ISN (0 = the SYN) */
+    uint32_t ack;       /* relative to the other direction's ISN; valid with ACK */
+    uint32_t len;       /* TCP payload length on the wire */
+    uint32_t win;       /* receive window in bytes (scaled when scaling is on) */
+    uint32_t msg;       /* id of the first HTTP message its bytes belong to; 0 none */
+    uint16_t flags;     /* TCPF_* */
+    uint8_t dir;        /* DIR_C2S / DIR_S2C */
+    uint8_t _pad;
+    uint32_t analysis;  /* PKT_* */
+};
+
+enum msg_kind { MSG_REQUEST = 0, MSG_RESPONSE = 1 };
+
+struct store_header {
+    const char *name;   /* as on the wire (case kept), NUL-terminated */
+    const char *value;
+};
+
+/* One HTTP message. Strings live in the connection's arena. Times are µs. */
+struct store_message {
+    uint32_t id;            /* unique in the capture, from 1 */
+    uint8_t kind;           /* MSG_REQUEST / MSG_RESPONSE */
+    uint8_t http_major, http_minor;
+    uint8_t complete;       /* the parser saw its end */
+    uint8_t pipelined;      /* request sent before the previous response ended */
+    uint8_t headers_split;  /* header block spread over more than one packet */
+    uint8_t interim;        /* 1xx response */
+    uint8_t upgrade;        /* 101 / CONNECT 2xx / Upgrade request: parsing stopped after it */
+    int64_t start_us, end_us;
+    uint32_t first_packet;  /* index into the connection's packets */
+    uint32_t last_packet;
+    uint32_t packets;       /* number of packets carrying its bytes */
+    const char *method;     /* requests */
+    const char *url;        /* requests */
+    const char *reason;     /* responses */
+    uint16_t status;        /* responses */
+    struct store_header *headers;
+    uint32_t nheaders;
+    uint32_t headers_dropped; /* past the header bound: counted, not kept */
+    uint64_t header_bytes;  /* start line + headers + blank line */
+    uint64_t body_bytes;    /* body on the wire after de-chunking */
+    uint64_t gap_bytes;     /* body bytes missing from the capture */
+    const char *content_type;     /* value of Content-Type, or NULL */
+    const char *content_encoding; /* value of Content-Encoding, or NULL */
+    uint32_t request;       /* responses: id of the request answered; 0 unknown */
+    uint32_t response;      /* requests: id of the final response; 0 none */
+    /* decoded body (gzip/deflate undone) up to the body limit */
+    const uint8_t *body;
+    uint32_t body_len;
+    uint8_t body_truncated; /* more body existed than was kept */
+    uint8_t body_decode_error;
+    int32_t round_trips;    /* -1 until TCP analysis fills it */
+    int64_t ttfb_us;        /* responses: first response byte - last request byte; -1 */
+    int64_t stall_us;       /* ttfb minus one RTT; -1 unknown */
+    const char *error;      /* parse error text, or NULL */
+};
+
+enum close_kind { CLOSE_OPEN = 0, CLOSE_FIN = 1, CLOSE_RST = 2 };
+
+struct store_conn_stats {
+    uint64_t packets[2];
+    uint64_t bytes[2];          /* TCP payload bytes on the wire */
+    uint64_t retransmits[2];
+    uint64_t out_of_order;
+    uint64_t dup_acks;
+    uint64_t zero_windows;
+    uint64_t resets;
+    uint64_t gap_bytes[2];      /* stream bytes never captured */
+    uint64_t overlap_conflicts;
+    int64_t rtt_min_us, rtt_avg_us, rtt_max_us; /* -1 when no sample */
+};
+
+struct store_point {
+    int64_t ts_us;
+    int64_t value;
+};
+
+struct store_series {
+    struct store_point *v;
+    uint32_t n, cap;
+};
+
+enum {
+    SERIES_RTT = 0,         /* value: µs */
+    SERIES_FLIGHT_C2S,      /* bytes */
+    SERIES_FLIGHT_S2C,
+    SERIES_RWND_C2S,        /* receive window advertised by the client (bytes) */
+    SERIES_RWND_S2C,
+    SERIES_COUNT
+};
+
+struct store_event {
+    int64_t ts_us;
+    uint32_t packet;    /* index into packets */
+    uint32_t type;      /* one PKT_* bit */
+    uint8_t dir;
+};
+
+enum conn_state {
+    STATE_HANDSHAKE = 0, STATE_ACTIVE, STATE_IDLE, STATE_HALF_CLOSED, STATE_CLOSING,
+    STATE_CLOSED, STATE_RESET, STATE_ZERO_WINDOW, STATE_RWND_LIMITED, STATE_COUNT
+};
+
+struct store_span {
+    int64_t start_us, end_us;
+    uint8_t state;      /* enum conn_state */
+};
+
+struct store_conn {
+    uint32_t id;                /* from 1, in order of first packet */
+    uint32_t server;            /* id of its store_server */
+    struct ip_addr client_addr, server_addr;
+    uint16_t client_port, server_port;
+    int64_t start_us, end_us;
+    int64_t handshake_rtt_us;   /* SYN -> ACK of SYN/ACK; -1 unknown */
+    int64_t syn_us, synack_us, hs_ack_us; /* -1 when not seen */
+    uint8_t close;              /* enum close_kind */
+    uint8_t finished;           /* no more packets will be added */
+    uint8_t midstream;          /* the SYN was not captured */
+    struct store_conn_stats stats;
+
+    struct store_packet *packets;
+    uint32_t npackets, cap_packets;
+    struct store_message **messages;    /* in order of first byte */
+    uint32_t nmessages, cap_messages;
+    struct store_event *events;
+    uint32_t nevents, cap_events;
+    struct store_span *states;
+    uint32_t nstates, cap_states;
+    struct store_series series[SERIES_COUNT];
+
+    struct arena arena;         /* strings, headers, bodies */
+    size_t mem;                 /* bytes counted against the budget */
+    struct store_conn *prev, *next; /* store order */
+};
+
+struct store_server {
+    uint32_t id;                /* from 1 */
+    struct ip_addr addr;
+    uint16_t port;
+    char name[256];             /* first Host header seen (without port), or "" */
+    uint32_t connections;       /* connections ever seen */
+};
+
+struct store_stats {
+    uint64_t packets;           /* packets seen by the pipeline */
+    uint64_t bytes;             /* wire bytes seen */
+    uint64_t dropped;           /* lost before us (kernel, ring) */
+    uint64_t connections;       /* connections in the model, ever */
+    uint64_t requests, responses;
+    uint64_t evicted_connections;
+    uint64_t decode_errors;
+    uint64_t ignored_packets;   /* TCP not on a sniffed port and not HTTP */
+    uint64_t late_packets;      /* for a connection already finished and streamed */
+    uint64_t alloc_failures;    /* data not kept because memory ran out */
+};
+
+struct store;
+typedef void (*store_conn_cb)(void *ctx, struct store *st, struct store_conn *c);
+
+struct store_opts {
+    size_t max_memory;          /* budget in bytes (0 = unlimited) */
+    size_t body_limit;          /* decoded body bytes kept per message */
+    int stream;                 /* free each connection after on_finish */
+    store_conn_cb on_finish;    /* called once per connection when finished */
+    void *ctx;
+};
+
+/* New empty store, or NULL (errno). */
+struct store *store_new(const struct store_opts *opts);
+/* Free everything; store_free(NULL) is a no-op. */
+void store_free(struct store *st);
+
+const struct store_opts *store_get_opts(const struct store *st);
+struct store_stats *store_stats(struct store *st);
+
+/* Source facts for the model's header. */
+void store_set_source(struct store *st, const char *source);
+const char *store_source(const struct store *st);
+int64_t store_start_us(const struct store *st);
+int64_t store_end_us(const struct store *st);
+/* Note one packet seen by the pipeline (stats, start/end times). */
+void store_note_packet(struct store *st, int64_t ts_us, uint32_t wirelen);
+
+/* New connection, appended to the store order. NULL on ENOMEM. */
+struct store_conn *store_conn_new(struct store *st, const struct ip_addr *caddr, uint16_t cport,
+                                  const struct ip_addr *saddr, uint16_t sport, int64_t ts_us);
+/* Remove a connection that turned out not to belong in the model (not HTTP).
+ * Does not count as eviction; its id is not reused. */
+void store_conn_discard(struct store *st, struct store_conn *c);
+/* No more packets will come: runs on_finish, then frees it in stream mode.
+ * The caller must drop its pointer afterwards. */
+void store_conn_finish(struct store *st, struct store_conn *c);
+
+/* Append a packet; returns its index, or -ENOMEM (then counted). */
+int64_t store_conn_add_packet(struct store *st, struct store_conn *c, const struct store_packet *p);
+/* New zeroed message appended to c (id assigned, round_trips/ttfb/stall -1). */
+struct store_message *store_message_new(struct store *st, struct store_conn *c, enum msg_kind kind);
+/* Find a message of c by id (binary search), or NULL. */
+struct store_message *store_conn_message(const struct store_conn *c, uint32_t id);
+/* Add an analysis event; counted against the budget. 0 or -ENOMEM. */
+int store_conn_event(struct store *st, struct store_conn *c, uint32_t type, uint8_t dir,
+                     uint32_t packet, int64_t ts_us);
+/* Append a point to one of c's series. 0 or -ENOMEM. */
+int store_conn_point(struct store *st, struct store_conn *c, int series, int64_t ts_us,
+                     int64_t value);
+/* Set the state from ts_us on (closing the previous span). 0 or -ENOMEM. */
+int store_conn_state(struct store *st, struct store_conn *c, uint8_t state, int64_t ts_us);
+/* Arena copies, counted against the budget; NULL on ENOMEM. */
+char *store_strndup(struct store *st, struct store_conn *c, const char *s, size_t n);
+void *store_memdup(struct store *st, struct store_conn *c, const void *p, size_t n);
+void *store_alloc(struct store *st, struct store_conn *c, size_t n);
+
+/* Servers: the one for (addr, port), created on first use. */
+struct store_server *store_server_get(struct store *st, const struct ip_addr *addr, uint16_t port);
+struct store_server *store_server_by_id(struct store *st, uint32_t id);
+uint32_t store_nservers(const struct store *st);
+/* Give the server of c a name (the first Host header wins). */
+void store_server_name(struct store *st, struct store_conn *c, const char *host, size_t n);
+
+/* Iteration in store order (first packet time). */
+struct store_conn *store_first(struct store *st);
+static inline struct store_conn *store_next(struct store_conn *c)
+{
+    return c->next;
+}
+
+/* Bytes currently counted against the budget. */
+size_t store_memory(const struct store *st);
+
+#endif

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * log.c - one logging function with levels, to stderr. See log.h.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "htracr/log.h"
+
+static enum log_level threshold = LOG_INFO;
+
+void log_set_level(enum log_level level)
+{
+    threshold = level;
+}
+
+enum log_level log_get_level(void)
+{
+    return threshold;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    static const char *const names[] = {"debug", "info", "warning", "error"};
+    va_list ap;
+
+    if (level < threshold || level >= LOG_SILENT)
+        return;
+    fprintf(stderr, "htracr: %s: ", names[level]);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
