@@ -52,6 +52,10 @@ struct capture;
  * reason in errbuf (naming the file) on failure. */
 struct capture *capture_open_file(const char *path, char errbuf[CAPTURE_ERRBUF]);
 
+/* Open a capture held in memory (pcap or pcapng, optionally gzip'd); the
+ * bytes are borrowed until capture_close(). Used by the fuzzer and tests. */
+struct capture *capture_open_mem(const void *data, size_t len, char errbuf[CAPTURE_ERRBUF]);
+
 /* Next record. Returns 1 with *rec filled, 0 at the end, or a negative errno
  * with a reason in errbuf (the records read so far remain valid: a truncated
  * file gives every whole record, then an error). */
