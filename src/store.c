@@ -1,0 +1,496 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.c - the capture model and its memory budget. See store.h.
+ *
+ * Connections live in a doubly-linked list in creation order. Growable arrays
+ * (packets, messages, events, spans, series) double their capacity; every
+ * malloc'd byte is added to the connection's `mem` and to the store total, so
+ * the budget check is one comparison. When an append would pass the budget,
+ * finished connections are evicted oldest first; when none is left to evict,
+ * the append fails with -ENOMEM and the loss is counted in alloc_failures.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "htracr/log.h"
+#include "htracr/store.h"
+
+#define SERVER_BUCKETS 1024
+
+struct store {
+    struct store_opts opts;
+    struct store_stats stats;
+    struct store_conn *head, *tail;
+    size_t mem;
+    uint32_t next_conn_id;
+    uint32_t next_msg_id;
+    struct store_server **servers; /* by id - 1 */
+    uint32_t nservers, cap_servers;
+    uint32_t *server_hash;         /* open addressing: server id, 0 = empty */
+    uint32_t server_hash_size;
+    int64_t start_us, end_us;
+    char source[256];
+    int warned_budget;
+};
+
+struct store *store_new(const struct store_opts *opts)
+{
+    struct store *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    if (opts)
+        st->opts = *opts;
+    st->next_conn_id = 1;
+    st->next_msg_id = 1;
+    st->start_us = -1;
+    st->end_us = -1;
+    return st;
+}
+
+static void conn_free_mem(struct store_conn *c)
+{
+    free(c->packets);
+    free(c->messages);
+    free(c->events);
+    free(c->states);
+    for (int i = 0; i < SERIES_COUNT; i++)
+        free(c->series[i].v);
+    arena_release(&c->arena);
+    free(c);
+}
+
+void store_free(struct store *st)
+{
+    if (!st)
+        return;
+    struct store_conn *c = st->head;
+    while (c) {
+        struct store_conn *next = c->next;
+        conn_free_mem(c);
+        c = next;
+    }
+    for (uint32_t i = 0; i < st->nservers; i++)
+        free(st->servers[i]);
+    free(st->servers);
+    free(st->server_hash);
+    free(st);
+}
+
+const struct store_opts *store_get_opts(const struct store *st)
+{
+    return &st->opts;
+}
+
+struct store_stats *store_stats(struct store *st)
+{
+    return &st->stats;
+}
+
+void store_set_source(struct store *st, const char *source)
+{
+    snprintf(st->source, sizeof(st->source), "%s", source ? source : "");
+}
+
+const char *store_source(const struct store *st)
+{
+    return st->source;
+}
+
+int64_t store_start_us(const struct store *st)
+{
+    return st->start_us;
+}
+
+int64_t store_end_us(const struct store *st)
+{
+    return st->end_us;
+}
+
+void store_note_packet(struct store *st, int64_t ts_us, uint32_t wirelen)
+{
+    st->stats.packets++;
+    st->stats.bytes += wirelen;
+    if (st->start_us < 0 || ts_us < st->start_us)
+        st->start_us = ts_us;
+    if (ts_us > st->end_us)
+        st->end_us = ts_us;
+}
+
+size_t store_memory(const struct store *st)
+{
+    return st->mem;
+}
+
+static void unlink_conn(struct store *st, struct store_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        st->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        st->tail = c->prev;
+    st->mem -= c->mem;
+}
+
+/* Make room for `need` more bytes: evict finished connections, oldest first,
+ * never `keep` (the one asking). 0 when the budget allows it, else -ENOMEM. */
+static int reserve(struct store *st, struct store_conn *keep, size_t need)
+{
+    if (!st->opts.max_memory || st->mem + need <= st->opts.max_memory)
+        return 0;
+    struct store_conn *c = st->head;
+    while (c && st->mem + need > st->opts.max_memory) {
+        struct store_conn *next = c->next;
+        if (c->finished && c != keep) {
+            if (!st->warned_budget) {
+                log_msg(LOG_WARN, "memory budget of %zu bytes reached: evicting the oldest "
+                        "finished connections (raise --max-memory to keep more)",
+                        st->opts.max_memory);
+                st->warned_budget = 1;
+            }
+            unlink_conn(st, c);
+            conn_free_mem(c);
+            st->stats.evicted_connections++;
+        }
+        c = next;
+    }
+    if (st->mem + need <= st->opts.max_memory)
+        return 0;
+    st->stats.alloc_failures++;
+    return -ENOMEM;
+}
+
+static void account(struct store *st, struct store_conn *c, size_t n)
+{
+    st->mem += n;
+    if (c)
+        c->mem += n;
+}
+
+/* Grow *arr (element size sz, count n, capacity *cap) to hold one more. */
+static int grow(struct store *st, struct store_conn *c, void **arr, uint32_t n, uint32_t *cap,
+                size_t sz)
+{
+    if (n < *cap)
+        return 0;
+    uint32_t ncap = *cap ? *cap * 2 : 16;
+    if (ncap <= *cap || (size_t)ncap > SIZE_MAX / sz)
+        return -ENOMEM;
+    size_t add = (size_t)(ncap - *cap) * sz;
+    if (reserve(st, c, add) < 0)
+        return -ENOMEM;
+    void *p = realloc(*arr, (size_t)ncap * sz);
+    if (!p) {
+        st->stats.alloc_failures++;
+        return -ENOMEM;
+    }
+    *arr = p;
+    *cap = ncap;
+    account(st, c, add);
+    return 0;
+}
+
+struct store_conn *store_conn_new(struct store *st, const struct ip_addr *caddr, uint16_t cport,
+                                  const struct ip_addr *saddr, uint16_t sport, int64_t ts_us)
+{
+    if (reserve(st, NULL, sizeof(struct store_conn)) < 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct store_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        st->stats.alloc_failures++;
+        return NULL;
+    }
+    struct store_server *srv = store_server_get(st, saddr, sport);
+    if (!srv) {
+        free(c);
+        return NULL;
+    }
+    c->id = st->next_conn_id++;
+    c->server = srv->id;
+    srv->connections++;
+    c->client_addr = *caddr;
+    c->server_addr = *saddr;
+    c->client_port = cport;
+    c->server_port = sport;
+    c->start_us = ts_us;
+    c->end_us = ts_us;
+    c->handshake_rtt_us = -1;
+    c->syn_us = c->synack_us = c->hs_ack_us = -1;
+    c->stats.rtt_min_us = c->stats.rtt_avg_us = c->stats.rtt_max_us = -1;
+    arena_init(&c->arena);
+    c->prev = st->tail;
+    if (st->tail)
+        st->tail->next = c;
+    else
+        st->head = c;
+    st->tail = c;
+    account(st, c, sizeof(*c));
+    st->stats.connections++;
+    return c;
+}
+
+void store_conn_discard(struct store *st, struct store_conn *c)
+{
+    if (!c)
+        return;
+    struct store_server *srv = store_server_by_id(st, c->server);
+    if (srv && srv->connections)
+        srv->connections--;
+    unlink_conn(st, c);
+    st->stats.connections--;
+    /* Its messages (if any were made) no longer count. */
+    for (uint32_t i = 0; i < c->nmessages; i++) {
+        if (c->messages[i]->kind == MSG_REQUEST)
+            st->stats.requests--;
+        else
+            st->stats.responses--;
+    }
+    conn_free_mem(c);
+}
+
+void store_conn_finish(struct store *st, struct store_conn *c)
+{
+    if (!c || c->finished)
+        return;
+    c->finished = 1;
+    if (st->opts.on_finish)
+        st->opts.on_finish(st->opts.ctx, st, c);
+    if (st->opts.stream) {
+        unlink_conn(st, c);
+        conn_free_mem(c);
+    }
+}
+
+int64_t store_conn_add_packet(struct store *st, struct store_conn *c, const struct store_packet *p)
+{
+    if (grow(st, c, (void **)&c->packets, c->npackets, &c->cap_packets, sizeof(*p)) < 0)
+        return -ENOMEM;
+    c->packets[c->npackets] = *p;
+    if (p->ts_us > c->end_us)
+        c->end_us = p->ts_us;
+    return c->npackets++;
+}
+
+struct store_message *store_message_new(struct store *st, struct store_conn *c, enum msg_kind kind)
+{
+    if (grow(st, c, (void **)&c->messages, c->nmessages, &c->cap_messages, sizeof(void *)) < 0)
+        return NULL;
+    struct store_message *m = store_alloc(st, c, sizeof(*m));
+    if (!m)
+        return NULL;
+    memset(m, 0, sizeof(*m));
+    m->id = st->next_msg_id++;
+    m->kind = (uint8_t)kind;
+    m->round_trips = -1;
+    m->ttfb_us = -1;
+    m->stall_us = -1;
+    c->messages[c->nmessages++] = m;
+    if (kind == MSG_REQUEST)
+        st->stats.requests++;
+    else
+        st->stats.responses++;
+    return m;
+}
+
+struct store_message *store_conn_message(const struct store_conn *c, uint32_t id)
+{
+    uint32_t lo = 0, hi = c->nmessages;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        uint32_t mid_id = c->messages[mid]->id;
+        if (mid_id == id)
+            return c->messages[mid];
+        if (mid_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+int store_conn_event(struct store *st, struct store_conn *c, uint32_t type, uint8_t dir,
+                     uint32_t packet, int64_t ts_us)
+{
+    if (grow(st, c, (void **)&c->events, c->nevents, &c->cap_events, sizeof(struct store_event)) <
+        0)
+        return -ENOMEM;
+    struct store_event *e = &c->events[c->nevents++];
+    e->ts_us = ts_us;
+    e->packet = packet;
+    e->type = type;
+    e->dir = dir;
+    return 0;
+}
+
+int store_conn_point(struct store *st, struct store_conn *c, int series, int64_t ts_us,
+                     int64_t value)
+{
+    if (series < 0 || series >= SERIES_COUNT)
+        return -EINVAL;
+    struct store_series *s = &c->series[series];
+    if (grow(st, c, (void **)&s->v, s->n, &s->cap, sizeof(struct store_point)) < 0)
+        return -ENOMEM;
+    s->v[s->n].ts_us = ts_us;
+    s->v[s->n].value = value;
+    s->n++;
+    return 0;
+}
+
+int store_conn_state(struct store *st, struct store_conn *c, uint8_t state, int64_t ts_us)
+{
+    if (c->nstates) {
+        struct store_span *last = &c->states[c->nstates - 1];
+        if (last->state == state) {
+            if (ts_us > last->end_us)
+                last->end_us = ts_us;
+            return 0;
+        }
+        last->end_us = ts_us;
+    }
+    if (grow(st, c, (void **)&c->states, c->nstates, &c->cap_states, sizeof(struct store_span)) <
+        0)
+        return -ENOMEM;
+    struct store_span *s = &c->states[c->nstates++];
+    s->start_us = ts_us;
+    s->end_us = ts_us;
+    s->state = state;
+    return 0;
+}
+
+void *store_alloc(struct store *st, struct store_conn *c, size_t n)
+{
+    size_t before = c->arena.reserved;
+    /* Worst case a new chunk: check the budget against that. */
+    if (reserve(st, c, n + 64) < 0)
+        return NULL;
+    void *p = arena_alloc(&c->arena, n);
+    if (!p) {
+        st->stats.alloc_failures++;
+        return NULL;
+    }
+    account(st, c, c->arena.reserved - before);
+    return p;
+}
+
+char *store_strndup(struct store *st, struct store_conn *c, const char *s, size_t n)
+{
+    char *d = store_alloc(st, c, n + 1);
+    if (d) {
+        if (n)
+            memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+void *store_memdup(struct store *st, struct store_conn *c, const void *p, size_t n)
+{
+    void *d = store_alloc(st, c, n);
+    if (d && n)
+        memcpy(d, p, n);
+    return d;
+}
+
+static uint32_t server_hash(const struct ip_addr *a, uint16_t port)
+{
+    uint32_t h = 2166136261u ^ a->family;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ a->a[i]) * 16777619u;
+    h = (h ^ port) * 16777619u;
+    return h ^ (h >> 15);
+}
+
+static int server_rehash(struct store *st)
+{
+    uint32_t size = st->server_hash_size ? st->server_hash_size * 2 : SERVER_BUCKETS;
+    uint32_t *tab = calloc(size, sizeof(*tab));
+    if (!tab)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < st->nservers; i++) {
+        struct store_server *s = st->servers[i];
+        uint32_t h = server_hash(&s->addr, s->port) & (size - 1);
+        while (tab[h])
+            h = (h + 1) & (size - 1);
+        tab[h] = s->id;
+    }
+    free(st->server_hash);
+    st->server_hash = tab;
+    st->server_hash_size = size;
+    return 0;
+}
+
+struct store_server *store_server_get(struct store *st, const struct ip_addr *addr, uint16_t port)
+{
+    if ((st->nservers + 1) * 2 > st->server_hash_size && server_rehash(st) < 0)
+        return NULL;
+    uint32_t mask = st->server_hash_size - 1;
+    uint32_t h = server_hash(addr, port) & mask;
+    while (st->server_hash[h]) {
+        struct store_server *s = st->servers[st->server_hash[h] - 1];
+        if (s->port == port && s->addr.family == addr->family &&
+            memcmp(s->addr.a, addr->a, 16) == 0)
+            return s;
+        h = (h + 1) & mask;
+    }
+    if (st->nservers == st->cap_servers) {
+        uint32_t ncap = st->cap_servers ? st->cap_servers * 2 : 64;
+        struct store_server **p = realloc(st->servers, ncap * sizeof(*p));
+        if (!p)
+            return NULL;
+        st->servers = p;
+        st->cap_servers = ncap;
+    }
+    struct store_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->id = ++st->nservers;
+    s->addr = *addr;
+    s->port = port;
+    st->servers[s->id - 1] = s;
+    st->server_hash[h] = s->id;
+    st->mem += sizeof(*s);
+    return s;
+}
+
+struct store_server *store_server_by_id(struct store *st, uint32_t id)
+{
+    if (id == 0 || id > st->nservers)
+        return NULL;
+    return st->servers[id - 1];
+}
+
+uint32_t store_nservers(const struct store *st)
+{
+    return st->nservers;
+}
+
+void store_server_name(struct store *st, struct store_conn *c, const char *host, size_t n)
+{
+    struct store_server *s = store_server_by_id(st, c->server);
+    if (!s || s->name[0] || n == 0)
+        return;
+    /* Drop a :port suffix (but not inside an IPv6 literal's brackets). */
+    size_t len = n;
+    for (size_t i = n; i > 0; i--) {
+        if (host[i - 1] == ']')
+            break;
+        if (host[i - 1] == ':') {
+            len = i - 1;
+            break;
+        }
+    }
+    if (len >= sizeof(s->name))
+        len = sizeof(s->name) - 1;
+    memcpy(s->name, host, len);
+    s->name[len] = '\0';
+}
+
+struct store_conn *store_first(struct store *st)
+{
+    return st->head;
+}
