@@ -35,6 +35,11 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *d, int dir);
 /* Whether both FINs (or a RST) have been seen. */
 int tcp_conn_closed(const struct tcp_conn *t);
 
+/* Whether SYN d (no ACK, sent in direction dir) starts a new connection on
+ * the same 5-tuple (port reuse) rather than retrying this one's SYN: this one
+ * is closed, or its SYN had another ISN, or it has already carried data. */
+int tcp_conn_new_syn(const struct tcp_conn *t, const struct decoded *d, int dir);
+
 /* No more packets: flush buffered segments (declaring gaps), end both HTTP
  * directions, close the last state span. The model connection stays. */
 void tcp_conn_finish(struct tcp_conn *t);

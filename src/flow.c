@@ -1,0 +1,478 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * flow.c - the flow table: 5-tuple -> connection. See flow.h.
+ *
+ * A chained hash table keyed by the canonical (sorted) endpoint pair, plus a
+ * list in order of last activity so expiry pops from the head. A flow is in
+ * one of three states:
+ *   PENDING  a TCP flow on ports outside the sniff set, not yet known to be
+ *            HTTP: its header-only packets wait in a small queue until the
+ *            client's first bytes decide (then they are replayed), or until
+ *            the queue bound or the server speaking first says "not HTTP";
+ *   ACTIVE   feeding a tcp_conn and a model connection;
+ *   DONE     finished (closed and lingered, or ignored): later packets are
+ *            counted, not modelled, until the flow expires.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "htracr/decode.h"
+#include "htracr/flow.h"
+#include "htracr/http.h"
+#include "htracr/log.h"
+#include "htracr/store.h"
+#include "htracr/tcp.h"
+
+#define FLOW_PENDING_MAX 32   /* header-only packets queued before giving up */
+#define FLOW_SNIFF_BYTES 64   /* client bytes gathered to recognise HTTP */
+#define FLOW_EXPIRE_EVERY 4096
+
+enum { FLOW_PENDING = 0, FLOW_ACTIVE, FLOW_DONE };
+
+struct pending_pkt {
+    struct decoded d;
+};
+
+struct flow {
+    struct flow *hnext;               /* hash chain */
+    struct flow *lprev, *lnext;       /* activity list */
+    struct ip_addr a, b;              /* canonical order: a <= b */
+    uint16_t pa, pb;
+    uint8_t state;
+    uint8_t ignored;                  /* DONE because it is not HTTP */
+    uint8_t client_is_a;              /* roles, once known */
+    uint8_t roles_known;
+    int64_t last_us;
+    int64_t closed_us;                /* when both FINs / a RST were seen; -1 */
+    struct tcp_conn *tcp;
+    struct store_conn *conn;
+    /* PENDING only */
+    struct pending_pkt *q;
+    uint32_t nq;
+    uint8_t sniff[FLOW_SNIFF_BYTES];
+    uint32_t nsniff;
+};
+
+struct flow_table {
+    struct store *st;
+    struct flow_opts opts;
+    struct flow_stats stats;
+    struct flow **buckets;
+    uint32_t nbuckets;
+    struct flow *lru_head, *lru_tail;
+    uint64_t since_expire;
+    int64_t now_us;
+};
+
+struct flow_table *flow_table_new(struct store *st, const struct flow_opts *opts)
+{
+    struct flow_table *ft = calloc(1, sizeof(*ft));
+    if (!ft)
+        return NULL;
+    ft->st = st;
+    ft->opts = *opts;
+    if (ft->opts.idle_timeout_us <= 0)
+        ft->opts.idle_timeout_us = 300LL * 1000000;
+    if (ft->opts.close_linger_us <= 0)
+        ft->opts.close_linger_us = 10LL * 1000000;
+    ft->nbuckets = 1 << 16;
+    ft->buckets = calloc(ft->nbuckets, sizeof(*ft->buckets));
+    if (!ft->buckets) {
+        free(ft);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return ft;
+}
+
+const struct flow_stats *flow_table_stats(const struct flow_table *ft)
+{
+    return &ft->stats;
+}
+
+static int addr_cmp(const struct ip_addr *x, uint16_t px, const struct ip_addr *y, uint16_t py)
+{
+    if (x->family != y->family)
+        return x->family < y->family ? -1 : 1;
+    int r = memcmp(x->a, y->a, 16);
+    if (r)
+        return r;
+    return px < py ? -1 : px > py;
+}
+
+static uint32_t flow_hash(const struct ip_addr *a, uint16_t pa, const struct ip_addr *b,
+                          uint16_t pb)
+{
+    /* FNV-1a over the canonical tuple; cheap and good enough for ports/addrs. */
+    uint32_t h = 2166136261u;
+    const uint8_t *p = a->a;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ p[i]) * 16777619u;
+    p = b->a;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ p[i]) * 16777619u;
+    h = (h ^ pa) * 16777619u;
+    h = (h ^ pb) * 16777619u;
+    return h ^ (h >> 16);
+}
+
+static int port_sniffed(const struct flow_table *ft, uint16_t port)
+{
+    for (int i = 0; i < ft->opts.nports; i++)
+        if (ft->opts.ports[i] == port)
+            return 1;
+    return 0;
+}
+
+static void grow_table(struct flow_table *ft)
+{
+    uint32_t n = ft->nbuckets * 2;
+    struct flow **b = calloc(n, sizeof(*b));
+    if (!b)
+        return; /* keep the longer chains */
+    for (uint32_t i = 0; i < ft->nbuckets; i++) {
+        struct flow *f = ft->buckets[i];
+        while (f) {
+            struct flow *next = f->hnext;
+            uint32_t h = flow_hash(&f->a, f->pa, &f->b, f->pb) & (n - 1);
+            f->hnext = b[h];
+            b[h] = f;
+            f = next;
+        }
+    }
+    free(ft->buckets);
+    ft->buckets = b;
+    ft->nbuckets = n;
+}
+
+static void lru_unlink(struct flow_table *ft, struct flow *f)
+{
+    if (f->lprev)
+        f->lprev->lnext = f->lnext;
+    else
+        ft->lru_head = f->lnext;
+    if (f->lnext)
+        f->lnext->lprev = f->lprev;
+    else
+        ft->lru_tail = f->lprev;
+    f->lprev = f->lnext = NULL;
+}
+
+static void lru_append(struct flow_table *ft, struct flow *f)
+{
+    f->lprev = ft->lru_tail;
+    f->lnext = NULL;
+    if (ft->lru_tail)
+        ft->lru_tail->lnext = f;
+    else
+        ft->lru_head = f;
+    ft->lru_tail = f;
+}
+
+/* Finish the model connection of f (if any): it goes to the store's
+ * on_finish and, in stream mode, is freed. */
+static void flow_finish_conn(struct flow_table *ft, struct flow *f)
+{
+    if (f->tcp) {
+        tcp_conn_finish(f->tcp);
+        tcp_conn_free(f->tcp);
+        f->tcp = NULL;
+    }
+    if (f->conn) {
+        store_conn_finish(ft->st, f->conn);
+        f->conn = NULL;
+    }
+    free(f->q);
+    f->q = NULL;
+    f->nq = 0;
+    f->state = FLOW_DONE;
+}
+
+static void flow_remove(struct flow_table *ft, struct flow *f)
+{
+    uint32_t h = flow_hash(&f->a, f->pa, &f->b, f->pb) & (ft->nbuckets - 1);
+    struct flow **pp = &ft->buckets[h];
+    while (*pp && *pp != f)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = f->hnext;
+    lru_unlink(ft, f);
+    if (f->state == FLOW_PENDING) {
+        /* Never shown to be HTTP. */
+        ft->stats.ignored_flows++;
+        store_stats(ft->st)->ignored_packets += f->nq;
+    }
+    flow_finish_conn(ft, f);
+    ft->stats.active--;
+    free(f);
+}
+
+static void expire(struct flow_table *ft)
+{
+    while (ft->lru_head) {
+        struct flow *f = ft->lru_head;
+        int64_t limit = (f->closed_us >= 0 || f->state == FLOW_DONE) ? ft->opts.close_linger_us
+                                                                     : ft->opts.idle_timeout_us;
+        if (ft->now_us - f->last_us <= limit)
+            break;
+        if (f->state != FLOW_DONE && f->closed_us < 0)
+            ft->stats.expired++;
+        flow_remove(ft, f);
+    }
+}
+
+/* Start modelling f with the given client side. */
+static int flow_activate(struct flow_table *ft, struct flow *f, int client_is_a, int64_t ts_us)
+{
+    f->client_is_a = (uint8_t)client_is_a;
+    f->roles_known = 1;
+    const struct ip_addr *ca = client_is_a ? &f->a : &f->b;
+    const struct ip_addr *sa = client_is_a ? &f->b : &f->a;
+    uint16_t cp = client_is_a ? f->pa : f->pb, sp = client_is_a ? f->pb : f->pa;
+    f->conn = store_conn_new(ft->st, ca, cp, sa, sp, ts_us);
+    if (!f->conn)
+        return -ENOMEM;
+    f->tcp = tcp_conn_new(ft->st, f->conn, 1);
+    if (!f->tcp) {
+        store_conn_discard(ft->st, f->conn);
+        f->conn = NULL;
+        return -ENOMEM;
+    }
+    f->state = FLOW_ACTIVE;
+    f->closed_us = -1;
+    return 0;
+}
+
+static int dir_of(const struct flow *f, const struct decoded *d)
+{
+    int from_a = addr_cmp(&d->src, d->sport, &f->a, f->pa) == 0;
+    return from_a == f->client_is_a ? DIR_C2S : DIR_S2C;
+}
+
+static void feed(struct flow_table *ft, struct flow *f, const struct decoded *d)
+{
+    tcp_conn_packet(f->tcp, d, dir_of(f, d));
+    if (f->closed_us < 0 && tcp_conn_closed(f->tcp))
+        f->closed_us = d->ts_ns / 1000;
+}
+
+/* Decide roles from ports and SYN flags: 1 when decided. */
+static int roles_from_packet(const struct flow_table *ft, struct flow *f, const struct decoded *d,
+                             int *client_is_a)
+{
+    int src_is_a = addr_cmp(&d->src, d->sport, &f->a, f->pa) == 0;
+    int s_sniff = port_sniffed(ft, d->sport), d_sniff = port_sniffed(ft, d->dport);
+    int syn = d->flags & TCPF_SYN, ack = d->flags & TCPF_ACK;
+
+    if (d_sniff && !s_sniff) {
+        *client_is_a = src_is_a;
+        return 1;
+    }
+    if (s_sniff && !d_sniff) {
+        *client_is_a = !src_is_a;
+        return 1;
+    }
+    if (syn && !ack) {
+        *client_is_a = src_is_a;
+        return 1;
+    }
+    if (syn && ack) {
+        *client_is_a = !src_is_a;
+        return 1;
+    }
+    if (s_sniff && d_sniff) {
+        /* Both ends on sniffed ports: the lower port serves. */
+        *client_is_a = src_is_a ? d->sport > d->dport : d->dport > d->sport;
+        return 1;
+    }
+    return 0;
+}
+
+/* A packet for a PENDING flow. */
+static void pending_packet(struct flow_table *ft, struct flow *f, const struct decoded *d)
+{
+    int src_is_a = addr_cmp(&d->src, d->sport, &f->a, f->pa) == 0;
+    int client_is_a;
+
+    if (!f->roles_known && roles_from_packet(ft, f, d, &client_is_a)) {
+        f->roles_known = 1;
+        f->client_is_a = (uint8_t)client_is_a;
+    }
+    if (d->seg_len > 0 && d->cap_len > 0) {
+        /* First payload: a request line from this side makes it HTTP with
+         * this side as the client (unless roles say it is the server). */
+        if (f->roles_known && src_is_a != f->client_is_a)
+            goto ignore; /* the server spoke first: not HTTP */
+        uint32_t n = d->cap_len;
+        if (n > FLOW_SNIFF_BYTES - f->nsniff)
+            n = FLOW_SNIFF_BYTES - f->nsniff;
+        memcpy(f->sniff + f->nsniff, d->payload, n);
+        f->nsniff += n;
+        int r = http_looks_like_request(f->sniff, f->nsniff);
+        if (r == 0 || (r < 0 && f->nsniff >= FLOW_SNIFF_BYTES))
+            goto ignore;
+        if (r < 0) {
+            /* Too short to tell: the bytes so far are lost to HTTP if it
+             * turns out to be HTTP, a rare split of the request line. */
+            if (f->nq >= FLOW_PENDING_MAX)
+                goto ignore;
+            goto queue;
+        }
+        int64_t start = f->nq ? f->q[0].d.ts_ns / 1000 : d->ts_ns / 1000;
+        if (flow_activate(ft, f, src_is_a, start) < 0)
+            goto ignore;
+        for (uint32_t i = 0; i < f->nq; i++) {
+            f->q[i].d.payload = NULL;
+            f->q[i].d.cap_len = 0;
+            feed(ft, f, &f->q[i].d);
+        }
+        free(f->q);
+        f->q = NULL;
+        f->nq = 0;
+        feed(ft, f, d);
+        return;
+    }
+    if (f->nq >= FLOW_PENDING_MAX)
+        goto ignore;
+queue:;
+    struct pending_pkt *q = realloc(f->q, (f->nq + 1) * sizeof(*q));
+    if (!q)
+        goto ignore;
+    f->q = q;
+    f->q[f->nq].d = *d;
+    f->q[f->nq].d.payload = NULL;
+    f->q[f->nq].d.cap_len = 0;
+    f->nq++;
+    return;
+ignore:
+    ft->stats.ignored_flows++;
+    store_stats(ft->st)->ignored_packets += f->nq + 1;
+    free(f->q);
+    f->q = NULL;
+    f->nq = 0;
+    f->state = FLOW_DONE;
+    f->ignored = 1;
+}
+
+void flow_table_packet(struct flow_table *ft, const struct decoded *d)
+{
+    const struct ip_addr *a = &d->src, *b = &d->dst;
+    uint16_t pa = d->sport, pb = d->dport;
+    if (addr_cmp(a, pa, b, pb) > 0) {
+        a = &d->dst;
+        b = &d->src;
+        pa = d->dport;
+        pb = d->sport;
+    }
+    int64_t ts = d->ts_ns / 1000;
+    if (ts > ft->now_us)
+        ft->now_us = ts;
+    if (++ft->since_expire >= FLOW_EXPIRE_EVERY) {
+        ft->since_expire = 0;
+        expire(ft);
+    }
+
+    uint32_t h = flow_hash(a, pa, b, pb) & (ft->nbuckets - 1);
+    struct flow *f = ft->buckets[h];
+    while (f && !(f->pa == pa && f->pb == pb && addr_cmp(&f->a, 0, a, 0) == 0 &&
+                  addr_cmp(&f->b, 0, b, 0) == 0))
+        f = f->hnext;
+
+    int syn_only = (d->flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN;
+    if (f && syn_only && f->state != FLOW_PENDING) {
+        /* A fresh SYN on a tuple whose connection closed (or was dropped):
+         * port reuse, a new connection. A SYN retry keeps the old one. */
+        int reuse = f->state == FLOW_DONE || (f->tcp && tcp_conn_new_syn(f->tcp, d, dir_of(f, d)));
+        if (reuse) {
+            if (f->state == FLOW_ACTIVE)
+                ft->stats.port_reuse++;
+            flow_finish_conn(ft, f);
+            f->state = FLOW_PENDING;
+            f->ignored = 0;
+            f->roles_known = 0;
+            f->nsniff = 0;
+            f->closed_us = -1;
+        }
+    }
+    if (!f) {
+        f = calloc(1, sizeof(*f));
+        if (!f) {
+            store_stats(ft->st)->alloc_failures++;
+            return;
+        }
+        f->a = *a;
+        f->b = *b;
+        f->pa = pa;
+        f->pb = pb;
+        f->closed_us = -1;
+        f->hnext = ft->buckets[h];
+        ft->buckets[h] = f;
+        lru_append(ft, f);
+        ft->stats.flows++;
+        ft->stats.active++;
+        if (ft->stats.active > ft->nbuckets)
+            grow_table(ft);
+        /* Sniffed port: model it now. Otherwise wait for HTTP (files) or
+         * ignore it (explicit ports). */
+        if (port_sniffed(ft, d->sport) || port_sniffed(ft, d->dport)) {
+            int client_is_a = 1;
+            roles_from_packet(ft, f, d, &client_is_a);
+            if (flow_activate(ft, f, client_is_a, ts) < 0) {
+                f->state = FLOW_DONE;
+                f->ignored = 1;
+            }
+        } else if (!ft->opts.sniff_http) {
+            f->state = FLOW_DONE;
+            f->ignored = 1;
+            ft->stats.ignored_flows++;
+        }
+    } else {
+        lru_unlink(ft, f);
+        lru_append(ft, f);
+    }
+    f->last_us = ts;
+
+    switch (f->state) {
+    case FLOW_PENDING:
+        pending_packet(ft, f, d);
+        break;
+    case FLOW_ACTIVE:
+        feed(ft, f, d);
+        break;
+    default:
+        if (f->ignored)
+            store_stats(ft->st)->ignored_packets++;
+        else
+            store_stats(ft->st)->late_packets++;
+        break;
+    }
+}
+
+void flow_table_finish(struct flow_table *ft)
+{
+    /* Finish in order of creation of their connections: walk the store's
+     * order through the flows' activity list is not that order, so finish
+     * by the oldest activity first, which is the order JSONL streams use. */
+    while (ft->lru_head)
+        flow_remove(ft, ft->lru_head);
+}
+
+void flow_table_free(struct flow_table *ft)
+{
+    if (!ft)
+        return;
+    for (uint32_t i = 0; i < ft->nbuckets; i++) {
+        struct flow *f = ft->buckets[i];
+        while (f) {
+            struct flow *next = f->hnext;
+            if (f->tcp)
+                tcp_conn_free(f->tcp);
+            free(f->q);
+            free(f);
+            f = next;
+        }
+    }
+    free(ft->buckets);
+    free(ft);
+}

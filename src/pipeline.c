@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pipeline.c - one loop from a capture source to the store. See pipeline.h.
+ *
+ * Records are decoded into a struct on the stack (no allocation per packet);
+ * TCP goes to the flow table, everything else is counted. UDP (DNS) is
+ * decoded but not modelled yet.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "htracr/pipeline.h"
+#include "htracr/store.h"
+
+struct pipeline {
+    struct store *st;
+    struct flow_table *ft;
+    struct decode_stats ds;
+};
+
+struct pipeline *pipeline_new(struct store *st, const struct flow_opts *fo)
+{
+    struct pipeline *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->st = st;
+    p->ft = flow_table_new(st, fo);
+    if (!p->ft) {
+        free(p);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return p;
+}
+
+void pipeline_record(struct pipeline *p, const struct capture_rec *rec)
+{
+    struct decoded d;
+    store_note_packet(p->st, rec->ts_ns / 1000, rec->wirelen);
+    switch (decode_packet(rec, &d, &p->ds)) {
+    case DECODE_TCP:
+        flow_table_packet(p->ft, &d);
+        break;
+    case DECODE_ERROR:
+        store_stats(p->st)->decode_errors++;
+        break;
+    default:
+        break;
+    }
+}
+
+int pipeline_run(struct pipeline *p, struct capture *cap, char errbuf[CAPTURE_ERRBUF])
+{
+    struct capture_rec rec;
+    int r;
+    while ((r = capture_next(cap, &rec, errbuf)) == 1)
+        pipeline_record(p, &rec);
+    struct capture_stats cs;
+    capture_get_stats(cap, &cs);
+    store_stats(p->st)->dropped = cs.dropped;
+    return r < 0 ? r : 0;
+}
+
+void pipeline_finish(struct pipeline *p)
+{
+    flow_table_finish(p->ft);
+}
+
+const struct decode_stats *pipeline_decode_stats(const struct pipeline *p)
+{
+    return &p->ds;
+}
+
+const struct flow_stats *pipeline_flow_stats(const struct pipeline *p)
+{
+    return flow_table_stats(p->ft);
+}
+
+void pipeline_free(struct pipeline *p)
+{
+    if (!p)
+        return;
+    flow_table_free(p->ft);
+    free(p);
+}

@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tcp.c - one TCP connection: sequence tracking, reassembly, first analysis.
+ *
+ * Fourth stage (see tcp.h). Each direction keeps its ISN, the next in-order
+ * byte, the highest byte seen and a sorted list of out-of-order segments
+ * (copied; bounded by TCP_OOO_LIMIT bytes). In-order bytes go to HTTP with
+ * the index of the packet that carried them; bytes that will never arrive
+ * (the other side ACKed past them, the buffer bound was hit, the capture
+ * ended, or the snaplen cut the payload) go to HTTP as gaps, so a missing
+ * segment inside a body costs only that body's bytes.
+ *
+ * All sequence arithmetic is modulo 2^32: compare with seq_lt() and friends.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "htracr/decode.h"
+#include "htracr/http.h"
+#include "htracr/store.h"
+#include "htracr/tcp.h"
+
+static inline int32_t seq_diff(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b);
+}
+static inline int seq_lt(uint32_t a, uint32_t b)
+{
+    return seq_diff(a, b) < 0;
+}
+static inline int seq_le(uint32_t a, uint32_t b)
+{
+    return seq_diff(a, b) <= 0;
+}
+static inline int seq_gt(uint32_t a, uint32_t b)
+{
+    return seq_diff(a, b) > 0;
+}
+
+struct ooo_seg {
+    struct ooo_seg *next;
+    uint32_t seq;
+    uint32_t seg_len;   /* bytes in sequence space (payload) */
+    uint32_t cap_len;   /* of which captured, in data */
+    uint32_t pkt;
+    uint8_t data[];
+};
+
+struct tcp_dir {
+    uint8_t isn_set, syn_seen, fin_seen, wscale_ok, stopped, eof_sent;
+    uint8_t wscale;
+    uint32_t isn;       /* relative seq 0 */
+    uint32_t next_seq;  /* next in-order byte */
+    uint32_t max_seq;   /* highest seq + len seen */
+    uint32_t fin_seq;   /* seq of the FIN */
+    uint32_t syn_seq;
+    struct ooo_seg *ooo;
+    size_t ooo_bytes;
+};
+
+struct tcp_conn {
+    struct store *st;
+    struct store_conn *c;
+    struct http_conn *http;
+    struct tcp_dir d[2];
+    uint8_t rst_seen;
+    uint8_t syn_wscale[2]; /* SYN of that direction carried window scale */
+};
+
+struct tcp_conn *tcp_conn_new(struct store *st, struct store_conn *c, int http)
+{
+    struct tcp_conn *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->st = st;
+    t->c = c;
+    if (http) {
+        t->http = http_conn_new(st, c);
+        if (!t->http) {
+            free(t);
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    return t;
+}
+
+static void ooo_free(struct tcp_dir *d)
+{
+    struct ooo_seg *s = d->ooo;
+    while (s) {
+        struct ooo_seg *n = s->next;
+        free(s);
+        s = n;
+    }
+    d->ooo = NULL;
+    d->ooo_bytes = 0;
+}
+
+void tcp_conn_free(struct tcp_conn *t)
+{
+    if (!t)
+        return;
+    ooo_free(&t->d[0]);
+    ooo_free(&t->d[1]);
+    http_conn_free(t->http);
+    free(t);
+}
+
+int tcp_conn_closed(const struct tcp_conn *t)
+{
+    return t->rst_seen || (t->d[0].fin_seen && t->d[1].fin_seen);
+}
+
+int tcp_conn_new_syn(const struct tcp_conn *t, const struct decoded *dp, int dir)
+{
+    const struct tcp_dir *d = &t->d[dir];
+    if (tcp_conn_closed(t))
+        return 1;
+    if (d->syn_seen)
+        return dp->seq != d->syn_seq;
+    return t->c->stats.bytes[0] + t->c->stats.bytes[1] > 0;
+}
+
+static void http_data(struct tcp_conn *t, int dir, const uint8_t *p, size_t n, uint32_t pkt)
+{
+    struct tcp_dir *d = &t->d[dir];
+    if (!t->http || d->stopped || n == 0)
+        return;
+    if (http_conn_data(t->http, dir, p, n, pkt))
+        d->stopped = 1;
+}
+
+static void http_gap(struct tcp_conn *t, int dir, uint64_t n, uint32_t pkt)
+{
+    struct tcp_dir *d = &t->d[dir];
+    t->c->stats.gap_bytes[dir] += n;
+    if (!t->http || d->stopped || n == 0)
+        return;
+    http_conn_gap(t->http, dir, n, pkt);
+}
+
+/* Deliver a segment that starts at or before next_seq: the part not yet
+ * delivered goes to HTTP, an uncaptured tail as a gap. */
+static void deliver(struct tcp_conn *t, int dir, uint32_t seq, const uint8_t *data,
+                    uint32_t cap_len, uint32_t seg_len, uint32_t pkt)
+{
+    struct tcp_dir *d = &t->d[dir];
+    uint32_t skip = (uint32_t)seq_diff(d->next_seq, seq);
+    if (skip >= seg_len)
+        return;
+    if (skip < cap_len)
+        http_data(t, dir, data + skip, cap_len - skip, pkt);
+    uint32_t have = cap_len > skip ? cap_len : skip;
+    if (seg_len > have)
+        http_gap(t, dir, seg_len - have, pkt);
+    d->next_seq = seq + seg_len;
+}
+
+/* Deliver buffered segments that have become in-order. */
+static void flush_ooo(struct tcp_conn *t, int dir)
+{
+    struct tcp_dir *d = &t->d[dir];
+    while (d->ooo && seq_le(d->ooo->seq, d->next_seq)) {
+        struct ooo_seg *s = d->ooo;
+        d->ooo = s->next;
+        d->ooo_bytes -= s->cap_len;
+        deliver(t, dir, s->seq, s->data, s->cap_len, s->seg_len, s->pkt);
+        free(s);
+    }
+}
+
+/* Bytes up to `upto` will never arrive: declare the hole a gap, then deliver
+ * what was buffered behind it. */
+static void skip_to(struct tcp_conn *t, int dir, uint32_t upto, uint32_t pkt)
+{
+    struct tcp_dir *d = &t->d[dir];
+    while (seq_lt(d->next_seq, upto)) {
+        uint32_t hole_end = upto;
+        if (d->ooo && seq_lt(d->ooo->seq, hole_end))
+            hole_end = d->ooo->seq;
+        if (seq_gt(hole_end, d->next_seq)) {
+            uint32_t gap = (uint32_t)seq_diff(hole_end, d->next_seq);
+            http_gap(t, dir, gap, d->ooo ? d->ooo->pkt : pkt);
+            d->next_seq = hole_end;
+        }
+        flush_ooo(t, dir);
+    }
+}
+
+/* Keep a copy of a segment that arrived ahead of next_seq. Overlaps with
+ * buffered data: the first copy wins; differing bytes are counted. */
+static void buffer_segment(struct tcp_conn *t, int dir, const struct decoded *dp, uint32_t pkt)
+{
+    struct tcp_dir *d = &t->d[dir];
+    struct ooo_seg **pp = &d->ooo;
+    uint32_t seq = dp->seq, end = dp->seq + dp->seg_len;
+
+    while (*pp && seq_lt((*pp)->seq, seq))
+        pp = &(*pp)->next;
+    /* Exact or contained duplicate of one buffered segment: compare, drop. */
+    for (struct ooo_seg *s = d->ooo; s; s = s->next) {
+        uint32_t s_end = s->seq + s->seg_len;
+        if (seq_le(s->seq, seq) && seq_le(end, s_end)) {
+            uint32_t off = (uint32_t)seq_diff(seq, s->seq);
+            uint32_t n = dp->cap_len;
+            if (off < s->cap_len) {
+                if (n > s->cap_len - off)
+                    n = s->cap_len - off;
+                if (memcmp(s->data + off, dp->payload, n) != 0) {
+                    t->c->stats.overlap_conflicts++;
+                    t->c->packets[pkt].analysis |= PKT_OVERLAP_CONFLICT;
+                }
+            }
+            return;
+        }
+    }
+    if (d->ooo_bytes + dp->cap_len > TCP_OOO_LIMIT) {
+        /* Bound reached: what is missing before the first buffered segment
+         * is not coming in time; declare it lost and move on. */
+        if (d->ooo)
+            skip_to(t, dir, d->ooo->seq, pkt);
+        if (seq_le(seq, d->next_seq)) {
+            deliver(t, dir, seq, dp->payload, dp->cap_len, dp->seg_len, pkt);
+            flush_ooo(t, dir);
+            return;
+        }
+        if (d->ooo_bytes + dp->cap_len > TCP_OOO_LIMIT) {
+            skip_to(t, dir, seq, pkt);
+            deliver(t, dir, seq, dp->payload, dp->cap_len, dp->seg_len, pkt);
+            flush_ooo(t, dir);
+            return;
+        }
+        pp = &d->ooo;
+        while (*pp && seq_lt((*pp)->seq, seq))
+            pp = &(*pp)->next;
+    }
+    struct ooo_seg *s = malloc(sizeof(*s) + dp->cap_len);
+    if (!s) {
+        store_stats(t->st)->alloc_failures++;
+        return; /* becomes a gap when it is skipped */
+    }
+    s->seq = seq;
+    s->seg_len = dp->seg_len;
+    s->cap_len = dp->cap_len;
+    s->pkt = pkt;
+    memcpy(s->data, dp->payload, dp->cap_len);
+    s->next = *pp;
+    *pp = s;
+    d->ooo_bytes += dp->cap_len;
+}
+
+static void maybe_eof(struct tcp_conn *t, int dir, uint32_t pkt)
+{
+    struct tcp_dir *d = &t->d[dir];
+    if (d->fin_seen && !d->eof_sent && seq_le(d->fin_seq, d->next_seq) && !d->ooo) {
+        d->eof_sent = 1;
+        if (t->http && !d->stopped)
+            http_conn_eof(t->http, dir, pkt);
+    }
+}
+
+static void note_event(struct tcp_conn *t, uint32_t pkt, uint32_t type, int dir, int64_t ts)
+{
+    t->c->packets[pkt].analysis |= type;
+    store_conn_event(t->st, t->c, type, (uint8_t)dir, pkt, ts);
+}
+
+void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
+{
+    struct store_conn *c = t->c;
+    struct tcp_dir *d = &t->d[dir], *o = &t->d[!dir];
+    int64_t ts = dp->ts_ns / 1000;
+    int syn = dp->flags & TCPF_SYN, ack = dp->flags & TCPF_ACK;
+    struct store_packet p = {0};
+    uint32_t analysis = 0;
+
+    /* Sequence bases. A SYN fixes the ISN; without one the first byte seen
+     * is relative seq 1, as if a SYN had come before it. */
+    if (syn) {
+        if (d->syn_seen && dp->seq == d->syn_seq)
+            analysis |= PKT_SYN_RETRY;
+        if (!d->syn_seen || !d->isn_set) {
+            d->syn_seen = 1;
+            d->syn_seq = dp->seq;
+            d->isn = dp->seq;
+            d->isn_set = 1;
+            d->next_seq = d->max_seq = dp->seq + 1;
+            t->syn_wscale[dir] = dp->opt.has_wscale;
+            d->wscale = dp->opt.wscale > 14 ? 14 : dp->opt.wscale;
+            if (t->syn_wscale[0] && t->syn_wscale[1]) {
+                t->d[0].wscale_ok = t->d[1].wscale_ok = 1;
+            }
+        }
+    } else if (!d->isn_set) {
+        d->isn = dp->seq - 1;
+        d->isn_set = 1;
+        d->next_seq = d->max_seq = dp->seq;
+        c->midstream = 1;
+    }
+    if (ack && !o->isn_set) {
+        o->isn = dp->ack - 1;
+        o->isn_set = 1;
+        o->next_seq = o->max_seq = dp->ack;
+    }
+
+    p.ts_us = ts;
+    p.dir = (uint8_t)dir;
+    p.flags = dp->flags;
+    p.seq = dp->seq - d->isn;
+    p.ack = ack ? dp->ack - o->isn : 0;
+    p.len = dp->seg_len;
+    p.win = (!syn && d->wscale_ok) ? (uint32_t)dp->window << d->wscale : dp->window;
+    if (dp->cap_len < dp->seg_len)
+        analysis |= PKT_TRUNCATED;
+    int64_t pi = store_conn_add_packet(t->st, c, &p);
+    if (pi < 0)
+        return; /* out of memory: counted by the store */
+    uint32_t pkt = (uint32_t)pi;
+
+    c->stats.packets[dir]++;
+    c->stats.bytes[dir] += dp->seg_len;
+
+    /* Handshake times as seen at the capture point. */
+    if (syn && !ack && dir == DIR_C2S && c->syn_us < 0)
+        c->syn_us = ts;
+    else if (syn && ack && dir == DIR_S2C && c->synack_us < 0)
+        c->synack_us = ts;
+    else if (!syn && ack && dir == DIR_C2S && c->synack_us >= 0 && c->hs_ack_us < 0 &&
+             o->syn_seen && dp->ack == o->syn_seq + 1) {
+        c->hs_ack_us = ts;
+        if (c->syn_us >= 0)
+            c->handshake_rtt_us = ts - c->syn_us;
+    }
+    if (c->npackets == 1)
+        store_conn_state(t->st, c, syn ? STATE_HANDSHAKE : STATE_ACTIVE, ts);
+    else if (c->hs_ack_us == ts && dir == DIR_C2S)
+        store_conn_state(t->st, c, STATE_ACTIVE, ts);
+
+    /* Payload. */
+    uint32_t seq = syn ? dp->seq + 1 : dp->seq;
+    if (dp->seg_len > 0) {
+        uint32_t end = seq + dp->seg_len;
+        if (seq_le(end, d->next_seq)) {
+            analysis |= PKT_RETRANS;
+            c->stats.retransmits[dir]++;
+        } else if (seq_gt(seq, d->next_seq)) {
+            if (seq_gt(seq, d->max_seq))
+                analysis |= PKT_LOST_SEGMENT;
+            else
+                analysis |= PKT_OUT_OF_ORDER;
+            if (analysis & PKT_OUT_OF_ORDER)
+                c->stats.out_of_order++;
+            struct decoded shifted = *dp;
+            shifted.seq = seq;
+            buffer_segment(t, dir, &shifted, pkt);
+        } else {
+            if (seq_lt(seq, d->next_seq) && seq_lt(seq, d->max_seq)) {
+                /* Partly old, partly new. */
+                analysis |= PKT_RETRANS;
+                c->stats.retransmits[dir]++;
+            } else if (seq_lt(seq, d->max_seq)) {
+                analysis |= PKT_OUT_OF_ORDER;
+                c->stats.out_of_order++;
+            }
+            deliver(t, dir, seq, dp->payload, dp->cap_len, dp->seg_len, pkt);
+            flush_ooo(t, dir);
+        }
+        if (seq_gt(end, d->max_seq))
+            d->max_seq = end;
+    }
+    if (dp->flags & TCPF_FIN) {
+        uint32_t fin = seq + dp->seg_len;
+        if (!d->fin_seen) {
+            d->fin_seen = 1;
+            d->fin_seq = fin;
+            if (c->close == CLOSE_OPEN)
+                store_conn_state(t->st, c, STATE_HALF_CLOSED, ts);
+        }
+        if (o->fin_seen && c->close == CLOSE_OPEN) {
+            c->close = CLOSE_FIN;
+            store_conn_state(t->st, c, STATE_CLOSING, ts);
+        }
+    }
+    if (dp->flags & TCPF_RST) {
+        analysis |= PKT_RESET;
+        c->stats.resets++;
+        if (!t->rst_seen) {
+            t->rst_seen = 1;
+            c->close = CLOSE_RST;
+            store_conn_state(t->st, c, STATE_RESET, ts);
+        }
+    }
+
+    /* An ACK that passes data this direction's peer never showed us: those
+     * bytes are lost from the capture (ACKed unseen). */
+    if (ack && o->isn_set && seq_gt(dp->ack, o->next_seq)) {
+        uint32_t upto = dp->ack;
+        if (o->fin_seen && seq_gt(upto, o->fin_seq))
+            upto = o->fin_seq;
+        if (seq_gt(upto, o->max_seq)) {
+            analysis |= PKT_ACKED_UNSEEN;
+            o->max_seq = upto;
+        }
+        if (seq_gt(upto, o->next_seq))
+            skip_to(t, !dir, upto, pkt);
+    }
+    maybe_eof(t, dir, pkt);
+    maybe_eof(t, !dir, pkt);
+
+    if (analysis) {
+        c->packets[pkt].analysis |= analysis;
+        for (uint32_t bit = 1; bit; bit <<= 1) {
+            if ((analysis & bit) && bit != PKT_TRUNCATED)
+                note_event(t, pkt, bit, dir, ts);
+        }
+    }
+}
+
+void tcp_conn_finish(struct tcp_conn *t)
+{
+    struct store_conn *c = t->c;
+    uint32_t last = c->npackets ? c->npackets - 1 : 0;
+    for (int dir = 0; dir < 2; dir++) {
+        struct tcp_dir *d = &t->d[dir];
+        /* Deliver what was buffered, declaring the holes before it lost. */
+        while (d->ooo) {
+            skip_to(t, dir, d->ooo->seq, last);
+            flush_ooo(t, dir);
+        }
+        if (!d->eof_sent) {
+            d->eof_sent = 1;
+            if (t->http && !d->stopped)
+                http_conn_eof(t->http, dir, last);
+        }
+    }
+    if (c->nstates)
+        store_conn_state(t->st, c,
+                         c->close == CLOSE_RST   ? STATE_RESET
+                         : c->close == CLOSE_FIN ? STATE_CLOSED
+                                                 : c->states[c->nstates - 1].state,
+                         c->end_us);
+}
