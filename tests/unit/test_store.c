@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_store.c - the model: ids, arrays, servers, budget and eviction,
+ * stream mode.
+ */
+#include <stdlib.h>
+
+#include "htracr/store.h"
+#include "testlib.h"
+
+static struct ip_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+    struct ip_addr x = {.family = 4};
+    x.a[0] = a, x.a[1] = b, x.a[2] = c, x.a[3] = d;
+    return x;
+}
+
+TEST(store_ids_and_servers)
+{
+    struct store *st = store_new(&(struct store_opts){0});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2), sv2 = v4(10, 0, 0, 3);
+    struct store_conn *a = store_conn_new(st, &cl, 1000, &sv, 80, 5);
+    struct store_conn *b = store_conn_new(st, &cl, 1001, &sv, 80, 6);
+    struct store_conn *c = store_conn_new(st, &cl, 1002, &sv2, 80, 7);
+    CHECK(a && b && c);
+    CHECK_INT(a->id, 1);
+    CHECK_INT(c->id, 3);
+    CHECK_INT(a->server, b->server);
+    CHECK(a->server != c->server);
+    CHECK_INT(store_nservers(st), 2);
+    store_server_name(st, a, "example.com:8080", 16);
+    store_server_name(st, b, "other.example", 13); /* first name wins */
+    CHECK_STR(store_server_by_id(st, a->server)->name, "example.com");
+    store_server_name(st, c, "[::1]", 5);
+    CHECK_STR(store_server_by_id(st, c->server)->name, "[::1]");
+    struct store_message *m1 = store_message_new(st, a, MSG_REQUEST);
+    struct store_message *m2 = store_message_new(st, b, MSG_RESPONSE);
+    struct store_message *m3 = store_message_new(st, a, MSG_RESPONSE);
+    CHECK(m1 && m2 && m3);
+    CHECK_INT(m2->id, m1->id + 1);
+    CHECK(store_conn_message(a, m3->id) == m3);
+    CHECK(store_conn_message(a, m2->id) == NULL);
+    CHECK_INT(m1->ttfb_us, -1);
+    CHECK_INT(store_stats(st)->requests, 1);
+    CHECK_INT(store_stats(st)->responses, 2);
+    CHECK(store_first(st) == a && store_next(a) == b && store_next(b) == c);
+    store_conn_discard(st, b);
+    CHECK(store_next(a) == c);
+    CHECK_INT(store_stats(st)->responses, 1);
+    CHECK_INT(store_stats(st)->connections, 2);
+    store_free(st);
+}
+
+TEST(store_packets_grow_and_states_merge)
+{
+    struct store *st = store_new(&(struct store_opts){0});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    struct store_conn *c = store_conn_new(st, &cl, 1000, &sv, 80, 0);
+    for (int i = 0; i < 1000; i++) {
+        struct store_packet p = {.ts_us = i, .seq = (uint32_t)i};
+        CHECK_INT(store_conn_add_packet(st, c, &p), i);
+    }
+    CHECK_INT(c->npackets, 1000);
+    CHECK_INT(c->packets[999].seq, 999);
+    CHECK_INT(c->end_us, 999);
+    CHECK_INT(store_conn_state(st, c, STATE_HANDSHAKE, 0), 0);
+    CHECK_INT(store_conn_state(st, c, STATE_ACTIVE, 10), 0);
+    CHECK_INT(store_conn_state(st, c, STATE_ACTIVE, 20), 0);
+    CHECK_INT(store_conn_state(st, c, STATE_CLOSED, 30), 0);
+    CHECK_INT(c->nstates, 3);
+    CHECK_INT(c->states[1].start_us, 10);
+    CHECK_INT(c->states[1].end_us, 30);
+    CHECK(store_memory(st) >= 1000 * sizeof(struct store_packet));
+    store_free(st);
+}
+
+TEST(store_budget_evicts_finished_oldest_first)
+{
+    struct store *st = store_new(&(struct store_opts){.max_memory = 256 * 1024});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    uint32_t first_alive = 0;
+    for (int i = 0; i < 200; i++) {
+        struct store_conn *c = store_conn_new(st, &cl, (uint16_t)(1000 + i), &sv, 80, i);
+        CHECK(c != NULL);
+        for (int k = 0; k < 100; k++) {
+            struct store_packet p = {.ts_us = i};
+            CHECK(store_conn_add_packet(st, c, &p) >= 0);
+        }
+        store_conn_finish(st, c);
+    }
+    CHECK(store_memory(st) <= 256 * 1024);
+    CHECK(store_stats(st)->evicted_connections > 0);
+    CHECK_INT(store_stats(st)->alloc_failures, 0);
+    first_alive = store_first(st)->id;
+    CHECK_INT(first_alive, store_stats(st)->evicted_connections + 1);
+    store_free(st);
+}
+
+TEST(store_budget_fails_when_nothing_to_evict)
+{
+    struct store *st = store_new(&(struct store_opts){.max_memory = 64 * 1024});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    struct store_conn *c = store_conn_new(st, &cl, 1000, &sv, 80, 0);
+    int failed = 0;
+    for (int k = 0; k < 10000; k++) {
+        struct store_packet p = {.ts_us = k};
+        if (store_conn_add_packet(st, c, &p) < 0)
+            failed = 1;
+    }
+    CHECK(failed);
+    CHECK(store_stats(st)->alloc_failures > 0);
+    CHECK(store_memory(st) <= 64 * 1024);
+    store_free(st);
+}
+
+static int finished_count;
+static void count_finish(void *ctx, struct store *st, struct store_conn *c)
+{
+    (void)st;
+    finished_count++;
+    *(uint32_t *)ctx = c->id;
+}
+
+TEST(store_stream_mode_frees_after_callback)
+{
+    uint32_t last = 0;
+    finished_count = 0;
+    struct store *st =
+        store_new(&(struct store_opts){.stream = 1, .on_finish = count_finish, .ctx = &last});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    for (int i = 0; i < 10; i++) {
+        struct store_conn *c = store_conn_new(st, &cl, (uint16_t)(1000 + i), &sv, 80, i);
+        store_strndup(st, c, "hello", 5);
+        store_conn_finish(st, c);
+    }
+    CHECK_INT(finished_count, 10);
+    CHECK_INT(last, 10);
+    CHECK(store_first(st) == NULL);
+    CHECK_INT(store_stats(st)->connections, 10);
+    store_free(st);
+}

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_tcp.c - the flow table and TCP reassembly, driven with hand-made
+ * decoded packets: roles, relative sequence numbers, window scaling,
+ * handshake RTT, out-of-order delivery, retransmissions, gaps declared by
+ * ACKs, truncated payloads, port reuse, HTTP found on other ports, and
+ * sequence wrap-around.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "htracr/decode.h"
+#include "htracr/flow.h"
+#include "htracr/store.h"
+#include "testlib.h"
+
+struct rig {
+    struct store *st;
+    struct flow_table *ft;
+    uint32_t cseq, sseq; /* next absolute seq of client / server */
+    uint16_t cport, sport;
+    int64_t t;           /* µs */
+};
+
+static void rig_init(struct rig *r, uint16_t sport, uint32_t cisn, uint32_t sisn, int sniff_http)
+{
+    memset(r, 0, sizeof(*r));
+    r->st = store_new(&(struct store_opts){.body_limit = 1 << 20});
+    struct flow_opts fo = {.nports = 1, .sniff_http = sniff_http};
+    fo.ports[0] = 80;
+    r->ft = flow_table_new(r->st, &fo);
+    r->cseq = cisn;
+    r->sseq = sisn;
+    r->cport = 40000;
+    r->sport = sport;
+    r->t = 1000000;
+}
+
+static void rig_free(struct rig *r)
+{
+    flow_table_free(r->ft);
+    store_free(r->st);
+}
+
+/* Send a segment from the client (c2s = 1) or the server, at seq, with ack. */
+static void seg(struct rig *r, int c2s, uint32_t seq, uint32_t ack, uint16_t flags,
+                const char *data, uint32_t len, uint32_t caplen)
+{
+    struct decoded d = {0};
+    d.proto = 6;
+    d.src.family = d.dst.family = 4;
+    d.src.a[0] = d.dst.a[0] = 10;
+    d.src.a[3] = c2s ? 1 : 2;
+    d.dst.a[3] = c2s ? 2 : 1;
+    d.sport = c2s ? r->cport : r->sport;
+    d.dport = c2s ? r->sport : r->cport;
+    d.seq = seq;
+    d.ack = ack;
+    d.flags = flags;
+    d.window = 1000;
+    d.payload = (const uint8_t *)data;
+    d.seg_len = len;
+    d.cap_len = caplen;
+    d.ts_ns = r->t * 1000;
+    r->t += 1000;
+    flow_table_packet(r->ft, &d);
+}
+
+static void handshake(struct rig *r)
+{
+    seg(r, 1, r->cseq, 0, TCPF_SYN, NULL, 0, 0);
+    seg(r, 0, r->sseq, r->cseq + 1, TCPF_SYN | TCPF_ACK, NULL, 0, 0);
+    r->cseq++;
+    r->sseq++;
+    seg(r, 1, r->cseq, r->sseq, TCPF_ACK, NULL, 0, 0);
+}
+
+static const char REQ[] = "GET /a HTTP/1.1\r\nHost: example.com\r\n\r\n";
+static const char RSP[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789";
+
+static struct store_conn *only_conn(struct rig *r)
+{
+    flow_table_finish(r->ft);
+    return store_first(r->st);
+}
+
+TEST(tcp_basic_exchange)
+{
+    struct rig r;
+    rig_init(&r, 80, 1000, 5000, 1);
+    handshake(&r);
+    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK | TCPF_PSH, RSP, sl, sl);
+    seg(&r, 1, r.cseq + ql, r.sseq + sl, TCPF_ACK | TCPF_FIN, NULL, 0, 0);
+    seg(&r, 0, r.sseq + sl, r.cseq + ql + 1, TCPF_ACK | TCPF_FIN, NULL, 0, 0);
+    seg(&r, 1, r.cseq + ql + 1, r.sseq + sl + 1, TCPF_ACK, NULL, 0, 0);
+    struct store_conn *c = only_conn(&r);
+    CHECK(c != NULL);
+    CHECK(store_next(c) == NULL);
+    CHECK_INT(c->client_port, 40000);
+    CHECK_INT(c->server_port, 80);
+    CHECK_INT(c->npackets, 8);
+    CHECK_INT(c->handshake_rtt_us, 2000);
+    CHECK_INT(c->close, CLOSE_FIN);
+    CHECK_INT(c->packets[0].seq, 0);
+    CHECK_INT(c->packets[1].ack, 1);
+    CHECK_INT(c->packets[3].seq, 1);
+    CHECK_INT(c->packets[4].ack, 1 + ql);
+    CHECK_INT(c->stats.bytes[DIR_C2S], ql);
+    CHECK_INT(c->stats.bytes[DIR_S2C], sl);
+    CHECK_INT(c->stats.packets[DIR_C2S], 4);
+    CHECK_INT(c->nmessages, 2);
+    CHECK_STR(c->messages[0]->url, "/a");
+    CHECK_INT(c->messages[1]->status, 200);
+    CHECK_INT(c->messages[1]->body_bytes, 10);
+    CHECK_INT(c->packets[3].msg, c->messages[0]->id);
+    CHECK_INT(c->packets[4].msg, c->messages[1]->id);
+    CHECK_INT(c->stats.retransmits[0] + c->stats.retransmits[1], 0);
+    rig_free(&r);
+}
+
+/* Response in three segments delivered 1, 3, 2: reassembled in order. */
+TEST(tcp_out_of_order_reassembly)
+{
+    struct rig r;
+    rig_init(&r, 80, 0xfffffff0u, 7, 1); /* client ISN near the wrap */
+    handshake(&r);
+    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    uint32_t a = 20, b = 40;
+    seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK, RSP, a, a);
+    seg(&r, 0, r.sseq + b, r.cseq + ql, TCPF_ACK, RSP + b, sl - b, sl - b);
+    seg(&r, 0, r.sseq + a, r.cseq + ql, TCPF_ACK, RSP + a, b - a, b - a);
+    struct store_conn *c = only_conn(&r);
+    CHECK(c != NULL);
+    CHECK_INT(c->nmessages, 2);
+    CHECK_INT(c->messages[1]->complete, 1);
+    CHECK_INT(c->messages[1]->body_bytes, 10);
+    CHECK_INT(c->messages[1]->gap_bytes, 0);
+    CHECK_INT(c->stats.gap_bytes[DIR_S2C], 0);
+    CHECK(c->packets[5].analysis & PKT_LOST_SEGMENT);
+    CHECK(c->packets[6].analysis & PKT_OUT_OF_ORDER);
+    CHECK_INT(c->stats.out_of_order, 1);
+    /* relative seq across the client's wrap */
+    CHECK_INT(c->packets[3].seq, 1);
+    CHECK_INT(c->packets[4].ack, 1 + ql);
+    rig_free(&r);
+}
+
+TEST(tcp_retransmission_counted_once_delivered)
+{
+    struct rig r;
+    rig_init(&r, 80, 1, 1, 1);
+    handshake(&r);
+    uint32_t ql = sizeof(REQ) - 1;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    struct store_conn *c = only_conn(&r);
+    CHECK_INT(c->stats.retransmits[DIR_C2S], 1);
+    CHECK(c->packets[4].analysis & PKT_RETRANS);
+    CHECK_INT(c->nmessages, 1);
+    rig_free(&r);
+}
+
+/* A body segment never captured, ACKed by the client: a gap of exactly its
+ * length, the message still completes, the next one still parses. */
+TEST(tcp_gap_declared_by_ack)
+{
+    struct rig r;
+    rig_init(&r, 80, 100, 200, 1);
+    handshake(&r);
+    static const char two[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789"
+                              "HTTP/1.1 204 No Content\r\n\r\n";
+    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(two) - 1;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    seg(&r, 1, r.cseq + ql, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    uint32_t hdr = 38; /* through the blank line of the first response */
+    CHECK(memcmp(two + hdr, "0123", 4) == 0);
+    seg(&r, 0, r.sseq, r.cseq + 2 * ql, TCPF_ACK, two, hdr + 2, hdr + 2);
+    /* bytes hdr+2 .. hdr+6 lost; the client ACKs past them */
+    seg(&r, 0, r.sseq + hdr + 6, r.cseq + 2 * ql, TCPF_ACK, two + hdr + 6, sl - hdr - 6,
+        sl - hdr - 6);
+    seg(&r, 1, r.cseq + 2 * ql, r.sseq + sl, TCPF_ACK, NULL, 0, 0);
+    struct store_conn *c = only_conn(&r);
+    CHECK_INT(c->stats.gap_bytes[DIR_S2C], 4);
+    CHECK(c->packets[6].analysis & PKT_LOST_SEGMENT);
+    CHECK(!(c->packets[7].analysis & PKT_ACKED_UNSEEN)); /* it ACKs bytes we saw */
+    CHECK_INT(c->nmessages, 4);
+    struct store_message *m = c->messages[2];
+    CHECK_INT(m->status, 200);
+    CHECK_INT(m->gap_bytes, 4);
+    CHECK_INT(m->body_bytes, 10);
+    struct store_message *m2 = c->messages[3];
+    CHECK_INT(m2->status, 204);
+    CHECK_INT(m2->request, c->messages[1]->id);
+    rig_free(&r);
+}
+
+/* Snaplen cut the payload: the uncaptured tail is a gap, not a hang. */
+TEST(tcp_truncated_payload_is_gap)
+{
+    struct rig r;
+    rig_init(&r, 80, 1, 1, 1);
+    handshake(&r);
+    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK, RSP, sl, sl - 5);
+    struct store_conn *c = only_conn(&r);
+    CHECK(c->packets[4].analysis & PKT_TRUNCATED);
+    CHECK_INT(c->stats.gap_bytes[DIR_S2C], 5);
+    CHECK_INT(c->messages[1]->gap_bytes, 5);
+    CHECK_INT(c->messages[1]->body_bytes, 10);
+    rig_free(&r);
+}
+
+TEST(tcp_port_reuse_makes_new_connection)
+{
+    struct rig r;
+    rig_init(&r, 80, 1000, 5000, 1);
+    handshake(&r);
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_RST, NULL, 0, 0);
+    r.cseq = 90000;
+    r.sseq = 70000;
+    handshake(&r);
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, sizeof(REQ) - 1, sizeof(REQ) - 1);
+    flow_table_finish(r.ft);
+    struct store_conn *a = store_first(r.st);
+    CHECK(a != NULL);
+    struct store_conn *b = store_next(a);
+    CHECK(b != NULL);
+    CHECK_INT(a->close, CLOSE_RST);
+    CHECK_INT(a->npackets, 4);
+    CHECK_INT(b->npackets, 4);
+    CHECK_INT(b->nmessages, 1);
+    CHECK_INT(b->packets[0].seq, 0);
+    rig_free(&r);
+}
+
+TEST(tcp_syn_retry_same_connection)
+{
+    struct rig r;
+    rig_init(&r, 80, 1000, 5000, 1);
+    seg(&r, 1, r.cseq, 0, TCPF_SYN, NULL, 0, 0);
+    seg(&r, 1, r.cseq, 0, TCPF_SYN, NULL, 0, 0);
+    seg(&r, 0, r.sseq, r.cseq + 1, TCPF_SYN | TCPF_ACK, NULL, 0, 0);
+    seg(&r, 1, r.cseq + 1, r.sseq + 1, TCPF_ACK, NULL, 0, 0);
+    struct store_conn *c = only_conn(&r);
+    CHECK(store_next(c) == NULL);
+    CHECK_INT(c->npackets, 4);
+    CHECK(c->packets[1].analysis & PKT_SYN_RETRY);
+    CHECK_INT(c->handshake_rtt_us, 3000);
+    rig_free(&r);
+}
+
+TEST(flow_http_on_other_port_found_and_non_http_ignored)
+{
+    struct rig r;
+    rig_init(&r, 8080, 1, 1, 1);
+    handshake(&r);
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, sizeof(REQ) - 1, sizeof(REQ) - 1);
+    /* a second flow on port 25 where the server speaks first */
+    r.sport = 25;
+    r.cport = 40001;
+    r.cseq = 1;
+    r.sseq = 1;
+    handshake(&r);
+    seg(&r, 0, r.sseq, r.cseq, TCPF_ACK | TCPF_PSH, "220 smtp\r\n", 10, 10);
+    flow_table_finish(r.ft);
+    struct store_conn *c = store_first(r.st);
+    CHECK(c != NULL);
+    CHECK(store_next(c) == NULL);
+    CHECK_INT(c->server_port, 8080);
+    CHECK_INT(c->npackets, 4); /* the handshake was queued and replayed */
+    CHECK_INT(c->handshake_rtt_us, 2000);
+    CHECK_INT(c->nmessages, 1);
+    CHECK_INT(flow_table_stats(r.ft)->ignored_flows, 1);
+    CHECK_INT(store_stats(r.st)->ignored_packets, 4);
+    rig_free(&r);
+}
+
+TEST(flow_explicit_ports_do_not_sniff)
+{
+    struct rig r;
+    rig_init(&r, 8080, 1, 1, 0);
+    handshake(&r);
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, sizeof(REQ) - 1, sizeof(REQ) - 1);
+    flow_table_finish(r.ft);
+    CHECK(store_first(r.st) == NULL);
+    CHECK_INT(store_stats(r.st)->ignored_packets, 4);
+    rig_free(&r);
+}
+
+/* Midstream: no SYN; the server's port decides roles, seq 1 is the first
+ * byte seen. */
+TEST(tcp_midstream_pickup)
+{
+    struct rig r;
+    rig_init(&r, 80, 5555, 7777, 1);
+    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1;
+    seg(&r, 0, r.sseq, r.cseq, TCPF_ACK, NULL, 0, 0);
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK | TCPF_PSH, RSP, sl, sl);
+    struct store_conn *c = only_conn(&r);
+    CHECK(c != NULL);
+    CHECK_INT(c->midstream, 1);
+    CHECK_INT(c->handshake_rtt_us, -1);
+    CHECK_INT(c->packets[1].seq, 1);
+    CHECK_INT(c->packets[2].seq, 1);
+    CHECK_INT(c->packets[2].ack, 1 + ql);
+    CHECK_INT(c->nmessages, 2);
+    rig_free(&r);
+}
