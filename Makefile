@@ -10,7 +10,8 @@
 
 CC ?= cc
 BPF ?= 1
-OUT := .output
+OUT ?= .output
+BIN ?= htracr
 LLHTTP_DIR ?= /usr/share/llhttp
 LLHTTP_INC ?= /usr/share/include/llhttp
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -43,10 +44,10 @@ LLHTTP_OBJS := $(OUT)/llhttp/llhttp.o $(OUT)/llhttp/api.o $(OUT)/llhttp/http.o
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst tests/unit/%.c,$(OUT)/tests/unit/%.o,$(UNIT_SRCS))
 
-.PHONY: all clean test test-unit run fuzz help deps test-deps format
-all: htracr
+.PHONY: all clean test test-unit test-sanitize run fuzz help deps test-deps format
+all: $(BIN)
 
-htracr: $(OUT)/src/main.o $(LIB_OBJS) $(LLHTTP_OBJS)
+$(BIN): $(OUT)/src/main.o $(LIB_OBJS) $(LLHTTP_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(OUT)/src/%.o: src/%.c | $(OUT)/src
@@ -86,18 +87,23 @@ test-deps:
 	./scripts/install-deps.sh test
 
 test: test-deps
-	$(MAKE) htracr $(OUT)/unit-tests
+	$(MAKE) $(BIN) $(OUT)/unit-tests
 	./tests/run.sh
 
+# Unit and golden tests again on an ASan/UBSan build (its own build dir).
+test-sanitize:
+	$(MAKE) SANITIZE=address,undefined OUT=.output-san BIN=.output-san/htracr \
+		.output-san/htracr .output-san/unit-tests
+
 run: deps
-	$(MAKE) htracr
+	$(MAKE) $(BIN)
 	./scripts/run.sh
 
 format:
 	clang-format -i src/*.c include/htracr/*.h
 
 clean:
-	rm -rf $(OUT) htracr
+	rm -rf .output .output-san htracr
 
 help:
 	@sed -n '2,12p' Makefile
