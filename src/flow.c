@@ -25,7 +25,7 @@
 #include "htracr/tcp.h"
 
 #define FLOW_PENDING_MAX 32   /* header-only packets queued before giving up */
-#define FLOW_SNIFF_BYTES 64   /* client bytes gathered to recognise HTTP */
+#define FLOW_SNIFF_BYTES 512  /* client bytes kept when a request line is split */
 #define FLOW_EXPIRE_EVERY 4096
 
 enum { FLOW_PENDING = 0, FLOW_ACTIVE, FLOW_DONE };
@@ -304,12 +304,22 @@ static void pending_packet(struct flow_table *ft, struct flow *f, const struct d
          * this side as the client (unless roles say it is the server). */
         if (f->roles_known && src_is_a != f->client_is_a)
             goto ignore; /* the server spoke first: not HTTP */
-        uint32_t n = d->cap_len;
-        if (n > FLOW_SNIFF_BYTES - f->nsniff)
-            n = FLOW_SNIFF_BYTES - f->nsniff;
-        memcpy(f->sniff + f->nsniff, d->payload, n);
-        f->nsniff += n;
-        int r = http_looks_like_request(f->sniff, f->nsniff);
+        int r;
+        if (f->nsniff == 0) {
+            /* Usually the whole request line is in the first segment:
+             * look at it in place. */
+            r = http_looks_like_request(d->payload, d->cap_len);
+        } else {
+            r = -1;
+        }
+        if (r < 0) {
+            uint32_t n = d->cap_len;
+            if (n > FLOW_SNIFF_BYTES - f->nsniff)
+                n = FLOW_SNIFF_BYTES - f->nsniff;
+            memcpy(f->sniff + f->nsniff, d->payload, n);
+            f->nsniff += n;
+            r = http_looks_like_request(f->sniff, f->nsniff);
+        }
         if (r == 0 || (r < 0 && f->nsniff >= FLOW_SNIFF_BYTES))
             goto ignore;
         if (r < 0) {

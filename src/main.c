@@ -307,8 +307,6 @@ static void on_finish(void *ctx, struct store *st, struct store_conn *c)
     struct run_ctx *rc = ctx;
     if (rc->cli->jsonl.f && export_jsonl_conn(st, c, rc->cli->jsonl.f) < 0)
         rc->write_error = 1;
-    if (rc->summary)
-        print_summary_conn(c, st);
 }
 
 int main(int argc, char **argv)
@@ -339,7 +337,8 @@ int main(int argc, char **argv)
     struct store_opts so = {
         .max_memory = cli.max_memory,
         .body_limit = cli.body_limit,
-        .stream = !cli.json.path && !cli.har.path,
+        /* Only JSONL: stream, so memory stays flat on any file size. */
+        .stream = cli.jsonl.path && !cli.json.path && !cli.har.path,
         .on_finish = on_finish,
         .ctx = &rc,
     };
@@ -372,6 +371,9 @@ int main(int argc, char **argv)
         rc.write_error = 1;
     if (cli.har.f && export_har(st, cli.har.f) < 0)
         rc.write_error = 1;
+    if (rc.summary)
+        for (struct store_conn *c = store_first(st); c; c = store_next(c))
+            print_summary_conn(c, st);
 
     const struct store_stats *ss = store_stats(st);
     const struct decode_stats *ds = pipeline_decode_stats(pl);

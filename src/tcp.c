@@ -55,6 +55,8 @@ struct tcp_dir {
     uint32_t max_seq;   /* highest seq + len seen */
     uint32_t fin_seq;   /* seq of the FIN */
     uint32_t syn_seq;
+    uint32_t acked;     /* highest ACK from the peer past next_seq */
+    uint8_t acked_set;
     struct ooo_seg *ooo;
     size_t ooo_bytes;
 };
@@ -251,6 +253,21 @@ static void buffer_segment(struct tcp_conn *t, int dir, const struct decoded *dp
     d->ooo_bytes += dp->cap_len;
 }
 
+/* Declare what the peer ACKed past next_seq lost (a FIN's sequence slot is
+ * not data). */
+static void settle_acked(struct tcp_conn *t, int dir, uint32_t pkt)
+{
+    struct tcp_dir *d = &t->d[dir];
+    if (!d->acked_set)
+        return;
+    uint32_t upto = d->acked;
+    if (d->fin_seen && seq_gt(upto, d->fin_seq))
+        upto = d->fin_seq;
+    if (seq_gt(upto, d->next_seq))
+        skip_to(t, dir, upto, pkt);
+    d->acked_set = 0;
+}
+
 static void maybe_eof(struct tcp_conn *t, int dir, uint32_t pkt)
 {
     struct tcp_dir *d = &t->d[dir];
@@ -393,18 +410,22 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
         }
     }
 
-    /* An ACK that passes data this direction's peer never showed us: those
-     * bytes are lost from the capture (ACKed unseen). */
+    /* Bytes of this direction that the peer ACKed but we never saw are
+     * lost from the capture. Declared now, not at the ACK: a capture point
+     * may file a segment just after the ACK that covers it. */
+    settle_acked(t, dir, pkt);
+
+    /* An ACK that passes data the peer never showed us (yet). */
     if (ack && o->isn_set && seq_gt(dp->ack, o->next_seq)) {
         uint32_t upto = dp->ack;
-        if (o->fin_seen && seq_gt(upto, o->fin_seq))
-            upto = o->fin_seq;
         if (seq_gt(upto, o->max_seq)) {
             analysis |= PKT_ACKED_UNSEEN;
             o->max_seq = upto;
         }
-        if (seq_gt(upto, o->next_seq))
-            skip_to(t, !dir, upto, pkt);
+        if (!o->acked_set || seq_gt(upto, o->acked)) {
+            o->acked = upto;
+            o->acked_set = 1;
+        }
     }
     maybe_eof(t, dir, pkt);
     maybe_eof(t, !dir, pkt);
@@ -425,6 +446,7 @@ void tcp_conn_finish(struct tcp_conn *t)
     for (int dir = 0; dir < 2; dir++) {
         struct tcp_dir *d = &t->d[dir];
         /* Deliver what was buffered, declaring the holes before it lost. */
+        settle_acked(t, dir, last);
         while (d->ooo) {
             skip_to(t, dir, d->ooo->seq, last);
             flush_ooo(t, dir);
