@@ -47,6 +47,16 @@ struct ooo_seg {
     uint8_t data[];
 };
 
+/* A segment waiting for its ACK, for RTT samples (Karn: none from a
+ * segment that was sent more than once). */
+struct rtt_seg {
+    uint32_t end;       /* seq after its last byte (SYN/FIN count one) */
+    int64_t ts_us;
+    uint32_t retrans;
+};
+
+#define RTT_RING 64
+
 struct tcp_dir {
     uint8_t isn_set, syn_seen, fin_seen, wscale_ok, stopped, eof_sent;
     uint8_t wscale;
@@ -59,6 +69,8 @@ struct tcp_dir {
     uint8_t acked_set;
     struct ooo_seg *ooo;
     size_t ooo_bytes;
+    struct rtt_seg rtt[RTT_RING];
+    uint32_t rtt_head, rtt_n;   /* oldest entry, count */
 };
 
 struct tcp_conn {
@@ -68,6 +80,8 @@ struct tcp_conn {
     struct tcp_dir d[2];
     uint8_t rst_seen;
     uint8_t syn_wscale[2]; /* SYN of that direction carried window scale */
+    int64_t rtt_sum;
+    uint64_t rtt_count;
 };
 
 struct tcp_conn *tcp_conn_new(struct store *st, struct store_conn *c, int http)
@@ -268,6 +282,56 @@ static void settle_acked(struct tcp_conn *t, int dir, uint32_t pkt)
     d->acked_set = 0;
 }
 
+/* A segment of d occupying [seq, end) was sent at ts. */
+static void rtt_sent(struct tcp_dir *d, uint32_t seq, uint32_t end, int64_t ts, int is_new)
+{
+    if (is_new) {
+        if (d->rtt_n && !seq_gt(end, d->rtt[(d->rtt_head + d->rtt_n - 1) % RTT_RING].end))
+            is_new = 0;
+    }
+    if (!is_new) {
+        for (uint32_t i = 0; i < d->rtt_n; i++) {
+            struct rtt_seg *r = &d->rtt[(d->rtt_head + i) % RTT_RING];
+            if (seq_gt(r->end, seq))
+                r->retrans = 1;
+        }
+        return;
+    }
+    if (d->rtt_n == RTT_RING) {
+        d->rtt_head = (d->rtt_head + 1) % RTT_RING;
+        d->rtt_n--;
+    }
+    struct rtt_seg *r = &d->rtt[(d->rtt_head + d->rtt_n) % RTT_RING];
+    r->end = end;
+    r->ts_us = ts;
+    r->retrans = 0;
+    d->rtt_n++;
+}
+
+/* The peer ACKed d up to ack at ts: one RTT sample from the newest segment
+ * it covers, unless that one was retransmitted. */
+static void rtt_acked(struct tcp_conn *t, struct tcp_dir *d, uint32_t ack, int64_t ts)
+{
+    struct rtt_seg *hit = NULL;
+    while (d->rtt_n && seq_le(d->rtt[d->rtt_head].end, ack)) {
+        hit = &d->rtt[d->rtt_head];
+        d->rtt_head = (d->rtt_head + 1) % RTT_RING;
+        d->rtt_n--;
+    }
+    if (!hit || hit->retrans || ts < hit->ts_us)
+        return;
+    int64_t rtt = ts - hit->ts_us;
+    struct store_conn_stats *cs = &t->c->stats;
+    store_conn_point(t->st, t->c, SERIES_RTT, ts, rtt);
+    if (cs->rtt_min_us < 0 || rtt < cs->rtt_min_us)
+        cs->rtt_min_us = rtt;
+    if (rtt > cs->rtt_max_us)
+        cs->rtt_max_us = rtt;
+    t->rtt_sum += rtt;
+    t->rtt_count++;
+    cs->rtt_avg_us = t->rtt_sum / (int64_t)t->rtt_count;
+}
+
 static void maybe_eof(struct tcp_conn *t, int dir, uint32_t pkt)
 {
     struct tcp_dir *d = &t->d[dir];
@@ -409,6 +473,14 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
             store_conn_state(t->st, c, STATE_RESET, ts);
         }
     }
+
+    /* RTT bookkeeping: what this packet occupies in sequence space, and
+     * what its ACK covers in the other direction. */
+    uint32_t occupy = dp->seg_len + (syn ? 1 : 0) + ((dp->flags & TCPF_FIN) ? 1 : 0);
+    if (occupy)
+        rtt_sent(d, dp->seq, dp->seq + occupy, ts, !(analysis & PKT_RETRANS) && !(analysis & PKT_SYN_RETRY));
+    if (ack && o->isn_set)
+        rtt_acked(t, o, dp->ack, ts);
 
     /* Bytes of this direction that the peer ACKed but we never saw are
      * lost from the capture. Declared now, not at the ACK: a capture point
