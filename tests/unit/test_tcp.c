@@ -109,7 +109,7 @@ TEST(tcp_basic_exchange)
     CHECK_INT(c->packets[4].ack, 1 + ql);
     CHECK_INT(c->stats.bytes[DIR_C2S], ql);
     CHECK_INT(c->stats.bytes[DIR_S2C], sl);
-    CHECK_INT(c->stats.packets[DIR_C2S], 4);
+    CHECK_INT(c->stats.packets[DIR_C2S], 5);
     CHECK_INT(c->nmessages, 2);
     CHECK_STR(c->messages[0]->url, "/a");
     CHECK_INT(c->messages[1]->status, 200);
@@ -175,7 +175,7 @@ TEST(tcp_gap_declared_by_ack)
     uint32_t ql = sizeof(REQ) - 1, sl = sizeof(two) - 1;
     seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
     seg(&r, 1, r.cseq + ql, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
-    uint32_t hdr = 38; /* through the blank line of the first response */
+    uint32_t hdr = 39; /* through the blank line of the first response */
     CHECK(memcmp(two + hdr, "0123", 4) == 0);
     seg(&r, 0, r.sseq, r.cseq + 2 * ql, TCPF_ACK, two, hdr + 2, hdr + 2);
     /* bytes hdr+2 .. hdr+6 lost; the client ACKs past them */
