@@ -10,10 +10,15 @@
 #ifndef HTRACR_EXPORT_H
 #define HTRACR_EXPORT_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct store;
 struct store_conn;
+struct store_message;
+struct ip_addr;
+struct jsonw;
 
 #define EXPORT_JSON_VERSION 1
 
@@ -27,5 +32,26 @@ int export_jsonl_conn(struct store *st, const struct store_conn *c, FILE *f);
 
 /* HAR 1.2 of every transaction in the store. 0 or -errno. */
 int export_har(struct store *st, FILE *f);
+
+/*
+ * Pieces the three exporters share (defined in export_json.c), so every
+ * format spells names and message objects the same way.
+ */
+
+/* Name of one PKT_* bit ("retransmission", "duplicate_ack", ...; Wireshark's
+ * tcp.analysis.* names where it has one), or NULL for an unknown bit. */
+const char *export_json_analysis_name(uint32_t bit);
+/* Name of an enum conn_state ("handshake", "active", ...), or "unknown". */
+const char *export_json_state_name(unsigned state);
+/* TCPF_* flags as tcpdump prints them ("S.", "P.", "FP."), into buf (>= 10
+ * bytes); returns buf. No flag at all gives "". */
+const char *export_json_tcp_flags(unsigned flags, char *buf);
+/* "192.0.2.1" / "2001:db8::1" into buf (>= 46 bytes); "" for an unknown
+ * family. Returns buf. */
+const char *export_json_addr(const struct ip_addr *a, char *buf, size_t len);
+/* Value of the first header called name (case-insensitive), or NULL. */
+const char *export_json_header(const struct store_message *m, const char *name);
+/* One message object (fields in docs/json.md), as the next value of w. */
+void export_json_message(struct jsonw *w, const struct store_message *m);
 
 #endif

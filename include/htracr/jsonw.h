@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * jsonw.h - a small streaming JSON writer for the export stage.
+ *
+ * Writes compact JSON (no spaces, no newlines) straight to a FILE as the
+ * exporters walk the model, so nothing the size of the output is ever held in
+ * memory. The writer places commas itself: callers only say "open an object",
+ * "key", "value", "close". Strings come from the wire and may hold any bytes:
+ * valid UTF-8 passes through, each byte of an invalid sequence becomes
+ * \u00XX (read as Latin-1), and control characters are escaped, so the output
+ * is always valid JSON in valid UTF-8.
+ *
+ * Errors are sticky: the first failed write (or a nesting mistake) is kept in
+ * w->err and every later call is a no-op; jsonw_finish() reports it.
+ */
+#ifndef HTRACR_JSONW_H
+#define HTRACR_JSONW_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define JSONW_MAX_DEPTH 64
+
+struct jsonw {
+    FILE *f;
+    int err;            /* 0, or the first negative errno */
+    unsigned depth;     /* open containers */
+    uint8_t after_key;  /* a key was written; its value comes next */
+    uint8_t nonempty[JSONW_MAX_DEPTH]; /* container at this depth has a member */
+};
+
+/* Start writing to f (borrowed). */
+void jsonw_init(struct jsonw *w, FILE *f);
+/* Flush f. 0 when everything was written and every container closed, else -errno
+ * (-EIO for a stream error, -EINVAL for unbalanced nesting). */
+int jsonw_finish(struct jsonw *w);
+
+/* A newline between top-level values (JSON Lines); -EINVAL inside one. */
+void jsonw_newline(struct jsonw *w);
+
+void jsonw_obj_open(struct jsonw *w);
+void jsonw_obj_close(struct jsonw *w);
+void jsonw_arr_open(struct jsonw *w);
+void jsonw_arr_close(struct jsonw *w);
+/* Key of the next member of the current object (a C string, escaped). */
+void jsonw_key(struct jsonw *w, const char *key);
+
+/* Values. jsonw_str(NULL) writes null. */
+void jsonw_str(struct jsonw *w, const char *s);
+/* n bytes of s, which may hold NULs or any other byte. */
+void jsonw_strn(struct jsonw *w, const void *s, size_t n);
+void jsonw_int(struct jsonw *w, int64_t v);
+void jsonw_uint(struct jsonw *w, uint64_t v);
+void jsonw_null(struct jsonw *w);
+void jsonw_bool(struct jsonw *w, int v);
+/* v / 10^3 as a decimal with exactly three fraction digits (µs -> "ms.uuu"),
+ * written without floating point so output never depends on the locale. */
+void jsonw_milli(struct jsonw *w, int64_t v);
+/* n bytes as one base64 (RFC 4648, padded) string. */
+void jsonw_base64(struct jsonw *w, const void *data, size_t n);
+
+/* key + value shorthands. */
+void jsonw_kstr(struct jsonw *w, const char *key, const char *s);
+void jsonw_kint(struct jsonw *w, const char *key, int64_t v);
+void jsonw_kuint(struct jsonw *w, const char *key, uint64_t v);
+void jsonw_kbool(struct jsonw *w, const char *key, int v);
+void jsonw_knull(struct jsonw *w, const char *key);
+/* v, or null when v == -1 (the model's "unknown"). */
+void jsonw_kint_opt(struct jsonw *w, const char *key, int64_t v);
+/* v, or null when v == 0 (the model's "id 0 = none"). */
+void jsonw_kid(struct jsonw *w, const char *key, uint32_t id);
+
+/* Length of the longest valid UTF-8 sequence at s[0..n): 1-4, or 0 when the
+ * byte at s does not start a valid sequence (overlong forms, surrogates and
+ * code points past U+10FFFF are invalid). */
+size_t jsonw_utf8_len(const uint8_t *s, size_t n);
+/* 1 when all n bytes are valid UTF-8. */
+int jsonw_utf8_valid(const void *s, size_t n);
+
+#endif

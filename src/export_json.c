@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * export_json.c - the whole capture model as one JSON document.
+ *
+ * Last stage of the pipeline: reads the store (servers, connections, their
+ * packets, events, state spans, series and HTTP messages) and streams it out
+ * through jsonw, never changing it. The document is what the UI and the
+ * golden tests read; every field is described in docs/json.md, and the names
+ * listed under "Interfaces" in the design are a contract.
+ *
+ * This file also holds what the JSONL and HAR exporters share: the name
+ * tables (analysis flags, connection states, TCP flag letters), address
+ * formatting, header look-up and the message object.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "htracr/export.h"
+#include "htracr/jsonw.h"
+#include "htracr/store.h"
+
+/* Indexed by bit position of PKT_*. */
+static const char *const analysis_names[] = {
+    "retransmission",          /* PKT_RETRANS */
+    "fast_retransmission",     /* PKT_FAST_RETRANS */
+    "spurious_retransmission", /* PKT_SPURIOUS_RETRANS */
+    "out_of_order",            /* PKT_OUT_OF_ORDER */
+    "lost_segment",            /* PKT_LOST_SEGMENT */
+    "ack_lost_segment",        /* PKT_ACKED_UNSEEN */
+    "duplicate_ack",           /* PKT_DUP_ACK */
+    "zero_window",             /* PKT_ZERO_WINDOW */
+    "zero_window_probe",       /* PKT_ZERO_WINDOW_PROBE */
+    "window_full",             /* PKT_WINDOW_FULL */
+    "window_update",           /* PKT_WINDOW_UPDATE */
+    "keep_alive",              /* PKT_KEEP_ALIVE */
+    "syn_retry",               /* PKT_SYN_RETRY */
+    "overlap_conflict",        /* PKT_OVERLAP_CONFLICT */
+    "truncated",               /* PKT_TRUNCATED */
+    "reset",                   /* PKT_RESET */
+};
+
+static const char *const state_names[STATE_COUNT] = {
+    [STATE_HANDSHAKE] = "handshake",     [STATE_ACTIVE] = "active",
+    [STATE_IDLE] = "idle",               [STATE_HALF_CLOSED] = "half_closed",
+    [STATE_CLOSING] = "closing",         [STATE_CLOSED] = "closed",
+    [STATE_RESET] = "reset",             [STATE_ZERO_WINDOW] = "zero_window",
+    [STATE_RWND_LIMITED] = "rwnd_limited",
+};
+
+static const char *const series_names[SERIES_COUNT] = {
+    [SERIES_RTT] = "rtt",
+    [SERIES_FLIGHT_C2S] = "flight_c2s",
+    [SERIES_FLIGHT_S2C] = "flight_s2c",
+    [SERIES_RWND_C2S] = "rwnd_c2s",
+    [SERIES_RWND_S2C] = "rwnd_s2c",
+};
+
+const char *export_json_analysis_name(uint32_t bit)
+{
+    for (unsigned i = 0; i < sizeof(analysis_names) / sizeof(analysis_names[0]); i++)
+        if (bit == 1u << i)
+            return analysis_names[i];
+    return NULL;
+}
+
+const char *export_json_state_name(unsigned state)
+{
+    if (state < STATE_COUNT && state_names[state])
+        return state_names[state];
+    return "unknown";
+}
+
+const char *export_json_tcp_flags(unsigned flags, char *buf)
+{
+    /* tcpdump's order: FIN SYN RST PSH ACK URG ECE CWR */
+    static const struct {
+        unsigned bit;
+        char c;
+    } letters[] = {
+        {TCPF_FIN, 'F'}, {TCPF_SYN, 'S'}, {TCPF_RST, 'R'}, {TCPF_PSH, 'P'},
+        {TCPF_ACK, '.'}, {TCPF_URG, 'U'}, {TCPF_ECE, 'E'}, {TCPF_CWR, 'W'},
+    };
+    size_t n = 0;
+
+    for (size_t i = 0; i < sizeof(letters) / sizeof(letters[0]); i++)
+        if (flags & letters[i].bit)
+            buf[n++] = letters[i].c;
+    buf[n] = '\0';
+    return buf;
+}
+
+const char *export_json_addr(const struct ip_addr *a, char *buf, size_t len)
+{
+    int af = a->family == 4 ? AF_INET : a->family == 6 ? AF_INET6 : -1;
+
+    if (len == 0)
+        return buf;
+    buf[0] = '\0';
+    if (af < 0 || !inet_ntop(af, a->a, buf, (socklen_t)len))
+        buf[0] = '\0';
+    return buf;
+}
+
+const char *export_json_header(const struct store_message *m, const char *name)
+{
+    for (uint32_t i = 0; i < m->nheaders; i++)
+        if (m->headers[i].name && strcasecmp(m->headers[i].name, name) == 0)
+            return m->headers[i].value ? m->headers[i].value : "";
+    return NULL;
+}
+
+static void export_json_dir(struct jsonw *w, const char *key, unsigned dir)
+{
+    jsonw_kstr(w, key, dir == DIR_C2S ? "c2s" : "s2c");
+}
+
+void export_json_message(struct jsonw *w, const struct store_message *m)
+{
+    int req = m->kind == MSG_REQUEST;
+    char ver[16];
+
+    snprintf(ver, sizeof(ver), "%u.%u", m->http_major, m->http_minor);
+    jsonw_obj_open(w);
+    jsonw_kuint(w, "id", m->id);
+    jsonw_kstr(w, "kind", req ? "request" : "response");
+    jsonw_kint(w, "start_us", m->start_us);
+    jsonw_kint(w, "end_us", m->end_us);
+    jsonw_kstr(w, "method", req ? m->method : NULL);
+    jsonw_kstr(w, "url", req ? m->url : NULL);
+    jsonw_kstr(w, "version", ver);
+    jsonw_key(w, "status");
+    if (req)
+        jsonw_null(w);
+    else
+        jsonw_uint(w, m->status);
+    jsonw_kstr(w, "reason", req ? NULL : m->reason);
+    jsonw_key(w, "headers");
+    jsonw_arr_open(w);
+    for (uint32_t i = 0; i < m->nheaders; i++) {
+        jsonw_arr_open(w);
+        jsonw_str(w, m->headers[i].name ? m->headers[i].name : "");
+        jsonw_str(w, m->headers[i].value ? m->headers[i].value : "");
+        jsonw_arr_close(w);
+    }
+    jsonw_arr_close(w);
+    jsonw_kuint(w, "headers_dropped", m->headers_dropped);
+    jsonw_kuint(w, "header_bytes", m->header_bytes);
+    jsonw_kuint(w, "body_bytes", m->body_bytes);
+    jsonw_kuint(w, "gap_bytes", m->gap_bytes);
+    jsonw_kstr(w, "content_type", m->content_type);
+    jsonw_kstr(w, "content_encoding", m->content_encoding);
+    if (req) {
+        jsonw_knull(w, "request");
+        jsonw_kid(w, "response", m->response);
+    } else {
+        jsonw_kid(w, "request", m->request);
+        jsonw_knull(w, "response");
+    }
+    jsonw_kbool(w, "pipelined", m->pipelined);
+    jsonw_kbool(w, "headers_split", m->headers_split);
+    jsonw_kbool(w, "interim", m->interim);
+    jsonw_kbool(w, "upgrade", m->upgrade);
+    jsonw_kbool(w, "complete", m->complete);
+    jsonw_kuint(w, "first_packet", m->first_packet);
+    jsonw_kuint(w, "last_packet", m->last_packet);
+    jsonw_kuint(w, "packets", m->packets);
+    jsonw_kint_opt(w, "round_trips", m->round_trips);
+    jsonw_kint_opt(w, "ttfb_us", m->ttfb_us);
+    jsonw_kint_opt(w, "stall_us", m->stall_us);
+    jsonw_kstr(w, "error", m->error);
+    jsonw_kuint(w, "body_kept", m->body ? m->body_len : 0);
+    jsonw_kbool(w, "body_truncated", m->body_truncated);
+    jsonw_kbool(w, "body_decode_error", m->body_decode_error);
+    jsonw_obj_close(w);
+}
+
+static void export_json_stats(struct jsonw *w, const struct store_stats *s)
+{
+    jsonw_key(w, "stats");
+    jsonw_obj_open(w);
+    jsonw_kuint(w, "packets", s->packets);
+    jsonw_kuint(w, "bytes", s->bytes);
+    jsonw_kuint(w, "dropped", s->dropped);
+    jsonw_kuint(w, "connections", s->connections);
+    jsonw_kuint(w, "requests", s->requests);
+    jsonw_kuint(w, "responses", s->responses);
+    jsonw_kuint(w, "evicted_connections", s->evicted_connections);
+    jsonw_kuint(w, "decode_errors", s->decode_errors);
+    jsonw_kuint(w, "ignored_packets", s->ignored_packets);
+    jsonw_kuint(w, "late_packets", s->late_packets);
+    jsonw_kuint(w, "alloc_failures", s->alloc_failures);
+    jsonw_obj_close(w);
+}
+
+/* Servers, each with the ids of its connections still in the store. The
+ * connection ids are bucketed per server in one pass (counting sort), so
+ * the cost is linear in servers + connections. */
+static int export_json_servers(struct jsonw *w, struct store *st)
+{
+    uint32_t nsrv = store_nservers(st);
+    uint32_t *start = NULL, *ids = NULL;
+    size_t nconn = 0;
+    int err = 0;
+
+    for (struct store_conn *c = store_first(st); c; c = store_next(c))
+        nconn++;
+    start = calloc((size_t)nsrv + 2, sizeof(*start));
+    ids = malloc((nconn ? nconn : 1) * sizeof(*ids));
+    if (!start || !ids) {
+        err = -ENOMEM;
+        goto out;
+    }
+    /* start[s + 1] counts server s's connections, then becomes its end */
+    for (struct store_conn *c = store_first(st); c; c = store_next(c))
+        if (c->server >= 1 && c->server <= nsrv)
+            start[c->server + 1]++;
+    for (uint32_t s = 1; s <= nsrv; s++)
+        start[s + 1] += start[s];
+    for (struct store_conn *c = store_first(st); c; c = store_next(c))
+        if (c->server >= 1 && c->server <= nsrv)
+            ids[start[c->server]++] = c->id;
+    /* now start[s] is the end of server s's bucket and start[s - 1] its
+     * beginning (start[0] == 0) */
+
+    jsonw_key(w, "servers");
+    jsonw_arr_open(w);
+    for (uint32_t s = 1; s <= nsrv; s++) {
+        struct store_server *srv = store_server_by_id(st, s);
+        char addr[64];
+        size_t namelen;
+
+        if (!srv)
+            continue;
+        namelen = strnlen(srv->name, sizeof(srv->name));
+        jsonw_obj_open(w);
+        jsonw_kuint(w, "id", srv->id);
+        jsonw_kstr(w, "addr", export_json_addr(&srv->addr, addr, sizeof(addr)));
+        jsonw_kuint(w, "port", srv->port);
+        jsonw_key(w, "name");
+        if (namelen)
+            jsonw_strn(w, srv->name, namelen);
+        else
+            jsonw_null(w);
+        jsonw_key(w, "connections");
+        jsonw_arr_open(w);
+        for (uint32_t i = start[s - 1]; i < start[s]; i++)
+            jsonw_uint(w, ids[i]);
+        jsonw_arr_close(w);
+        jsonw_obj_close(w);
+    }
+    jsonw_arr_close(w);
+out:
+    free(start);
+    free(ids);
+    return err;
+}
+
+static void export_json_packet(struct jsonw *w, const struct store_packet *p)
+{
+    char flags[16];
+
+    jsonw_obj_open(w);
+    jsonw_kint(w, "ts_us", p->ts_us);
+    export_json_dir(w, "dir", p->dir);
+    jsonw_kstr(w, "flags", export_json_tcp_flags(p->flags, flags));
+    jsonw_kuint(w, "seq", p->seq);
+    jsonw_key(w, "ack");
+    if (p->flags & TCPF_ACK)
+        jsonw_uint(w, p->ack);
+    else
+        jsonw_null(w);
+    jsonw_kuint(w, "len", p->len);
+    jsonw_kuint(w, "win", p->win);
+    jsonw_kid(w, "msg", p->msg);
+    if (p->analysis) {
+        jsonw_key(w, "analysis");
+        jsonw_arr_open(w);
+        for (unsigned i = 0; i < 32; i++) {
+            const char *name;
+            if (!(p->analysis & (1u << i)))
+                continue;
+            name = export_json_analysis_name(1u << i);
+            /* a bit this version has no name for still shows up */
+            if (name)
+                jsonw_str(w, name);
+            else
+                jsonw_uint(w, 1u << i);
+        }
+        jsonw_arr_close(w);
+    }
+    jsonw_obj_close(w);
+}
+
+static void export_json_conn(struct jsonw *w, const struct store_conn *c)
+{
+    const struct store_conn_stats *s = &c->stats;
+    char addr[64];
+
+    jsonw_obj_open(w);
+    jsonw_kuint(w, "id", c->id);
+    jsonw_kuint(w, "server", c->server);
+    jsonw_kstr(w, "client_addr", export_json_addr(&c->client_addr, addr, sizeof(addr)));
+    jsonw_kuint(w, "client_port", c->client_port);
+    jsonw_kstr(w, "server_addr", export_json_addr(&c->server_addr, addr, sizeof(addr)));
+    jsonw_kuint(w, "server_port", c->server_port);
+    jsonw_kint(w, "start_us", c->start_us);
+    jsonw_kint(w, "end_us", c->end_us);
+    jsonw_kint_opt(w, "handshake_rtt_us", c->handshake_rtt_us);
+    jsonw_kstr(w, "close", c->close == CLOSE_FIN ? "fin" : c->close == CLOSE_RST ? "rst" : "open");
+    jsonw_kbool(w, "midstream", c->midstream);
+
+    jsonw_key(w, "states");
+    jsonw_arr_open(w);
+    for (uint32_t i = 0; i < c->nstates; i++) {
+        jsonw_obj_open(w);
+        jsonw_kstr(w, "state", export_json_state_name(c->states[i].state));
+        jsonw_kint(w, "start_us", c->states[i].start_us);
+        jsonw_kint(w, "end_us", c->states[i].end_us);
+        jsonw_obj_close(w);
+    }
+    jsonw_arr_close(w);
+
+    jsonw_key(w, "events");
+    jsonw_arr_open(w);
+    for (uint32_t i = 0; i < c->nevents; i++) {
+        const struct store_event *e = &c->events[i];
+        const char *name = export_json_analysis_name(e->type);
+        jsonw_obj_open(w);
+        jsonw_key(w, "type");
+        if (name)
+            jsonw_str(w, name);
+        else
+            jsonw_uint(w, e->type);
+        export_json_dir(w, "dir", e->dir);
+        jsonw_kuint(w, "packet", e->packet);
+        jsonw_kint(w, "ts_us", e->ts_us);
+        jsonw_obj_close(w);
+    }
+    jsonw_arr_close(w);
+
+    jsonw_key(w, "stats");
+    jsonw_obj_open(w);
+    jsonw_kuint(w, "packets_c2s", s->packets[DIR_C2S]);
+    jsonw_kuint(w, "packets_s2c", s->packets[DIR_S2C]);
+    jsonw_kuint(w, "bytes_c2s", s->bytes[DIR_C2S]);
+    jsonw_kuint(w, "bytes_s2c", s->bytes[DIR_S2C]);
+    jsonw_kuint(w, "retransmits_c2s", s->retransmits[DIR_C2S]);
+    jsonw_kuint(w, "retransmits_s2c", s->retransmits[DIR_S2C]);
+    jsonw_kuint(w, "out_of_order", s->out_of_order);
+    jsonw_kuint(w, "dup_acks", s->dup_acks);
+    jsonw_kuint(w, "zero_windows", s->zero_windows);
+    jsonw_kuint(w, "resets", s->resets);
+    jsonw_kuint(w, "gap_bytes_c2s", s->gap_bytes[DIR_C2S]);
+    jsonw_kuint(w, "gap_bytes_s2c", s->gap_bytes[DIR_S2C]);
+    jsonw_kuint(w, "overlap_conflicts", s->overlap_conflicts);
+    jsonw_kint_opt(w, "rtt_min_us", s->rtt_min_us);
+    jsonw_kint_opt(w, "rtt_avg_us", s->rtt_avg_us);
+    jsonw_kint_opt(w, "rtt_max_us", s->rtt_max_us);
+    jsonw_obj_close(w);
+
+    jsonw_key(w, "packets");
+    jsonw_arr_open(w);
+    for (uint32_t i = 0; i < c->npackets; i++)
+        export_json_packet(w, &c->packets[i]);
+    jsonw_arr_close(w);
+
+    jsonw_key(w, "series");
+    jsonw_obj_open(w);
+    for (int k = 0; k < SERIES_COUNT; k++) {
+        const struct store_series *sr = &c->series[k];
+        jsonw_key(w, series_names[k]);
+        jsonw_arr_open(w);
+        for (uint32_t i = 0; i < sr->n; i++) {
+            jsonw_arr_open(w);
+            jsonw_int(w, sr->v[i].ts_us);
+            jsonw_int(w, sr->v[i].value);
+            jsonw_arr_close(w);
+        }
+        jsonw_arr_close(w);
+    }
+    jsonw_obj_close(w);
+
+    jsonw_key(w, "messages");
+    jsonw_arr_open(w);
+    for (uint32_t i = 0; i < c->nmessages; i++)
+        export_json_message(w, c->messages[i]);
+    jsonw_arr_close(w);
+    jsonw_obj_close(w);
+}
+
+int export_json(struct store *st, FILE *f)
+{
+    struct jsonw w;
+    int err;
+
+    jsonw_init(&w, f);
+    jsonw_obj_open(&w);
+    jsonw_kint(&w, "version", EXPORT_JSON_VERSION);
+    jsonw_kstr(&w, "source", store_source(st));
+    jsonw_kint_opt(&w, "start_us", store_start_us(st)); /* -1 before any packet */
+    jsonw_kint_opt(&w, "end_us", store_end_us(st));
+    export_json_stats(&w, store_stats(st));
+    err = export_json_servers(&w, st);
+    if (err)
+        return err;
+    jsonw_key(&w, "connections");
+    jsonw_arr_open(&w);
+    for (struct store_conn *c = store_first(st); c; c = store_next(c))
+        export_json_conn(&w, c);
+    jsonw_arr_close(&w);
+    jsonw_obj_close(&w);
+    jsonw_newline(&w);
+    return jsonw_finish(&w);
+}

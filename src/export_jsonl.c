@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * export_jsonl.c - one JSON line per HTTP transaction, for jq and log shippers.
+ *
+ * Last stage of the pipeline, and the one that works in the store's stream
+ * mode: the CLI calls export_jsonl_conn() from the store's on_finish callback,
+ * so each connection is written and freed as soon as it ends and memory stays
+ * flat on any capture size. A transaction is a request and its final response
+ * (paired by the HTTP stage through the messages' request/response ids), with
+ * the 1xx interim responses it got, timings taken from message times, and the
+ * connection's TCP facts. A request nobody answered, and a response whose
+ * request was not captured, are lines too. Fields: docs/json.md.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "htracr/export.h"
+#include "htracr/jsonw.h"
+#include "htracr/store.h"
+
+/* b - a, or null when either end is unset. Message times are never 0 in a
+ * real capture (µs since 1970), so 0 or -1 mean unknown. */
+static void export_jsonl_kspan(struct jsonw *w, const char *key, int64_t a, int64_t b)
+{
+    jsonw_key(w, key);
+    if (a <= 0 || b <= 0)
+        jsonw_null(w);
+    else
+        jsonw_int(w, b - a);
+}
+
+/* Does resp (a response) belong to some request's line of c? A final
+ * response does when its request names it as the final response; an interim
+ * one when its request exists. Otherwise it gets a line of its own. */
+static int export_jsonl_covered(const struct store_conn *c, const struct store_message *resp)
+{
+    const struct store_message *req;
+
+    if (!resp->request)
+        return 0;
+    req = store_conn_message(c, resp->request);
+    if (!req || req->kind != MSG_REQUEST)
+        return 0;
+    if (resp->interim)
+        return 1;
+    return req->response == resp->id;
+}
+
+static void export_jsonl_line(struct jsonw *w, const struct store_conn *c,
+                              const struct store_message *req, const struct store_message *resp,
+                              int reused)
+{
+    const struct store_message *first = req ? req : resp;
+    const char *host = req ? export_json_header(req, "Host") : NULL;
+    char addr[64], ver[16];
+    int64_t start = req ? req->start_us : resp->start_us;
+    int64_t end = resp ? resp->end_us : req->end_us;
+
+    snprintf(ver, sizeof(ver), "%u.%u", first->http_major, first->http_minor);
+    jsonw_obj_open(w);
+    jsonw_kuint(w, "connection", c->id);
+    jsonw_kstr(w, "client_addr", export_json_addr(&c->client_addr, addr, sizeof(addr)));
+    jsonw_kuint(w, "client_port", c->client_port);
+    jsonw_kstr(w, "server_addr", export_json_addr(&c->server_addr, addr, sizeof(addr)));
+    jsonw_kuint(w, "server_port", c->server_port);
+    jsonw_kstr(w, "host", host);
+    jsonw_kstr(w, "method", req ? req->method : NULL);
+    jsonw_kstr(w, "url", req ? req->url : NULL);
+    jsonw_key(w, "status");
+    if (resp)
+        jsonw_uint(w, resp->status);
+    else
+        jsonw_null(w);
+    jsonw_kstr(w, "reason", resp ? resp->reason : NULL);
+    jsonw_kstr(w, "version", ver);
+    jsonw_kint(w, "start_us", start);
+    jsonw_kint(w, "end_us", end);
+
+    jsonw_key(w, "request");
+    if (req)
+        export_json_message(w, req);
+    else
+        jsonw_null(w);
+    jsonw_key(w, "response");
+    if (resp)
+        export_json_message(w, resp);
+    else
+        jsonw_null(w);
+
+    jsonw_key(w, "interim");
+    jsonw_arr_open(w);
+    if (req) {
+        for (uint32_t i = 0; i < c->nmessages; i++) {
+            const struct store_message *m = c->messages[i];
+            if (m->kind == MSG_RESPONSE && m->interim && m->request == req->id)
+                jsonw_uint(w, m->status);
+        }
+    }
+    jsonw_arr_close(w);
+
+    jsonw_key(w, "timings");
+    jsonw_obj_open(w);
+    if (req)
+        export_jsonl_kspan(w, "send_us", req->start_us, req->end_us);
+    else
+        jsonw_knull(w, "send_us");
+    if (req && resp)
+        export_jsonl_kspan(w, "wait_us", req->end_us, resp->start_us);
+    else
+        jsonw_knull(w, "wait_us");
+    if (resp)
+        export_jsonl_kspan(w, "receive_us", resp->start_us, resp->end_us);
+    else
+        jsonw_knull(w, "receive_us");
+    export_jsonl_kspan(w, "total_us", start, end);
+    jsonw_kint_opt(w, "ttfb_us", resp ? resp->ttfb_us : -1);
+    jsonw_obj_close(w);
+
+    jsonw_key(w, "tcp");
+    jsonw_obj_open(w);
+    jsonw_kint_opt(w, "handshake_rtt_us", c->handshake_rtt_us);
+    jsonw_kint_opt(w, "rtt_min_us", c->stats.rtt_min_us);
+    jsonw_kint_opt(w, "rtt_avg_us", c->stats.rtt_avg_us);
+    jsonw_kuint(w, "retransmits_c2s", c->stats.retransmits[DIR_C2S]);
+    jsonw_kuint(w, "retransmits_s2c", c->stats.retransmits[DIR_S2C]);
+    jsonw_kuint(w, "packets_c2s", c->stats.packets[DIR_C2S]);
+    jsonw_kuint(w, "packets_s2c", c->stats.packets[DIR_S2C]);
+    jsonw_kint(w, "connection_start_us", c->start_us);
+    jsonw_kbool(w, "reused", reused);
+    jsonw_obj_close(w);
+    jsonw_obj_close(w);
+    jsonw_newline(w);
+}
+
+int export_jsonl_conn(struct store *st, const struct store_conn *c, FILE *f)
+{
+    struct jsonw w;
+    int lines = 0;
+
+    jsonw_init(&w, f);
+    for (uint32_t i = 0; i < c->nmessages; i++) {
+        const struct store_message *m = c->messages[i];
+
+        if (m->kind == MSG_REQUEST) {
+            const struct store_message *resp = NULL;
+            if (m->response) {
+                resp = store_conn_message(c, m->response);
+                if (resp && resp->kind != MSG_RESPONSE)
+                    resp = NULL;
+            }
+            export_jsonl_line(&w, c, m, resp, lines++ > 0);
+        } else if (!export_jsonl_covered(c, m)) {
+            export_jsonl_line(&w, c, NULL, m, lines++ > 0);
+        }
+    }
+    return jsonw_finish(&w);
+}

@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * jsonw.c - streaming JSON writer used by the exporters. See jsonw.h.
+ *
+ * Sits at the very end of the pipeline, under export_json.c, export_jsonl.c
+ * and export_har.c. It knows nothing about the model; it only guarantees that
+ * whatever bytes the exporters hand it (header values, URLs, bodies straight
+ * from the wire) come out as well-formed JSON in valid UTF-8.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "htracr/jsonw.h"
+
+void jsonw_init(struct jsonw *w, FILE *f)
+{
+    memset(w, 0, sizeof(*w));
+    w->f = f;
+}
+
+static void jsonw_fail(struct jsonw *w, int err)
+{
+    if (!w->err)
+        w->err = err;
+}
+
+static void jsonw_write(struct jsonw *w, const void *p, size_t n)
+{
+    if (w->err || n == 0)
+        return;
+    errno = 0;
+    if (fwrite(p, 1, n, w->f) != n)
+        jsonw_fail(w, errno ? -errno : -EIO);
+}
+
+static void jsonw_putc(struct jsonw *w, char c)
+{
+    if (w->err)
+        return;
+    errno = 0;
+    if (fputc(c, w->f) == EOF)
+        jsonw_fail(w, errno ? -errno : -EIO);
+}
+
+/* Separator before a value: a comma when the enclosing array already has a
+ * member. Inside an object the key did that already. */
+static void jsonw_pre_value(struct jsonw *w)
+{
+    if (w->after_key) {
+        w->after_key = 0;
+        return;
+    }
+    if (w->depth > 0) {
+        if (w->nonempty[w->depth - 1])
+            jsonw_putc(w, ',');
+        w->nonempty[w->depth - 1] = 1;
+    }
+}
+
+static void jsonw_open(struct jsonw *w, char c)
+{
+    jsonw_pre_value(w);
+    if (w->depth >= JSONW_MAX_DEPTH) {
+        jsonw_fail(w, -EINVAL);
+        return;
+    }
+    w->nonempty[w->depth++] = 0;
+    jsonw_putc(w, c);
+}
+
+static void jsonw_close(struct jsonw *w, char c)
+{
+    if (w->depth == 0 || w->after_key) {
+        jsonw_fail(w, -EINVAL);
+        return;
+    }
+    w->depth--;
+    jsonw_putc(w, c);
+}
+
+void jsonw_obj_open(struct jsonw *w)
+{
+    jsonw_open(w, '{');
+}
+
+void jsonw_obj_close(struct jsonw *w)
+{
+    jsonw_close(w, '}');
+}
+
+void jsonw_arr_open(struct jsonw *w)
+{
+    jsonw_open(w, '[');
+}
+
+void jsonw_arr_close(struct jsonw *w)
+{
+    jsonw_close(w, ']');
+}
+
+int jsonw_finish(struct jsonw *w)
+{
+    if (!w->err && (w->depth != 0 || w->after_key))
+        jsonw_fail(w, -EINVAL);
+    if (!w->err) {
+        errno = 0;
+        if (fflush(w->f) != 0 || ferror(w->f))
+            jsonw_fail(w, errno ? -errno : -EIO);
+    }
+    return w->err;
+}
+
+size_t jsonw_utf8_len(const uint8_t *s, size_t n)
+{
+    uint8_t c;
+
+    if (n == 0)
+        return 0;
+    c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        if (n >= 2 && (s[1] & 0xc0) == 0x80)
+            return 2;
+        return 0;
+    }
+    if (c >= 0xe0 && c <= 0xef) {
+        /* E0 needs A0..BF (no overlongs), ED needs 80..9F (no surrogates) */
+        uint8_t lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+        if (n >= 3 && s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80)
+            return 3;
+        return 0;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        /* F0 needs 90..BF (no overlongs), F4 needs 80..8F (<= U+10FFFF) */
+        uint8_t lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+        if (n >= 4 && s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 &&
+            (s[3] & 0xc0) == 0x80)
+            return 4;
+        return 0;
+    }
+    return 0; /* 80..C1 (continuation or overlong lead), F5..FF */
+}
+
+int jsonw_utf8_valid(const void *p, size_t n)
+{
+    const uint8_t *s = p;
+    size_t i = 0;
+
+    while (i < n) {
+        size_t k;
+        if (s[i] < 0x80) { /* ASCII runs are the common case */
+            i++;
+            continue;
+        }
+        k = jsonw_utf8_len(s + i, n - i);
+        if (k == 0)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+static void jsonw_escape_byte(struct jsonw *w, uint8_t c)
+{
+    static const char hex[] = "0123456789abcdef";
+    char buf[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+    const char *short_form = NULL;
+
+    switch (c) {
+    case '"':
+        short_form = "\\\"";
+        break;
+    case '\\':
+        short_form = "\\\\";
+        break;
+    case '\n':
+        short_form = "\\n";
+        break;
+    case '\r':
+        short_form = "\\r";
+        break;
+    case '\t':
+        short_form = "\\t";
+        break;
+    case '\b':
+        short_form = "\\b";
+        break;
+    case '\f':
+        short_form = "\\f";
+        break;
+    }
+    if (short_form)
+        jsonw_write(w, short_form, 2);
+    else
+        jsonw_write(w, buf, sizeof(buf));
+}
+
+/* The body of a JSON string (no quotes). Runs of bytes that need no escaping
+ * go out in one fwrite. */
+static void jsonw_string_body(struct jsonw *w, const uint8_t *s, size_t n)
+{
+    size_t i = 0, run = 0;
+
+    while (i < n) {
+        uint8_t c = s[i];
+        size_t k;
+
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        if (c >= 0x80 && (k = jsonw_utf8_len(s + i, n - i)) > 0) {
+            i += k;
+            continue;
+        }
+        /* c needs an escape: a control char, DEL, quote, backslash, or a
+         * byte that is not part of valid UTF-8 (written as its Latin-1 code
+         * point) */
+        jsonw_write(w, s + run, i - run);
+        jsonw_escape_byte(w, c);
+        run = ++i;
+    }
+    jsonw_write(w, s + run, i - run);
+}
+
+void jsonw_strn(struct jsonw *w, const void *s, size_t n)
+{
+    jsonw_pre_value(w);
+    jsonw_putc(w, '"');
+    jsonw_string_body(w, s, n);
+    jsonw_putc(w, '"');
+}
+
+void jsonw_str(struct jsonw *w, const char *s)
+{
+    if (!s)
+        jsonw_null(w);
+    else
+        jsonw_strn(w, s, strlen(s));
+}
+
+void jsonw_key(struct jsonw *w, const char *key)
+{
+    if (w->depth == 0 || w->after_key) {
+        jsonw_fail(w, -EINVAL);
+        return;
+    }
+    if (w->nonempty[w->depth - 1])
+        jsonw_putc(w, ',');
+    w->nonempty[w->depth - 1] = 1;
+    jsonw_putc(w, '"');
+    jsonw_string_body(w, (const uint8_t *)key, strlen(key));
+    jsonw_write(w, "\":", 2);
+    w->after_key = 1;
+}
+
+void jsonw_newline(struct jsonw *w)
+{
+    if (w->depth != 0 || w->after_key) {
+        jsonw_fail(w, -EINVAL);
+        return;
+    }
+    jsonw_putc(w, '\n');
+}
+
+static void jsonw_raw_value(struct jsonw *w, const char *s, size_t n)
+{
+    jsonw_pre_value(w);
+    jsonw_write(w, s, n);
+}
+
+void jsonw_int(struct jsonw *w, int64_t v)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
+    jsonw_raw_value(w, buf, (size_t)n);
+}
+
+void jsonw_uint(struct jsonw *w, uint64_t v)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%" PRIu64, v);
+    jsonw_raw_value(w, buf, (size_t)n);
+}
+
+void jsonw_null(struct jsonw *w)
+{
+    jsonw_raw_value(w, "null", 4);
+}
+
+void jsonw_bool(struct jsonw *w, int v)
+{
+    if (v)
+        jsonw_raw_value(w, "true", 4);
+    else
+        jsonw_raw_value(w, "false", 5);
+}
+
+void jsonw_milli(struct jsonw *w, int64_t v)
+{
+    char buf[48];
+    /* magnitude as unsigned so INT64_MIN does not overflow */
+    uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    int n = snprintf(buf, sizeof(buf), "%s%" PRIu64 ".%03u", v < 0 ? "-" : "", m / 1000,
+                     (unsigned)(m % 1000));
+    jsonw_raw_value(w, buf, (size_t)n);
+}
+
+void jsonw_base64(struct jsonw *w, const void *data, size_t n)
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const uint8_t *s = data;
+    char buf[1024]; /* multiple of 4 */
+    size_t o = 0, i = 0;
+
+    jsonw_pre_value(w);
+    jsonw_putc(w, '"');
+    while (i < n) {
+        size_t left = n - i;
+        uint32_t v = (uint32_t)s[i] << 16;
+        if (left > 1)
+            v |= (uint32_t)s[i + 1] << 8;
+        if (left > 2)
+            v |= s[i + 2];
+        buf[o++] = tab[(v >> 18) & 63];
+        buf[o++] = tab[(v >> 12) & 63];
+        buf[o++] = left > 1 ? tab[(v >> 6) & 63] : '=';
+        buf[o++] = left > 2 ? tab[v & 63] : '=';
+        i += left > 2 ? 3 : left;
+        if (o == sizeof(buf)) {
+            jsonw_write(w, buf, o);
+            o = 0;
+        }
+    }
+    jsonw_write(w, buf, o);
+    jsonw_putc(w, '"');
+}
+
+void jsonw_kstr(struct jsonw *w, const char *key, const char *s)
+{
+    jsonw_key(w, key);
+    jsonw_str(w, s);
+}
+
+void jsonw_kint(struct jsonw *w, const char *key, int64_t v)
+{
+    jsonw_key(w, key);
+    jsonw_int(w, v);
+}
+
+void jsonw_kuint(struct jsonw *w, const char *key, uint64_t v)
+{
+    jsonw_key(w, key);
+    jsonw_uint(w, v);
+}
+
+void jsonw_kbool(struct jsonw *w, const char *key, int v)
+{
+    jsonw_key(w, key);
+    jsonw_bool(w, v);
+}
+
+void jsonw_knull(struct jsonw *w, const char *key)
+{
+    jsonw_key(w, key);
+    jsonw_null(w);
+}
+
+void jsonw_kint_opt(struct jsonw *w, const char *key, int64_t v)
+{
+    jsonw_key(w, key);
+    if (v == -1)
+        jsonw_null(w);
+    else
+        jsonw_int(w, v);
+}
+
+void jsonw_kid(struct jsonw *w, const char *key, uint32_t id)
+{
+    jsonw_key(w, key);
+    if (id == 0)
+        jsonw_null(w);
+    else
+        jsonw_uint(w, id);
+}

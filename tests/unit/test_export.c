@@ -1,0 +1,1194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_export.c - the JSON writer and the three exporters (JSON, JSONL, HAR).
+ *
+ * A small model is built by hand through the store API (two connections: one
+ * with a handshake, a gzip'd response, a pipelined pair with a binary body and
+ * an unanswered POST; one midstream IPv6 connection with a 100-continue and an
+ * orphan response), exported to memory, and checked with a minimal validating
+ * JSON parser written here (so validity is proven in C, not assumed) plus a
+ * path look-up for exact values.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testlib.h"
+#include "htracr/export.h"
+#include "htracr/jsonw.h"
+#include "htracr/store.h"
+
+/* ---- a minimal JSON validator and path look-up ---- */
+
+static const char *jv_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+static int jv_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static const char *jv_string(const char *p, const char *end)
+{
+    if (p >= end || *p != '"')
+        return NULL;
+    p++;
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            return p + 1;
+        if (c < 0x20)
+            return NULL; /* raw control character */
+        if (c == '\\') {
+            if (p + 1 >= end)
+                return NULL;
+            switch (p[1]) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                p += 2;
+                break;
+            case 'u':
+                if (p + 6 > end || !jv_hex(p[2]) || !jv_hex(p[3]) || !jv_hex(p[4]) ||
+                    !jv_hex(p[5]))
+                    return NULL;
+                p += 6;
+                break;
+            default:
+                return NULL;
+            }
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t k = jsonw_utf8_len((const uint8_t *)p, (size_t)(end - p));
+            if (k == 0)
+                return NULL; /* output must be valid UTF-8 */
+            p += k;
+            continue;
+        }
+        p++;
+    }
+    return NULL;
+}
+
+static const char *jv_number(const char *p, const char *end)
+{
+    const char *s;
+    if (p < end && *p == '-')
+        p++;
+    if (p >= end)
+        return NULL;
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    } else {
+        return NULL;
+    }
+    if (p < end && *p == '.') {
+        s = ++p;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+        if (p == s)
+            return NULL;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        s = p;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+        if (p == s)
+            return NULL;
+    }
+    return p;
+}
+
+/* Validate one value at p; returns the byte after it or NULL. */
+static const char *jv_value(const char *p, const char *end, int depth)
+{
+    if (depth > 100)
+        return NULL;
+    p = jv_ws(p, end);
+    if (p >= end)
+        return NULL;
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        int obj = *p == '{';
+        p = jv_ws(p + 1, end);
+        if (p < end && *p == close)
+            return p + 1;
+        for (;;) {
+            if (obj) {
+                p = jv_string(jv_ws(p, end), end);
+                if (!p)
+                    return NULL;
+                p = jv_ws(p, end);
+                if (p >= end || *p != ':')
+                    return NULL;
+                p++;
+            }
+            p = jv_value(p, end, depth + 1);
+            if (!p)
+                return NULL;
+            p = jv_ws(p, end);
+            if (p < end && *p == ',') {
+                p++;
+                continue;
+            }
+            if (p < end && *p == close)
+                return p + 1;
+            return NULL;
+        }
+    }
+    if (*p == '"')
+        return jv_string(p, end);
+    if (end - p >= 4 && memcmp(p, "true", 4) == 0)
+        return p + 4;
+    if (end - p >= 5 && memcmp(p, "false", 5) == 0)
+        return p + 5;
+    if (end - p >= 4 && memcmp(p, "null", 4) == 0)
+        return p + 4;
+    return jv_number(p, end);
+}
+
+/* The whole of s[0..n) is exactly one JSON value (whitespace around ok). */
+static int json_valid(const char *s, size_t n)
+{
+    const char *end = s + n, *p = jv_value(s, end, 0);
+    return p && jv_ws(p, end) == end;
+}
+
+/* Value at a dotted path ("log.entries.0.time"): object keys by name, array
+ * elements by index. Works on valid, escape-free keys. NULL when absent. */
+static const char *jv_get(const char *p, const char *path)
+{
+    const char *end = p + strlen(p);
+    while (*path) {
+        const char *dot = strchr(path, '.');
+        size_t klen = dot ? (size_t)(dot - path) : strlen(path);
+        p = jv_ws(p, end);
+        if (*p == '{') {
+            int found = 0;
+            p = jv_ws(p + 1, end);
+            while (*p == '"') {
+                const char *k = p + 1, *ke = jv_string(p, end);
+                if (!ke)
+                    return NULL;
+                p = jv_ws(ke, end) + 1; /* past ':' */
+                if ((size_t)(ke - 1 - k) == klen && memcmp(k, path, klen) == 0) {
+                    found = 1;
+                    break;
+                }
+                p = jv_ws(jv_value(p, end, 0), end);
+                if (*p == ',')
+                    p = jv_ws(p + 1, end);
+            }
+            if (!found)
+                return NULL;
+        } else if (*p == '[') {
+            long idx = strtol(path, NULL, 10);
+            p = jv_ws(p + 1, end);
+            if (*p == ']')
+                return NULL;
+            for (long i = 0; i < idx; i++) {
+                p = jv_ws(jv_value(p, end, 0), end);
+                if (*p != ',')
+                    return NULL;
+                p = jv_ws(p + 1, end);
+            }
+        } else {
+            return NULL;
+        }
+        path += klen;
+        if (*path == '.')
+            path++;
+    }
+    return jv_ws(p, end);
+}
+
+/* The value at path is exactly the JSON text want. */
+static int jv_is(const char *doc, const char *path, const char *want)
+{
+    const char *p = jv_get(doc, path), *e;
+    if (!p)
+        return 0;
+    e = jv_value(p, p + strlen(p), 0);
+    return e && (size_t)(e - p) == strlen(want) && memcmp(p, want, strlen(want)) == 0;
+}
+
+/* Members of the array or object at path; -1 when absent. */
+static long jv_count(const char *doc, const char *path)
+{
+    const char *p = jv_get(doc, path), *end;
+    long n = 0;
+    if (!p || (*p != '[' && *p != '{'))
+        return -1;
+    end = p + strlen(p);
+    p = jv_ws(p + 1, end);
+    if (*p == ']' || *p == '}')
+        return 0;
+    for (;;) {
+        if (*p == '"' && jv_get(doc, path)[0] == '{') {
+            p = jv_ws(jv_string(p, end), end) + 1;
+        }
+        p = jv_ws(jv_value(p, end, 0), end);
+        n++;
+        if (*p != ',')
+            return n;
+        p = jv_ws(p + 1, end);
+    }
+}
+
+#define CHECK_JV(doc, path, want)                                                                  \
+    do {                                                                                           \
+        if (!jv_is(doc, path, want)) {                                                             \
+            const char *_g = jv_get(doc, path);                                                    \
+            test_fail(__FILE__, __LINE__, "%s is %.60s, expected %s", path,                        \
+                      _g ? _g : "(absent)", want);                                                 \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* ---- the validator itself must reject bad JSON, or the checks below prove nothing ---- */
+
+TEST(export_validator_rejects)
+{
+    static const char *const good[] = {"{}", "[]", "{\"a\":[1,-2.5e3,true,false,null]}",
+                                        "\"\\u00e9\\n\"", " 0 "};
+    static const char *const bad[] = {"{", "[1,]", "{\"a\" 1}", "{\"a\":1,}", "\"\x01\"",
+                                      "\"\\x\"", "01", "\"\xff\"", "[1] [2]", "tru", "{a:1}",
+                                      "\"\xed\xa0\x80\""};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        CHECK(json_valid(good[i], strlen(good[i])));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK(!json_valid(bad[i], strlen(bad[i])));
+    CHECK(jv_is("{\"a\":{\"b\":[5,6,{\"c\":\"x\"}]}}", "a.b.2.c", "\"x\""));
+    CHECK(jv_is("{\"a\":{\"b\":[5,6,{\"c\":\"x\"}]}}", "a.b.1", "6"));
+    CHECK(!jv_get("{\"a\":1}", "b"));
+    CHECK_INT(jv_count("{\"a\":[1,[2,3],{\"x\":1,\"y\":2}]}", "a"), 3);
+    CHECK_INT(jv_count("{\"a\":[1,[2,3],{\"x\":1,\"y\":2}]}", "a.2"), 2);
+}
+
+/* ---- jsonw ---- */
+
+struct membuf {
+    char *buf;
+    size_t len;
+    FILE *f;
+};
+
+static int membuf_open(struct membuf *m)
+{
+    m->buf = NULL;
+    m->len = 0;
+    m->f = open_memstream(&m->buf, &m->len);
+    return m->f ? 0 : -errno;
+}
+
+/* Closes the stream; m->buf is then NUL-terminated with m->len bytes. */
+static void membuf_close(struct membuf *m)
+{
+    if (m->f)
+        fclose(m->f);
+    m->f = NULL;
+}
+
+static char *jsonw_one_string(const void *s, size_t n)
+{
+    struct membuf m;
+    struct jsonw w;
+    if (membuf_open(&m) < 0)
+        return NULL;
+    jsonw_init(&w, m.f);
+    jsonw_strn(&w, s, n);
+    if (jsonw_finish(&w) != 0) {
+        membuf_close(&m);
+        free(m.buf);
+        return NULL;
+    }
+    membuf_close(&m);
+    return m.buf;
+}
+
+TEST(export_jsonw_escaping)
+{
+    static const struct {
+        const char *in;
+        size_t n;
+        const char *out;
+    } cases[] = {
+        {"plain", 5, "\"plain\""},
+        {"q\"b\\s/", 6, "\"q\\\"b\\\\s/\""},
+        {"\n\r\t\b\f", 5, "\"\\n\\r\\t\\b\\f\""},
+        {"\x01\x1f\x7f", 3, "\"\\u0001\\u001f\\u007f\""},
+        {"a\0b", 3, "\"a\\u0000b\""},
+        /* valid multi-byte UTF-8 passes through: é € U+1F600 */
+        {"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9, "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\""},
+        /* invalid bytes become their Latin-1 code point */
+        {"\xff\xe9t\xe9", 4, "\"\\u00ff\\u00e9t\\u00e9\""},
+        /* overlong '/', surrogate, past U+10FFFF, truncated sequence */
+        {"\xc0\xaf", 2, "\"\\u00c0\\u00af\""},
+        {"\xed\xa0\x80", 3, "\"\\u00ed\\u00a0\\u0080\""},
+        {"\xf4\x90\x80\x80", 4, "\"\\u00f4\\u0090\\u0080\\u0080\""},
+        {"\xe2\x82", 2, "\"\\u00e2\\u0082\""},
+        /* a valid sequence right after an invalid byte is kept */
+        {"\x80\xc3\xa9", 3, "\"\\u0080\xc3\xa9\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = jsonw_one_string(cases[i].in, cases[i].n);
+        CHECK(got);
+        if (strcmp(got, cases[i].out) != 0) {
+            test_fail(__FILE__, __LINE__, "case %zu: got %s, expected %s", i, got, cases[i].out);
+            free(got);
+            return;
+        }
+        CHECK(json_valid(got, strlen(got)));
+        free(got);
+    }
+}
+
+TEST(export_jsonw_structure)
+{
+    struct membuf m;
+    struct jsonw w;
+
+    CHECK(membuf_open(&m) == 0);
+    jsonw_init(&w, m.f);
+    jsonw_obj_open(&w);
+    jsonw_kint(&w, "a", -5);
+    jsonw_kuint(&w, "b", UINT64_MAX);
+    jsonw_key(&w, "c");
+    jsonw_arr_open(&w);
+    jsonw_null(&w);
+    jsonw_bool(&w, 1);
+    jsonw_bool(&w, 0);
+    jsonw_arr_open(&w);
+    jsonw_arr_close(&w);
+    jsonw_obj_open(&w);
+    jsonw_obj_close(&w);
+    jsonw_str(&w, NULL);
+    jsonw_arr_close(&w);
+    jsonw_key(&w, "d");
+    jsonw_milli(&w, 1500);
+    jsonw_key(&w, "e");
+    jsonw_milli(&w, -1);
+    jsonw_key(&w, "f");
+    jsonw_milli(&w, 7);
+    jsonw_kint_opt(&w, "g", -1);
+    jsonw_kint_opt(&w, "h", 0);
+    jsonw_kid(&w, "i", 0);
+    jsonw_kid(&w, "j", 9);
+    jsonw_obj_close(&w);
+    CHECK_INT(jsonw_finish(&w), 0);
+    membuf_close(&m);
+    CHECK_STR(m.buf, "{\"a\":-5,\"b\":18446744073709551615,\"c\":[null,true,false,[],{},null],"
+                     "\"d\":1.500,\"e\":-0.001,\"f\":0.007,\"g\":null,\"h\":0,\"i\":null,"
+                     "\"j\":9}");
+    CHECK(json_valid(m.buf, m.len));
+    free(m.buf);
+}
+
+TEST(export_jsonw_errors)
+{
+    struct membuf m;
+    struct jsonw w;
+    FILE *full;
+
+    /* unbalanced: an object left open */
+    CHECK(membuf_open(&m) == 0);
+    jsonw_init(&w, m.f);
+    jsonw_obj_open(&w);
+    jsonw_key(&w, "a");
+    CHECK_INT(jsonw_finish(&w), -EINVAL);
+    membuf_close(&m);
+    free(m.buf);
+
+    /* a value key outside an object, a close with nothing open */
+    CHECK(membuf_open(&m) == 0);
+    jsonw_init(&w, m.f);
+    jsonw_key(&w, "a");
+    CHECK_INT(jsonw_finish(&w), -EINVAL);
+    jsonw_init(&w, m.f);
+    jsonw_arr_close(&w);
+    CHECK_INT(jsonw_finish(&w), -EINVAL);
+    membuf_close(&m);
+    free(m.buf);
+
+    /* a device that is always full: the error reaches the caller */
+    full = fopen("/dev/full", "w");
+    if (full) {
+        jsonw_init(&w, full);
+        jsonw_arr_open(&w);
+        for (int i = 0; i < 10000; i++)
+            jsonw_str(&w, "some text to fill the stdio buffer");
+        jsonw_arr_close(&w);
+        CHECK_INT(jsonw_finish(&w), -ENOSPC);
+        fclose(full);
+    }
+}
+
+TEST(export_jsonw_base64)
+{
+    static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const out[] = {"\"\"", "\"Zg==\"", "\"Zm8=\"", "\"Zm9v\"",
+                                      "\"Zm9vYg==\"", "\"Zm9vYmE=\"", "\"Zm9vYmFy\""};
+    for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        struct membuf m;
+        struct jsonw w;
+        CHECK(membuf_open(&m) == 0);
+        jsonw_init(&w, m.f);
+        jsonw_base64(&w, in[i], strlen(in[i]));
+        CHECK_INT(jsonw_finish(&w), 0);
+        membuf_close(&m);
+        CHECK_STR(m.buf, out[i]);
+        free(m.buf);
+    }
+    /* longer than the internal buffer: length and padding still right */
+    {
+        uint8_t big[3000];
+        struct membuf m;
+        struct jsonw w;
+        for (size_t i = 0; i < sizeof(big); i++)
+            big[i] = (uint8_t)i;
+        CHECK(membuf_open(&m) == 0);
+        jsonw_init(&w, m.f);
+        jsonw_base64(&w, big, 1000); /* 1000 % 3 == 1: "==" */
+        CHECK_INT(jsonw_finish(&w), 0);
+        membuf_close(&m);
+        CHECK_INT(m.len, 2 + (1000 + 2) / 3 * 4);
+        CHECK(strcmp(m.buf + m.len - 3, "==\"") == 0);
+        /* groups end on bytes 996..998 (e4 e5 e6) and 999 (e7) */
+        CHECK(strcmp(m.buf + m.len - 9, "5OXm5w==\"") == 0);
+        CHECK(strncmp(m.buf, "\"AAECAwQF", 9) == 0);
+        free(m.buf);
+    }
+}
+
+TEST(export_names)
+{
+    char buf[16];
+    CHECK_STR(export_json_tcp_flags(TCPF_SYN, buf), "S");
+    CHECK_STR(export_json_tcp_flags(TCPF_SYN | TCPF_ACK, buf), "S.");
+    CHECK_STR(export_json_tcp_flags(TCPF_PSH | TCPF_ACK, buf), "P.");
+    CHECK_STR(export_json_tcp_flags(TCPF_FIN | TCPF_PSH | TCPF_ACK, buf), "FP.");
+    CHECK_STR(export_json_tcp_flags(TCPF_RST, buf), "R");
+    CHECK_STR(export_json_tcp_flags(TCPF_SYN | TCPF_ECE | TCPF_CWR, buf), "SEW");
+    CHECK_STR(export_json_tcp_flags(0, buf), "");
+    CHECK_STR(export_json_analysis_name(PKT_RETRANS), "retransmission");
+    CHECK_STR(export_json_analysis_name(PKT_ACKED_UNSEEN), "ack_lost_segment");
+    CHECK_STR(export_json_analysis_name(PKT_DUP_ACK), "duplicate_ack");
+    CHECK_STR(export_json_analysis_name(PKT_RESET), "reset");
+    CHECK(export_json_analysis_name(1u << 20) == NULL);
+    CHECK(export_json_analysis_name(PKT_RETRANS | PKT_DUP_ACK) == NULL);
+    CHECK_STR(export_json_state_name(STATE_HANDSHAKE), "handshake");
+    CHECK_STR(export_json_state_name(STATE_RWND_LIMITED), "rwnd_limited");
+    CHECK_STR(export_json_state_name(200), "unknown");
+}
+
+/* ---- the model ---- */
+
+#define T0 1700000000000000LL /* 2023-11-14T22:13:20Z */
+
+static const char weird_value[] = "a\"b\\c\x01\xff\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+static const char weird_json[] = "\"a\\\"b\\\\c\\u0001\\u00ff\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"";
+static const uint8_t png_body[] = {0x00, 0xff, 0x10, 0x80};
+
+static int add_pkt(struct store *st, struct store_conn *c, int64_t ts, uint8_t dir,
+                   uint16_t flags, uint32_t seq, uint32_t ack, uint32_t len, uint32_t msg,
+                   uint32_t analysis)
+{
+    struct store_packet p = {.ts_us = ts, .seq = seq, .ack = ack, .len = len, .win = 65535,
+                             .msg = msg, .flags = flags, .dir = dir, .analysis = analysis};
+    int64_t i = store_conn_add_packet(st, c, &p);
+    if (i < 0)
+        return (int)i;
+    c->stats.packets[dir]++;
+    c->stats.bytes[dir] += len;
+    return 0;
+}
+
+/* Headers from a NULL-terminated list of name, value, name, value... */
+static int set_headers(struct store *st, struct store_conn *c, struct store_message *m,
+                       const char *const *kv)
+{
+    uint32_t n = 0;
+    while (kv[2 * n])
+        n++;
+    m->headers = store_alloc(st, c, n * sizeof(*m->headers) + 1);
+    if (!m->headers)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        m->headers[i].name = store_strndup(st, c, kv[2 * i], strlen(kv[2 * i]));
+        m->headers[i].value = store_strndup(st, c, kv[2 * i + 1], strlen(kv[2 * i + 1]));
+        if (!m->headers[i].name || !m->headers[i].value)
+            return -ENOMEM;
+    }
+    m->nheaders = n;
+    return 0;
+}
+
+static struct store_message *new_msg(struct store *st, struct store_conn *c, enum msg_kind kind,
+                                     int64_t start, int64_t end, uint32_t first, uint32_t last)
+{
+    struct store_message *m = store_message_new(st, c, kind);
+    if (!m)
+        return NULL;
+    m->http_major = 1;
+    m->http_minor = 1;
+    m->complete = 1;
+    m->start_us = start;
+    m->end_us = end;
+    m->first_packet = first;
+    m->last_packet = last;
+    m->packets = last - first + 1;
+    return m;
+}
+
+static struct store_message *new_req(struct store *st, struct store_conn *c, const char *method,
+                                     const char *url, int64_t start, int64_t end, uint32_t pkt)
+{
+    struct store_message *m = new_msg(st, c, MSG_REQUEST, start, end, pkt, pkt);
+    if (!m)
+        return NULL;
+    m->method = store_strndup(st, c, method, strlen(method));
+    m->url = store_strndup(st, c, url, strlen(url));
+    m->header_bytes = 100;
+    return m->method && m->url ? m : NULL;
+}
+
+static struct store_message *new_resp(struct store *st, struct store_conn *c,
+                                      struct store_message *req, uint16_t status,
+                                      const char *reason, int64_t start, int64_t end,
+                                      uint32_t pkt)
+{
+    struct store_message *m = new_msg(st, c, MSG_RESPONSE, start, end, pkt, pkt);
+    if (!m)
+        return NULL;
+    m->status = status;
+    m->reason = store_strndup(st, c, reason, strlen(reason));
+    m->header_bytes = 150;
+    if (req) {
+        m->request = req->id;
+        if (status >= 200)
+            req->response = m->id;
+        else
+            m->interim = 1;
+        if (req->end_us > 0)
+            m->ttfb_us = start - req->end_us;
+    }
+    return m->reason ? m : NULL;
+}
+
+/* Connection 1 (IPv4, handshake seen): GET + gzip'd 200 (ids 1, 2), a
+ * pipelined pair GET /a.css, GET /b.js (3, 4) answered by 5 and 6 (6 has a
+ * binary body), and a POST with no response (7).
+ * Connection 2 (IPv6, midstream, port 8080, no Host): POST /upload (8), a
+ * 100 Continue (9), 201 Created (10), and a response with no request (11). */
+static struct store *build_model(void)
+{
+    struct store_opts o = {0};
+    struct store *st = store_new(&o);
+    struct store_conn *c;
+    struct ip_addr cli = {.family = 4, .a = {192, 0, 2, 10}};
+    struct ip_addr srv = {.family = 4, .a = {198, 51, 100, 1}};
+    struct ip_addr cli6 = {.family = 6, .a = {0x20, 0x01, 0x0d, 0xb8, [15] = 2}};
+    struct ip_addr srv6 = {.family = 6, .a = {0x20, 0x01, 0x0d, 0xb8, [15] = 1}};
+    struct store_message *m1, *m2, *m3, *m4, *m5, *m6, *m7, *m8, *m10, *m11;
+    static const char gz_body[] = "<html>hello, world</html>";
+    static const char *const h1[] = {"Host", "example.com", "Cookie", "sid=abc; theme=dark",
+                                     "X-Weird", weird_value, NULL};
+    static const char *const h2[] = {"Content-Type", "text/html", "Content-Encoding", "gzip",
+                                     "Set-Cookie", "sid=abc; Path=/; HttpOnly", NULL};
+    static const char *const hhost[] = {"Host", "example.com", NULL};
+    static const char *const h6[] = {"Content-Type", "image/png", "Location", "/next", NULL};
+
+    if (!st)
+        return NULL;
+    store_set_source(st, "test.pcap");
+    store_note_packet(st, T0, 66);
+    store_note_packet(st, T0 + 200000, 66);
+
+    c = store_conn_new(st, &cli, 50000, &srv, 80, T0);
+    if (!c)
+        goto fail;
+    c->syn_us = T0;
+    c->synack_us = T0 + 1000;
+    c->hs_ack_us = T0 + 2000;
+    c->handshake_rtt_us = 2000;
+    c->close = CLOSE_FIN;
+    c->stats.rtt_min_us = 900;
+    c->stats.rtt_avg_us = 1000;
+    c->stats.rtt_max_us = 1200;
+    c->stats.retransmits[DIR_S2C] = 1;
+    if (add_pkt(st, c, T0, DIR_C2S, TCPF_SYN, 0, 0, 0, 0, 0) ||
+        add_pkt(st, c, T0 + 1000, DIR_S2C, TCPF_SYN | TCPF_ACK, 0, 1, 0, 0, 0) ||
+        add_pkt(st, c, T0 + 2000, DIR_C2S, TCPF_ACK, 1, 1, 0, 0, 0) ||
+        add_pkt(st, c, T0 + 3000, DIR_C2S, TCPF_PSH | TCPF_ACK, 1, 1, 120, 1, 0) ||
+        add_pkt(st, c, T0 + 13000, DIR_S2C, TCPF_ACK, 1, 121, 0, 0, 0) ||
+        add_pkt(st, c, T0 + 20000, DIR_S2C, TCPF_PSH | TCPF_ACK, 1, 121, 180, 2,
+                PKT_RETRANS | PKT_DUP_ACK) ||
+        add_pkt(st, c, T0 + 30000, DIR_C2S, TCPF_PSH | TCPF_ACK, 121, 181, 200, 3, 0) ||
+        add_pkt(st, c, T0 + 40000, DIR_S2C, TCPF_PSH | TCPF_ACK, 181, 321, 400, 5, 0) ||
+        add_pkt(st, c, T0 + 50000, DIR_C2S, TCPF_PSH | TCPF_ACK, 321, 581, 103, 7, 0) ||
+        add_pkt(st, c, T0 + 60000, DIR_C2S, TCPF_FIN | TCPF_ACK, 424, 581, 0, 0, 0))
+        goto fail;
+    if (store_conn_state(st, c, STATE_HANDSHAKE, T0) ||
+        store_conn_state(st, c, STATE_ACTIVE, T0 + 2000) ||
+        store_conn_state(st, c, STATE_CLOSED, T0 + 60000) ||
+        store_conn_event(st, c, PKT_RETRANS, DIR_S2C, 5, T0 + 20000) ||
+        store_conn_point(st, c, SERIES_RTT, T0 + 13000, 10000) ||
+        store_conn_point(st, c, SERIES_FLIGHT_S2C, T0 + 20000, 180))
+        goto fail;
+
+    m1 = new_req(st, c, "GET", "/index.html?a=1&b=x%20y&flag", T0 + 3000, T0 + 3500, 3);
+    if (!m1 || set_headers(st, c, m1, h1))
+        goto fail;
+    m2 = new_resp(st, c, m1, 200, "OK", T0 + 20000, T0 + 25000, 5);
+    if (!m2 || set_headers(st, c, m2, h2))
+        goto fail;
+    m2->content_type = m2->headers[0].value;
+    m2->content_encoding = m2->headers[1].value;
+    m2->body_bytes = 10; /* compressed on the wire */
+    m2->body = store_memdup(st, c, gz_body, strlen(gz_body));
+    m2->body_len = (uint32_t)strlen(gz_body);
+    m2->round_trips = 2;
+    m2->stall_us = 15500;
+
+    m3 = new_req(st, c, "GET", "/a.css", T0 + 30000, T0 + 30000, 6);
+    m4 = new_req(st, c, "GET", "/b.js", T0 + 30000, T0 + 30000, 6);
+    if (!m3 || !m4 || set_headers(st, c, m3, hhost) || set_headers(st, c, m4, hhost))
+        goto fail;
+    m4->pipelined = 1;
+    m5 = new_resp(st, c, m3, 200, "OK", T0 + 40000, T0 + 40000, 7);
+    m6 = new_resp(st, c, m4, 200, "OK", T0 + 40000, T0 + 41000, 7);
+    if (!m5 || !m6 || set_headers(st, c, m6, h6))
+        goto fail;
+    m6->content_type = m6->headers[0].value;
+    m6->body_bytes = sizeof(png_body);
+    m6->body = store_memdup(st, c, png_body, sizeof(png_body));
+    m6->body_len = sizeof(png_body);
+
+    m7 = new_req(st, c, "POST", "/submit", T0 + 50000, T0 + 50000, 8);
+    if (!m7 || set_headers(st, c, m7, hhost))
+        goto fail;
+    m7->complete = 1;
+    m7->body_bytes = 3;
+    m7->body = store_memdup(st, c, "x=1", 3);
+    m7->body_len = 3;
+    m7->content_type = store_strndup(st, c, "application/x-www-form-urlencoded", 33);
+    store_server_name(st, c, "example.com", 11);
+    store_conn_finish(st, c);
+
+    c = store_conn_new(st, &cli6, 40000, &srv6, 8080, T0 + 100000);
+    if (!c)
+        goto fail;
+    c->midstream = 1;
+    if (add_pkt(st, c, T0 + 100000, DIR_C2S, TCPF_PSH | TCPF_ACK, 1000, 2000, 300, 8, 0) ||
+        add_pkt(st, c, T0 + 101000, DIR_S2C, TCPF_PSH | TCPF_ACK, 2000, 1300, 25, 9, 0) ||
+        add_pkt(st, c, T0 + 110000, DIR_S2C, TCPF_PSH | TCPF_ACK, 2025, 1300, 80, 10, 0) ||
+        add_pkt(st, c, T0 + 120000, DIR_S2C, TCPF_RST, 2105, 0, 0, 0, PKT_RESET))
+        goto fail;
+    c->close = CLOSE_RST;
+    m8 = new_req(st, c, "POST", "/upload", T0 + 100000, T0 + 105000, 0);
+    if (!m8 || !new_resp(st, c, m8, 100, "Continue", T0 + 101000, T0 + 101000, 1))
+        goto fail;
+    m10 = new_resp(st, c, m8, 201, "Created", T0 + 110000, T0 + 110000, 2);
+    m11 = new_resp(st, c, NULL, 200, "OK", T0 + 115000, T0 + 116000, 2);
+    if (!m10 || !m11)
+        goto fail;
+    m11->error = "response without a request";
+    store_conn_finish(st, c);
+    return st;
+fail:
+    store_free(st);
+    return NULL;
+}
+
+static char *export_to_mem(int (*fn)(struct store *, FILE *), struct store *st, size_t *len,
+                           int *rc)
+{
+    struct membuf m;
+    if (membuf_open(&m) < 0)
+        return NULL;
+    *rc = fn(st, m.f);
+    membuf_close(&m);
+    *len = m.len;
+    return m.buf;
+}
+
+TEST(export_json_model)
+{
+    struct store *st = build_model();
+    size_t len = 0;
+    int rc = -1;
+    char *doc;
+
+    CHECK(st);
+    doc = export_to_mem(export_json, st, &len, &rc);
+    store_free(st);
+    CHECK(doc);
+    if (rc != 0 || !json_valid(doc, len)) {
+        test_fail(__FILE__, __LINE__, "rc %d, invalid JSON: %.200s", rc, doc);
+        free(doc);
+        return;
+    }
+    CHECK(len > 0 && doc[len - 1] == '\n');
+    CHECK_JV(doc, "version", "1");
+    CHECK_JV(doc, "source", "\"test.pcap\"");
+    CHECK_JV(doc, "start_us", "1700000000000000");
+    CHECK_JV(doc, "end_us", "1700000000200000");
+    CHECK_JV(doc, "stats.packets", "2");
+    CHECK_JV(doc, "stats.connections", "2");
+    CHECK_JV(doc, "stats.requests", "5");
+    CHECK_JV(doc, "stats.responses", "6");
+    CHECK_JV(doc, "stats.alloc_failures", "0");
+
+    CHECK_INT(jv_count(doc, "servers"), 2);
+    CHECK_JV(doc, "servers.0.addr", "\"198.51.100.1\"");
+    CHECK_JV(doc, "servers.0.name", "\"example.com\"");
+    CHECK_JV(doc, "servers.0.connections", "[1]");
+    CHECK_JV(doc, "servers.1.addr", "\"2001:db8::1\"");
+    CHECK_JV(doc, "servers.1.port", "8080");
+    CHECK_JV(doc, "servers.1.name", "null");
+    CHECK_JV(doc, "servers.1.connections", "[2]");
+
+    CHECK_INT(jv_count(doc, "connections"), 2);
+    CHECK_JV(doc, "connections.0.client_addr", "\"192.0.2.10\"");
+    CHECK_JV(doc, "connections.0.client_port", "50000");
+    CHECK_JV(doc, "connections.0.handshake_rtt_us", "2000");
+    CHECK_JV(doc, "connections.0.close", "\"fin\"");
+    CHECK_JV(doc, "connections.0.midstream", "false");
+    CHECK_JV(doc, "connections.0.states.1.state", "\"active\"");
+    CHECK_JV(doc, "connections.0.states.1.start_us", "1700000000002000");
+    CHECK_JV(doc, "connections.0.states.1.end_us", "1700000000060000");
+    CHECK_JV(doc, "connections.0.events.0",
+             "{\"type\":\"retransmission\",\"dir\":\"s2c\",\"packet\":5,"
+             "\"ts_us\":1700000000020000}");
+    CHECK_JV(doc, "connections.0.stats.packets_c2s", "6");
+    CHECK_JV(doc, "connections.0.stats.bytes_s2c", "580");
+    CHECK_JV(doc, "connections.0.stats.retransmits_s2c", "1");
+    CHECK_JV(doc, "connections.0.stats.rtt_max_us", "1200");
+    CHECK_INT(jv_count(doc, "connections.0.packets"), 10);
+    CHECK_JV(doc, "connections.0.packets.0",
+             "{\"ts_us\":1700000000000000,\"dir\":\"c2s\",\"flags\":\"S\",\"seq\":0,"
+             "\"ack\":null,\"len\":0,\"win\":65535,\"msg\":null}");
+    CHECK_JV(doc, "connections.0.packets.1.flags", "\"S.\"");
+    CHECK_JV(doc, "connections.0.packets.1.ack", "1");
+    CHECK_JV(doc, "connections.0.packets.5.analysis", "[\"retransmission\",\"duplicate_ack\"]");
+    CHECK_JV(doc, "connections.0.packets.9.flags", "\"F.\"");
+    CHECK(!jv_get(doc, "connections.0.packets.4.analysis"));
+    CHECK_JV(doc, "connections.0.series.rtt", "[[1700000000013000,10000]]");
+    CHECK_JV(doc, "connections.0.series.flight_c2s", "[]");
+    CHECK_JV(doc, "connections.0.series.flight_s2c", "[[1700000000020000,180]]");
+
+    CHECK_INT(jv_count(doc, "connections.0.messages"), 7);
+    CHECK_JV(doc, "connections.0.messages.0.id", "1");
+    CHECK_JV(doc, "connections.0.messages.0.kind", "\"request\"");
+    CHECK(strstr(doc, "\"method\":\"GET\""));
+    CHECK_JV(doc, "connections.0.messages.0.url", "\"/index.html?a=1&b=x%20y&flag\"");
+    CHECK_JV(doc, "connections.0.messages.0.version", "\"1.1\"");
+    CHECK_JV(doc, "connections.0.messages.0.status", "null");
+    CHECK_JV(doc, "connections.0.messages.0.reason", "null");
+    CHECK_JV(doc, "connections.0.messages.0.response", "2");
+    CHECK_JV(doc, "connections.0.messages.0.request", "null");
+    CHECK_JV(doc, "connections.0.messages.0.headers.0", "[\"Host\",\"example.com\"]");
+    CHECK_JV(doc, "connections.0.messages.0.headers.2.1", weird_json);
+    CHECK_JV(doc, "connections.0.messages.0.ttfb_us", "null");
+    CHECK_JV(doc, "connections.0.messages.1.kind", "\"response\"");
+    CHECK_JV(doc, "connections.0.messages.1.method", "null");
+    CHECK_JV(doc, "connections.0.messages.1.status", "200");
+    CHECK_JV(doc, "connections.0.messages.1.reason", "\"OK\"");
+    CHECK_JV(doc, "connections.0.messages.1.request", "1");
+    CHECK_JV(doc, "connections.0.messages.1.content_encoding", "\"gzip\"");
+    CHECK_JV(doc, "connections.0.messages.1.body_bytes", "10");
+    CHECK_JV(doc, "connections.0.messages.1.body_kept", "25");
+    CHECK_JV(doc, "connections.0.messages.1.ttfb_us", "16500");
+    CHECK_JV(doc, "connections.0.messages.1.stall_us", "15500");
+    CHECK_JV(doc, "connections.0.messages.1.round_trips", "2");
+    CHECK_JV(doc, "connections.0.messages.1.complete", "true");
+    CHECK_JV(doc, "connections.0.messages.3.pipelined", "true");
+    CHECK_JV(doc, "connections.0.messages.2.pipelined", "false");
+    CHECK_JV(doc, "connections.0.messages.6.response", "null");
+    /* no body bytes in the model document */
+    CHECK(!strstr(doc, "hello, world"));
+
+    CHECK_JV(doc, "connections.1.server_addr", "\"2001:db8::1\"");
+    CHECK_JV(doc, "connections.1.handshake_rtt_us", "null");
+    CHECK_JV(doc, "connections.1.close", "\"rst\"");
+    CHECK_JV(doc, "connections.1.midstream", "true");
+    CHECK_JV(doc, "connections.1.stats.rtt_min_us", "null");
+    CHECK_JV(doc, "connections.1.packets.3.flags", "\"R\"");
+    CHECK_JV(doc, "connections.1.packets.3.analysis", "[\"reset\"]");
+    CHECK_JV(doc, "connections.1.messages.1.interim", "true");
+    CHECK_JV(doc, "connections.1.messages.3.request", "null");
+    CHECK_JV(doc, "connections.1.messages.3.error", "\"response without a request\"");
+    free(doc);
+}
+
+TEST(export_jsonl_lines)
+{
+    struct store *st = build_model();
+    struct membuf m;
+    char *lines[8];
+    int n = 0;
+
+    CHECK(st);
+    CHECK(membuf_open(&m) == 0);
+    for (struct store_conn *c = store_first(st); c; c = store_next(c))
+        CHECK_INT(export_jsonl_conn(st, c, m.f), 0);
+    store_free(st);
+    membuf_close(&m);
+
+    /* split into lines; each must be one valid JSON object */
+    for (char *p = m.buf, *nl; *p; p = nl + 1) {
+        nl = strchr(p, '\n');
+        if (!nl || n == 8) {
+            test_fail(__FILE__, __LINE__, "unterminated or extra line: %.80s", p);
+            free(m.buf);
+            return;
+        }
+        *nl = '\0';
+        if (!json_valid(p, strlen(p)) || p[0] != '{') {
+            test_fail(__FILE__, __LINE__, "line %d invalid: %.200s", n, p);
+            free(m.buf);
+            return;
+        }
+        lines[n++] = p;
+    }
+    CHECK_INT(n, 6);
+
+    /* GET /index.html with its gzip'd 200 */
+    CHECK_JV(lines[0], "connection", "1");
+    CHECK_JV(lines[0], "host", "\"example.com\"");
+    CHECK_JV(lines[0], "method", "\"GET\"");
+    CHECK_JV(lines[0], "status", "200");
+    CHECK_JV(lines[0], "reason", "\"OK\"");
+    CHECK_JV(lines[0], "version", "\"1.1\"");
+    CHECK_JV(lines[0], "start_us", "1700000000003000");
+    CHECK_JV(lines[0], "end_us", "1700000000025000");
+    CHECK_JV(lines[0], "request.id", "1");
+    CHECK_JV(lines[0], "response.id", "2");
+    CHECK_JV(lines[0], "interim", "[]");
+    CHECK_JV(lines[0], "timings", "{\"send_us\":500,\"wait_us\":16500,\"receive_us\":5000,"
+                                  "\"total_us\":22000,\"ttfb_us\":16500}");
+    CHECK_JV(lines[0], "tcp.handshake_rtt_us", "2000");
+    CHECK_JV(lines[0], "tcp.rtt_avg_us", "1000");
+    CHECK_JV(lines[0], "tcp.packets_c2s", "6");
+    CHECK_JV(lines[0], "tcp.connection_start_us", "1700000000000000");
+    CHECK_JV(lines[0], "tcp.reused", "false");
+    /* the pipelined pair, in request order */
+    CHECK_JV(lines[1], "url", "\"/a.css\"");
+    CHECK_JV(lines[1], "response.id", "5");
+    CHECK_JV(lines[1], "tcp.reused", "true");
+    CHECK_JV(lines[2], "url", "\"/b.js\"");
+    CHECK_JV(lines[2], "request.pipelined", "true");
+    CHECK_JV(lines[2], "response.id", "6");
+    /* the POST nobody answered */
+    CHECK_JV(lines[3], "method", "\"POST\"");
+    CHECK_JV(lines[3], "response", "null");
+    CHECK_JV(lines[3], "status", "null");
+    CHECK_JV(lines[3], "end_us", "1700000000050000");
+    CHECK_JV(lines[3], "timings.wait_us", "null");
+    CHECK_JV(lines[3], "timings.send_us", "0");
+    /* connection 2: the upload with its 100 Continue, then the orphan */
+    CHECK_JV(lines[4], "connection", "2");
+    CHECK_JV(lines[4], "server_addr", "\"2001:db8::1\"");
+    CHECK_JV(lines[4], "host", "null");
+    CHECK_JV(lines[4], "status", "201");
+    CHECK_JV(lines[4], "interim", "[100]");
+    CHECK_JV(lines[4], "tcp.handshake_rtt_us", "null");
+    CHECK_JV(lines[4], "tcp.reused", "false");
+    CHECK_JV(lines[5], "request", "null");
+    CHECK_JV(lines[5], "method", "null");
+    CHECK_JV(lines[5], "status", "200");
+    CHECK_JV(lines[5], "start_us", "1700000000115000");
+    CHECK_JV(lines[5], "timings.send_us", "null");
+    CHECK_JV(lines[5], "timings.receive_us", "1000");
+    CHECK_JV(lines[5], "tcp.reused", "true");
+    free(m.buf);
+}
+
+TEST(export_har_log)
+{
+    struct store *st = build_model();
+    size_t len = 0;
+    int rc = -1;
+    char *doc;
+
+    CHECK(st);
+    doc = export_to_mem(export_har, st, &len, &rc);
+    store_free(st);
+    CHECK(doc);
+    if (rc != 0 || !json_valid(doc, len)) {
+        test_fail(__FILE__, __LINE__, "rc %d, invalid JSON: %.200s", rc, doc);
+        free(doc);
+        return;
+    }
+    CHECK_JV(doc, "log.version", "\"1.2\"");
+    CHECK_JV(doc, "log.creator.name", "\"htracr\"");
+    CHECK(jv_get(doc, "log.creator.version") && jv_get(doc, "log.creator.version")[0] == '"');
+    CHECK_JV(doc, "log.pages", "[]");
+    CHECK_INT(jv_count(doc, "log.entries"), 5); /* every request; the orphan response has none */
+
+    /* first request of a connection with a captured handshake */
+    CHECK_JV(doc, "log.entries.0.startedDateTime", "\"2023-11-14T22:13:20.000Z\"");
+    CHECK_JV(doc, "log.entries.0.timings",
+             "{\"blocked\":1.000,\"dns\":-1,\"connect\":2.000,\"ssl\":-1,\"send\":0.500,"
+             "\"wait\":16.500,\"receive\":5.000}");
+    CHECK_JV(doc, "log.entries.0.time", "25.000");
+    CHECK_JV(doc, "log.entries.0.request.method", "\"GET\"");
+    CHECK_JV(doc, "log.entries.0.request.url",
+             "\"http://example.com/index.html?a=1&b=x%20y&flag\"");
+    CHECK_JV(doc, "log.entries.0.request.httpVersion", "\"HTTP/1.1\"");
+    CHECK_JV(doc, "log.entries.0.request.queryString",
+             "[{\"name\":\"a\",\"value\":\"1\"},{\"name\":\"b\",\"value\":\"x%20y\"},"
+             "{\"name\":\"flag\",\"value\":\"\"}]");
+    CHECK_JV(doc, "log.entries.0.request.cookies",
+             "[{\"name\":\"sid\",\"value\":\"abc\"},{\"name\":\"theme\",\"value\":\"dark\"}]");
+    CHECK_JV(doc, "log.entries.0.request.headers.0", "{\"name\":\"Host\",\"value\":\"example.com\"}");
+    CHECK_JV(doc, "log.entries.0.request.headers.2.value", weird_json);
+    CHECK_JV(doc, "log.entries.0.request.headersSize", "100");
+    CHECK(!jv_get(doc, "log.entries.0.request.postData"));
+    CHECK_JV(doc, "log.entries.0.response.status", "200");
+    CHECK_JV(doc, "log.entries.0.response.statusText", "\"OK\"");
+    CHECK_JV(doc, "log.entries.0.response.cookies", "[{\"name\":\"sid\",\"value\":\"abc\"}]");
+    CHECK_JV(doc, "log.entries.0.response.content",
+             "{\"size\":25,\"compression\":15,\"mimeType\":\"text/html\","
+             "\"text\":\"<html>hello, world</html>\"}");
+    CHECK_JV(doc, "log.entries.0.response.redirectURL", "\"\"");
+    CHECK_JV(doc, "log.entries.0.response.bodySize", "10");
+    CHECK_JV(doc, "log.entries.0.response.headersSize", "150");
+    CHECK_JV(doc, "log.entries.0.cache", "{}");
+    CHECK_JV(doc, "log.entries.0.serverIPAddress", "\"198.51.100.1\"");
+    CHECK_JV(doc, "log.entries.0.connection", "\"1\"");
+    CHECK_JV(doc, "log.entries.0._tcp",
+             "{\"handshake_rtt_ms\":2.000,\"rtt_min_ms\":0.900,\"rtt_avg_ms\":1.000,"
+             "\"retransmits_c2s\":0,\"retransmits_s2c\":1,\"packets_c2s\":6,\"packets_s2c\":4}");
+
+    /* reused connection: no connect, starts at the request */
+    CHECK_JV(doc, "log.entries.1.request.url", "\"http://example.com/a.css\"");
+    CHECK_JV(doc, "log.entries.1.startedDateTime", "\"2023-11-14T22:13:20.030Z\"");
+    CHECK_JV(doc, "log.entries.1.timings.connect", "-1");
+    CHECK_JV(doc, "log.entries.1.timings.blocked", "-1");
+    CHECK_JV(doc, "log.entries.1.timings.wait", "10.000");
+    CHECK_JV(doc, "log.entries.1.time", "10.000");
+    CHECK_JV(doc, "log.entries.1.request.queryString", "[]");
+    /* binary body: base64 */
+    CHECK_JV(doc, "log.entries.2.request.url", "\"http://example.com/b.js\"");
+    CHECK_JV(doc, "log.entries.2.response.content",
+             "{\"size\":4,\"mimeType\":\"image/png\",\"text\":\"AP8QgA==\","
+             "\"encoding\":\"base64\"}");
+    CHECK_JV(doc, "log.entries.2.response.redirectURL", "\"/next\"");
+    /* unanswered POST: a request body, a placeholder response */
+    CHECK_JV(doc, "log.entries.3.request.postData",
+             "{\"mimeType\":\"application/x-www-form-urlencoded\",\"text\":\"x=1\"}");
+    CHECK_JV(doc, "log.entries.3.response.status", "0");
+    CHECK_JV(doc, "log.entries.3.response.bodySize", "-1");
+    CHECK_JV(doc, "log.entries.3.comment", "\"no response captured\"");
+    /* IPv6 midstream connection without Host: the address makes the URL */
+    CHECK_JV(doc, "log.entries.4.request.url", "\"http://[2001:db8::1]:8080/upload\"");
+    CHECK_JV(doc, "log.entries.4.serverIPAddress", "\"2001:db8::1\"");
+    CHECK_JV(doc, "log.entries.4.connection", "\"2\"");
+    CHECK_JV(doc, "log.entries.4.response.status", "201");
+    CHECK_JV(doc, "log.entries.4.timings.connect", "-1");
+    CHECK_JV(doc, "log.entries.4.timings.send", "5.000");
+    CHECK_JV(doc, "log.entries.4.timings.wait", "5.000");
+    CHECK_JV(doc, "log.entries.4.timings.receive", "0.000");
+    CHECK_JV(doc, "log.entries.4._tcp.handshake_rtt_ms", "null");
+    free(doc);
+}
+
+TEST(export_empty_store)
+{
+    struct store_opts o = {0};
+    struct store *st = store_new(&o);
+    size_t len = 0;
+    int rc = -1;
+    char *doc;
+
+    CHECK(st);
+    doc = export_to_mem(export_json, st, &len, &rc);
+    CHECK(doc && rc == 0 && json_valid(doc, len));
+    CHECK_JV(doc, "start_us", "null");
+    CHECK_JV(doc, "end_us", "null");
+    CHECK_JV(doc, "stats.packets", "0");
+    CHECK_JV(doc, "servers", "[]");
+    CHECK_JV(doc, "connections", "[]");
+    free(doc);
+    doc = export_to_mem(export_har, st, &len, &rc);
+    store_free(st);
+    CHECK(doc && rc == 0 && json_valid(doc, len));
+    CHECK_JV(doc, "log.entries", "[]");
+    free(doc);
+}
+
+TEST(export_write_error)
+{
+    struct store *st = build_model();
+    FILE *full = fopen("/dev/full", "w");
+
+    CHECK(st);
+    if (full) {
+        CHECK(export_json(st, full) < 0);
+        CHECK(export_har(st, full) < 0);
+        CHECK(export_jsonl_conn(st, store_first(st), full) < 0);
+        fclose(full);
+    }
+    store_free(st);
+}
+
+/* Bodies and targets the main model does not cover; and a discarded
+ * connection, which must not be listed under its server. */
+static struct store *build_edge_model(void)
+{
+    struct store_opts o = {0};
+    struct store *st = store_new(&o);
+    struct ip_addr cli = {.family = 4, .a = {10, 0, 0, 1}};
+    struct ip_addr srv = {.family = 4, .a = {10, 0, 0, 2}};
+    static const char *const hhost[] = {"Host", "example.com", NULL};
+    static const uint8_t br[] = {0x8b, 0x01, 0x80};
+    struct store_conn *c;
+    struct store_message *q, *r;
+
+    if (!st)
+        return NULL;
+    c = store_conn_new(st, &cli, 1111, &srv, 80, T0);
+    if (!c)
+        goto fail;
+    store_conn_discard(st, c);
+    c = store_conn_new(st, &cli, 1112, &srv, 80, T0);
+    if (!c)
+        goto fail;
+    c->syn_us = T0; /* handshake start seen, but not its end: no connect time */
+
+    /* absolute-form target; a br body (kept as it came) */
+    q = new_req(st, c, "GET", "http://proxy.example/x?q=1", T0 + 10, T0 + 20, 0);
+    r = new_resp(st, c, q, 200, "OK", T0 + 30, T0 + 40, 0);
+    if (!q || !r)
+        goto fail;
+    r->content_encoding = "br";
+    r->body_bytes = sizeof(br);
+    r->body = store_memdup(st, c, br, sizeof(br));
+    r->body_len = sizeof(br);
+    /* a Latin-1 page: not UTF-8, so base64 */
+    q = new_req(st, c, "GET", "/latin", T0 + 50, T0 + 60, 0);
+    r = new_resp(st, c, q, 200, "OK", T0 + 70, T0 + 80, 0);
+    if (!q || !r || set_headers(st, c, q, hhost))
+        goto fail;
+    r->content_type = "text/plain; charset=iso-8859-1";
+    r->body_bytes = 4;
+    r->body = store_memdup(st, c, "caf\xe9", 4);
+    r->body_len = 4;
+    /* past the body limit: what was kept, as base64, with a comment */
+    q = new_req(st, c, "GET", "/big", T0 + 90, T0 + 100, 0);
+    r = new_resp(st, c, q, 200, "OK", T0 + 110, T0 + 5000, 0);
+    if (!q || !r || set_headers(st, c, q, hhost))
+        goto fail;
+    r->body_bytes = 100000;
+    r->body = store_memdup(st, c, "hello", 5);
+    r->body_len = 5;
+    r->body_truncated = 1;
+    /* gzip that failed to decode: no decoded size claimed */
+    q = new_req(st, c, "GET", "/bad.gz", T0 + 5100, T0 + 5100, 0);
+    r = new_resp(st, c, q, 200, "OK", T0 + 5200, T0 + 5300, 0);
+    if (!q || !r || set_headers(st, c, q, hhost))
+        goto fail;
+    r->content_encoding = "gzip";
+    r->body_bytes = 50;
+    r->body_decode_error = 1;
+    /* asterisk-form and authority-form targets */
+    q = new_req(st, c, "OPTIONS", "*", T0 + 6000, T0 + 6000, 0);
+    if (!q || set_headers(st, c, q, hhost))
+        goto fail;
+    q = new_req(st, c, "CONNECT", "example.com:443", T0 + 7000, T0 + 7000, 0);
+    if (!q || set_headers(st, c, q, hhost))
+        goto fail;
+    /* two final responses naming one request: the second is not its answer */
+    q = new_req(st, c, "GET", "/dup", T0 + 8000, T0 + 8000, 0);
+    if (!q || !new_resp(st, c, q, 200, "OK", T0 + 8100, T0 + 8100, 0))
+        goto fail;
+    r = new_resp(st, c, NULL, 500, "Oops", T0 + 8200, T0 + 8200, 0);
+    if (!r)
+        goto fail;
+    r->request = q->id;
+    return st;
+fail:
+    store_free(st);
+    return NULL;
+}
+
+TEST(export_har_edge_cases)
+{
+    struct store *st = build_edge_model();
+    size_t len = 0;
+    int rc = -1;
+    char *doc, *model;
+
+    CHECK(st);
+    model = export_to_mem(export_json, st, &len, &rc);
+    CHECK(model && rc == 0 && json_valid(model, len));
+    CHECK_JV(model, "stats.connections", "1");
+    CHECK_JV(model, "servers.0.connections", "[2]");
+    CHECK_INT(jv_count(model, "connections"), 1);
+    free(model);
+
+    doc = export_to_mem(export_har, st, &len, &rc);
+    store_free(st);
+    CHECK(doc);
+    if (rc != 0 || !json_valid(doc, len)) {
+        test_fail(__FILE__, __LINE__, "rc %d, invalid JSON: %.200s", rc, doc);
+        free(doc);
+        return;
+    }
+    CHECK_INT(jv_count(doc, "log.entries"), 7);
+    CHECK_JV(doc, "log.entries.0.request.url", "\"http://proxy.example/x?q=1\"");
+    CHECK_JV(doc, "log.entries.0.request.queryString", "[{\"name\":\"q\",\"value\":\"1\"}]");
+    CHECK_JV(doc, "log.entries.0.timings.connect", "-1");
+    CHECK_JV(doc, "log.entries.0.startedDateTime", "\"2023-11-14T22:13:20.000Z\"");
+    CHECK_JV(doc, "log.entries.0.response.content",
+             "{\"size\":3,\"mimeType\":\"\",\"text\":\"iwGA\",\"encoding\":\"base64\"}");
+    CHECK_JV(doc, "log.entries.1.response.content.text", "\"Y2Fm6Q==\"");
+    CHECK_JV(doc, "log.entries.1.response.content.encoding", "\"base64\"");
+    CHECK_JV(doc, "log.entries.2.response.content.size", "100000");
+    CHECK_JV(doc, "log.entries.2.response.content.text", "\"aGVsbG8=\"");
+    CHECK(jv_get(doc, "log.entries.2.response.content.comment"));
+    CHECK_JV(doc, "log.entries.2.timings.receive", "4.890");
+    CHECK_JV(doc, "log.entries.3.response.content.size", "50");
+    CHECK(!jv_get(doc, "log.entries.3.response.content.compression"));
+    CHECK(!jv_get(doc, "log.entries.3.response.content.text"));
+    CHECK_JV(doc, "log.entries.4.request.url", "\"http://example.com/*\"");
+    CHECK_JV(doc, "log.entries.5.request.url", "\"http://example.com:443\"");
+    CHECK_JV(doc, "log.entries.6.response.status", "200");
+    free(doc);
+}
+
+TEST(export_jsonl_unmatched_response)
+{
+    struct store *st = build_edge_model();
+    struct membuf m;
+    char *last;
+    int n = 0;
+
+    CHECK(st);
+    CHECK(membuf_open(&m) == 0);
+    CHECK_INT(export_jsonl_conn(st, store_first(st), m.f), 0);
+    store_free(st);
+    membuf_close(&m);
+    for (char *p = m.buf; *p; p++)
+        n += *p == '\n';
+    CHECK_INT(n, 8); /* 7 requests + the 500 that answered none of them */
+    CHECK(m.len > 1 && m.buf[m.len - 1] == '\n');
+    m.buf[m.len - 1] = '\0';
+    last = strrchr(m.buf, '\n') + 1;
+    CHECK(json_valid(last, strlen(last)));
+    CHECK_JV(last, "status", "500");
+    CHECK_JV(last, "request", "null");
+    CHECK_JV(last, "response.request", "11");
+    free(m.buf);
+}
