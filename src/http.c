@@ -1,0 +1,1168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http.c - the HTTP stage: llhttp over each direction of a reassembled TCP
+ * connection, writing struct store_message entries into the model.
+ *
+ * TCP (tcp.c) hands us each direction's bytes in stream order, one packet's
+ * worth at a time, plus gaps and end of stream. Each direction has its own
+ * llhttp parser (requests c2s, responses s2c). The parser is made to pause at
+ * the three moments we must place exactly in the byte stream - first byte of a
+ * message, end of its header block, end of the message - so that bytes between
+ * two pauses belong to one message: that gives the packets a message spans,
+ * its times and its header size without guessing, however the callbacks are
+ * split across packets. Everything else (start line, headers, body) comes from
+ * llhttp's span callbacks, copied into the connection's arena with a bound.
+ *
+ * Pairing: a FIFO of requests still waiting for their final response. A
+ * response answers the oldest one; 1xx (except 101) are interim and leave it
+ * waiting. HEAD answers carry no body (we tell llhttp). CONNECT + 2xx and 101
+ * Switching Protocols end parsing of both directions: the rest is opaque.
+ * llhttp pauses after any request that asks for an Upgrade (or CONNECT); we
+ * then hold the client's following bytes (bounded) until the answer shows
+ * whether the switch happened, and replay them through the parser if not.
+ *
+ * Lenient llhttp flags, each because a passive observer must show what was on
+ * the wire rather than refuse it (we are not the server and cannot be
+ * smuggled into anything):
+ *  - headers: header values with bytes llhttp's token check rejects (raw
+ *    UTF-8, stray control bytes) are common from real servers.
+ *  - chunked length: Transfer-Encoding: chunked together with Content-Length;
+ *    framing follows Transfer-Encoding as RFC 9112 says.
+ *  - keep-alive: data after a "Connection: close" / HTTP/1.0 message is still
+ *    parsed instead of silently discarded; if it is on the wire, show it.
+ * Transfer-Encoding with chunked not last stays strict (an error, shown).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <llhttp.h>
+#include <zlib.h>
+
+#include "htracr/http.h"
+#include "htracr/log.h"
+#include "htracr/store.h"
+
+/* Client bytes held while an Upgrade/CONNECT request waits for its answer. */
+#define HTTP_PEND_MAX (64 * 1024)
+#define HTTP_PEND_SEGS 64
+/* Gaps inside a body are fed to llhttp as zeros, this many at a time. */
+#define HTTP_ZERO_CHUNK (16 * 1024)
+/* Body scratch buffers larger than this are freed after each message. */
+#define HTTP_BODY_KEEP_CAP (64 * 1024)
+
+enum dstate { DS_PARSING = 0, DS_WAIT_UPGRADE, DS_STOPPED };
+enum pev { EV_NONE = 0, EV_BEGIN, EV_HEADERS, EV_COMPLETE };
+enum bmode { BODY_OFF = 0, BODY_IDENTITY, BODY_INFLATE, BODY_DONE };
+
+struct strbuf {
+    char *p;
+    size_t n, cap;
+    uint8_t over; /* more arrived than the bound allows */
+};
+
+struct body {
+    uint8_t *buf;   /* decoded bytes kept so far (malloc, <= body_limit) */
+    size_t len, cap;
+    size_t limit;
+    uint8_t mode;   /* enum bmode */
+    uint8_t zinit;
+    uint8_t ended;  /* inflate saw the end of the stream */
+    uint8_t nstash;
+    uint8_t stash[2]; /* first encoded bytes, to tell zlib from raw deflate */
+    z_stream zs;
+};
+
+struct http_dir {
+    struct http_conn *h;
+    int dir;
+    llhttp_t parser;
+    uint8_t state;      /* enum dstate */
+    uint8_t ev;         /* event the last pause was for */
+    uint8_t pausing;    /* callbacks pause at events (off inside llhttp_finish) */
+    uint8_t gap;        /* feeding zeros for a gap: no capture, no packets */
+    uint8_t hdr_done;   /* header end placed for the current message */
+    uint8_t in_body;    /* inside Content-Length data or a chunk's data */
+    uint8_t body_eof;   /* body delimited by close */
+    uint32_t pkt;       /* packet carrying the bytes being fed */
+    int64_t ts;
+    uint64_t off;       /* stream bytes consumed by the parser (gaps included) */
+    uint64_t msg_off;   /* stream offset of the current message's first byte */
+    struct store_message *m;    /* message being parsed, or NULL */
+    struct store_message *last; /* last message created in this direction */
+    struct strbuf url, reason, name, value;
+    struct store_header *hdrs;
+    uint32_t nhdrs, cap_hdrs;
+    size_t hdr_kept;    /* bytes of names + values kept for this message */
+    struct body body;
+};
+
+struct pend_seg {
+    uint32_t pkt;
+    uint32_t len;
+};
+
+struct fifo_ent {
+    struct store_message *req;
+    uint8_t method; /* llhttp method, valid once have_method */
+    uint8_t have_method;
+};
+
+struct http_conn {
+    struct store *st;
+    struct store_conn *c;
+    struct http_dir d[2];
+    struct fifo_ent *fifo; /* requests awaiting a final response: [head, n) */
+    uint32_t fifo_head, fifo_n, fifo_cap;
+    struct store_message *upgrade_req; /* c2s paused after this request */
+    uint8_t *pend;
+    size_t npend;
+    struct pend_seg segs[HTTP_PEND_SEGS];
+    uint32_t nsegs;
+    uint8_t resume_c2s; /* the upgrade was refused: replay pend into c2s */
+    uint8_t named;      /* server name given from a Host header */
+};
+
+static const uint8_t http_zeros[HTTP_ZERO_CHUNK];
+
+static int64_t pkt_ts(const struct store_conn *c, uint32_t pkt)
+{
+    if (pkt < c->npackets)
+        return c->packets[pkt].ts_us;
+    if (c->npackets)
+        return c->packets[c->npackets - 1].ts_us;
+    return c->start_us;
+}
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void strbuf_reset(struct strbuf *b)
+{
+    b->n = 0;
+    b->over = 0;
+}
+
+static void strbuf_free(struct strbuf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Append, keeping at most max bytes; the rest only sets over. */
+static void strbuf_add(struct strbuf *b, const char *s, size_t n, size_t max)
+{
+    if (b->n + n > max) {
+        b->over = 1;
+        n = max > b->n ? max - b->n : 0;
+    }
+    if (!n)
+        return;
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->n + n)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->over = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+
+static size_t trim_len(const char *s, size_t n)
+{
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    return n;
+}
+
+static void set_error(struct http_dir *d, struct store_message *m, const char *text)
+{
+    if (m && !m->error)
+        m->error = store_strndup(d->h->st, d->h->c, text, strlen(text));
+}
+
+/* ---- request FIFO -------------------------------------------------- */
+
+static struct fifo_ent *fifo_front(struct http_conn *h)
+{
+    return h->fifo_n ? &h->fifo[h->fifo_head] : NULL;
+}
+
+static void fifo_push(struct http_conn *h, struct store_message *req)
+{
+    if (h->fifo_head && h->fifo_head + h->fifo_n == h->fifo_cap) {
+        memmove(h->fifo, h->fifo + h->fifo_head, h->fifo_n * sizeof(*h->fifo));
+        h->fifo_head = 0;
+    }
+    if (h->fifo_head + h->fifo_n == h->fifo_cap) {
+        uint32_t cap = h->fifo_cap ? h->fifo_cap * 2 : 8;
+        struct fifo_ent *f = realloc(h->fifo, cap * sizeof(*f));
+        if (!f) {
+            /* The request stays unpaired; responses pair with what follows. */
+            store_stats(h->st)->alloc_failures++;
+            return;
+        }
+        h->fifo = f;
+        h->fifo_cap = cap;
+    }
+    struct fifo_ent *e = &h->fifo[h->fifo_head + h->fifo_n++];
+    e->req = req;
+    e->method = 0;
+    e->have_method = 0;
+}
+
+static void fifo_pop(struct http_conn *h)
+{
+    if (!h->fifo_n)
+        return;
+    h->fifo_head++;
+    if (--h->fifo_n == 0)
+        h->fifo_head = 0;
+}
+
+static struct fifo_ent *fifo_find(struct http_conn *h, const struct store_message *req)
+{
+    for (uint32_t i = h->fifo_n; i > 0; i--)
+        if (h->fifo[h->fifo_head + i - 1].req == req)
+            return &h->fifo[h->fifo_head + i - 1];
+    return NULL;
+}
+
+/* ---- bodies --------------------------------------------------------- */
+
+static int body_reserve(struct body *b, size_t need)
+{
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    if (cap > b->limit)
+        cap = b->limit;
+    uint8_t *p = realloc(b->buf, cap);
+    if (!p)
+        return -ENOMEM;
+    b->buf = p;
+    b->cap = cap;
+    return 0;
+}
+
+static void body_end_inflate(struct body *b)
+{
+    if (b->zinit)
+        inflateEnd(&b->zs);
+    b->zinit = 0;
+}
+
+/* Start keeping the body of d->m (called at the end of its headers). */
+static void body_start(struct http_dir *d)
+{
+    struct body *b = &d->body;
+    const char *enc = d->m->content_encoding;
+    b->len = 0;
+    b->nstash = 0;
+    b->ended = 0;
+    b->limit = store_get_opts(d->h->st)->body_limit;
+    b->mode = BODY_IDENTITY;
+    if (enc) {
+        size_t n = trim_len(enc, strlen(enc));
+        if ((n == 4 && !strncasecmp(enc, "gzip", 4)) ||
+            (n == 6 && !strncasecmp(enc, "x-gzip", 6)) ||
+            (n == 7 && !strncasecmp(enc, "deflate", 7)))
+            b->mode = BODY_INFLATE;
+        /* Other codings (br, compress, ...) are kept as they came. */
+    }
+}
+
+static void body_stop(struct http_dir *d, int truncated)
+{
+    if (truncated && d->m)
+        d->m->body_truncated = 1;
+    body_end_inflate(&d->body);
+    d->body.mode = BODY_DONE;
+}
+
+static void body_decode_fail(struct http_dir *d)
+{
+    if (d->m)
+        d->m->body_decode_error = 1;
+    body_end_inflate(&d->body);
+    d->body.mode = BODY_DONE;
+}
+
+static int inflate_begin(struct http_dir *d)
+{
+    struct body *b = &d->body;
+    const uint8_t *s = b->stash;
+    int wbits;
+    /* gzip magic or a valid zlib header: let zlib detect which; anything
+     * else is taken as raw deflate, which some servers send for "deflate". */
+    if ((s[0] == 0x1f && s[1] == 0x8b) || ((s[0] & 0x0f) == 8 && ((s[0] << 8) | s[1]) % 31 == 0))
+        wbits = 15 + 32;
+    else
+        wbits = -15;
+    memset(&b->zs, 0, sizeof(b->zs));
+    if (inflateInit2(&b->zs, wbits) != Z_OK)
+        return -ENOMEM;
+    b->zinit = 1;
+    return 0;
+}
+
+static void inflate_bytes(struct http_dir *d, const uint8_t *p, size_t n)
+{
+    struct body *b = &d->body;
+    b->zs.next_in = (Bytef *)p;
+    while (n > 0 && b->mode == BODY_INFLATE) {
+        uInt in = n > (1u << 30) ? 1u << 30 : (uInt)n;
+        b->zs.avail_in = in;
+        uint8_t sink[64];
+        size_t room = b->limit - b->len;
+        if (room == 0) {
+            /* Output is full: only find out whether more would come. */
+            b->zs.next_out = sink;
+            b->zs.avail_out = sizeof(sink);
+        } else {
+            size_t want = room < HTTP_BODY_KEEP_CAP ? room : HTTP_BODY_KEEP_CAP;
+            if (body_reserve(b, b->len + want) < 0) {
+                store_stats(d->h->st)->alloc_failures++;
+                body_stop(d, 1);
+                return;
+            }
+            want = b->cap - b->len;
+            b->zs.next_out = b->buf + b->len;
+            b->zs.avail_out = want > UINT32_MAX ? UINT32_MAX : (uInt)want;
+        }
+        uInt out_before = b->zs.avail_out;
+        int r = inflate(&b->zs, Z_NO_FLUSH);
+        size_t produced = out_before - b->zs.avail_out;
+        size_t used = in - b->zs.avail_in;
+        n -= used;
+        if (room == 0 && produced) {
+            body_stop(d, 1);
+            return;
+        }
+        b->len += room ? produced : 0;
+        if (r == Z_STREAM_END) {
+            const uint8_t *next = b->zs.next_in;
+            /* A further gzip member continues the body; other trailing
+             * bytes after the end of the stream are ignored. */
+            if (n >= 2 && next[0] == 0x1f && next[1] == 0x8b && inflateReset(&b->zs) == Z_OK)
+                continue;
+            b->ended = 1;
+            body_end_inflate(b);
+            b->mode = BODY_DONE;
+            return;
+        }
+        if (r != Z_OK && r != Z_BUF_ERROR) {
+            body_decode_fail(d);
+            return;
+        }
+        if (!used && !produced)
+            return; /* no progress possible; wait for more input */
+    }
+}
+
+/* Body bytes of d->m on the wire (already de-chunked by llhttp). */
+static void body_add(struct http_dir *d, const uint8_t *p, size_t n)
+{
+    struct body *b = &d->body;
+    if (b->mode == BODY_IDENTITY) {
+        size_t room = b->limit - b->len;
+        size_t take = n < room ? n : room;
+        if (take) {
+            if (body_reserve(b, b->len + take) < 0) {
+                store_stats(d->h->st)->alloc_failures++;
+                body_stop(d, 1);
+                return;
+            }
+            memcpy(b->buf + b->len, p, take);
+            b->len += take;
+        }
+        if (take < n)
+            body_stop(d, 1);
+    } else if (b->mode == BODY_INFLATE) {
+        if (!b->zinit) {
+            while (b->nstash < 2 && n > 0) {
+                b->stash[b->nstash++] = *p++;
+                n--;
+            }
+            if (b->nstash < 2)
+                return;
+            if (inflate_begin(d) < 0) {
+                store_stats(d->h->st)->alloc_failures++;
+                body_stop(d, 1);
+                return;
+            }
+            inflate_bytes(d, b->stash, 2);
+        }
+        inflate_bytes(d, p, n);
+    }
+}
+
+/* Copy the kept body into the arena and reset for the next message.
+ * complete: the message ended normally (an unfinished compressed stream
+ * is then a decode error). */
+static void body_finish(struct http_dir *d, int complete)
+{
+    struct body *b = &d->body;
+    struct store_message *m = d->m;
+    if (m && complete && b->mode == BODY_INFLATE && !b->ended &&
+        (b->zinit || b->nstash))
+        m->body_decode_error = 1;
+    if (m && b->len) {
+        m->body = store_memdup(d->h->st, d->h->c, b->buf, b->len);
+        if (m->body)
+            m->body_len = (uint32_t)(b->len > UINT32_MAX ? UINT32_MAX : b->len);
+        else
+            m->body_truncated = 1;
+    }
+    body_end_inflate(b);
+    b->mode = BODY_OFF;
+    b->len = 0;
+    b->nstash = 0;
+    if (b->cap > HTTP_BODY_KEEP_CAP) {
+        free(b->buf);
+        b->buf = NULL;
+        b->cap = 0;
+    }
+}
+
+/* ---- messages ---------------------------------------------------------- */
+
+/* n bytes of the current message were carried by packet d->pkt. */
+static void account(struct http_dir *d, size_t n)
+{
+    struct store_message *m = d->m;
+    struct store_conn *c = d->h->c;
+    if (!n || !m || d->gap)
+        return;
+    if (m->packets == 0 || m->last_packet != d->pkt)
+        m->packets++;
+    m->last_packet = d->pkt;
+    m->end_us = d->ts;
+    if (d->pkt < c->npackets && c->packets[d->pkt].msg == 0)
+        c->packets[d->pkt].msg = m->id;
+}
+
+static void msg_reset_parse(struct http_dir *d)
+{
+    strbuf_reset(&d->url);
+    strbuf_reset(&d->reason);
+    strbuf_reset(&d->name);
+    strbuf_reset(&d->value);
+    d->nhdrs = 0;
+    d->hdr_kept = 0;
+    d->hdr_done = 0;
+    d->in_body = 0;
+    d->body_eof = 0;
+}
+
+static void stop_dir(struct http_dir *d)
+{
+    if (d->m) {
+        body_finish(d, 0);
+        d->m = NULL;
+    }
+    d->state = DS_STOPPED;
+    if (d->dir == DIR_C2S) {
+        struct http_conn *h = d->h;
+        h->npend = 0;
+        h->nsegs = 0;
+        h->resume_c2s = 0;
+    }
+}
+
+static struct store_message *msg_begin(struct http_dir *d)
+{
+    struct http_conn *h = d->h;
+    struct store_message *m =
+        store_message_new(h->st, h->c, d->dir == DIR_C2S ? MSG_REQUEST : MSG_RESPONSE);
+    if (!m)
+        return NULL;
+    m->start_us = m->end_us = d->ts;
+    m->first_packet = m->last_packet = d->pkt;
+    d->m = d->last = m;
+    d->msg_off = d->off;
+    msg_reset_parse(d);
+    if (d->dir == DIR_C2S) {
+        m->pipelined = h->fifo_n > 0;
+        fifo_push(h, m);
+    } else {
+        struct fifo_ent *e = fifo_front(h);
+        if (e) {
+            m->request = e->req->id;
+            if (e->req->end_us && m->start_us >= e->req->end_us)
+                m->ttfb_us = m->start_us - e->req->end_us;
+        }
+    }
+    return m;
+}
+
+/* The header block of d->m ended at the current offset. */
+static void place_header_end(struct http_dir *d)
+{
+    struct store_message *m = d->m;
+    if (!m || d->hdr_done)
+        return;
+    d->hdr_done = 1;
+    m->header_bytes = d->off - d->msg_off;
+    m->headers_split = m->last_packet != m->first_packet;
+}
+
+static void msg_complete(struct http_dir *d)
+{
+    struct http_conn *h = d->h;
+    struct store_message *m = d->m;
+    if (!m)
+        return;
+    place_header_end(d);
+    m->complete = 1;
+    body_finish(d, 1);
+    if (m->kind == MSG_RESPONSE && !m->interim) {
+        struct fifo_ent *e = fifo_front(h);
+        if (e && e->req->id == m->request)
+            fifo_pop(h);
+    }
+    d->m = NULL;
+    d->in_body = 0;
+    d->body_eof = 0;
+}
+
+static void stop_c2s(struct http_conn *h)
+{
+    stop_dir(&h->d[DIR_C2S]);
+}
+
+/* ---- llhttp callbacks -------------------------------------------------- */
+
+static struct http_dir *dir_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct http_dir *d = dir_of(p);
+    d->ev = EV_BEGIN;
+    return d->pausing ? HPE_PAUSED : 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+    strbuf_add(&dir_of(p)->url, at, n, HTTP_MAX_HEADER_BYTES);
+    return 0;
+}
+
+static int on_status(llhttp_t *p, const char *at, size_t n)
+{
+    strbuf_add(&dir_of(p)->reason, at, n, HTTP_MAX_HEADER_BYTES);
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    strbuf_add(&dir_of(p)->name, at, n, HTTP_MAX_HEADER_BYTES);
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    strbuf_add(&dir_of(p)->value, at, n, HTTP_MAX_HEADER_BYTES);
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    struct http_dir *d = dir_of(p);
+    struct http_conn *h = d->h;
+    struct store_message *m = d->m;
+    size_t vlen = trim_len(d->value.p ? d->value.p : "", d->value.n);
+    size_t need = d->name.n + vlen;
+    if (!m || d->hdr_done)
+        goto out; /* chunked trailers are not kept */
+    if (d->nhdrs >= HTTP_MAX_HEADERS || d->name.over || d->value.over ||
+        d->hdr_kept + need > HTTP_MAX_HEADER_BYTES) {
+        m->headers_dropped++;
+        goto out;
+    }
+    if (d->nhdrs == d->cap_hdrs) {
+        uint32_t cap = d->cap_hdrs ? d->cap_hdrs * 2 : 16;
+        struct store_header *a = realloc(d->hdrs, cap * sizeof(*a));
+        if (!a) {
+            store_stats(h->st)->alloc_failures++;
+            m->headers_dropped++;
+            goto out;
+        }
+        d->hdrs = a;
+        d->cap_hdrs = cap;
+    }
+    struct store_header *hd = &d->hdrs[d->nhdrs];
+    hd->name = store_strndup(h->st, h->c, d->name.p ? d->name.p : "", d->name.n);
+    hd->value = store_strndup(h->st, h->c, d->value.p ? d->value.p : "", vlen);
+    if (!hd->name || !hd->value) {
+        m->headers_dropped++;
+        goto out;
+    }
+    d->nhdrs++;
+    d->hdr_kept += need;
+    if (!m->content_type && !strcasecmp(hd->name, "content-type"))
+        m->content_type = hd->value;
+    else if (!m->content_encoding && !strcasecmp(hd->name, "content-encoding"))
+        m->content_encoding = hd->value;
+    else if (m->kind == MSG_REQUEST && !h->named && !strcasecmp(hd->name, "host") && vlen) {
+        store_server_name(h->st, h->c, hd->value, vlen);
+        h->named = 1;
+    }
+out:
+    strbuf_reset(&d->name);
+    strbuf_reset(&d->value);
+    return 0;
+}
+
+/* Method and URL of the request d->m, once. */
+static void keep_request_line(struct http_dir *d)
+{
+    struct http_conn *h = d->h;
+    struct store_message *m = d->m;
+    if (!m || m->kind != MSG_REQUEST || m->url)
+        return;
+    const char *meth = llhttp_method_name((llhttp_method_t)d->parser.method);
+    m->method = store_strndup(h->st, h->c, meth, strlen(meth));
+    m->url = store_strndup(h->st, h->c, d->url.p ? d->url.p : "", d->url.n);
+    /* Known now even if the headers turn out malformed: a CONNECT answered
+     * 2xx must still end parsing of the response side. */
+    struct fifo_ent *e = fifo_find(h, m);
+    if (e) {
+        e->method = d->parser.method;
+        e->have_method = 1;
+    }
+}
+
+/* Kept as soon as the URL ends, so that a request whose headers never come
+ * (HTTP/0.9, or cut short) still shows what it asked for. */
+static int on_url_complete(llhttp_t *p)
+{
+    keep_request_line(dir_of(p));
+    return 0;
+}
+
+/* Start line and headers of d->m into the arena. */
+static void keep_head(struct http_dir *d)
+{
+    struct http_conn *h = d->h;
+    struct store_message *m = d->m;
+    m->http_major = d->parser.http_major;
+    m->http_minor = d->parser.http_minor;
+    if (d->nhdrs) {
+        m->headers = store_memdup(h->st, h->c, d->hdrs, d->nhdrs * sizeof(*d->hdrs));
+        if (m->headers)
+            m->nheaders = d->nhdrs;
+        else
+            m->headers_dropped += d->nhdrs;
+    }
+    if (m->kind == MSG_REQUEST) {
+        keep_request_line(d);
+    } else {
+        m->status = d->parser.status_code;
+        m->reason = store_strndup(h->st, h->c, d->reason.p ? d->reason.p : "", d->reason.n);
+    }
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct http_dir *d = dir_of(p);
+    struct http_conn *h = d->h;
+    struct store_message *m = d->m;
+    int ret = 0;
+    if (d->pausing) {
+        d->ev = EV_HEADERS;
+        ret = HPE_PAUSED;
+    }
+    if (!m)
+        return ret;
+    keep_head(d);
+    if (m->kind == MSG_REQUEST) {
+        struct fifo_ent *e = fifo_find(h, m);
+        if (e) {
+            e->method = p->method;
+            e->have_method = 1;
+        }
+    } else {
+        struct fifo_ent *e = fifo_front(h);
+        if (e && e->req->id != m->request)
+            e = NULL;
+        struct store_message *req = e ? e->req : NULL;
+        int status = p->status_code;
+        int connect = e && e->have_method && e->method == HTTP_CONNECT;
+        int head = e && e->have_method && e->method == HTTP_HEAD;
+        m->interim = status / 100 == 1 && status != 101;
+        if (!m->interim && req)
+            req->response = m->id;
+        if (status == 101 || (connect && status / 100 == 2)) {
+            /* The rest of both directions is another protocol. */
+            m->upgrade = 1;
+            if (req)
+                req->upgrade = 1;
+            stop_c2s(h);
+            return 2;
+        }
+        if (!m->interim && h->d[DIR_C2S].state == DS_WAIT_UPGRADE && req &&
+            req == h->upgrade_req)
+            h->resume_c2s = 1; /* the switch was refused */
+        if (head && !m->interim)
+            return 1;
+        d->body_eof = llhttp_message_needs_eof(p);
+    }
+    if (m->interim)
+        return ret;
+    d->in_body = (p->flags & F_CONTENT_LENGTH) && !(p->flags & F_CHUNKED) && p->content_length;
+    body_start(d);
+    return ret;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    struct http_dir *d = dir_of(p);
+    if (!d->m)
+        return 0;
+    d->m->body_bytes += n;
+    if (!d->gap)
+        body_add(d, (const uint8_t *)at, n);
+    return 0;
+}
+
+static int on_chunk_header(llhttp_t *p)
+{
+    dir_of(p)->in_body = p->content_length > 0;
+    return 0;
+}
+
+static int on_chunk_complete(llhttp_t *p)
+{
+    dir_of(p)->in_body = 0;
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct http_dir *d = dir_of(p);
+    if (d->pausing) {
+        d->ev = EV_COMPLETE;
+        return HPE_PAUSED;
+    }
+    msg_complete(d); /* from llhttp_finish: no bytes left to place */
+    return 0;
+}
+
+static const llhttp_settings_t http_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_url_complete = on_url_complete,
+    .on_status = on_status,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_complete = on_chunk_complete,
+};
+
+/* ---- feeding ----------------------------------------------------------- */
+
+static void parse_error(struct http_dir *d, llhttp_errno_t err)
+{
+    char text[256];
+    const char *name = (unsigned)err <= HPE_CB_CHUNK_EXTENSION_VALUE_COMPLETE ?
+                           llhttp_errno_name(err) : "HPE_UNKNOWN";
+    const char *reason = llhttp_get_error_reason(&d->parser);
+    struct store_message *m = d->m;
+    if (!m)
+        m = msg_begin(d); /* between messages: the error still gets a place */
+    snprintf(text, sizeof(text), "%s: %s", name, reason ? reason : "parse error");
+    set_error(d, m, text);
+    log_msg(LOG_DEBUG, "http: connection %u %s: %s", d->h->c->id,
+            d->dir == DIR_C2S ? "c2s" : "s2c", text);
+    stop_dir(d);
+}
+
+static void replay_pending(struct http_conn *h);
+
+static void handle_upgrade_pause(struct http_dir *d, const uint8_t *rest, size_t n);
+
+/* Feed bytes (or zeros, when d->gap) to the parser of d. */
+static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
+{
+    struct http_conn *h = d->h;
+    size_t pos = 0;
+    /* After a pause, llhttp may have work left that consumes no bytes (the
+     * end of a message right after its headers), so it runs again even
+     * when every byte has been consumed. */
+    while (d->state == DS_PARSING) {
+        d->ev = EV_NONE;
+        d->pausing = 1;
+        llhttp_errno_t err = llhttp_execute(&d->parser, (const char *)data + pos, len - pos);
+        size_t epos = len;
+        if (err != HPE_OK) {
+            const char *ep = llhttp_get_error_pos(&d->parser);
+            if (ep && ep >= (const char *)data + pos && ep <= (const char *)data + len)
+                epos = (size_t)(ep - (const char *)data);
+        }
+        account(d, epos - pos);
+        d->off += epos - pos;
+        pos = epos;
+        if (err == HPE_OK)
+            break;
+        if (err == HPE_PAUSED) {
+            llhttp_resume(&d->parser);
+            if (d->ev == EV_BEGIN) {
+                if (!msg_begin(d)) {
+                    store_stats(h->st)->alloc_failures++;
+                    stop_dir(d);
+                }
+            } else if (d->ev == EV_HEADERS) {
+                place_header_end(d);
+            } else if (d->ev == EV_COMPLETE) {
+                msg_complete(d);
+            }
+            if (h->resume_c2s)
+                replay_pending(h);
+            continue;
+        }
+        if (err == HPE_PAUSED_UPGRADE || err == HPE_PAUSED_H2_UPGRADE) {
+            handle_upgrade_pause(d, data + pos, len - pos);
+            break;
+        }
+        parse_error(d, err);
+    }
+    if (h->resume_c2s)
+        replay_pending(h);
+}
+
+static int pend_add(struct http_conn *h, const uint8_t *p, size_t n, uint32_t pkt)
+{
+    if (!n)
+        return 0;
+    if (h->npend + n > HTTP_PEND_MAX || h->nsegs == HTTP_PEND_SEGS)
+        return -ENOSPC;
+    if (!h->pend) {
+        h->pend = malloc(HTTP_PEND_MAX);
+        if (!h->pend)
+            return -ENOMEM;
+    }
+    memcpy(h->pend + h->npend, p, n);
+    h->npend += n;
+    h->segs[h->nsegs].pkt = pkt;
+    h->segs[h->nsegs].len = (uint32_t)n;
+    h->nsegs++;
+    return 0;
+}
+
+/* llhttp paused after a CONNECT / Upgrade message (or an HTTP/2 preface). */
+static void handle_upgrade_pause(struct http_dir *d, const uint8_t *rest, size_t n)
+{
+    struct http_conn *h = d->h;
+    if (d->dir == DIR_S2C || d->parser.error == HPE_PAUSED_H2_UPGRADE) {
+        /* A response that switched protocol (on_headers_complete already
+         * stopped the client side), or "PRI * HTTP/2.0": opaque from here. */
+        if (d->dir == DIR_C2S && d->last)
+            d->last->upgrade = 1;
+        stop_dir(d);
+        return;
+    }
+    /* A request asked to switch: wait for the answer, holding what follows. */
+    d->state = DS_WAIT_UPGRADE;
+    h->upgrade_req = d->last;
+    h->npend = 0;
+    h->nsegs = 0;
+    if (pend_add(h, rest, n, d->pkt) < 0)
+        stop_dir(d);
+}
+
+/* The answer to the Upgrade/CONNECT request was not a switch: parse on. */
+static void replay_pending(struct http_conn *h)
+{
+    struct http_dir *d = &h->d[DIR_C2S];
+    h->resume_c2s = 0;
+    if (d->state != DS_WAIT_UPGRADE)
+        return;
+    d->state = DS_PARSING;
+    h->upgrade_req = NULL;
+    llhttp_resume_after_upgrade(&d->parser);
+    size_t off = 0;
+    uint32_t nsegs = h->nsegs;
+    h->nsegs = 0;
+    /* Parsing may pause again (another Upgrade request) and refill pend,
+     * so walk a copy of the held bytes. */
+    uint8_t *buf = h->pend;
+    size_t npend = h->npend;
+    struct pend_seg segs[HTTP_PEND_SEGS];
+    memcpy(segs, h->segs, nsegs * sizeof(*segs));
+    h->pend = NULL;
+    h->npend = 0;
+    for (uint32_t i = 0; i < nsegs && off < npend; i++) {
+        if (d->state == DS_WAIT_UPGRADE) {
+            if (pend_add(h, buf + off, segs[i].len, segs[i].pkt) < 0)
+                stop_dir(d);
+        } else if (d->state == DS_PARSING) {
+            d->pkt = segs[i].pkt;
+            d->ts = pkt_ts(h->c, d->pkt);
+            dir_feed(d, buf + off, segs[i].len);
+        }
+        off += segs[i].len;
+    }
+    free(buf);
+}
+
+/* ---- public API ------------------------------------------------------------ */
+
+struct http_conn *http_conn_new(struct store *st, struct store_conn *c)
+{
+    struct http_conn *h = calloc(1, sizeof(*h));
+    if (!h) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    h->st = st;
+    h->c = c;
+    for (int i = 0; i < 2; i++) {
+        struct http_dir *d = &h->d[i];
+        d->h = h;
+        d->dir = i;
+        llhttp_init(&d->parser, i == DIR_C2S ? HTTP_REQUEST : HTTP_RESPONSE, &http_settings);
+        d->parser.data = d;
+        llhttp_set_lenient_headers(&d->parser, 1);
+        llhttp_set_lenient_chunked_length(&d->parser, 1);
+        llhttp_set_lenient_keep_alive(&d->parser, 1);
+    }
+    return h;
+}
+
+void http_conn_free(struct http_conn *h)
+{
+    if (!h)
+        return;
+    for (int i = 0; i < 2; i++) {
+        struct http_dir *d = &h->d[i];
+        body_end_inflate(&d->body);
+        free(d->body.buf);
+        strbuf_free(&d->url);
+        strbuf_free(&d->reason);
+        strbuf_free(&d->name);
+        strbuf_free(&d->value);
+        free(d->hdrs);
+    }
+    free(h->fifo);
+    free(h->pend);
+    free(h);
+}
+
+int http_conn_data(struct http_conn *h, int dir, const uint8_t *data, size_t len, uint32_t pkt)
+{
+    if (dir != DIR_C2S && dir != DIR_S2C)
+        return 1;
+    struct http_dir *d = &h->d[dir];
+    if (d->state == DS_WAIT_UPGRADE) {
+        if (pend_add(h, data, len, pkt) < 0) {
+            log_msg(LOG_DEBUG, "http: connection %u: too much client data after an Upgrade "
+                               "request, not parsed", h->c->id);
+            stop_dir(d);
+        }
+        return d->state == DS_STOPPED;
+    }
+    if (d->state != DS_PARSING)
+        return 1;
+    d->pkt = pkt;
+    d->ts = pkt_ts(h->c, pkt);
+    d->gap = 0;
+    dir_feed(d, data, len);
+    return d->state == DS_STOPPED;
+}
+
+void http_conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt)
+{
+    if ((dir != DIR_C2S && dir != DIR_S2C) || !len)
+        return;
+    struct http_dir *d = &h->d[dir];
+    struct store_message *m = d->m;
+    char text[96];
+    if (d->state == DS_WAIT_UPGRADE) {
+        stop_dir(d); /* held bytes now have a hole: cannot be replayed */
+        return;
+    }
+    if (d->state != DS_PARSING)
+        return;
+    if (!m) {
+        /* Between messages: the next byte's meaning is unknown, so parsing
+         * stops. To keep that visible, the note goes on the message the lost
+         * bytes most likely belonged to: for responses, the answer to the
+         * oldest waiting request; for requests, the one after the last. */
+        struct fifo_ent *e = fifo_front(h);
+        if (dir == DIR_S2C && e) {
+            snprintf(text, sizeof(text), "response lost in a capture gap (%llu bytes); "
+                     "later responses not parsed", (unsigned long long)len);
+            set_error(d, e->req, text);
+        } else if (d->last) {
+            snprintf(text, sizeof(text), "capture gap after this message (%llu bytes); "
+                     "later ones not parsed", (unsigned long long)len);
+            set_error(d, d->last, text);
+        }
+        stop_dir(d);
+        return;
+    }
+    if (d->hdr_done && d->body_eof) {
+        /* Body runs until close: the parser needs no bytes to stay in step. */
+        m->gap_bytes += len;
+        m->body_bytes += len;
+        d->off += len;
+        if (d->body.mode == BODY_INFLATE)
+            body_decode_fail(d);
+        else if (d->body.mode == BODY_IDENTITY)
+            body_stop(d, 1);
+        return;
+    }
+    if (d->hdr_done && d->in_body && len <= d->parser.content_length) {
+        m->gap_bytes += len;
+        if (d->body.mode == BODY_INFLATE)
+            body_decode_fail(d);
+        else if (d->body.mode == BODY_IDENTITY)
+            body_stop(d, 1);
+        d->gap = 1;
+        d->pkt = pkt;
+        d->ts = pkt_ts(h->c, pkt);
+        while (len && d->state == DS_PARSING) {
+            size_t n = len < sizeof(http_zeros) ? (size_t)len : sizeof(http_zeros);
+            dir_feed(d, http_zeros, n);
+            len -= n;
+        }
+        d->gap = 0;
+        return;
+    }
+    if (!d->hdr_done)
+        snprintf(text, sizeof(text), "gap in headers (%llu bytes missing)",
+                 (unsigned long long)len);
+    else if (d->in_body)
+        snprintf(text, sizeof(text), "gap past the end of the body (%llu bytes missing)",
+                 (unsigned long long)len);
+    else
+        snprintf(text, sizeof(text), "gap in chunked framing (%llu bytes missing)",
+                 (unsigned long long)len);
+    set_error(d, m, text);
+    stop_dir(d);
+}
+
+void http_conn_eof(struct http_conn *h, int dir, uint32_t pkt)
+{
+    if (dir != DIR_C2S && dir != DIR_S2C)
+        return;
+    struct http_dir *d = &h->d[dir];
+    (void)pkt; /* a message ends at its last byte, not at the FIN/RST packet */
+    if (d->state == DS_PARSING) {
+        d->pausing = 0;
+        llhttp_errno_t err = llhttp_finish(&d->parser);
+        /* HPE_OK with a message open means llhttp called on_message_complete
+         * (a body delimited by close); otherwise the message was cut short
+         * and stays incomplete, ending at its last byte. */
+        struct store_message *m = d->m;
+        if (err != HPE_OK && m && m->kind == MSG_REQUEST && d->parser.http_major == 0 &&
+            d->parser.http_minor == 9 && !d->hdr_done) {
+            /* HTTP/0.9: the request line is the whole request, but llhttp
+             * goes on to wait for headers. End of stream settles it. */
+            m->http_major = 0;
+            m->http_minor = 9;
+            place_header_end(d);
+            m->complete = 1;
+        } else if (err != HPE_OK && m) {
+            log_msg(LOG_DEBUG, "http: connection %u: message %u cut short", h->c->id, m->id);
+        }
+    }
+    stop_dir(d);
+}
+
+/* ---- request-line sniffing ------------------------------------------------ */
+
+/* llhttp's HTTP methods (not PRI, which opens HTTP/2, nor the RTSP ones). */
+static const char *const http_methods[] = {
+    "DELETE", "GET", "HEAD", "POST", "PUT", "CONNECT", "OPTIONS", "TRACE", "COPY",
+    "LOCK", "MKCOL", "MOVE", "PROPFIND", "PROPPATCH", "SEARCH", "UNLOCK", "BIND",
+    "REBIND", "UNBIND", "ACL", "REPORT", "MKACTIVITY", "CHECKOUT", "MERGE", "M-SEARCH",
+    "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE", "PATCH", "PURGE", "MKCALENDAR", "LINK",
+    "UNLINK", "SOURCE",
+};
+
+/* Visible request-line bytes after the method that settle it without the
+ * version: callers look at the first few dozen bytes of a connection only. */
+#define HTTP_SNIFF_LINE 48
+
+/*
+ * A known method, one or more spaces, a request-target of visible bytes,
+ * then a space and "HTTP/" with a digit somewhere later on the line (so a
+ * malformed line such as "CONNECT host:25 / HTTP/1.0", seen from real
+ * proxies clients, still counts: llhttp then records the parse error,
+ * which is more useful than hiding the connection). Once 48 visible bytes
+ * follow a known method and a space, the answer is yes without waiting for
+ * the version: long URLs are common and the caller looks at 64 bytes.
+ *
+ * HTTP/0.9 is accepted in its only form, "GET /path" ended by CR or LF:
+ * such clients still exist (zeek's http-09 trace has one). llhttp takes the
+ * request line (we complete it at end of stream, as it then waits for
+ * headers that never come); the bare-body HTTP/0.9 answer has no status
+ * line and shows as a parse error on the response.
+ */
+int http_looks_like_request(const uint8_t *data, size_t len)
+{
+    size_t i = 0;
+    while (i < len && data[i] != ' ') {
+        if (i >= 11)
+            return 0; /* longer than any method */
+        i++;
+    }
+    int prefix = 0, exact = -1;
+    for (size_t k = 0; k < sizeof(http_methods) / sizeof(http_methods[0]); k++) {
+        size_t ml = strlen(http_methods[k]);
+        if (i <= ml && !memcmp(data, http_methods[k], i)) {
+            prefix = 1;
+            if (i == ml)
+                exact = (int)k;
+        }
+    }
+    if (i == len)
+        return prefix ? -1 : 0;
+    if (exact < 0)
+        return 0;
+    while (i < len && data[i] == ' ')
+        i++;
+    size_t t = i; /* request-target */
+    int spaced = 0;
+    for (; i < len && data[i] != '\r' && data[i] != '\n'; i++) {
+        if (i - t >= HTTP_SNIFF_LINE)
+            return 1;
+        if (data[i] == ' ') {
+            static const char ver[] = "HTTP/";
+            size_t k = 0;
+            spaced = 1;
+            while (k < sizeof(ver) - 1 && i + 1 + k < len && data[i + 1 + k] == (uint8_t)ver[k])
+                k++;
+            if (i + 1 + k == len)
+                return -1; /* " HTT" so far */
+            if (k == sizeof(ver) - 1)
+                return data[i + 1 + k] >= '0' && data[i + 1 + k] <= '9';
+            continue;
+        }
+        if (data[i] < 0x21 || data[i] == 0x7f)
+            return 0;
+    }
+    if (i == len)
+        return -1;
+    if (i == t || spaced)
+        return 0;
+    return !strcmp(http_methods[exact], "GET") && data[t] == '/';
+}

@@ -1,0 +1,951 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_http.c - the HTTP stage through its public API with a real store:
+ * packets are appended to a connection with store_conn_add_packet and their
+ * bytes fed to http_conn_data with the packet's index, as TCP does.
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "htracr/http.h"
+#include "htracr/store.h"
+#include "testlib.h"
+
+struct fx {
+    struct store *st;
+    struct store_conn *c;
+    struct http_conn *h;
+    int64_t now;
+};
+
+static int fx_init(struct fx *f, size_t body_limit)
+{
+    struct store_opts o = {.body_limit = body_limit};
+    struct ip_addr ca = {.family = AF_INET, .a = {10, 0, 0, 1}};
+    struct ip_addr sa = {.family = AF_INET, .a = {10, 0, 0, 2}};
+    memset(f, 0, sizeof(*f));
+    f->now = 1700000000000000LL;
+    f->st = store_new(&o);
+    if (!f->st)
+        return -1;
+    f->c = store_conn_new(f->st, &ca, 40000, &sa, 80, f->now);
+    if (!f->c)
+        return -1;
+    f->h = http_conn_new(f->st, f->c);
+    return f->h ? 0 : -1;
+}
+
+static void fx_free(struct fx *f)
+{
+    http_conn_free(f->h);
+    store_free(f->st);
+}
+
+/* Append a packet of direction dir carrying n bytes, 1 ms after the last. */
+static uint32_t fx_pkt(struct fx *f, int dir, size_t n)
+{
+    struct store_packet p = {0};
+    f->now += 1000;
+    p.ts_us = f->now;
+    p.len = (uint32_t)n;
+    p.dir = (uint8_t)dir;
+    int64_t i = store_conn_add_packet(f->st, f->c, &p);
+    return i < 0 ? UINT32_MAX : (uint32_t)i;
+}
+
+/* One packet with these bytes; returns http_conn_data's answer. */
+static int fx_send_n(struct fx *f, int dir, const void *s, size_t n)
+{
+    uint32_t pkt = fx_pkt(f, dir, n);
+    return http_conn_data(f->h, dir, s, n, pkt);
+}
+
+static int fx_send(struct fx *f, int dir, const char *s)
+{
+    return fx_send_n(f, dir, s, strlen(s));
+}
+
+/* Every byte in a packet of its own. */
+static int fx_trickle(struct fx *f, int dir, const char *s)
+{
+    int r = 0;
+    for (size_t i = 0; s[i]; i++)
+        r = fx_send_n(f, dir, s + i, 1);
+    return r;
+}
+
+static struct store_message *msg(struct fx *f, uint32_t i)
+{
+    return i < f->c->nmessages ? f->c->messages[i] : NULL;
+}
+
+static const char *hdr(const struct store_message *m, const char *name)
+{
+    for (uint32_t i = 0; i < m->nheaders; i++)
+        if (!strcmp(m->headers[i].name, name))
+            return m->headers[i].value;
+    return NULL;
+}
+
+static int body_is(const struct store_message *m, const void *p, size_t n)
+{
+    return m->body_len == n && (n == 0 || (m->body && !memcmp(m->body, p, n)));
+}
+
+static const char req1[] = "GET /index.html HTTP/1.1\r\n"
+                           "Host: example.org:8080\r\n"
+                           "User-Agent: test\r\n"
+                           "\r\n";
+static const char rsp1[] = "HTTP/1.1 200 OK\r\n"
+                           "Content-Type: text/html\r\n"
+                           "Content-Length: 5\r\n"
+                           "\r\n"
+                           "hello";
+
+TEST(http_get_200_content_length)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    CHECK_INT(fx_send(&f, DIR_C2S, req1), 0);
+    CHECK_INT(fx_send(&f, DIR_S2C, rsp1), 0);
+    CHECK_INT(f.c->nmessages, 2);
+    struct store_message *q = msg(&f, 0), *r = msg(&f, 1);
+    CHECK_INT(q->kind, MSG_REQUEST);
+    CHECK_STR(q->method, "GET");
+    CHECK_STR(q->url, "/index.html");
+    CHECK_INT(q->http_major, 1);
+    CHECK_INT(q->http_minor, 1);
+    CHECK_INT(q->complete, 1);
+    CHECK_INT(q->nheaders, 2);
+    CHECK_STR(q->headers[0].name, "Host");
+    CHECK_STR(q->headers[0].value, "example.org:8080");
+    CHECK_STR(q->headers[1].name, "User-Agent");
+    CHECK_INT(q->header_bytes, strlen(req1));
+    CHECK_INT(q->body_bytes, 0);
+    CHECK_INT(q->first_packet, 0);
+    CHECK_INT(q->last_packet, 0);
+    CHECK_INT(q->packets, 1);
+    CHECK_INT(q->start_us, f.c->packets[0].ts_us);
+    CHECK_INT(q->end_us, f.c->packets[0].ts_us);
+    CHECK_INT(q->pipelined, 0);
+    CHECK_INT(q->headers_split, 0);
+    CHECK_INT(q->response, r->id);
+    CHECK(q->error == NULL);
+
+    CHECK_INT(r->kind, MSG_RESPONSE);
+    CHECK_INT(r->status, 200);
+    CHECK_STR(r->reason, "OK");
+    CHECK_INT(r->request, q->id);
+    CHECK_INT(r->complete, 1);
+    CHECK_INT(r->interim, 0);
+    CHECK_INT(r->header_bytes, strlen(rsp1) - 5);
+    CHECK_INT(r->body_bytes, 5);
+    CHECK(body_is(r, "hello", 5));
+    CHECK_INT(r->body_truncated, 0);
+    CHECK_STR(r->content_type, "text/html");
+    CHECK(r->content_encoding == NULL);
+    CHECK_INT(r->first_packet, 1);
+    CHECK_INT(r->packets, 1);
+    CHECK_INT(r->ttfb_us, 1000);
+    CHECK_INT(r->stall_us, -1);
+    CHECK_INT(r->round_trips, -1);
+    CHECK_INT(f.c->packets[0].msg, q->id);
+    CHECK_INT(f.c->packets[1].msg, r->id);
+    CHECK_INT(store_stats(f.st)->requests, 1);
+    CHECK_INT(store_stats(f.st)->responses, 1);
+    CHECK_STR(store_server_by_id(f.st, f.c->server)->name, "example.org");
+    fx_free(&f);
+}
+
+TEST(http_keep_alive_three_transactions)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK_INT(fx_send(&f, DIR_C2S, req1), 0);
+        CHECK_INT(fx_send(&f, DIR_S2C, rsp1), 0);
+    }
+    CHECK_INT(f.c->nmessages, 6);
+    for (uint32_t i = 0; i < 6; i += 2) {
+        struct store_message *q = msg(&f, i), *r = msg(&f, i + 1);
+        CHECK_INT(q->kind, MSG_REQUEST);
+        CHECK_INT(r->kind, MSG_RESPONSE);
+        CHECK_INT(r->request, q->id);
+        CHECK_INT(q->response, r->id);
+        CHECK_INT(q->pipelined, 0);
+        CHECK_INT(q->first_packet, i);
+        CHECK_INT(r->first_packet, i + 1);
+        CHECK_INT(r->complete, 1);
+        CHECK(body_is(r, "hello", 5));
+    }
+    fx_free(&f);
+}
+
+TEST(http_pipelined_one_segment_each_way)
+{
+    struct fx f;
+    char reqs[512], rsps[512];
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    snprintf(reqs, sizeof(reqs), "%s%s%s", "GET /a HTTP/1.1\r\nHost: h\r\n\r\n",
+             "GET /b HTTP/1.1\r\nHost: h\r\n\r\n", "GET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+    snprintf(rsps, sizeof(rsps), "%s%s%s", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA",
+             "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nBB",
+             "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nCCC");
+    CHECK_INT(fx_send(&f, DIR_C2S, reqs), 0);
+    CHECK_INT(fx_send(&f, DIR_S2C, rsps), 0);
+    CHECK_INT(f.c->nmessages, 6);
+    const char *urls[] = {"/a", "/b", "/c"};
+    const char *bodies[] = {"A", "BB", "CCC"};
+    for (uint32_t i = 0; i < 3; i++) {
+        struct store_message *q = msg(&f, i), *r = msg(&f, 3 + i);
+        CHECK_STR(q->url, urls[i]);
+        CHECK_INT(q->pipelined, i > 0);
+        CHECK_INT(q->first_packet, 0);
+        CHECK_INT(q->header_bytes, 28);
+        CHECK_INT(r->request, q->id);
+        CHECK_INT(q->response, r->id);
+        CHECK_INT(r->first_packet, 1);
+        CHECK(body_is(r, bodies[i], strlen(bodies[i])));
+        CHECK_INT(r->complete, 1);
+    }
+    CHECK_INT(msg(&f, 4)->status, 404);
+    CHECK_STR(msg(&f, 4)->reason, "Not Found");
+    /* A packet points at the first message its bytes belong to. */
+    CHECK_INT(f.c->packets[0].msg, msg(&f, 0)->id);
+    CHECK_INT(f.c->packets[1].msg, msg(&f, 3)->id);
+    fx_free(&f);
+}
+
+static const char chunked_rsp[] = "HTTP/1.1 200 OK\r\n"
+                                  "Transfer-Encoding: chunked\r\n"
+                                  "Content-Type: text/plain\r\n"
+                                  "\r\n"
+                                  "5\r\nhello\r\n"
+                                  "7;ext=1\r\n, world\r\n"
+                                  "0\r\n"
+                                  "X-Trailer: t\r\n"
+                                  "\r\n";
+
+/* Fields that must not depend on how the bytes were cut into packets. */
+static int same_message(const struct store_message *a, const struct store_message *b)
+{
+    if (a->kind != b->kind || a->complete != b->complete || a->status != b->status ||
+        a->header_bytes != b->header_bytes || a->body_bytes != b->body_bytes ||
+        a->nheaders != b->nheaders || a->http_major != b->http_major ||
+        a->http_minor != b->http_minor || a->pipelined != b->pipelined ||
+        a->interim != b->interim || !!a->error != !!b->error || a->body_len != b->body_len ||
+        a->body_truncated != b->body_truncated || a->body_decode_error != b->body_decode_error)
+        return 0;
+    if ((a->method || b->method) && (!a->method || !b->method || strcmp(a->method, b->method)))
+        return 0;
+    if ((a->url || b->url) && (!a->url || !b->url || strcmp(a->url, b->url)))
+        return 0;
+    if ((a->reason || b->reason) && (!a->reason || !b->reason || strcmp(a->reason, b->reason)))
+        return 0;
+    for (uint32_t i = 0; i < a->nheaders; i++)
+        if (strcmp(a->headers[i].name, b->headers[i].name) ||
+            strcmp(a->headers[i].value, b->headers[i].value))
+            return 0;
+    return a->body_len == 0 || !memcmp(a->body, b->body, a->body_len);
+}
+
+TEST(http_byte_by_byte_equals_one_shot)
+{
+    static const char post[] = "POST /form?x=1 HTTP/1.1\r\n"
+                               "Host: example.org\r\n"
+                               "Content-Length: 11\r\n"
+                               "X-Empty:\r\n"
+                               "\r\n"
+                               "a=1&b=2&c=3";
+    struct fx one, many;
+    CHECK(fx_init(&one, 1 << 20) == 0);
+    CHECK(fx_init(&many, 1 << 20) == 0);
+    fx_send(&one, DIR_C2S, req1);
+    fx_send(&one, DIR_S2C, rsp1);
+    fx_send(&one, DIR_C2S, post);
+    fx_send(&one, DIR_S2C, chunked_rsp);
+    fx_trickle(&many, DIR_C2S, req1);
+    fx_trickle(&many, DIR_S2C, rsp1);
+    fx_trickle(&many, DIR_C2S, post);
+    fx_trickle(&many, DIR_S2C, chunked_rsp);
+    CHECK_INT(one.c->nmessages, 4);
+    CHECK_INT(many.c->nmessages, 4);
+    for (uint32_t i = 0; i < 4; i++) {
+        struct store_message *a = msg(&one, i), *b = msg(&many, i);
+        CHECK(same_message(a, b));
+        CHECK_INT(a->headers_split, 0);
+        CHECK_INT(b->headers_split, 1);
+        CHECK_INT(a->packets, 1);
+    }
+    struct store_message *p = msg(&many, 2);
+    CHECK_STR(p->method, "POST");
+    CHECK_STR(p->url, "/form?x=1");
+    CHECK_STR(hdr(p, "X-Empty"), "");
+    CHECK(body_is(p, "a=1&b=2&c=3", 11));
+    CHECK_INT(p->packets, strlen(post));
+    CHECK_INT(p->header_bytes, strlen(post) - 11);
+    CHECK_INT(p->end_us - p->start_us, (int64_t)(strlen(post) - 1) * 1000);
+    /* Each of the response's one-byte packets points at it. */
+    struct store_message *r = msg(&many, 3);
+    CHECK_INT(r->last_packet - r->first_packet + 1, strlen(chunked_rsp));
+    for (uint32_t k = r->first_packet; k <= r->last_packet; k++)
+        CHECK_INT(many.c->packets[k].msg, r->id);
+    fx_free(&one);
+    fx_free(&many);
+}
+
+TEST(http_chunked_response)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    fx_send(&f, DIR_C2S, req1);
+    fx_send(&f, DIR_S2C, chunked_rsp);
+    struct store_message *r = msg(&f, 1);
+    CHECK(r != NULL);
+    CHECK_INT(r->complete, 1);
+    CHECK_INT(r->body_bytes, 12);
+    CHECK(body_is(r, "hello, world", 12));
+    CHECK_INT(r->header_bytes, strstr(chunked_rsp, "\r\n\r\n") + 4 - chunked_rsp);
+    CHECK_STR(hdr(r, "Transfer-Encoding"), "chunked");
+    fx_free(&f);
+}
+
+/* Compress with zlib: wbits 15+16 gzip, 15 zlib, -15 raw deflate. */
+static size_t zip(const uint8_t *in, size_t n, uint8_t *out, size_t cap, int wbits)
+{
+    z_stream z = {0};
+    if (deflateInit2(&z, 6, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return 0;
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    int r = deflate(&z, Z_FINISH);
+    size_t len = cap - z.avail_out;
+    deflateEnd(&z);
+    return r == Z_STREAM_END ? len : 0;
+}
+
+static uint8_t plain[20000];
+
+static void make_plain(void)
+{
+    for (size_t i = 0; i < sizeof(plain); i++)
+        plain[i] = (uint8_t)("the quick brown fox jumps over the lazy dog\n"[i % 44] ^ (i / 4000));
+}
+
+/* A response whose body is plain[] compressed with wbits under encoding enc,
+ * sent in pieces of step bytes. Returns the response message. */
+static struct store_message *send_zipped(struct fx *f, int wbits, const char *enc, size_t step)
+{
+    static uint8_t z[sizeof(plain) + 1024], wire[sizeof(z) + 256];
+    make_plain();
+    size_t zn = zip(plain, sizeof(plain), z, sizeof(z), wbits);
+    if (!zn)
+        return NULL;
+    int hn = snprintf((char *)wire, sizeof(wire),
+                      "HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %zu\r\n\r\n",
+                      enc, zn);
+    memcpy(wire + hn, z, zn);
+    size_t total = (size_t)hn + zn;
+    fx_send(f, DIR_C2S, req1);
+    for (size_t off = 0; off < total; off += step)
+        fx_send_n(f, DIR_S2C, wire + off, total - off < step ? total - off : step);
+    return msg(f, f->c->nmessages - 1);
+}
+
+TEST(http_gzip_body_decoded)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    struct store_message *r = send_zipped(&f, 15 + 16, "gzip", 1400);
+    CHECK(r != NULL);
+    CHECK_INT(r->complete, 1);
+    CHECK_STR(r->content_encoding, "gzip");
+    CHECK(r->body_bytes < sizeof(plain));
+    CHECK_INT(r->body_decode_error, 0);
+    CHECK_INT(r->body_truncated, 0);
+    CHECK(body_is(r, plain, sizeof(plain)));
+    fx_free(&f);
+}
+
+TEST(http_deflate_zlib_and_raw_decoded)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    struct store_message *r = send_zipped(&f, 15, "deflate", 1);
+    CHECK(r != NULL);
+    CHECK_INT(r->body_decode_error, 0);
+    CHECK(body_is(r, plain, sizeof(plain)));
+    r = send_zipped(&f, -15, "deflate", 700);
+    CHECK(r != NULL);
+    CHECK_INT(r->body_decode_error, 0);
+    CHECK(body_is(r, plain, sizeof(plain)));
+    fx_free(&f);
+}
+
+TEST(http_gzip_corrupt_is_decode_error)
+{
+    struct fx f;
+    static const char bad[] = "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                              "Content-Length: 12\r\n\r\n\x1f\x8b\x08\x00garbage!!";
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    fx_send(&f, DIR_C2S, req1);
+    fx_send_n(&f, DIR_S2C, bad, sizeof(bad) - 1);
+    struct store_message *r = msg(&f, 1);
+    CHECK_INT(r->complete, 1);
+    CHECK_INT(r->body_bytes, 12);
+    CHECK_INT(r->body_decode_error, 1);
+    fx_free(&f);
+}
+
+TEST(http_body_over_limit)
+{
+    struct fx f;
+    char wire[400];
+    CHECK(fx_init(&f, 16) == 0);
+    int n = snprintf(wire, sizeof(wire), "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+    memset(wire + n, 'x', 100);
+    memcpy(wire + n, "0123456789abcdefXYZ", 19);
+    fx_send(&f, DIR_C2S, req1);
+    fx_send_n(&f, DIR_S2C, wire, (size_t)n + 100);
+    struct store_message *r = msg(&f, 1);
+    CHECK_INT(r->complete, 1);
+    CHECK_INT(r->body_bytes, 100);
+    CHECK_INT(r->body_truncated, 1);
+    CHECK(body_is(r, "0123456789abcdef", 16));
+    /* Compressed: the decoded output stops at the limit too. */
+    r = send_zipped(&f, 15 + 16, "gzip", 500);
+    CHECK(r != NULL);
+    CHECK_INT(r->complete, 1);
+    CHECK_INT(r->body_truncated, 1);
+    CHECK_INT(r->body_decode_error, 0);
+    CHECK(body_is(r, plain, 16));
+    /* Exactly at the limit is not truncated. */
+    fx_send(&f, DIR_C2S, req1);
+    fx_send(&f, DIR_S2C, "HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n0123456789abcdef");
+    r = msg(&f, f.c->nmessages - 1);
+    CHECK_INT(r->body_truncated, 0);
+    CHECK(body_is(r, "0123456789abcdef", 16));
+    fx_free(&f);
+}
+
+TEST(http_head_then_next_request)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    fx_send(&f, DIR_C2S, "HEAD /big HTTP/1.1\r\nHost: h\r\n\r\n");
+    /* Content-Length of the GET it stands for, and no body. */
+    fx_send(&f, DIR_S2C, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+    fx_send(&f, DIR_C2S, req1);
+    fx_send(&f, DIR_S2C, rsp1);
+    CHECK_INT(f.c->nmessages, 4);
+    struct store_message *r = msg(&f, 1);
+    CHECK_STR(msg(&f, 0)->method, "HEAD");
+    CHECK_INT(r->complete, 1);
+    CHECK_INT(r->body_bytes, 0);
+    CHECK_STR(hdr(r, "Content-Length"), "1000");
+    CHECK_INT(msg(&f, 3)->status, 200);
+    CHECK_INT(msg(&f, 3)->request, msg(&f, 2)->id);
+    CHECK(body_is(msg(&f, 3), "hello", 5));
+    fx_free(&f);
+}
+
+TEST(http_304_then_another_response)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    fx_send(&f, DIR_C2S, "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+    fx_send(&f, DIR_S2C, "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n"
+                         "HTTP/1.1 204 No Content\r\n\r\n");
+    fx_send(&f, DIR_C2S, req1);
+    fx_send(&f, DIR_S2C, rsp1);
+    CHECK_INT(f.c->nmessages, 6);
+    CHECK_INT(msg(&f, 2)->status, 304);
+    CHECK_INT(msg(&f, 2)->complete, 1);
+    CHECK_INT(msg(&f, 2)->request, msg(&f, 0)->id);
+    CHECK_INT(msg(&f, 3)->status, 204);
+    CHECK_INT(msg(&f, 3)->request, msg(&f, 1)->id);
+    CHECK_INT(msg(&f, 5)->request, msg(&f, 4)->id);
+    CHECK(body_is(msg(&f, 5), "hello", 5));
+    fx_free(&f);
+}
+
+static const char post_continue[] = "POST /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+                                    "Content-Length: 4\r\n\r\n";
+
+TEST(http_100_continue_then_200)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    fx_send(&f, DIR_C2S, post_continue);
+    fx_send(&f, DIR_S2C, "HTTP/1.1 100 Continue\r\n\r\n");
+    fx_send(&f, DIR_C2S, "data");
+    fx_send(&f, DIR_S2C, rsp1);
+    CHECK_INT(f.c->nmessages, 3);
+    struct store_message *q = msg(&f, 0), *c100 = msg(&f, 1), *ok = msg(&f, 2);
+    CHECK_INT(q->complete, 1);
+    CHECK_INT(q->packets, 2);
+    CHECK(body_is(q, "data", 4));
+    CHECK_INT(c100->status, 100);
+    CHECK_INT(c100->interim, 1);
+    CHECK_INT(c100->complete, 1);
+    CHECK_INT(c100->request, q->id);
+    CHECK_INT(ok->status, 200);
+    CHECK_INT(ok->interim, 0);
+    CHECK_INT(ok->request, q->id);
+    CHECK_INT(q->response, ok->id);
+    CHECK_INT(ok->ttfb_us, 1000);
+    fx_free(&f);
+}
+
+TEST(http_two_100_then_200)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    fx_send(&f, DIR_C2S, post_continue);
+    fx_send(&f, DIR_S2C, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n");
+    fx_send(&f, DIR_C2S, "data");
+    fx_send(&f, DIR_S2C, rsp1);
+    fx_send(&f, DIR_C2S, req1);
+    fx_send(&f, DIR_S2C, rsp1);
+    CHECK_INT(f.c->nmessages, 6);
+    struct store_message *q = msg(&f, 0);
+    for (uint32_t i = 1; i <= 3; i++)
+        CHECK_INT(msg(&f, i)->request, q->id);
+    CHECK_INT(msg(&f, 1)->interim, 1);
+    CHECK_INT(msg(&f, 2)->interim, 1);
+    CHECK_INT(msg(&f, 3)->interim, 0);
+    CHECK_INT(q->response, msg(&f, 3)->id);
+    /* The next transaction pairs normally: the interim ones consumed nothing. */
+    CHECK_INT(msg(&f, 5)->request, msg(&f, 4)->id);
+    CHECK_INT(msg(&f, 4)->pipelined, 0);
+    fx_free(&f);
+}
+
+TEST(http_101_upgrade_then_opaque)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    CHECK_INT(fx_send(&f, DIR_C2S, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n"
+                                   "Upgrade: websocket\r\n\r\n"),
+              0);
+    CHECK_INT(fx_send(&f, DIR_S2C, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                                   "Upgrade: websocket\r\n\r\n\x81\x05hello"),
+              1);
+    CHECK_INT(fx_send(&f, DIR_C2S, "GET /not-http-anymore HTTP/1.1\r\n\r\n"), 1);
+    CHECK_INT(fx_send(&f, DIR_S2C, "HTTP/1.1 200 OK\r\n\r\n"), 1);
+    CHECK_INT(f.c->nmessages, 2);
+    CHECK_INT(msg(&f, 0)->upgrade, 1);
+    CHECK_INT(msg(&f, 1)->upgrade, 1);
+    CHECK_INT(msg(&f, 1)->status, 101);
+    CHECK_INT(msg(&f, 1)->interim, 0);
+    CHECK_INT(msg(&f, 1)->complete, 1);
+    CHECK_INT(msg(&f, 0)->response, msg(&f, 1)->id);
+    CHECK(msg(&f, 1)->error == NULL);
+    http_conn_eof(f.h, DIR_C2S, f.c->npackets - 1);
+    http_conn_eof(f.h, DIR_S2C, f.c->npackets - 1);
+    CHECK_INT(f.c->nmessages, 2);
+    fx_free(&f);
+}
+
+TEST(http_upgrade_refused_parsing_goes_on)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    fx_send(&f, DIR_C2S, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n"
+                         "Upgrade: websocket\r\n\r\n");
+    /* The client pipelines another request before the answer arrives. */
+    CHECK_INT(fx_send(&f, DIR_C2S, "GET /next HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    CHECK_INT(f.c->nmessages, 1);
+    CHECK_INT(fx_send(&f, DIR_S2C, "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n"
+                                   "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+              0);
+    CHECK_INT(fx_send(&f, DIR_C2S, req1), 0);
+    CHECK_INT(fx_send(&f, DIR_S2C, rsp1), 0);
+    CHECK_INT(f.c->nmessages, 6);
+    /* The held request is parsed once the refusal is seen, so it is created
+     * after the response that refused. */
+    struct store_message *ws = msg(&f, 0), *r426 = msg(&f, 1), *next = msg(&f, 2);
+    CHECK_INT(ws->upgrade, 0);
+    CHECK_STR(next->url, "/next");
+    CHECK_INT(next->pipelined, 1);
+    CHECK_INT(next->first_packet, 1);
+    CHECK_INT(r426->status, 426);
+    CHECK_INT(r426->request, ws->id);
+    CHECK_INT(msg(&f, 3)->request, next->id);
+    CHECK(body_is(msg(&f, 3), "ok", 2));
+    CHECK_INT(msg(&f, 5)->request, msg(&f, 4)->id);
+    fx_free(&f);
+}
+
+TEST(http_connect_tunnel)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    CHECK_INT(fx_send(&f, DIR_C2S, "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443"
+                                   "\r\n\r\n"),
+              0);
+    CHECK_INT(fx_send(&f, DIR_S2C, "HTTP/1.1 200 Connection established\r\n\r\n"), 1);
+    CHECK_INT(fx_send_n(&f, DIR_C2S, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11), 1);
+    CHECK_INT(fx_send_n(&f, DIR_S2C, "\x16\x03\x03\x00\x5a\x02", 6), 1);
+    CHECK_INT(f.c->nmessages, 2);
+    CHECK_STR(msg(&f, 0)->method, "CONNECT");
+    CHECK_STR(msg(&f, 0)->url, "example.org:443");
+    CHECK_INT(msg(&f, 0)->upgrade, 1);
+    CHECK_INT(msg(&f, 1)->upgrade, 1);
+    CHECK_INT(msg(&f, 1)->complete, 1);
+    CHECK_INT(msg(&f, 1)->request, msg(&f, 0)->id);
+    fx_free(&f);
+}
+
+TEST(http_connect_refused_parsing_goes_on)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    fx_send(&f, DIR_C2S, "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n");
+    fx_send(&f, DIR_S2C, "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n");
+    CHECK_INT(fx_send(&f, DIR_C2S, req1), 0);
+    CHECK_INT(fx_send(&f, DIR_S2C, rsp1), 0);
+    CHECK_INT(f.c->nmessages, 4);
+    CHECK_INT(msg(&f, 0)->upgrade, 0);
+    CHECK_INT(msg(&f, 3)->request, msg(&f, 2)->id);
+    fx_free(&f);
+}
+
+TEST(http_gap_inside_content_length_body)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    fx_send(&f, DIR_C2S, req1);
+    fx_send(&f, DIR_C2S, req1);
+    fx_send(&f, DIR_S2C, "HTTP/1.1 200 OK\r\nContent-Length: 50000\r\n\r\nabc");
+    /* 40000 body bytes never captured, then the rest of the body and the
+     * next response in the packet after the gap. */
+    uint32_t pkt = fx_pkt(&f, DIR_S2C, 9997 + 38);
+    http_conn_gap(f.h, DIR_S2C, 40000, pkt);
+    char tail[10100];
+    memset(tail, 'z', 9997);
+    memcpy(tail + 9997, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n!", 39);
+    CHECK_INT(http_conn_data(f.h, DIR_S2C, (const uint8_t *)tail, 9997 + 39, pkt), 0);
+    CHECK_INT(f.c->nmessages, 4);
+    struct store_message *r = msg(&f, 2);
+    CHECK_INT(r->complete, 1);
+    CHECK_INT(r->gap_bytes, 40000);
+    CHECK_INT(r->body_bytes, 50000);
+    CHECK_INT(r->body_truncated, 1);
+    CHECK(body_is(r, "abc", 3));
+    CHECK(r->error == NULL);
+    CHECK_INT(r->last_packet, pkt);
+    CHECK_INT(r->packets, 2);
+    struct store_message *r2 = msg(&f, 3);
+    CHECK_INT(r2->complete, 1);
+    CHECK_INT(r2->request, msg(&f, 1)->id);
+    CHECK(body_is(r2, "!", 1));
+    fx_free(&f);
+}
+
+TEST(http_gap_inside_chunk)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    fx_send(&f, DIR_C2S, req1);
+    fx_send(&f, DIR_S2C, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123");
+    http_conn_gap(f.h, DIR_S2C, 8, fx_pkt(&f, DIR_S2C, 4));
+    fx_send(&f, DIR_S2C, "cdef\r\n0\r\n\r\n");
+    struct store_message *r = msg(&f, 1);
+    CHECK_INT(r->complete, 1);
+    CHECK_INT(r->body_bytes, 16);
+    CHECK_INT(r->gap_bytes, 8);
+    CHECK(r->error == NULL);
+    /* A gap reaching past the chunk's data ends parsing of the direction. */
+    fx_send(&f, DIR_C2S, req1);
+    fx_send(&f, DIR_S2C, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nab");
+    http_conn_gap(f.h, DIR_S2C, 10, fx_pkt(&f, DIR_S2C, 4));
+    r = msg(&f, 3);
+    CHECK_INT(r->complete, 0);
+    CHECK(r->error != NULL);
+    CHECK_INT(fx_send(&f, DIR_S2C, "HTTP/1.1 200 OK\r\n\r\n"), 1);
+    fx_free(&f);
+}
+
+TEST(http_gap_in_headers_ends_parsing)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    fx_send(&f, DIR_C2S, "GET /x HTTP/1.1\r\nHo");
+    http_conn_gap(f.h, DIR_C2S, 100, fx_pkt(&f, DIR_C2S, 10));
+    CHECK_INT(f.c->nmessages, 1);
+    struct store_message *q = msg(&f, 0);
+    CHECK_INT(q->complete, 0);
+    CHECK(q->error != NULL);
+    CHECK(strstr(q->error, "gap in headers") != NULL);
+    CHECK_INT(fx_send(&f, DIR_C2S, req1), 1);
+    CHECK_INT(f.c->nmessages, 1);
+    /* The other direction is untouched. */
+    CHECK_INT(fx_send(&f, DIR_S2C, rsp1), 0);
+    CHECK_INT(msg(&f, 1)->complete, 1);
+    fx_free(&f);
+}
+
+TEST(http_gap_between_messages)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    fx_send(&f, DIR_C2S, req1);
+    fx_send(&f, DIR_C2S, req1);
+    /* The first response is lost whole: parsing of responses stops, and
+     * the request left waiting says so. */
+    http_conn_gap(f.h, DIR_S2C, strlen(rsp1), fx_pkt(&f, DIR_S2C, 0));
+    CHECK_INT(fx_send(&f, DIR_S2C, rsp1), 1);
+    CHECK_INT(f.c->nmessages, 2);
+    CHECK(msg(&f, 0)->error != NULL);
+    CHECK(strstr(msg(&f, 0)->error, "gap") != NULL);
+    CHECK(msg(&f, 1)->error == NULL);
+    /* Requests go on being parsed. */
+    CHECK_INT(fx_send(&f, DIR_C2S, req1), 0);
+    CHECK_INT(f.c->nmessages, 3);
+    fx_free(&f);
+}
+
+TEST(http_gap_in_close_delimited_body)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    fx_send(&f, DIR_C2S, "GET / HTTP/1.0\r\n\r\n");
+    fx_send(&f, DIR_S2C, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nfirst");
+    http_conn_gap(f.h, DIR_S2C, 1000, fx_pkt(&f, DIR_S2C, 4));
+    CHECK_INT(fx_send(&f, DIR_S2C, "last"), 0);
+    http_conn_eof(f.h, DIR_S2C, f.c->npackets - 1);
+    struct store_message *r = msg(&f, 1);
+    CHECK_INT(r->complete, 1);
+    CHECK_INT(r->gap_bytes, 1000);
+    CHECK_INT(r->body_bytes, 1009);
+    CHECK_INT(r->body_truncated, 1);
+    CHECK(body_is(r, "first", 5));
+    fx_free(&f);
+}
+
+TEST(http_malformed_request)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    CHECK_INT(fx_send(&f, DIR_C2S, req1), 0);
+    CHECK_INT(fx_send(&f, DIR_C2S, "GET /x HTTP/1.1\r\nBad Header\r\n\r\n"), 1);
+    CHECK_INT(f.c->nmessages, 2);
+    struct store_message *q = msg(&f, 1);
+    CHECK(q->error != NULL);
+    CHECK(strncmp(q->error, "HPE_", 4) == 0);
+    CHECK_INT(q->complete, 0);
+    CHECK_INT(fx_send(&f, DIR_C2S, req1), 1);
+    CHECK_INT(f.c->nmessages, 2);
+    /* Garbage from the first byte. */
+    struct fx g;
+    CHECK(fx_init(&g, 1 << 20) == 0);
+    CHECK_INT(fx_send_n(&g, DIR_C2S, "\x16\x03\x01\x00\xa5", 5), 1);
+    CHECK_INT(g.c->nmessages, 1);
+    CHECK(strstr(msg(&g, 0)->error, "HPE_INVALID_METHOD") != NULL);
+    fx_free(&g);
+    fx_free(&f);
+}
+
+TEST(http_response_delimited_by_close)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    fx_send(&f, DIR_C2S, "GET / HTTP/1.0\r\nHost: h\r\n\r\n");
+    fx_send(&f, DIR_S2C, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\npart one, ");
+    fx_send(&f, DIR_S2C, "part two");
+    struct store_message *r = msg(&f, 1);
+    CHECK_INT(r->complete, 0);
+    http_conn_eof(f.h, DIR_C2S, f.c->npackets - 1);
+    http_conn_eof(f.h, DIR_S2C, f.c->npackets - 1);
+    CHECK_INT(r->complete, 1);
+    CHECK_INT(r->body_bytes, 18);
+    CHECK(body_is(r, "part one, part two", 18));
+    CHECK_INT(r->end_us, f.c->packets[2].ts_us);
+    CHECK_INT(r->packets, 2);
+    fx_free(&f);
+}
+
+TEST(http_cut_short_stays_incomplete)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    fx_send(&f, DIR_C2S, req1);
+    fx_send(&f, DIR_S2C, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n1234");
+    http_conn_eof(f.h, DIR_S2C, f.c->npackets - 1);
+    struct store_message *r = msg(&f, 1);
+    CHECK_INT(r->complete, 0);
+    CHECK(r->error == NULL);
+    CHECK_INT(r->body_bytes, 4);
+    CHECK(body_is(r, "1234", 4));
+    CHECK_INT(r->end_us, f.c->packets[1].ts_us);
+    fx_free(&f);
+}
+
+TEST(http_chunk_size_overflow)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    /* As in zeek's chunk-2pow64-overflow trace: a chunk of 2^64 bytes would
+     * wrap to 0 and let the smuggled request through. */
+    CHECK_INT(fx_send(&f, DIR_C2S, "POST / HTTP/1.1\r\nHost: target\r\n"
+                                   "Transfer-Encoding: chunked\r\n\r\n"
+                                   "10000000000000000\r\n\r\n"
+                                   "GET /smuggled-chunk-2pow64 HTTP/1.1\r\nHost: target\r\n\r\n"),
+              1);
+    CHECK_INT(f.c->nmessages, 1);
+    CHECK(msg(&f, 0)->error != NULL);
+    CHECK(strstr(msg(&f, 0)->error, "HPE_INVALID_CHUNK_SIZE") != NULL);
+    fx_free(&f);
+}
+
+TEST(http_header_bounds)
+{
+    struct fx f;
+    static char big[HTTP_MAX_HEADERS * 16 + 256];
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    size_t n = (size_t)snprintf(big, sizeof(big), "GET / HTTP/1.1\r\n");
+    for (int i = 0; i < HTTP_MAX_HEADERS + 10; i++)
+        n += (size_t)snprintf(big + n, sizeof(big) - n, "X-H%d: %d\r\n", i, i);
+    n += (size_t)snprintf(big + n, sizeof(big) - n, "\r\n");
+    CHECK(n < sizeof(big) - 1);
+    fx_send(&f, DIR_C2S, big);
+    struct store_message *q = msg(&f, 0);
+    CHECK_INT(q->complete, 1);
+    CHECK_INT(q->nheaders, HTTP_MAX_HEADERS);
+    CHECK_INT(q->headers_dropped, 10);
+    CHECK_INT(q->header_bytes, n);
+    fx_free(&f);
+}
+
+TEST(http_09_request)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    /* zeek's http-09 trace: llhttp takes the request; the answer, a bare
+     * body with no status line, is a parse error on the response side. */
+    CHECK_INT(fx_send(&f, DIR_C2S, "GET /zeek.html\r\n"), 0);
+    CHECK_INT(fx_send(&f, DIR_S2C, "<html>\n</html>\n"), 1);
+    CHECK_INT(f.c->nmessages, 2);
+    CHECK_STR(msg(&f, 0)->method, "GET");
+    CHECK_STR(msg(&f, 0)->url, "/zeek.html");
+    CHECK(msg(&f, 1)->error != NULL);
+    CHECK_INT(msg(&f, 1)->request, msg(&f, 0)->id);
+    http_conn_eof(f.h, DIR_C2S, f.c->npackets - 1);
+    CHECK_INT(msg(&f, 0)->http_major, 0);
+    CHECK_INT(msg(&f, 0)->http_minor, 9);
+    CHECK_INT(msg(&f, 0)->complete, 1);
+    CHECK_INT(msg(&f, 0)->header_bytes, 16);
+    fx_free(&f);
+}
+
+TEST(http_looks_like_request_cases)
+{
+#define LL(s) http_looks_like_request((const uint8_t *)(s), sizeof(s) - 1)
+    CHECK_INT(LL("GET / HTTP/1.1\r\n"), 1);
+    CHECK_INT(LL("POST /x?y=1 HTTP/1.0\r\nHost: a\r\n"), 1);
+    CHECK_INT(LL("M-SEARCH * HTTP/1.1\r\n"), 1);
+    CHECK_INT(LL("CONNECT example.org:443 HTTP/1.1\r\n"), 1);
+    CHECK_INT(LL("PROPFIND /dav/ HTTP/1.1\r\n"), 1);
+    CHECK_INT(LL("GET /zeek.html\r\n"), 1);
+    CHECK_INT(LL(""), -1);
+    CHECK_INT(LL("GE"), -1);
+    CHECK_INT(LL("GET"), -1);
+    CHECK_INT(LL("GET "), -1);
+    CHECK_INT(LL("GET /index"), -1);
+    CHECK_INT(LL("GET / HTT"), -1);
+    CHECK_INT(LL("GET / HTTP/"), -1);
+    CHECK_INT(LL("get / HTTP/1.1\r\n"), 0);
+    CHECK_INT(LL("GETX / HTTP/1.1\r\n"), 0);
+    CHECK_INT(LL("HTTP/1.1 200 OK\r\n"), 0);
+    CHECK_INT(LL("\x16\x03\x01\x00\xa5\x01"), 0);
+    CHECK_INT(LL("SSH-2.0-OpenSSH_9.2\r\n"), 0);
+    CHECK_INT(LL("PRI * HTTP/2.0\r\n"), 0);
+    CHECK_INT(LL("GET  / HTTP/1.1\r\n"), 1);
+    CHECK_INT(LL("CONNECT  mail.example:25 / HTTP/1.0\r\n"), 1);
+    CHECK_INT(LL("GET /x HTTP/"), -1);
+    CHECK_INT(LL("GET /x HT"), -1);
+    /* A long target decides before its end (callers look at 64 bytes). */
+    CHECK_INT(LL("GET /v1.41/containers/cc4fc8e49cadbb8bc41437dc2f9979a72293eabc3f0e/attach?s"), 1);
+    CHECK_INT(LL("GET /a\tb HTTP/1.1\r\n"), 0);
+    CHECK_INT(LL("GET / FTP/1.1\r\n"), 0);
+    CHECK_INT(LL("GET /a\x01 HTTP/1.1\r\n"), 0);
+    CHECK_INT(LL("POST /x\r\n"), 0);
+    CHECK_INT(LL("DESCRIBE rtsp://h/ RTSP/1.0\r\n"), 0);
+#undef LL
+}
+
+/* xorshift: the same "random" cases on every run. */
+static uint32_t rnd_next(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+TEST(http_mutated_streams_keep_bounds)
+{
+    static const char *const seeds[] = {req1, rsp1, chunked_rsp, post_continue,
+                                        "HTTP/1.1 100 Continue\r\n\r\n",
+                                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n"
+                                        "Connection: upgrade\r\n\r\n",
+                                        "HTTP/1.0 200 OK\r\nContent-Encoding: gzip\r\n\r\n"
+                                        "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"};
+    const size_t nseeds = sizeof(seeds) / sizeof(seeds[0]);
+    uint32_t s = 0x9e3779b9u;
+    uint64_t total = 0, complete = 0, errors = 0;
+    for (int round = 0; round < 300; round++) {
+        struct fx f;
+        uint8_t buf[2048];
+        CHECK(fx_init(&f, 64) == 0);
+        for (int step = 0; step < 12; step++) {
+            int dir = rnd_next(&s) & 1;
+            size_t n = 0;
+            /* A few whole messages glued together, then a few bytes flipped. */
+            for (int k = 0; k < 3; k++) {
+                const char *m = seeds[rnd_next(&s) % nseeds];
+                size_t ml = strlen(m);
+                if (n + ml > sizeof(buf))
+                    break;
+                memcpy(buf + n, m, ml);
+                n += ml;
+            }
+            for (uint32_t k = rnd_next(&s) % 4; k > 0 && n; k--)
+                buf[rnd_next(&s) % n] = (uint8_t)rnd_next(&s);
+            size_t off = 0;
+            while (off < n) {
+                size_t piece = 1 + rnd_next(&s) % 64;
+                if (piece > n - off)
+                    piece = n - off;
+                fx_send_n(&f, dir, buf + off, piece);
+                off += piece;
+                if (rnd_next(&s) % 16 == 0)
+                    http_conn_gap(f.h, dir, 1 + rnd_next(&s) % 5000, fx_pkt(&f, dir, 0));
+            }
+        }
+        http_conn_eof(f.h, DIR_C2S, f.c->npackets - 1);
+        http_conn_eof(f.h, DIR_S2C, f.c->npackets - 1);
+        for (uint32_t i = 0; i < f.c->nmessages; i++) {
+            struct store_message *m = msg(&f, i);
+            CHECK(m->body_len <= 64);
+            CHECK(m->last_packet < f.c->npackets);
+            CHECK(m->first_packet <= m->last_packet);
+            CHECK(m->packets <= m->last_packet - m->first_packet + 1);
+            CHECK(m->nheaders <= HTTP_MAX_HEADERS);
+            CHECK(m->end_us >= m->start_us);
+            complete += m->complete;
+            errors += m->error != NULL;
+        }
+        total += f.c->nmessages;
+        fx_free(&f);
+    }
+    /* The cases did reach the parser both ways. */
+    CHECK(complete > 100);
+    CHECK(errors > 30);
+    CHECK(total > complete);
+}
