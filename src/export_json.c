@@ -356,6 +356,10 @@ static void export_json_conn(struct jsonw *w, const struct store_conn *c)
     jsonw_kuint(w, "gap_bytes_c2s", s->gap_bytes[DIR_C2S]);
     jsonw_kuint(w, "gap_bytes_s2c", s->gap_bytes[DIR_S2C]);
     jsonw_kuint(w, "overlap_conflicts", s->overlap_conflicts);
+    jsonw_kuint(w, "http_resyncs_c2s", s->http_resyncs[DIR_C2S]);
+    jsonw_kuint(w, "http_resyncs_s2c", s->http_resyncs[DIR_S2C]);
+    jsonw_kuint(w, "http_skipped_c2s", s->http_skipped[DIR_C2S]);
+    jsonw_kuint(w, "http_skipped_s2c", s->http_skipped[DIR_S2C]);
     jsonw_kint_opt(w, "rtt_min_us", s->rtt_min_us);
     jsonw_kint_opt(w, "rtt_avg_us", s->rtt_avg_us);
     jsonw_kint_opt(w, "rtt_max_us", s->rtt_max_us);

@@ -46,6 +46,9 @@
 #include "htracr/store.h"
 
 /* Client bytes held while an Upgrade/CONNECT request waits for its answer. */
+/* HTTP allows any token as a method (RFC 9110 9.1); llhttp knows a fixed
+ * list. An unknown token this long or shorter is kept and parsed as GET. */
+#define HTTP_EXT_METHOD_MAX 32
 #define HTTP_PEND_MAX (64 * 1024)
 #define HTTP_PEND_SEGS 64
 /* Gaps inside a body are fed to llhttp as zeros, this many at a time. */
@@ -53,7 +56,10 @@
 /* Body scratch buffers larger than this are freed after each message. */
 #define HTTP_BODY_KEEP_CAP (64 * 1024)
 
-enum dstate { DS_PARSING = 0, DS_WAIT_UPGRADE, DS_STOPPED };
+/* DS_RESYNC: a capture gap left the parser out of step; bytes are skipped
+ * until a message start (a status line, or a request line after a line
+ * end), where parsing picks up again. */
+enum dstate { DS_PARSING = 0, DS_WAIT_UPGRADE, DS_STOPPED, DS_RESYNC };
 enum pev { EV_NONE = 0, EV_BEGIN, EV_HEADERS, EV_COMPLETE };
 enum bmode { BODY_OFF = 0, BODY_IDENTITY, BODY_INFLATE, BODY_DONE };
 
@@ -97,6 +103,8 @@ struct http_dir {
     uint32_t nhdrs, cap_hdrs;
     size_t hdr_kept;    /* bytes of names + values kept for this message */
     struct body body;
+    char ext_method[HTTP_EXT_METHOD_MAX + 1]; /* a method llhttp does not know */
+    uint8_t ext_len;
 };
 
 struct pend_seg {
@@ -126,6 +134,7 @@ struct http_conn {
 };
 
 static const uint8_t http_zeros[HTTP_ZERO_CHUNK];
+
 
 static int64_t pkt_ts(const struct store_conn *c, uint32_t pkt)
 {
@@ -490,6 +499,7 @@ static struct store_message *msg_begin(struct http_dir *d)
     m->first_packet = m->last_packet = d->pkt;
     d->m = d->last = m;
     d->msg_off = d->off;
+    d->ext_len = 0;
     msg_reset_parse(d);
     if (d->dir == DIR_C2S) {
         m->pipelined = h->fifo_n > 0;
@@ -634,7 +644,12 @@ static void keep_request_line(struct http_dir *d)
     if (!m || m->kind != MSG_REQUEST || m->url)
         return;
     const char *meth = llhttp_method_name((llhttp_method_t)d->parser.method);
-    m->method = store_strndup(h->st, h->c, meth, strlen(meth));
+    size_t mlen = strlen(meth);
+    if (d->ext_len) {
+        meth = d->ext_method;
+        mlen = d->ext_len;
+    }
+    m->method = store_strndup(h->st, h->c, meth, mlen);
     m->url = store_strndup(h->st, h->c, d->url.p ? d->url.p : "", d->url.n);
     /* Known now even if the headers turn out malformed: a CONNECT answered
      * 2xx must still end parsing of the response side. */
@@ -795,14 +810,51 @@ static void parse_error(struct http_dir *d, llhttp_errno_t err)
 }
 
 static void replay_pending(struct http_conn *h);
+static size_t find_message_start(int dir, const uint8_t *data, size_t len);
 
 static void handle_upgrade_pause(struct http_dir *d, const uint8_t *rest, size_t n);
+
+static int is_tchar(uint8_t ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* llhttp refused the method of the request that began at data[begin]: if it
+ * is a valid token (e.g. CCM_POST, a WebDAV or vendor method), keep it,
+ * restart the parser as if it were GET, and go on after the token. */
+static int try_ext_method(struct http_dir *d, const uint8_t *data, size_t begin, size_t len,
+                          size_t *pos)
+{
+    size_t i = begin;
+    while (i < len && i - begin < HTTP_EXT_METHOD_MAX && is_tchar(data[i]))
+        i++;
+    if (i == begin || i >= len || data[i] != ' ')
+        return 0;
+    /* Only on an HTTP/1.x request line: HTTP/0.9 knew GET alone. */
+    const uint8_t *eol = memchr(data + i, '\n', len - i);
+    if (!memmem(data + i, (size_t)((eol ? eol : data + len) - (data + i)), " HTTP/1.", 8))
+        return 0;
+    llhttp_reset(&d->parser);
+    d->pausing = 0; /* the message has begun already: no second begin */
+    if (llhttp_execute(&d->parser, "GET", 3) != HPE_OK)
+        return 0;
+    d->ext_len = (uint8_t)(i - begin);
+    memcpy(d->ext_method, data + begin, d->ext_len);
+    d->ext_method[d->ext_len] = '\0';
+    d->off = d->msg_off;
+    account(d, i - begin);
+    d->off += i - begin;
+    *pos = i;
+    return 1;
+}
 
 /* Feed bytes (or zeros, when d->gap) to the parser of d. */
 static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
 {
     struct http_conn *h = d->h;
     size_t pos = 0;
+    size_t begin_pos = SIZE_MAX; /* where a message began in this call */
     /* After a pause, llhttp may have work left that consumes no bytes (the
      * end of a message right after its headers), so it runs again even
      * when every byte has been consumed. */
@@ -824,6 +876,7 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
         if (err == HPE_PAUSED) {
             llhttp_resume(&d->parser);
             if (d->ev == EV_BEGIN) {
+                begin_pos = pos;
                 if (!msg_begin(d)) {
                     store_stats(h->st)->alloc_failures++;
                     stop_dir(d);
@@ -841,6 +894,9 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
             handle_upgrade_pause(d, data + pos, len - pos);
             break;
         }
+        if (err == HPE_INVALID_METHOD && d->dir == DIR_C2S && d->m && !d->gap &&
+            begin_pos != SIZE_MAX && try_ext_method(d, data, begin_pos, len, &pos))
+            continue;
         parse_error(d, err);
     }
     if (h->resume_c2s)
@@ -978,6 +1034,18 @@ int http_conn_data(struct http_conn *h, int dir, const uint8_t *data, size_t len
         }
         return d->state == DS_STOPPED;
     }
+    if (d->state == DS_RESYNC) {
+        size_t k = find_message_start(dir, data, len);
+        d->off += k;
+        h->c->stats.http_skipped[dir] += k;
+        if (k == len)
+            return 0;
+        llhttp_reset(&d->parser);
+        d->state = DS_PARSING;
+        h->c->stats.http_resyncs[dir]++;
+        data += k;
+        len -= k;
+    }
     if (d->state != DS_PARSING)
         return 1;
     d->pkt = pkt;
@@ -985,6 +1053,41 @@ int http_conn_data(struct http_conn *h, int dir, const uint8_t *data, size_t len
     d->gap = 0;
     dir_feed(d, data, len);
     return d->state == DS_STOPPED;
+}
+
+/* Leave the parser and skip bytes until a message starts. pop: the oldest
+ * waiting request lost its response in the gap. */
+static void start_resync(struct http_dir *d, int pop, uint64_t gap)
+{
+    struct http_conn *h = d->h;
+    if (pop)
+        fifo_pop(h);
+    d->state = DS_RESYNC;
+    d->off += gap;
+    h->c->stats.http_skipped[d->dir] += gap;
+    log_msg(LOG_DEBUG, "http: connection %u %s: capture gap of %llu bytes, resynchronising",
+            h->c->id, d->dir == DIR_C2S ? "c2s" : "s2c", (unsigned long long)gap);
+}
+
+/* Offset in data of the first plausible message start, or len. Responses:
+ * "HTTP/1.x NNN". Requests: a request line at the start or after a LF. */
+static size_t find_message_start(int dir, const uint8_t *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (dir == DIR_S2C) {
+            if (data[i] != 'H' || len - i < 13)
+                continue;
+            const uint8_t *p = data + i;
+            if (memcmp(p, "HTTP/1.", 7) == 0 && p[7] >= '0' && p[7] <= '9' && p[8] == ' ' &&
+                p[9] >= '1' && p[9] <= '5' && p[10] >= '0' && p[10] <= '9' && p[11] >= '0' &&
+                p[11] <= '9' && p[12] == ' ')
+                return i;
+        } else if ((i == 0 || data[i - 1] == '\n') && data[i] >= 'A' && data[i] <= 'Z' &&
+                   http_looks_like_request(data + i, len - i) == 1) {
+            return i;
+        }
+    }
+    return len;
 }
 
 void http_conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt)
@@ -1000,22 +1103,14 @@ void http_conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt)
     }
     if (d->state != DS_PARSING)
         return;
+    if (d->state == DS_RESYNC) {
+        d->h->c->stats.http_skipped[dir] += len;
+        return;
+    }
     if (!m) {
-        /* Between messages: the next byte's meaning is unknown, so parsing
-         * stops. To keep that visible, the note goes on the message the lost
-         * bytes most likely belonged to: for responses, the answer to the
-         * oldest waiting request; for requests, the one after the last. */
-        struct fifo_ent *e = fifo_front(h);
-        if (dir == DIR_S2C && e) {
-            snprintf(text, sizeof(text), "response lost in a capture gap (%llu bytes); "
-                     "later responses not parsed", (unsigned long long)len);
-            set_error(d, e->req, text);
-        } else if (d->last) {
-            snprintf(text, sizeof(text), "capture gap after this message (%llu bytes); "
-                     "later ones not parsed", (unsigned long long)len);
-            set_error(d, d->last, text);
-        }
-        stop_dir(d);
+        /* Between messages: what the lost bytes held is unknown. A
+         * response lost there answered the oldest waiting request. */
+        start_resync(d, dir == DIR_S2C && fifo_front(h), len);
         return;
     }
     if (d->hdr_done && d->body_eof) {
@@ -1056,7 +1151,13 @@ void http_conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt)
         snprintf(text, sizeof(text), "gap in chunked framing (%llu bytes missing)",
                  (unsigned long long)len);
     set_error(d, m, text);
-    stop_dir(d);
+    /* The cut message is kept as it is; a cut response still answered its
+     * request, which waits no more. */
+    int answered = dir == DIR_S2C && !m->interim && fifo_front(h) &&
+                   fifo_front(h)->req->id == m->request;
+    body_finish(d, 0);
+    d->m = NULL;
+    start_resync(d, answered, len);
 }
 
 void http_conn_eof(struct http_conn *h, int dir, uint32_t pkt)

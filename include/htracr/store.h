@@ -119,6 +119,8 @@ struct store_conn_stats {
     uint64_t resets;
     uint64_t gap_bytes[2];      /* stream bytes never captured */
     uint64_t overlap_conflicts;
+    uint64_t http_resyncs[2];   /* HTTP parsing found its feet again after a gap */
+    uint64_t http_skipped[2];   /* stream bytes skipped while looking for a message start */
     int64_t rtt_min_us, rtt_avg_us, rtt_max_us; /* -1 when no sample */
 };
 

@@ -660,18 +660,26 @@ TEST(http_gap_inside_chunk)
     CHECK_INT(r->body_bytes, 16);
     CHECK_INT(r->gap_bytes, 8);
     CHECK(r->error == NULL);
-    /* A gap reaching past the chunk's data ends parsing of the direction. */
+    /* A gap reaching past the chunk's data cuts that message (marked); the
+     * parser skips to the next status line and goes on from there. */
+    fx_send(&f, DIR_C2S, req1);
     fx_send(&f, DIR_C2S, req1);
     fx_send(&f, DIR_S2C, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nab");
     http_conn_gap(f.h, DIR_S2C, 10, fx_pkt(&f, DIR_S2C, 4));
-    r = msg(&f, 3);
+    r = msg(&f, 4);
     CHECK_INT(r->complete, 0);
     CHECK(r->error != NULL);
-    CHECK_INT(fx_send(&f, DIR_S2C, "HTTP/1.1 200 OK\r\n\r\n"), 1);
+    CHECK_INT(fx_send(&f, DIR_S2C, "xx\r\n0\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"), 0);
+    CHECK_INT(f.c->nmessages, 6);
+    CHECK_INT(msg(&f, 5)->status, 204);
+    CHECK_INT(msg(&f, 5)->complete, 1);
+    CHECK_INT(msg(&f, 5)->request, msg(&f, 3)->id); /* the cut one answered request 2 */
+    CHECK_INT(f.c->stats.http_resyncs[DIR_S2C], 1);
+    CHECK_INT(f.c->stats.http_skipped[DIR_S2C], 10 + 9);
     fx_free(&f);
 }
 
-TEST(http_gap_in_headers_ends_parsing)
+TEST(http_gap_in_headers_cuts_message_then_resyncs)
 {
     struct fx f;
     CHECK(fx_init(&f, 1 << 20) == 0);
@@ -682,11 +690,19 @@ TEST(http_gap_in_headers_ends_parsing)
     CHECK_INT(q->complete, 0);
     CHECK(q->error != NULL);
     CHECK(strstr(q->error, "gap in headers") != NULL);
-    CHECK_INT(fx_send(&f, DIR_C2S, req1), 1);
+    /* Bytes that do not start a request line are skipped... */
+    CHECK_INT(fx_send(&f, DIR_C2S, "st: a\r\n\r\n"), 0);
     CHECK_INT(f.c->nmessages, 1);
+    /* ...until one does. */
+    CHECK_INT(fx_send(&f, DIR_C2S, req1), 0);
+    CHECK_INT(f.c->nmessages, 2);
+    CHECK_INT(msg(&f, 1)->complete, 1);
+    CHECK_STR(msg(&f, 1)->method, "GET");
+    CHECK_INT(f.c->stats.http_resyncs[DIR_C2S], 1);
     /* The other direction is untouched. */
     CHECK_INT(fx_send(&f, DIR_S2C, rsp1), 0);
-    CHECK_INT(msg(&f, 1)->complete, 1);
+    CHECK_INT(msg(&f, 2)->kind, MSG_RESPONSE);
+    CHECK_INT(msg(&f, 2)->complete, 1);
     fx_free(&f);
 }
 
@@ -696,17 +712,20 @@ TEST(http_gap_between_messages)
     CHECK(fx_init(&f, 1 << 20) == 0);
     fx_send(&f, DIR_C2S, req1);
     fx_send(&f, DIR_C2S, req1);
-    /* The first response is lost whole: parsing of responses stops, and
-     * the request left waiting says so. */
+    /* The first response is lost whole: the next status line answers the
+     * second request, and the first is left without a response. */
     http_conn_gap(f.h, DIR_S2C, strlen(rsp1), fx_pkt(&f, DIR_S2C, 0));
-    CHECK_INT(fx_send(&f, DIR_S2C, rsp1), 1);
-    CHECK_INT(f.c->nmessages, 2);
-    CHECK(msg(&f, 0)->error != NULL);
-    CHECK(strstr(msg(&f, 0)->error, "gap") != NULL);
-    CHECK(msg(&f, 1)->error == NULL);
+    CHECK_INT(fx_send(&f, DIR_S2C, rsp1), 0);
+    CHECK_INT(f.c->nmessages, 3);
+    CHECK(msg(&f, 0)->error == NULL);
+    CHECK_INT(msg(&f, 0)->response, 0);
+    CHECK_INT(msg(&f, 2)->request, msg(&f, 1)->id);
+    CHECK_INT(msg(&f, 1)->response, msg(&f, 2)->id);
+    CHECK_INT(f.c->stats.http_resyncs[DIR_S2C], 1);
+    CHECK_INT(f.c->stats.http_skipped[DIR_S2C], strlen(rsp1));
     /* Requests go on being parsed. */
     CHECK_INT(fx_send(&f, DIR_C2S, req1), 0);
-    CHECK_INT(f.c->nmessages, 3);
+    CHECK_INT(f.c->nmessages, 4);
     fx_free(&f);
 }
 
