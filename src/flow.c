@@ -365,6 +365,27 @@ ignore:
     f->ignored = 1;
 }
 
+/* The first packet of a new connection on f: a sniffed port is modelled at
+ * once; otherwise it waits to be recognised as HTTP (files) or is ignored
+ * (explicit ports). */
+static void flow_start(struct flow_table *ft, struct flow *f, const struct decoded *d, int64_t ts)
+{
+    if (port_sniffed(ft, d->sport) || port_sniffed(ft, d->dport)) {
+        int client_is_a = 1;
+        roles_from_packet(ft, f, d, &client_is_a);
+        if (flow_activate(ft, f, client_is_a, ts) < 0) {
+            f->state = FLOW_DONE;
+            f->ignored = 1;
+        }
+    } else if (!ft->opts.sniff_http) {
+        f->state = FLOW_DONE;
+        f->ignored = 1;
+        ft->stats.ignored_flows++;
+    } else {
+        f->state = FLOW_PENDING;
+    }
+}
+
 void flow_table_packet(struct flow_table *ft, const struct decoded *d)
 {
     const struct ip_addr *a = &d->src, *b = &d->dst;
@@ -398,11 +419,11 @@ void flow_table_packet(struct flow_table *ft, const struct decoded *d)
             if (f->state == FLOW_ACTIVE)
                 ft->stats.port_reuse++;
             flow_finish_conn(ft, f);
-            f->state = FLOW_PENDING;
             f->ignored = 0;
             f->roles_known = 0;
             f->nsniff = 0;
             f->closed_us = -1;
+            flow_start(ft, f, d, ts);
         }
     }
     if (!f) {
@@ -423,20 +444,7 @@ void flow_table_packet(struct flow_table *ft, const struct decoded *d)
         ft->stats.active++;
         if (ft->stats.active > ft->nbuckets)
             grow_table(ft);
-        /* Sniffed port: model it now. Otherwise wait for HTTP (files) or
-         * ignore it (explicit ports). */
-        if (port_sniffed(ft, d->sport) || port_sniffed(ft, d->dport)) {
-            int client_is_a = 1;
-            roles_from_packet(ft, f, d, &client_is_a);
-            if (flow_activate(ft, f, client_is_a, ts) < 0) {
-                f->state = FLOW_DONE;
-                f->ignored = 1;
-            }
-        } else if (!ft->opts.sniff_http) {
-            f->state = FLOW_DONE;
-            f->ignored = 1;
-            ft->stats.ignored_flows++;
-        }
+        flow_start(ft, f, d, ts);
     } else {
         lru_unlink(ft, f);
         lru_append(ft, f);
