@@ -12,6 +12,7 @@
  * request was not captured, are lines too. Fields: docs/json.md.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "htracr/export.h"
@@ -46,9 +47,47 @@ static int export_jsonl_covered(const struct store_conn *c, const struct store_m
     return req->response == resp->id;
 }
 
+/* The 1xx responses of a connection sorted by the request they answer, so
+ * each line finds its own with a binary search (a connection may carry
+ * 100 000 pipelined requests: no scan per line). */
+struct interim_index {
+    const struct store_message **v;
+    uint32_t n;
+};
+
+static int interim_cmp(const void *a, const void *b)
+{
+    const struct store_message *x = *(const struct store_message *const *)a;
+    const struct store_message *y = *(const struct store_message *const *)b;
+    if (x->request != y->request)
+        return x->request < y->request ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int interim_index_build(struct interim_index *ix, const struct store_conn *c)
+{
+    ix->v = NULL;
+    ix->n = 0;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < c->nmessages; i++)
+        n += c->messages[i]->kind == MSG_RESPONSE && c->messages[i]->interim;
+    if (!n)
+        return 0;
+    ix->v = malloc(n * sizeof(*ix->v));
+    if (!ix->v)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < c->nmessages; i++) {
+        const struct store_message *m = c->messages[i];
+        if (m->kind == MSG_RESPONSE && m->interim)
+            ix->v[ix->n++] = m;
+    }
+    qsort(ix->v, ix->n, sizeof(*ix->v), interim_cmp);
+    return 0;
+}
+
 static void export_jsonl_line(struct jsonw *w, const struct store_conn *c,
-                              const struct store_message *req, const struct store_message *resp,
-                              int reused)
+                              const struct interim_index *ix, const struct store_message *req,
+                              const struct store_message *resp, int reused)
 {
     const struct store_message *first = req ? req : resp;
     const char *host = req ? export_json_header(req, "Host") : NULL;
@@ -89,12 +128,17 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c,
 
     jsonw_key(w, "interim");
     jsonw_arr_open(w);
-    if (req) {
-        for (uint32_t i = 0; i < c->nmessages; i++) {
-            const struct store_message *m = c->messages[i];
-            if (m->kind == MSG_RESPONSE && m->interim && m->request == req->id)
-                jsonw_uint(w, m->status);
+    if (req && ix->n) {
+        uint32_t lo = 0, hi = ix->n;
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (ix->v[mid]->request < req->id)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
+        for (; lo < ix->n && ix->v[lo]->request == req->id; lo++)
+            jsonw_uint(w, ix->v[lo]->status);
     }
     jsonw_arr_close(w);
 
@@ -135,8 +179,11 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c,
 int export_jsonl_conn(struct store *st, const struct store_conn *c, FILE *f)
 {
     struct jsonw w;
+    struct interim_index ix;
     int lines = 0;
 
+    if (interim_index_build(&ix, c) < 0)
+        return -ENOMEM;
     jsonw_init(&w, f);
     for (uint32_t i = 0; i < c->nmessages; i++) {
         const struct store_message *m = c->messages[i];
@@ -148,10 +195,11 @@ int export_jsonl_conn(struct store *st, const struct store_conn *c, FILE *f)
                 if (resp && resp->kind != MSG_RESPONSE)
                     resp = NULL;
             }
-            export_jsonl_line(&w, c, m, resp, lines++ > 0);
+            export_jsonl_line(&w, c, &ix, m, resp, lines++ > 0);
         } else if (!export_jsonl_covered(c, m)) {
-            export_jsonl_line(&w, c, NULL, m, lines++ > 0);
+            export_jsonl_line(&w, c, &ix, NULL, m, lines++ > 0);
         }
     }
+    free(ix.v);
     return jsonw_finish(&w);
 }
