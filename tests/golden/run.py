@@ -679,7 +679,7 @@ def main(argv):
     filters = [a for a in argv if not a.startswith('-')]
     passed = failed = skipped = 0
     corpus = corpus_dir()
-    binary = os.path.join(ROOT, 'htracr')
+    binary = os.environ.get('HTRACR_BIN') or os.path.join(ROOT, 'htracr')
     cases = load_cases(filters)
     have_corpus = os.path.isdir(corpus)
     if not have_corpus:
