@@ -59,7 +59,9 @@
 /* DS_RESYNC: a capture gap left the parser out of step; bytes are skipped
  * until a message start (a status line, or a request line after a line
  * end), where parsing picks up again. */
-enum dstate { DS_PARSING = 0, DS_WAIT_UPGRADE, DS_STOPPED, DS_RESYNC };
+/* DS_RAW09: the answer to an HTTP/0.9 request: no status line, no headers,
+ * a body until the connection closes. */
+enum dstate { DS_PARSING = 0, DS_WAIT_UPGRADE, DS_STOPPED, DS_RESYNC, DS_RAW09 };
 enum pev { EV_NONE = 0, EV_BEGIN, EV_HEADERS, EV_COMPLETE };
 enum bmode { BODY_OFF = 0, BODY_IDENTITY, BODY_INFLATE, BODY_DONE };
 
@@ -849,6 +851,47 @@ static int try_ext_method(struct http_dir *d, const uint8_t *data, size_t begin,
     return 1;
 }
 
+/* Whether the oldest waiting request is an HTTP/0.9 one (llhttp sets
+ * version 0.9 on a request line without a version, then waits for headers
+ * that never come). */
+static int waiting_request_is_09(struct http_conn *h)
+{
+    struct fifo_ent *e = fifo_front(h);
+    const struct http_dir *q = &h->d[DIR_C2S];
+    if (!e)
+        return 0;
+    if (e->req == q->m)
+        return q->parser.http_major == 0 && q->parser.http_minor == 9;
+    return e->req->http_major == 0 && e->req->http_minor == 9;
+}
+
+/* Bytes of an HTTP/0.9 response body. */
+static void raw09_feed(struct http_dir *d, const uint8_t *p, size_t n)
+{
+    account(d, n);
+    d->off += n;
+    d->m->body_bytes += n;
+    body_add(d, p, n);
+}
+
+/* The response that began at data[begin] has no status line and answers
+ * an HTTP/0.9 request: it is all body, until close. */
+static void start_raw09(struct http_dir *d, const uint8_t *data, size_t begin, size_t len)
+{
+    struct store_message *m = d->m;
+    m->http_major = 0;
+    m->http_minor = 9;
+    d->off = d->msg_off;
+    d->hdr_done = 1;
+    m->header_bytes = 0;
+    d->state = DS_RAW09;
+    struct fifo_ent *e = fifo_front(d->h);
+    if (e && e->req->id == m->request)
+        e->req->response = m->id;
+    body_start(d);
+    raw09_feed(d, data + begin, len - begin);
+}
+
 /* Feed bytes (or zeros, when d->gap) to the parser of d. */
 static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
 {
@@ -892,6 +935,11 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
         }
         if (err == HPE_PAUSED_UPGRADE || err == HPE_PAUSED_H2_UPGRADE) {
             handle_upgrade_pause(d, data + pos, len - pos);
+            break;
+        }
+        if (err == HPE_INVALID_CONSTANT && d->dir == DIR_S2C && d->m && !d->gap &&
+            begin_pos != SIZE_MAX && waiting_request_is_09(h)) {
+            start_raw09(d, data, begin_pos, len);
             break;
         }
         if (err == HPE_INVALID_METHOD && d->dir == DIR_C2S && d->m && !d->gap &&
@@ -1046,6 +1094,12 @@ int http_conn_data(struct http_conn *h, int dir, const uint8_t *data, size_t len
         data += k;
         len -= k;
     }
+    if (d->state == DS_RAW09) {
+        d->pkt = pkt;
+        d->ts = pkt_ts(h->c, pkt);
+        raw09_feed(d, data, len);
+        return 0;
+    }
     if (d->state != DS_PARSING)
         return 1;
     d->pkt = pkt;
@@ -1107,6 +1161,14 @@ void http_conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt)
         d->h->c->stats.http_skipped[dir] += len;
         return;
     }
+    if (d->state == DS_RAW09) {
+        m->gap_bytes += len;
+        m->body_bytes += len;
+        d->off += len;
+        if (d->body.mode == BODY_IDENTITY)
+            body_stop(d, 1);
+        return;
+    }
     if (!m) {
         /* Between messages: what the lost bytes held is unknown. A
          * response lost there answered the oldest waiting request. */
@@ -1166,6 +1228,8 @@ void http_conn_eof(struct http_conn *h, int dir, uint32_t pkt)
         return;
     struct http_dir *d = &h->d[dir];
     (void)pkt; /* a message ends at its last byte, not at the FIN/RST packet */
+    if (d->state == DS_RAW09)
+        msg_complete(d);
     if (d->state == DS_PARSING) {
         d->pausing = 0;
         llhttp_errno_t err = llhttp_finish(&d->parser);

@@ -285,7 +285,9 @@ static void print_summary_conn(const struct store_conn *c, struct store *st)
         if (m->kind == MSG_REQUEST) {
             const struct store_message *r = m->response ? store_conn_message(c, m->response) : NULL;
             printf("  %s %s", m->method ? m->method : "?", m->url ? m->url : "?");
-            if (r)
+            if (r && r->http_major == 0)
+                printf("  -> (HTTP/0.9 response)  %llu B", (unsigned long long)r->body_bytes);
+            else if (r)
                 printf("  -> %u %s  %llu B", r->status, r->reason ? r->reason : "",
                        (unsigned long long)r->body_bytes);
             if (r && r->ttfb_us >= 0)
