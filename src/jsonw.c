@@ -15,8 +15,11 @@
 
 void jsonw_init(struct jsonw *w, FILE *f)
 {
-    memset(w, 0, sizeof(*w));
     w->f = f;
+    w->nbuf = 0;
+    w->err = 0;
+    w->depth = 0;
+    w->after_key = 0;
 }
 
 static void jsonw_fail(struct jsonw *w, int err)
@@ -25,22 +28,52 @@ static void jsonw_fail(struct jsonw *w, int err)
         w->err = err;
 }
 
+/* Hand the buffered bytes to stdio (one call per JSONW_BUF, not per token:
+ * that was most of the export time). */
+static void jsonw_flush(struct jsonw *w)
+{
+    if (w->nbuf && !w->err) {
+        errno = 0;
+        if (fwrite(w->buf, 1, w->nbuf, w->f) != w->nbuf)
+            jsonw_fail(w, errno ? -errno : -EIO);
+    }
+    w->nbuf = 0;
+}
+
 static void jsonw_write(struct jsonw *w, const void *p, size_t n)
 {
     if (w->err || n == 0)
         return;
-    errno = 0;
-    if (fwrite(p, 1, n, w->f) != n)
-        jsonw_fail(w, errno ? -errno : -EIO);
+    if (n > JSONW_BUF - w->nbuf) {
+        jsonw_flush(w);
+        if (n > JSONW_BUF) {
+            errno = 0;
+            if (!w->err && fwrite(p, 1, n, w->f) != n)
+                jsonw_fail(w, errno ? -errno : -EIO);
+            return;
+        }
+    }
+    memcpy(w->buf + w->nbuf, p, n);
+    w->nbuf += n;
 }
 
 static void jsonw_putc(struct jsonw *w, char c)
 {
     if (w->err)
         return;
-    errno = 0;
-    if (fputc(c, w->f) == EOF)
-        jsonw_fail(w, errno ? -errno : -EIO);
+    if (w->nbuf == JSONW_BUF)
+        jsonw_flush(w);
+    w->buf[w->nbuf++] = c;
+}
+
+/* Decimal digits of v, written backwards from end; returns the start. */
+static char *jsonw_utoa(uint64_t v, char *end)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
 }
 
 /* Separator before a value: a comma when the enclosing array already has a
@@ -103,6 +136,7 @@ int jsonw_finish(struct jsonw *w)
 {
     if (!w->err && (w->depth != 0 || w->after_key))
         jsonw_fail(w, -EINVAL);
+    jsonw_flush(w);
     if (!w->err) {
         errno = 0;
         if (fflush(w->f) != 0 || ferror(w->f))
@@ -273,16 +307,20 @@ static void jsonw_raw_value(struct jsonw *w, const char *s, size_t n)
 
 void jsonw_int(struct jsonw *w, int64_t v)
 {
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
-    jsonw_raw_value(w, buf, (size_t)n);
+    char buf[24];
+    char *end = buf + sizeof(buf);
+    char *p = jsonw_utoa(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, end);
+    if (v < 0)
+        *--p = '-';
+    jsonw_raw_value(w, p, (size_t)(end - p));
 }
 
 void jsonw_uint(struct jsonw *w, uint64_t v)
 {
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%" PRIu64, v);
-    jsonw_raw_value(w, buf, (size_t)n);
+    char buf[24];
+    char *end = buf + sizeof(buf);
+    char *p = jsonw_utoa(v, end);
+    jsonw_raw_value(w, p, (size_t)(end - p));
 }
 
 void jsonw_null(struct jsonw *w)

@@ -22,8 +22,12 @@
 
 #define JSONW_MAX_DEPTH 64
 
+#define JSONW_BUF 8192
+
 struct jsonw {
     FILE *f;
+    size_t nbuf;        /* bytes waiting in buf: stdio sees whole chunks */
+    char buf[JSONW_BUF];
     int err;            /* 0, or the first negative errno */
     unsigned depth;     /* open containers */
     uint8_t after_key;  /* a key was written; its value comes next */
