@@ -163,12 +163,35 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c,
     jsonw_key(w, "tcp");
     jsonw_obj_open(w);
     jsonw_kint_opt(w, "handshake_rtt_us", c->handshake_rtt_us);
-    jsonw_kint_opt(w, "rtt_min_us", c->stats.rtt_min_us);
-    jsonw_kint_opt(w, "rtt_avg_us", c->stats.rtt_avg_us);
-    jsonw_kuint(w, "retransmits_c2s", c->stats.retransmits[DIR_C2S]);
-    jsonw_kuint(w, "retransmits_s2c", c->stats.retransmits[DIR_S2C]);
-    jsonw_kuint(w, "packets_c2s", c->stats.packets[DIR_C2S]);
-    jsonw_kuint(w, "packets_s2c", c->stats.packets[DIR_S2C]);
+    /* This transaction's share: the packets from its first to its last
+     * (ACKs in between included) and the RTT samples taken meanwhile. The
+     * same whether the connection is streamed or kept whole. */
+    uint64_t pk[2] = {0, 0}, rx[2] = {0, 0};
+    uint32_t from = req ? req->first_packet : resp->first_packet;
+    uint32_t to = resp ? resp->last_packet : req->last_packet;
+    for (uint64_t i = from; i <= to; i++) {
+        const struct store_packet *p = store_conn_pkt((struct store_conn *)c, (uint32_t)i);
+        if (!p)
+            continue;
+        pk[p->dir]++;
+        rx[p->dir] += (p->analysis & PKT_RETRANS) != 0;
+    }
+    int64_t rmin = -1, rsum = 0, rn = 0;
+    const struct store_series *rs = &c->series[SERIES_RTT];
+    for (uint32_t i = 0; i < rs->n; i++) {
+        if (rs->v[i].ts_us < start || rs->v[i].ts_us >= end)
+            continue;
+        if (rmin < 0 || rs->v[i].value < rmin)
+            rmin = rs->v[i].value;
+        rsum += rs->v[i].value;
+        rn++;
+    }
+    jsonw_kint_opt(w, "rtt_min_us", rmin);
+    jsonw_kint_opt(w, "rtt_avg_us", rn ? rsum / rn : -1);
+    jsonw_kuint(w, "retransmits_c2s", rx[DIR_C2S]);
+    jsonw_kuint(w, "retransmits_s2c", rx[DIR_S2C]);
+    jsonw_kuint(w, "packets_c2s", pk[DIR_C2S]);
+    jsonw_kuint(w, "packets_s2c", pk[DIR_S2C]);
     jsonw_kint(w, "connection_start_us", c->start_us);
     jsonw_kbool(w, "reused", reused);
     jsonw_obj_close(w);
@@ -176,11 +199,10 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c,
     jsonw_newline(w);
 }
 
-int export_jsonl_conn(struct store *st, const struct store_conn *c, FILE *f)
+int export_jsonl_conn(struct store *st, struct store_conn *c, FILE *f)
 {
     struct jsonw w;
     struct interim_index ix;
-    int lines = 0;
 
     if (interim_index_build(&ix, c) < 0)
         return -ENOMEM;
@@ -195,9 +217,9 @@ int export_jsonl_conn(struct store *st, const struct store_conn *c, FILE *f)
                 if (resp && resp->kind != MSG_RESPONSE)
                     resp = NULL;
             }
-            export_jsonl_line(&w, c, &ix, m, resp, lines++ > 0);
+            export_jsonl_line(&w, c, &ix, m, resp, c->emitted++ > 0);
         } else if (!export_jsonl_covered(c, m)) {
-            export_jsonl_line(&w, c, &ix, NULL, m, lines++ > 0);
+            export_jsonl_line(&w, c, &ix, NULL, m, c->emitted++ > 0);
         }
     }
     free(ix.v);

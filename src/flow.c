@@ -50,7 +50,7 @@ struct flow {
     /* PENDING only */
     struct pending_pkt *q;
     uint32_t nq;
-    uint8_t sniff[FLOW_SNIFF_BYTES];
+    uint8_t *sniff;                   /* FLOW_SNIFF_BYTES, only when a request line is split */
     uint32_t nsniff;
 };
 
@@ -63,6 +63,7 @@ struct flow_table {
     struct flow *lru_head, *lru_tail;
     uint64_t since_expire;
     int64_t now_us;
+    int stream;                       /* the store streams: finish early */
 };
 
 struct flow_table *flow_table_new(struct store *st, const struct flow_opts *opts)
@@ -72,6 +73,7 @@ struct flow_table *flow_table_new(struct store *st, const struct flow_opts *opts
         return NULL;
     ft->st = st;
     ft->opts = *opts;
+    ft->stream = store_get_opts(st)->stream;
     if (ft->opts.idle_timeout_us <= 0)
         ft->opts.idle_timeout_us = 300LL * 1000000;
     if (ft->opts.close_linger_us <= 0)
@@ -186,6 +188,8 @@ static void flow_finish_conn(struct flow_table *ft, struct flow *f)
     free(f->q);
     f->q = NULL;
     f->nq = 0;
+    free(f->sniff);
+    f->sniff = NULL;
     f->state = FLOW_DONE;
 }
 
@@ -255,6 +259,11 @@ static void feed(struct flow_table *ft, struct flow *f, const struct decoded *d)
     tcp_conn_packet(f->tcp, d, dir_of(f, d));
     if (f->closed_us < 0 && tcp_conn_closed(f->tcp))
         f->closed_us = d->ts_ns / 1000;
+    /* Streaming: write out and free a connection as soon as its close is
+     * complete (RST, or both FINs ACKed); what comes later is counted as
+     * late. Retaining: it lingers, so stray late packets stay on it. */
+    if (ft->stream && tcp_conn_done(f->tcp))
+        flow_finish_conn(ft, f);
 }
 
 /* Decide roles from ports and SYN flags: 1 when decided. */
@@ -313,6 +322,8 @@ static void pending_packet(struct flow_table *ft, struct flow *f, const struct d
             r = -1;
         }
         if (r < 0) {
+            if (!f->sniff && !(f->sniff = malloc(FLOW_SNIFF_BYTES)))
+                goto ignore;
             uint32_t n = d->cap_len;
             if (n > FLOW_SNIFF_BYTES - f->nsniff)
                 n = FLOW_SNIFF_BYTES - f->nsniff;
@@ -332,14 +343,23 @@ static void pending_packet(struct flow_table *ft, struct flow *f, const struct d
         int64_t start = f->nq ? f->q[0].d.ts_ns / 1000 : d->ts_ns / 1000;
         if (flow_activate(ft, f, src_is_a, start) < 0)
             goto ignore;
-        for (uint32_t i = 0; i < f->nq; i++) {
-            f->q[i].d.payload = NULL;
-            f->q[i].d.cap_len = 0;
-            feed(ft, f, &f->q[i].d);
-        }
-        free(f->q);
+        /* Replay the queued handshake; the queue is detached first, as a
+         * connection that completes its close here is finished at once. */
+        struct pending_pkt *q = f->q;
+        uint32_t nq = f->nq;
         f->q = NULL;
         f->nq = 0;
+        for (uint32_t i = 0; i < nq; i++) {
+            if (f->state == FLOW_ACTIVE)
+                feed(ft, f, &q[i].d);
+            else
+                store_stats(ft->st)->late_packets++;
+        }
+        free(q);
+        if (f->state != FLOW_ACTIVE) {
+            store_stats(ft->st)->late_packets++;
+            return;
+        }
         feed(ft, f, d);
         return;
     }
@@ -361,6 +381,8 @@ ignore:
     free(f->q);
     f->q = NULL;
     f->nq = 0;
+    free(f->sniff);
+    f->sniff = NULL;
     f->state = FLOW_DONE;
     f->ignored = 1;
 }
@@ -487,6 +509,7 @@ void flow_table_free(struct flow_table *ft)
             if (f->tcp)
                 tcp_conn_free(f->tcp);
             free(f->q);
+            free(f->sniff);
             free(f);
             f = next;
         }

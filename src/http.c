@@ -140,8 +140,9 @@ static const uint8_t http_zeros[HTTP_ZERO_CHUNK];
 
 static int64_t pkt_ts(const struct store_conn *c, uint32_t pkt)
 {
-    if (pkt < c->npackets)
-        return c->packets[pkt].ts_us;
+    const struct store_packet *sp = store_conn_pkt((struct store_conn *)c, pkt);
+    if (sp)
+        return sp->ts_us;
     if (c->npackets)
         return c->packets[c->npackets - 1].ts_us;
     return c->start_us;
@@ -458,8 +459,9 @@ static void account(struct http_dir *d, size_t n)
         m->packets++;
     m->last_packet = d->pkt;
     m->end_us = d->ts;
-    if (d->pkt < c->npackets && c->packets[d->pkt].msg == 0)
-        c->packets[d->pkt].msg = m->id;
+    struct store_packet *sp = store_conn_pkt(c, d->pkt);
+    if (sp && sp->msg == 0)
+        sp->msg = m->id;
 }
 
 static void msg_reset_parse(struct http_dir *d)
@@ -1069,6 +1071,19 @@ void http_conn_free(struct http_conn *h)
     free(h);
 }
 
+/* Stream mode: when every request has its final response and no message is
+ * open, the connection's messages can be written out and freed, so a
+ * keep-alive connection that lasts for days holds only what is in flight. */
+static void maybe_flush(struct http_conn *h)
+{
+    if (!store_get_opts(h->st)->stream || !h->c->nmessages)
+        return;
+    if (h->fifo_n || h->d[0].m || h->d[1].m || h->upgrade_req || h->npend)
+        return;
+    store_conn_flush(h->st, h->c);
+    h->d[0].last = h->d[1].last = NULL;
+}
+
 int http_conn_data(struct http_conn *h, int dir, const uint8_t *data, size_t len, uint32_t pkt)
 {
     if (dir != DIR_C2S && dir != DIR_S2C)
@@ -1106,6 +1121,7 @@ int http_conn_data(struct http_conn *h, int dir, const uint8_t *data, size_t len
     d->ts = pkt_ts(h->c, pkt);
     d->gap = 0;
     dir_feed(d, data, len);
+    maybe_flush(h);
     return d->state == DS_STOPPED;
 }
 

@@ -39,6 +39,7 @@ struct cli {
     int ports_explicit;
     size_t max_memory;
     size_t body_limit;
+    int body_limit_given;
     int no_ui;
     struct output json, jsonl, har;
 };
@@ -179,6 +180,7 @@ static int parse_args(struct cli *cli, int argc, char **argv)
             }
             break;
         case OPT_BODY_LIMIT:
+            cli->body_limit_given = 1;
             if (parse_size(optarg, &cli->body_limit) < 0 || cli->body_limit > (1u << 30)) {
                 log_msg(LOG_ERROR, "bad --body-limit '%s': give a size up to 1G, e.g. 64K or 0",
                         optarg);
@@ -336,11 +338,15 @@ int main(int argc, char **argv)
     cli.flow.close_linger_us = 10LL * 1000000;
 
     rc.summary = !cli.json.path && !cli.jsonl.path && !cli.har.path;
+    int stream = cli.jsonl.path && !cli.json.path && !cli.har.path;
+    /* JSONL carries no bodies: unless asked, do not decode or keep them. */
+    if (stream && !cli.body_limit_given)
+        cli.body_limit = 0;
     struct store_opts so = {
         .max_memory = cli.max_memory,
         .body_limit = cli.body_limit,
         /* Only JSONL: stream, so memory stays flat on any file size. */
-        .stream = cli.jsonl.path && !cli.json.path && !cli.har.path,
+        .stream = stream,
         .on_finish = on_finish,
         .ctx = &rc,
     };

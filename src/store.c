@@ -266,6 +266,24 @@ void store_conn_finish(struct store *st, struct store_conn *c)
     }
 }
 
+void store_conn_flush(struct store *st, struct store_conn *c)
+{
+    if (!st->opts.stream || c->finished)
+        return;
+    if (c->nmessages && st->opts.on_finish)
+        st->opts.on_finish(st->opts.ctx, st, c);
+    size_t before = c->arena.reserved;
+    arena_release(&c->arena);
+    st->mem -= before;
+    c->mem -= before;
+    c->nmessages = 0;
+    c->pkt_base += c->npackets;
+    c->npackets = 0;
+    c->nevents = 0;
+    for (int i = 0; i < SERIES_COUNT; i++)
+        c->series[i].n = 0;
+}
+
 int64_t store_conn_add_packet(struct store *st, struct store_conn *c, const struct store_packet *p)
 {
     if (grow(st, c, (void **)&c->packets, c->npackets, &c->cap_packets, sizeof(*p)) < 0)
@@ -273,7 +291,7 @@ int64_t store_conn_add_packet(struct store *st, struct store_conn *c, const stru
     c->packets[c->npackets] = *p;
     if (p->ts_us > c->end_us)
         c->end_us = p->ts_us;
-    return c->npackets++;
+    return (int64_t)c->pkt_base + c->npackets++;
 }
 
 struct store_message *store_message_new(struct store *st, struct store_conn *c, enum msg_kind kind)

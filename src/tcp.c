@@ -58,7 +58,7 @@ struct rtt_seg {
 #define RTT_RING 64
 
 struct tcp_dir {
-    uint8_t isn_set, syn_seen, fin_seen, wscale_ok, stopped, eof_sent;
+    uint8_t isn_set, syn_seen, fin_seen, wscale_ok, stopped, eof_sent, fin_acked;
     uint8_t wscale;
     uint32_t isn;       /* relative seq 0 */
     uint32_t next_seq;  /* next in-order byte */
@@ -127,6 +127,11 @@ void tcp_conn_free(struct tcp_conn *t)
 int tcp_conn_closed(const struct tcp_conn *t)
 {
     return t->rst_seen || (t->d[0].fin_seen && t->d[1].fin_seen);
+}
+
+int tcp_conn_done(const struct tcp_conn *t)
+{
+    return t->rst_seen || (t->d[0].fin_acked && t->d[1].fin_acked);
 }
 
 int tcp_conn_new_syn(const struct tcp_conn *t, const struct decoded *dp, int dir)
@@ -226,7 +231,9 @@ static void buffer_segment(struct tcp_conn *t, int dir, const struct decoded *dp
                     n = s->cap_len - off;
                 if (memcmp(s->data + off, dp->payload, n) != 0) {
                     t->c->stats.overlap_conflicts++;
-                    t->c->packets[pkt].analysis |= PKT_OVERLAP_CONFLICT;
+                    struct store_packet *sp = store_conn_pkt(t->c, pkt);
+                    if (sp)
+                        sp->analysis |= PKT_OVERLAP_CONFLICT;
                 }
             }
             return;
@@ -344,7 +351,6 @@ static void maybe_eof(struct tcp_conn *t, int dir, uint32_t pkt)
 
 static void note_event(struct tcp_conn *t, uint32_t pkt, uint32_t type, int dir, int64_t ts)
 {
-    t->c->packets[pkt].analysis |= type;
     store_conn_event(t->st, t->c, type, (uint8_t)dir, pkt, ts);
 }
 
@@ -414,10 +420,15 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
         if (c->syn_us >= 0)
             c->handshake_rtt_us = ts - c->syn_us;
     }
-    if (c->npackets == 1)
+    if (store_conn_total_packets(c) == 1)
         store_conn_state(t->st, c, syn ? STATE_HANDSHAKE : STATE_ACTIVE, ts);
     else if (c->hs_ack_us == ts && dir == DIR_C2S)
         store_conn_state(t->st, c, STATE_ACTIVE, ts);
+
+    /* The ACK's RTT sample first: a response that completes with this
+     * packet may be written out (streaming) during the payload below. */
+    if (ack && o->isn_set)
+        rtt_acked(t, o, dp->ack, ts);
 
     /* Payload. */
     uint32_t seq = syn ? dp->seq + 1 : dp->seq;
@@ -479,13 +490,14 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
     uint32_t occupy = dp->seg_len + (syn ? 1 : 0) + ((dp->flags & TCPF_FIN) ? 1 : 0);
     if (occupy)
         rtt_sent(d, dp->seq, dp->seq + occupy, ts, !(analysis & PKT_RETRANS) && !(analysis & PKT_SYN_RETRY));
-    if (ack && o->isn_set)
-        rtt_acked(t, o, dp->ack, ts);
 
     /* Bytes of this direction that the peer ACKed but we never saw are
      * lost from the capture. Declared now, not at the ACK: a capture point
      * may file a segment just after the ACK that covers it. */
     settle_acked(t, dir, pkt);
+
+    if (ack && o->fin_seen && seq_gt(dp->ack, o->fin_seq))
+        o->fin_acked = 1;
 
     /* An ACK that passes data the peer never showed us (yet). */
     if (ack && o->isn_set && seq_gt(dp->ack, o->next_seq)) {
@@ -503,7 +515,9 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
     maybe_eof(t, !dir, pkt);
 
     if (analysis) {
-        c->packets[pkt].analysis |= analysis;
+        struct store_packet *sp = store_conn_pkt(c, pkt); /* NULL once flushed */
+        if (sp)
+            sp->analysis |= analysis;
         for (uint32_t bit = 1; bit; bit <<= 1) {
             if ((analysis & bit) && bit != PKT_TRUNCATED)
                 note_event(t, pkt, bit, dir, ts);
@@ -514,7 +528,8 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
 void tcp_conn_finish(struct tcp_conn *t)
 {
     struct store_conn *c = t->c;
-    uint32_t last = c->npackets ? c->npackets - 1 : 0;
+    uint32_t total = store_conn_total_packets(c);
+    uint32_t last = total ? total - 1 : 0;
     for (int dir = 0; dir < 2; dir++) {
         struct tcp_dir *d = &t->d[dir];
         /* Deliver what was buffered, declaring the holes before it lost. */

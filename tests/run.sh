@@ -7,7 +7,7 @@ set -u
 cd "$(dirname "$0")/.."
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit golden badinput captures integration sanitize)
+[ ${#suites[@]} -eq 0 ] && suites=(unit golden badinput captures consistency integration sanitize)
 
 tp=0 tf=0 ts=0 rc=0
 mkdir -p tests/out
@@ -19,6 +19,7 @@ for s in "${suites[@]}"; do
         captures)    cmd=(python3 tests/integration/captures.py) ;;
         integration) cmd=(python3 tests/integration/run.py) ;;
         sanitize)    cmd=(bash tests/sanitize.sh) ;;
+        consistency) cmd=(python3 tests/golden/stream_consistency.py) ;;
         *) echo "unknown suite $s" >&2; exit 2 ;;
     esac
     if [ ! -e "${cmd[-1]}" ] && [ ! -e "${cmd[0]}" ]; then

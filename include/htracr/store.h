@@ -173,8 +173,13 @@ struct store_conn {
     uint8_t midstream;          /* the SYN was not captured */
     struct store_conn_stats stats;
 
+    /* packets[0] has index pkt_base: in stream mode, store_conn_flush()
+     * drops what has been written out, and indices keep counting. Use
+     * store_conn_pkt() to look a packet up by index. */
     struct store_packet *packets;
     uint32_t npackets, cap_packets;
+    uint32_t pkt_base;
+    uint32_t emitted;           /* JSONL lines written for it so far */
     struct store_message **messages;    /* in order of first byte */
     uint32_t nmessages, cap_messages;
     struct store_event *events;
@@ -215,8 +220,10 @@ typedef void (*store_conn_cb)(void *ctx, struct store *st, struct store_conn *c)
 struct store_opts {
     size_t max_memory;          /* budget in bytes (0 = unlimited) */
     size_t body_limit;          /* decoded body bytes kept per message */
-    int stream;                 /* free each connection after on_finish */
-    store_conn_cb on_finish;    /* called once per connection when finished */
+    int stream;                 /* write out and free as soon as possible */
+    /* Called with the messages c holds now: once when it is finished, and
+     * in stream mode also at each store_conn_flush(). */
+    store_conn_cb on_finish;
     void *ctx;
 };
 
@@ -245,6 +252,25 @@ void store_conn_discard(struct store *st, struct store_conn *c);
 /* No more packets will come: runs on_finish, then frees it in stream mode.
  * The caller must drop its pointer afterwards. */
 void store_conn_finish(struct store *st, struct store_conn *c);
+
+/* Stream mode: every message of c is complete and paired, so hand them to
+ * on_finish, then free them and the packets, events and series points so
+ * far (stats stay). Packet indices go on counting from where they were. A
+ * no-op in retain mode. The caller drops every message pointer of c. */
+void store_conn_flush(struct store *st, struct store_conn *c);
+
+/* The packet with index idx, or NULL when it is not (or no longer) held. */
+static inline struct store_packet *store_conn_pkt(struct store_conn *c, uint32_t idx)
+{
+    return idx - c->pkt_base < c->npackets && idx >= c->pkt_base ? &c->packets[idx - c->pkt_base]
+                                                                 : NULL;
+}
+
+/* Packets seen on c so far, flushed ones included. */
+static inline uint32_t store_conn_total_packets(const struct store_conn *c)
+{
+    return c->pkt_base + c->npackets;
+}
 
 /* Append a packet; returns its index, or -ENOMEM (then counted). */
 int64_t store_conn_add_packet(struct store *st, struct store_conn *c, const struct store_packet *p);

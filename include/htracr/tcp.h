@@ -34,6 +34,8 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *d, int dir);
 
 /* Whether both FINs (or a RST) have been seen. */
 int tcp_conn_closed(const struct tcp_conn *t);
+/* Whether the close is complete: a RST, or both FINs seen and ACKed. */
+int tcp_conn_done(const struct tcp_conn *t);
 
 /* Whether SYN d (no ACK, sent in direction dir) starts a new connection on
  * the same 5-tuple (port reuse) rather than retrying this one's SYN: this one

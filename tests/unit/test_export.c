@@ -878,14 +878,21 @@ TEST(export_jsonl_lines)
     CHECK_JV(lines[0], "timings", "{\"send_us\":500,\"wait_us\":16500,\"receive_us\":5000,"
                                   "\"total_us\":22000,\"ttfb_us\":16500}");
     CHECK_JV(lines[0], "tcp.handshake_rtt_us", "2000");
-    CHECK_JV(lines[0], "tcp.rtt_avg_us", "1000");
-    CHECK_JV(lines[0], "tcp.packets_c2s", "6");
+    /* the transaction's own share: packets 3 (request) to 5 (response),
+     * the one RTT sample taken in [start, end) */
+    CHECK_JV(lines[0], "tcp.rtt_avg_us", "10000");
+    CHECK_JV(lines[0], "tcp.rtt_min_us", "10000");
+    CHECK_JV(lines[0], "tcp.packets_c2s", "1");
+    CHECK_JV(lines[0], "tcp.packets_s2c", "2");
+    CHECK_JV(lines[0], "tcp.retransmits_s2c", "1");
     CHECK_JV(lines[0], "tcp.connection_start_us", "1700000000000000");
     CHECK_JV(lines[0], "tcp.reused", "false");
     /* the pipelined pair, in request order */
     CHECK_JV(lines[1], "url", "\"/a.css\"");
     CHECK_JV(lines[1], "response.id", "5");
     CHECK_JV(lines[1], "tcp.reused", "true");
+    CHECK_JV(lines[1], "tcp.rtt_avg_us", "null");
+    CHECK_JV(lines[1], "tcp.retransmits_s2c", "0");
     CHECK_JV(lines[2], "url", "\"/b.js\"");
     CHECK_JV(lines[2], "request.pipelined", "true");
     CHECK_JV(lines[2], "response.id", "6");

@@ -311,3 +311,54 @@ TEST(tcp_midstream_pickup)
     CHECK_INT(c->nmessages, 2);
     rig_free(&r);
 }
+
+static uint32_t flushed_msgs, flush_calls;
+static void count_msgs(void *ctx, struct store *st, struct store_conn *c)
+{
+    (void)ctx;
+    (void)st;
+    flushed_msgs += c->nmessages;
+    flush_calls++;
+}
+
+/* Streaming: each keep-alive transaction is handed out and freed as soon as
+ * it is complete; packet indices keep counting across flushes; the close
+ * finishes (and frees) the connection at once. */
+TEST(tcp_stream_mode_flushes_keepalive_transactions)
+{
+    struct rig r;
+    rig_init(&r, 80, 1000, 5000, 1);
+    store_free(r.st);
+    flow_table_free(r.ft);
+    flushed_msgs = flush_calls = 0;
+    r.st = store_new(&(struct store_opts){.stream = 1, .on_finish = count_msgs});
+    struct flow_opts fo = {.nports = 1, .sniff_http = 1};
+    fo.ports[0] = 80;
+    r.ft = flow_table_new(r.st, &fo);
+    handshake(&r);
+    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1;
+    for (int i = 0; i < 3; i++) {
+        seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+        r.cseq += ql;
+        seg(&r, 0, r.sseq, r.cseq, TCPF_ACK | TCPF_PSH, RSP, sl, sl);
+        r.sseq += sl;
+        CHECK_INT(flushed_msgs, 2 * (i + 1));
+        struct store_conn *c = store_first(r.st);
+        CHECK(c != NULL);
+        CHECK_INT(c->nmessages, 0);
+        CHECK_INT(store_conn_total_packets(c), 3 + 2 * (i + 1));
+        CHECK(store_conn_pkt(c, 3) == NULL); /* flushed */
+    }
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_FIN, NULL, 0, 0);
+    seg(&r, 0, r.sseq, r.cseq + 1, TCPF_ACK | TCPF_FIN, NULL, 0, 0);
+    CHECK(store_first(r.st) != NULL); /* the server's FIN is not ACKed yet */
+    seg(&r, 1, r.cseq + 1, r.sseq + 1, TCPF_ACK, NULL, 0, 0);
+    CHECK(store_first(r.st) == NULL); /* finished and freed at once */
+    CHECK_INT(flushed_msgs, 6);
+    CHECK_INT(flush_calls, 4);
+    seg(&r, 1, r.cseq + 1, r.sseq + 1, TCPF_ACK, NULL, 0, 0);
+    CHECK_INT(store_stats(r.st)->late_packets, 1);
+    flow_table_finish(r.ft);
+    CHECK_INT(flush_calls, 4);
+    rig_free(&r);
+}
