@@ -231,8 +231,16 @@ static void jsonw_escape_byte(struct jsonw *w, uint8_t c)
         jsonw_write(w, buf, sizeof(buf));
 }
 
+/* Bytes that go into a JSON string as they are: printable ASCII other than
+ * quote and backslash. */
+#define P1(c) ((c) >= 0x20 && (c) < 0x7f && (c) != '"' && (c) != '\\')
+#define P4(c) P1(c), P1((c) + 1), P1((c) + 2), P1((c) + 3)
+#define P16(c) P4(c), P4((c) + 4), P4((c) + 8), P4((c) + 12)
+#define P64(c) P16(c), P16((c) + 16), P16((c) + 32), P16((c) + 48)
+static const uint8_t jsonw_plain[256] = {P64(0), P64(64), P64(128), P64(192)};
+
 /* The body of a JSON string (no quotes). Runs of bytes that need no escaping
- * go out in one fwrite. */
+ * are copied in one piece. */
 static void jsonw_string_body(struct jsonw *w, const uint8_t *s, size_t n)
 {
     size_t i = 0, run = 0;
@@ -241,7 +249,7 @@ static void jsonw_string_body(struct jsonw *w, const uint8_t *s, size_t n)
         uint8_t c = s[i];
         size_t k;
 
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+        if (jsonw_plain[c]) {
             i++;
             continue;
         }
@@ -281,13 +289,33 @@ void jsonw_key(struct jsonw *w, const char *key)
         jsonw_fail(w, -EINVAL);
         return;
     }
-    if (w->nonempty[w->depth - 1])
-        jsonw_putc(w, ',');
+    size_t n = strlen(key);
+    int comma = w->nonempty[w->depth - 1];
     w->nonempty[w->depth - 1] = 1;
-    jsonw_putc(w, '"');
-    jsonw_string_body(w, (const uint8_t *)key, strlen(key));
-    jsonw_write(w, "\":", 2);
     w->after_key = 1;
+    /* Keys are the exporters' own ASCII names: plain ones skip escaping. */
+    if (n <= 64 && JSONW_BUF - w->nbuf >= n + 4 && !w->err) {
+        size_t i = 0;
+        while (i < n && jsonw_plain[(uint8_t)key[i]])
+            i++;
+        if (i == n) {
+            char *p = w->buf + w->nbuf;
+            if (comma)
+                *p++ = ',';
+            *p++ = '"';
+            memcpy(p, key, n);
+            p += n;
+            *p++ = '"';
+            *p++ = ':';
+            w->nbuf = (size_t)(p - w->buf);
+            return;
+        }
+    }
+    if (comma)
+        jsonw_putc(w, ',');
+    jsonw_putc(w, '"');
+    jsonw_string_body(w, (const uint8_t *)key, n);
+    jsonw_write(w, "\":", 2);
 }
 
 void jsonw_newline(struct jsonw *w)
