@@ -58,6 +58,18 @@ static const char *const series_names[SERIES_COUNT] = {
     [SERIES_RWND_S2C] = "rwnd_s2c",
 };
 
+void export_json_version(char buf[16], unsigned major, unsigned minor)
+{
+    if (major < 10 && minor < 10) {
+        buf[0] = (char)('0' + major);
+        buf[1] = '.';
+        buf[2] = (char)('0' + minor);
+        buf[3] = '\0';
+    } else {
+        snprintf(buf, 16, "%u.%u", major % 1000, minor % 1000);
+    }
+}
+
 const char *export_json_analysis_name(uint32_t bit)
 {
     for (unsigned i = 0; i < sizeof(analysis_names) / sizeof(analysis_names[0]); i++)
@@ -122,7 +134,7 @@ void export_json_message(struct jsonw *w, const struct store_message *m)
     int req = m->kind == MSG_REQUEST;
     char ver[16];
 
-    snprintf(ver, sizeof(ver), "%u.%u", m->http_major, m->http_minor);
+    export_json_version(ver, m->http_major, m->http_minor);
     jsonw_obj_open(w);
     jsonw_kuint(w, "id", m->id);
     jsonw_kstr(w, "kind", req ? "request" : "response");

@@ -85,22 +85,23 @@ static int interim_index_build(struct interim_index *ix, const struct store_conn
     return 0;
 }
 
-static void export_jsonl_line(struct jsonw *w, const struct store_conn *c,
-                              const struct interim_index *ix, const struct store_message *req,
-                              const struct store_message *resp, int reused)
+static void export_jsonl_line(struct jsonw *w, const struct store_conn *c, const char *caddr,
+                              const char *saddr, const struct interim_index *ix,
+                              const struct store_message *req, const struct store_message *resp,
+                              int reused)
 {
     const struct store_message *first = req ? req : resp;
     const char *host = req ? export_json_header(req, "Host") : NULL;
-    char addr[64], ver[16];
+    char ver[16];
     int64_t start = req ? req->start_us : resp->start_us;
     int64_t end = resp ? resp->end_us : req->end_us;
 
-    snprintf(ver, sizeof(ver), "%u.%u", first->http_major, first->http_minor);
+    export_json_version(ver, first->http_major, first->http_minor);
     jsonw_obj_open(w);
     jsonw_kuint(w, "connection", c->id);
-    jsonw_kstr(w, "client_addr", export_json_addr(&c->client_addr, addr, sizeof(addr)));
+    jsonw_kstr(w, "client_addr", caddr);
     jsonw_kuint(w, "client_port", c->client_port);
-    jsonw_kstr(w, "server_addr", export_json_addr(&c->server_addr, addr, sizeof(addr)));
+    jsonw_kstr(w, "server_addr", saddr);
     jsonw_kuint(w, "server_port", c->server_port);
     jsonw_kstr(w, "host", host);
     jsonw_kstr(w, "method", req ? req->method : NULL);
@@ -203,9 +204,12 @@ int export_jsonl_conn(struct store *st, struct store_conn *c, FILE *f)
 {
     struct jsonw w;
     struct interim_index ix;
+    char caddr[64], saddr[64];
 
     if (interim_index_build(&ix, c) < 0)
         return -ENOMEM;
+    export_json_addr(&c->client_addr, caddr, sizeof(caddr));
+    export_json_addr(&c->server_addr, saddr, sizeof(saddr));
     jsonw_init(&w, f);
     for (uint32_t i = 0; i < c->nmessages; i++) {
         const struct store_message *m = c->messages[i];
@@ -217,9 +221,9 @@ int export_jsonl_conn(struct store *st, struct store_conn *c, FILE *f)
                 if (resp && resp->kind != MSG_RESPONSE)
                     resp = NULL;
             }
-            export_jsonl_line(&w, c, &ix, m, resp, c->emitted++ > 0);
+            export_jsonl_line(&w, c, caddr, saddr, &ix, m, resp, c->emitted++ > 0);
         } else if (!export_jsonl_covered(c, m)) {
-            export_jsonl_line(&w, c, &ix, NULL, m, c->emitted++ > 0);
+            export_jsonl_line(&w, c, caddr, saddr, &ix, NULL, m, c->emitted++ > 0);
         }
     }
     free(ix.v);

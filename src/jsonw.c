@@ -283,13 +283,12 @@ void jsonw_str(struct jsonw *w, const char *s)
         jsonw_strn(w, s, strlen(s));
 }
 
-void jsonw_key(struct jsonw *w, const char *key)
+void jsonw_keyn(struct jsonw *w, const char *key, size_t n)
 {
     if (w->depth == 0 || w->after_key) {
         jsonw_fail(w, -EINVAL);
         return;
     }
-    size_t n = strlen(key);
     int comma = w->nonempty[w->depth - 1];
     w->nonempty[w->depth - 1] = 1;
     w->after_key = 1;
@@ -403,52 +402,4 @@ void jsonw_base64(struct jsonw *w, const void *data, size_t n)
     }
     jsonw_write(w, buf, o);
     jsonw_putc(w, '"');
-}
-
-void jsonw_kstr(struct jsonw *w, const char *key, const char *s)
-{
-    jsonw_key(w, key);
-    jsonw_str(w, s);
-}
-
-void jsonw_kint(struct jsonw *w, const char *key, int64_t v)
-{
-    jsonw_key(w, key);
-    jsonw_int(w, v);
-}
-
-void jsonw_kuint(struct jsonw *w, const char *key, uint64_t v)
-{
-    jsonw_key(w, key);
-    jsonw_uint(w, v);
-}
-
-void jsonw_kbool(struct jsonw *w, const char *key, int v)
-{
-    jsonw_key(w, key);
-    jsonw_bool(w, v);
-}
-
-void jsonw_knull(struct jsonw *w, const char *key)
-{
-    jsonw_key(w, key);
-    jsonw_null(w);
-}
-
-void jsonw_kint_opt(struct jsonw *w, const char *key, int64_t v)
-{
-    jsonw_key(w, key);
-    if (v == -1)
-        jsonw_null(w);
-    else
-        jsonw_int(w, v);
-}
-
-void jsonw_kid(struct jsonw *w, const char *key, uint32_t id)
-{
-    jsonw_key(w, key);
-    if (id == 0)
-        jsonw_null(w);
-    else
-        jsonw_uint(w, id);
 }

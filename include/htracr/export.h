@@ -54,4 +54,7 @@ const char *export_json_header(const struct store_message *m, const char *name);
 /* One message object (fields in docs/json.md), as the next value of w. */
 void export_json_message(struct jsonw *w, const struct store_message *m);
 
+/* "1.1" from an HTTP version. */
+void export_json_version(char buf[16], unsigned major, unsigned minor);
+
 #endif

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #define JSONW_MAX_DEPTH 64
 
@@ -47,8 +48,13 @@ void jsonw_obj_open(struct jsonw *w);
 void jsonw_obj_close(struct jsonw *w);
 void jsonw_arr_open(struct jsonw *w);
 void jsonw_arr_close(struct jsonw *w);
-/* Key of the next member of the current object (a C string, escaped). */
-void jsonw_key(struct jsonw *w, const char *key);
+/* Key of the next member of the current object (escaped if need be). */
+void jsonw_keyn(struct jsonw *w, const char *key, size_t n);
+/* Inline, so the length of a literal key is known at compile time. */
+static inline void jsonw_key(struct jsonw *w, const char *key)
+{
+    jsonw_keyn(w, key, strlen(key));
+}
 
 /* Values. jsonw_str(NULL) writes null. */
 void jsonw_str(struct jsonw *w, const char *s);
@@ -65,15 +71,49 @@ void jsonw_milli(struct jsonw *w, int64_t v);
 void jsonw_base64(struct jsonw *w, const void *data, size_t n);
 
 /* key + value shorthands. */
-void jsonw_kstr(struct jsonw *w, const char *key, const char *s);
-void jsonw_kint(struct jsonw *w, const char *key, int64_t v);
-void jsonw_kuint(struct jsonw *w, const char *key, uint64_t v);
-void jsonw_kbool(struct jsonw *w, const char *key, int v);
-void jsonw_knull(struct jsonw *w, const char *key);
+static inline void jsonw_kstr(struct jsonw *w, const char *key, const char *s)
+{
+    jsonw_key(w, key);
+    jsonw_str(w, s);
+}
+static inline void jsonw_kint(struct jsonw *w, const char *key, int64_t v)
+{
+    jsonw_key(w, key);
+    jsonw_int(w, v);
+}
+static inline void jsonw_kuint(struct jsonw *w, const char *key, uint64_t v)
+{
+    jsonw_key(w, key);
+    jsonw_uint(w, v);
+}
+static inline void jsonw_kbool(struct jsonw *w, const char *key, int v)
+{
+    jsonw_key(w, key);
+    jsonw_bool(w, v);
+}
+static inline void jsonw_knull(struct jsonw *w, const char *key)
+{
+    jsonw_key(w, key);
+    jsonw_null(w);
+}
 /* v, or null when v == -1 (the model's "unknown"). */
-void jsonw_kint_opt(struct jsonw *w, const char *key, int64_t v);
+static inline void jsonw_kint_opt(struct jsonw *w, const char *key, int64_t v)
+{
+    jsonw_key(w, key);
+    if (v == -1)
+        jsonw_null(w);
+    else
+        jsonw_int(w, v);
+}
 /* v, or null when v == 0 (the model's "id 0 = none"). */
-void jsonw_kid(struct jsonw *w, const char *key, uint32_t id);
+static inline void jsonw_kid(struct jsonw *w, const char *key, uint32_t id)
+{
+    jsonw_key(w, key);
+    if (id == 0)
+        jsonw_null(w);
+    else
+        jsonw_uint(w, id);
+}
 
 /* Length of the longest valid UTF-8 sequence at s[0..n): 1-4, or 0 when the
  * byte at s does not start a valid sequence (overlong forms, surrogates and
