@@ -32,6 +32,15 @@ ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -Iinclude -I$(LLHTTP_INC) -I$(OUT) $(
 LDLIBS := $(PKG_LIBS) -lpthread
 LDFLAGS ?=
 
+# `make V=1` shows the full commands.
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)
@@ -48,21 +57,26 @@ UNIT_OBJS := $(patsubst tests/unit/%.c,$(OUT)/tests/unit/%.o,$(UNIT_SRCS))
 all: $(BIN)
 
 $(BIN): $(OUT)/src/main.o $(LIB_OBJS) $(LLHTTP_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(OUT)/src/%.o: src/%.c | $(OUT)/src
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # llhttp: compiled from the C sources Debian's node-llhttp installs (not vendored).
 $(OUT)/llhttp/%.o: $(LLHTTP_DIR)/%.c | $(OUT)/llhttp
-	$(CC) -std=gnu11 $(filter-out -MMD -MP,$(CFLAGS)) -w -I$(LLHTTP_INC) \
+	$(call msg,CC,$<)
+	$(Q)$(CC) -std=gnu11 $(filter-out -MMD -MP,$(CFLAGS)) -w -I$(LLHTTP_INC) \
 		$(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer) -c -o $@ $<
 
 $(OUT)/tests/unit/%.o: tests/unit/%.c | $(OUT)/tests/unit
-	$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
 
 $(OUT)/unit-tests: $(UNIT_OBJS) $(LIB_OBJS) $(LLHTTP_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(OUT)/src $(OUT)/llhttp $(OUT)/tests/unit $(OUT)/fuzz:
 	mkdir -p $@
