@@ -33,6 +33,7 @@
 #include "htracr/log.h"
 
 #define FILE_INBUF (64 * 1024)
+#define FILE_MAX_SEC 9000000000LL /* ns since 1970 fit in int64 up to here */
 #define FILE_NAME_MAX 160
 
 /* Where the (possibly compressed) bytes come from, and the inflate state. */
@@ -294,7 +295,15 @@ static int file_next(struct capture *cap, struct capture_rec *rec, char *errbuf)
     if (pv->done) return 0;
     r = pcap_next_ex(pv->pcap, &h, &data);
     if (r == 1) {
-        rec->ts_ns = (int64_t)h->ts.tv_sec * 1000000000 + (int64_t)h->ts.tv_usec;
+        /* A hostile or broken file may carry any 64-bit time: keep it in
+         * what ns since 1970 can hold (until the year 2255), counted. */
+        int64_t sec = (int64_t)h->ts.tv_sec, frac = (int64_t)h->ts.tv_usec;
+        if (sec < 0 || sec > FILE_MAX_SEC || frac < 0 || frac >= 1000000000) {
+            cap->stats.bad_timestamps++;
+            sec = sec < 0 ? 0 : sec > FILE_MAX_SEC ? FILE_MAX_SEC : sec;
+            frac = frac < 0 ? 0 : frac >= 1000000000 ? 999999999 : frac;
+        }
+        rec->ts_ns = sec * 1000000000 + frac;
         rec->linktype = pv->linktype;
         rec->data = data;
         rec->caplen = h->caplen;

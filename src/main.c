@@ -393,6 +393,11 @@ int main(int argc, char **argv)
             (unsigned long long)ss->connections, (unsigned long long)ss->requests,
             (unsigned long long)ss->responses, (unsigned long long)ss->decode_errors,
             (unsigned long long)fs->ignored_flows, (unsigned long long)ss->evicted_connections);
+    struct capture_stats cst;
+    capture_get_stats(cap, &cst);
+    if (cst.bad_timestamps)
+        log_msg(LOG_WARN, "%llu records had impossible timestamps (before 1970 or after 2255): "
+                "clamped", (unsigned long long)cst.bad_timestamps);
     if (ss->decode_errors)
         log_msg(LOG_WARN, "%llu malformed packets skipped (see stats.decode_errors)",
                 (unsigned long long)ss->decode_errors);

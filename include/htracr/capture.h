@@ -43,6 +43,7 @@ struct capture_stats {
     uint64_t bytes;     /* captured bytes delivered */
     uint64_t dropped;   /* lost by the source (kernel, ring), when known */
     uint64_t truncated_records; /* file records cut short by a truncated file */
+    uint64_t bad_timestamps;    /* times outside 1970..2255, clamped */
 };
 
 struct capture;
