@@ -84,15 +84,19 @@ $(OUT)/src $(OUT)/llhttp $(OUT)/tests/unit $(OUT)/fuzz:
 test-unit: $(OUT)/unit-tests
 	$(OUT)/unit-tests
 
-# Fuzzing: clang + libFuzzer, ASan/UBSan, whole pipeline from pcap bytes.
+# Fuzzing: clang + libFuzzer, ASan/UBSan (stopping at the first report),
+# whole pipeline from pcap bytes. Findings go to $(OUT)/fuzz/artifacts/.
 FUZZ_SECONDS ?= 60
-$(OUT)/fuzz/fuzz-pcap: tests/fuzz/fuzz_pcap.c $(LIB_SRCS) $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c | $(OUT)/fuzz
-	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -I$(LLHTTP_INC) \
-		-D_GNU_SOURCE -DHTRACR_VERSION='"$(VERSION)"' -DHTRACR_BPF=0 -o $@ $^ -lpcap -lz
+FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+$(OUT)/fuzz/fuzz-pcap: tests/fuzz/fuzz_pcap.c $(LIB_SRCS) $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c \
+		$(LLHTTP_DIR)/http.c $(wildcard include/htracr/*.h) | $(OUT)/fuzz
+	clang -std=gnu11 -g -O1 $(FUZZ_SAN) -Iinclude -I$(LLHTTP_INC) \
+		-D_GNU_SOURCE -DHTRACR_VERSION='"$(VERSION)"' -DHTRACR_BPF=0 -o $@ $(filter %.c,$^) -lpcap -lz
 fuzz: $(OUT)/fuzz/fuzz-pcap
-	mkdir -p $(OUT)/fuzz/corpus
+	mkdir -p $(OUT)/fuzz/corpus $(OUT)/fuzz/artifacts
 	./tests/fuzz/seed.sh $(OUT)/fuzz/corpus
-	$(OUT)/fuzz/fuzz-pcap -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 $(OUT)/fuzz/corpus
+	$(OUT)/fuzz/fuzz-pcap -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+		-artifact_prefix=$(OUT)/fuzz/artifacts/ $(OUT)/fuzz/corpus
 
 deps:
 	./scripts/install-deps.sh build

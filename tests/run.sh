@@ -7,7 +7,7 @@ set -u
 cd "$(dirname "$0")/.."
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit golden badinput captures consistency integration sanitize)
+[ ${#suites[@]} -eq 0 ] && suites=(unit golden captures consistency sanitize badinput integration)
 
 tp=0 tf=0 ts=0 rc=0
 mkdir -p tests/out

@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# tests/badinput/run.sh - htracr against hostile capture files.
+#
+# Stands outside the whole pipeline: each case is a file handed to
+# `htracr -r FILE --json OUT --har OUT` (the retained model) and to
+# `htracr -r FILE --jsonl OUT` (streamed), made in a temporary directory by
+# tests/badinput/mkpcap.py (truncated captures, lying length fields, pcapng
+# blocks with broken lengths, compression bombs, absurd HTTP, ten thousand
+# connections without a handshake, random bytes) or by this script (empty
+# file, directory, missing path). Every case runs under `timeout` with the
+# normal binary and, when one exists, a sanitizer build; none may crash, hang,
+# or trip a sanitizer. Then, by the kind of file:
+#   bad        exit non-zero, exactly one "htracr: error:" line, naming the file
+#   valid      exit 0, the outputs are valid JSON (and an optional check on
+#              the model holds)
+#   truncated  the outputs for what was read are written and valid, and stderr
+#              has a line about the truncation (the exit status is reported)
+#   damaged    a capture broken part-way (a lying record or block header): exit
+#              0 with valid outputs and a warning or error line naming the
+#              file, or the "bad" rules
+# Crashing and hanging inputs are kept under /tmp/htracr-crashes/.
+#
+# Usage: tests/badinput/run.sh [NAME-SUBSTRING]
+#   HTRACR=path      binary to test (default ./htracr)
+#   HTRACR_SAN=path  sanitizer build (default .output-san/htracr from make test-sanitize, if present)
+#   HTRACR_CORPUS=d  shared capture corpus (default ../shared/corpus)
+# Prints "ok   name" or "FAIL name: reason" per case, then "N passed, N failed".
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+
+bin=${HTRACR:-./htracr}
+san=${HTRACR_SAN:-.output-san/htracr}
+corpus=${HTRACR_CORPUS:-../shared/corpus}
+only=${1:-}
+crashdir=/tmp/htracr-crashes
+tmo=20
+
+if [ ! -x "$bin" ]; then
+    echo "FAIL setup: $bin not built (make htracr)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+bins=("$bin")
+[ -x "$san" ] && bins+=("$san")
+
+tmp=$(mktemp -d /tmp/htracr-badinput.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+in=$tmp/in
+mkdir -p "$in"
+
+real=$corpus/zeek/get/get.pcap
+[ -f "$real" ] || real=
+if ! python3 tests/badinput/mkpcap.py hostile "$in" ${real:+"$real"}; then
+    echo "FAIL setup: mkpcap.py failed"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+: >"$in/empty.pcap"
+mkdir "$in/a-directory"
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:exitcode=87}
+sanitizer_re='ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:'
+sanitizer_re+='|SUMMARY: UndefinedBehavior'
+
+pass=0
+fail=0
+declare -A seconds
+
+# keep NAME FILE ERRFILE: save a crashing input and its report for the lead;
+# prints where.
+keep() {
+    mkdir -p "$crashdir"
+    if [ -f "$2" ]; then
+        cp "$2" "$crashdir/$1.$(basename "$2")"
+    fi
+    cp "$3" "$crashdir/$1.stderr.txt"
+    echo "kept in $crashdir/$1.*"
+}
+
+# check_outputs MODE [PY-EXPR]: the outputs of the last run are valid.
+# MODE model: out.json is valid JSON and the expression (given the model as
+# `d`) holds; out.har is valid JSON with a log.entries list.
+# MODE jsonl: every line of out.jsonl is a JSON object.
+check_outputs() {
+    python3 - "$tmp" "$1" "${2:-True}" <<'EOF'
+import json, os, sys
+tmp, mode, expr = sys.argv[1:]
+def load(name):
+    try:
+        with open(os.path.join(tmp, name), "rb") as f:
+            return json.load(f)
+    except Exception as e:  # noqa: BLE001 - any failure is the answer
+        sys.exit("%s: invalid JSON: %s" % (name, e))
+if mode == "jsonl":
+    with open(os.path.join(tmp, "out.jsonl"), "rb") as f:
+        for i, line in enumerate(f, 1):
+            try:
+                if not isinstance(json.loads(line), dict):
+                    raise ValueError("not an object")
+            except Exception as e:  # noqa: BLE001
+                sys.exit("out.jsonl line %d: %s" % (i, e))
+    sys.exit(0)
+har = load("out.har")
+if not isinstance(har.get("log", {}).get("entries"), list):
+    sys.exit("out.har: no log.entries list")
+d = load("out.json")
+try:
+    ok = eval("(" + expr + ")", {"d": d, "len": len, "sum": sum, "any": any, "all": all})
+except Exception as e:  # noqa: BLE001
+    sys.exit("check %r raised %s: %s" % (expr, type(e).__name__, e))
+if not ok:
+    sys.exit("check failed: %s" % " ".join(expr.split()))
+EOF
+}
+
+# run_one BIN MODE KIND NAME FILE CHECK MAXRSS_KB MAXMS ARGS...: one binary, one
+# output mode (model: --json and --har, retained; jsonl: --jsonl alone,
+# streamed) on one case. Prints a reason and returns 1 on failure; sets last_rc.
+run_one() {
+    local b=$1 mode=$2 kind=$3 name=$4 file=$5 check=$6 maxrss=$7 maxms=$8 ms
+    shift 8
+    local err=$tmp/err.txt rssf=$tmp/rss.txt out rc rss nerr msg t0 t1
+    local outargs=(--json "$tmp/out.json" --har "$tmp/out.har")
+    out=$tmp/out.json
+    if [ "$mode" = jsonl ]; then
+        outargs=(--jsonl "$tmp/out.jsonl")
+        out=$tmp/out.jsonl
+    fi
+    rm -f "$tmp"/out.* "$err" "$rssf"
+    t0=$(date +%s%N)
+    timeout -k 5 "$tmo" /usr/bin/time -f '%M' -o "$rssf" \
+        "$b" -r "$file" "${outargs[@]}" "$@" </dev/null >/dev/null 2>"$err"
+    rc=$?
+    t1=$(date +%s%N)
+    last_rc=$rc
+    ms=$(((t1 - t0) / 1000000))
+    [ "$b" = "$bin" ] && seconds[$name]=$((${seconds[$name]:-0} + ms))
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+        echo "hang: no exit after ${tmo}s ($b, $mode); $(keep "$name" "$file" "$err")"
+        return 1
+    fi
+    if grep -Eq "$sanitizer_re" "$err"; then
+        echo "sanitizer report ($b, $mode): $(grep -Em1 "$sanitizer_re" "$err");" \
+            "$(keep "$name" "$file" "$err")"
+        return 1
+    fi
+    if [ $rc -gt 128 ]; then
+        echo "killed by signal $((rc - 128)) ($b, $mode); $(keep "$name" "$file" "$err")"
+        return 1
+    fi
+    rss=$(tail -n 1 "$rssf" 2>/dev/null)
+    if [ -n "$maxrss" ] && [ "$b" = "$bin" ] && [ "${rss:-0}" -gt "$maxrss" ]; then
+        echo "max RSS ${rss} KiB > ${maxrss} KiB ($mode)"
+        return 1
+    fi
+    if [ -n "$maxms" ] && [ "$b" = "$bin" ] && [ "$ms" -gt "$maxms" ]; then
+        echo "took ${ms} ms > ${maxms} ms ($mode)"
+        return 1
+    fi
+    nerr=$(grep -c '^htracr: error:' "$err")
+    if [ "$kind" = damaged ]; then
+        if [ $rc -ne 0 ]; then
+            kind=bad
+        elif ! grep -E '^htracr: (warning|error):' "$err" | grep -qF "$(basename "$file")"; then
+            echo "exit 0 and no warning naming the file ($mode):" \
+                "$(head -c 300 "$err" | tr '\n' '|')"
+            return 1
+        else
+            kind=valid
+        fi
+    fi
+    case $kind in
+    bad)
+        if [ $rc -eq 0 ]; then
+            echo "exit 0 on a bad file ($mode)"
+            return 1
+        fi
+        if [ "$nerr" -ne 1 ]; then
+            echo "want one 'htracr: error:' line, got $nerr ($mode):" \
+                "$(head -c 300 "$err" | tr '\n' '|')"
+            return 1
+        fi
+        if ! grep '^htracr: error:' "$err" | grep -qF "$(basename "$file")"; then
+            echo "error line does not name the file: $(grep '^htracr: error:' "$err")"
+            return 1
+        fi
+        return 0
+        ;;
+    valid)
+        if [ $rc -ne 0 ]; then
+            echo "exit $rc on a valid file ($mode): $(head -c 300 "$err" | tr '\n' '|')"
+            return 1
+        fi
+        ;;
+    truncated)
+        if ! grep -Eiq 'truncat|unexpected end|premature|incomplete|short read' "$err"; then
+            echo "nothing on stderr about the truncation (exit $rc, $mode)"
+            return 1
+        fi
+        ;;
+    esac
+    if [ ! -f "$out" ] || { [ "$mode" = model ] && [ ! -s "$out" ]; }; then
+        echo "no $(basename "$out") written (exit $rc): $(head -c 300 "$err" | tr '\n' '|')"
+        return 1
+    fi
+    if ! msg=$(check_outputs "$mode" "$check" 2>&1); then
+        echo "$msg"
+        return 1
+    fi
+    return 0
+}
+
+# case KIND NAME FILE [--check PY-EXPR] [--maxrss KiB] [--maxms MS] [-- HTRACR-ARGS...]
+# (the memory and time bounds apply to the normal binary only)
+case_() {
+    local kind=$1 name=$2 file=$3 check="" maxrss="" maxms="" b mode note=""
+    shift 3
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --check) check=$2; shift 2 ;;
+        --maxrss) maxrss=$2; shift 2 ;;
+        --maxms) maxms=$2; shift 2 ;;
+        --) shift; break ;;
+        *) break ;;
+        esac
+    done
+    [ -n "$only" ] && [[ $name != *"$only"* ]] && return 0
+    for b in "${bins[@]}"; do
+        for mode in model jsonl; do
+            # not in $(...): run_one sets last_rc and the timings in this shell
+            if ! run_one "$b" "$mode" "$kind" "$name" "$file" "$check" "$maxrss" "$maxms" "$@" \
+                >"$tmp/reason"; then
+                echo "FAIL $name: $(cat "$tmp/reason")"
+                fail=$((fail + 1))
+                return
+            fi
+            [ "$b" = "$bin" ] && [ $mode = model ] && [ "$kind" != valid ] &&
+                note=" (exit $last_rc)"
+        done
+    done
+    echo "ok   $name$note"
+    pass=$((pass + 1))
+}
+
+# --- files that are not captures at all
+case_ bad empty "$in/empty.pcap"
+case_ bad directory "$in/a-directory"
+case_ bad nonexistent "$in/does-not-exist.pcap"
+case_ bad random-bytes "$in/random.bin"
+case_ bad cut-global-header "$in/cut-global-header.pcap"
+case_ bad gzip-bomb-file "$in/bomb.gz" --maxrss 200000
+case_ bad gzip-garbage "$in/not-gzip.gz"
+
+# --- captures cut short: what was read is kept, the cut is reported
+case_ truncated cut-first-record-header "$in/cut-first-record-header.pcap"
+case_ truncated cut-record-header "$in/cut-record-header.pcap" \
+    --check 'd["stats"]["packets"] == 1'
+case_ truncated cut-record-data "$in/cut-record-data.pcap" \
+    --check 'd["stats"]["packets"] == 1'
+case_ truncated cut-late-record-data "$in/cut-late-record-data.pcap" \
+    --check 'd["stats"]["packets"] >= 2'
+case_ truncated cut-gzip "$in/cut-gzip.pcap.gz"
+case_ valid cut-at-record-boundary "$in/cut-at-record-boundary.pcap" \
+    --check 'd["stats"]["packets"] == 1'
+
+# --- record headers and pcapng blocks that lie
+# libpcap accepts caplen > snaplen up to its own per-link-type maximum
+case_ valid caplen-gt-snaplen "$in/caplen-gt-snaplen.pcap" --check 'd["stats"]["requests"] == 1'
+case_ damaged caplen-ffffffff "$in/caplen-ffffffff.pcap"
+case_ valid wirelen-lt-caplen "$in/wirelen-lt-caplen.pcap" \
+    --check 'd["stats"]["requests"] == 1'
+case_ damaged random-after-header "$in/random-after-header.pcap"
+case_ damaged pcapng-len-huge "$in/pcapng-len-huge.pcapng"
+case_ damaged pcapng-len-small "$in/pcapng-len-small.pcapng"
+case_ damaged pcapng-len-unaligned "$in/pcapng-len-unaligned.pcapng"
+case_ damaged pcapng-trailer "$in/pcapng-trailer.pcapng"
+case_ damaged pcapng-caplen-past-block "$in/pcapng-caplen-past-block.pcapng"
+
+# --- well-formed files with hostile contents
+# the exchange after the junk must come through whole
+case_ valid ip-tcp-lengths "$in/ip-tcp-lengths.pcap" \
+    --check 'd["stats"]["requests"] == 1 and d["stats"]["responses"] == 1 and
+             all(m["complete"] for c in d["connections"] for m in c["messages"])'
+case_ valid unknown-linktype "$in/unknown-linktype.pcap" --check 'd["stats"]["requests"] == 0'
+case_ valid random-records "$in/random-records.pcap"
+case_ valid empty-records-gz "$in/empty-records.pcap.gz" --maxrss 200000
+# headers past the bound are counted, not kept
+case_ valid http-100k-headers "$in/http-100k-headers.pcap" --maxrss 400000 \
+    --check 'd["stats"]["requests"] == 1 and [(len(m["headers"]) < 100001,
+             len(m["headers"]) + m["headers_dropped"]) for m in d["connections"][0]["messages"]
+             if m["kind"] == "request"] == [(True, 100001)]'
+case_ valid http-1mb-header-line "$in/http-1mb-header-line.pcap" --maxrss 400000 \
+    --check 'd["stats"]["responses"] == 1 and all(len(v) < (1 << 20)
+             for m in d["connections"][0]["messages"] for n, v in m["headers"])'
+case_ valid http-1mb-url "$in/http-1mb-url.pcap" --maxrss 400000
+case_ valid http-chunk-2pow64 "$in/http-chunk-2pow64.pcap" \
+    --check 'len(d["connections"]) == 4'
+case_ valid http-bad-encoding "$in/http-bad-encoding.pcap" \
+    --check 'd["stats"]["responses"] == 4'
+case_ valid http-gzip-bomb-body "$in/http-gzip-bomb-body.pcap" --maxrss 150000 \
+    --check '[(m["body_kept"] <= 65536, m["body_truncated"]) for m in
+             d["connections"][0]["messages"] if m["kind"] == "response"] == [(True, True)]' \
+    -- --body-limit 65536
+case_ valid no-handshake-10k "$in/no-handshake-10k.pcap" --maxrss 600000 \
+    --check 'd["stats"]["requests"] == 10000'
+# 3 MB of requests: seconds, not tens of seconds, in every output
+case_ valid http-100k-pipelined "$in/http-100k-pipelined.pcap" --maxrss 600000 --maxms 5000 \
+    --check 'd["stats"]["requests"] == 100000'
+# the out-of-order buffer is bounded, and the hole that is never filled is
+# counted as missing bytes
+case_ valid tcp-ooo-flood "$in/tcp-ooo-flood.pcap" --maxrss 200000 \
+    --check 'd["stats"]["requests"] == 1 and
+             d["connections"][0]["stats"]["gap_bytes_s2c"] == 1400'
+# every SYN with a new ISN on port 80 is a new connection, never "ignored"
+case_ valid syn-storm "$in/syn-storm.pcap" --maxrss 600000 \
+    --check 'd["stats"]["connections"] == 10000 and d["stats"]["ignored_packets"] == 0'
+# timestamps whose nanoseconds do not fit in 64 bits (found by the fuzzer)
+case_ valid pcapng-ts-huge "$in/pcapng-ts-huge.pcapng" --check 'd["stats"]["requests"] == 1'
+case_ valid time-travel "$in/time-travel.pcap" \
+    --check 'd["stats"]["requests"] == 1 and d["stats"]["responses"] == 1'
+
+slow=$(for k in "${!seconds[@]}"; do echo "${seconds[$k]} $k"; done | sort -rn | head -n 3 |
+    awk '{printf "%s %d ms, ", $2, $1}')
+echo "slowest: ${slow%, }"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
