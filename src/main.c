@@ -398,9 +398,12 @@ int main(int argc, char **argv)
     if (cst.bad_timestamps)
         log_msg(LOG_WARN, "%llu records had impossible timestamps (before 1970 or after 2255): "
                 "clamped", (unsigned long long)cst.bad_timestamps);
-    if (ss->decode_errors)
+    if (ds->unknown_linktype)
+        log_msg(LOG_WARN, "%llu records of a link type htracr does not decode were skipped",
+                (unsigned long long)ds->unknown_linktype);
+    if (ss->decode_errors > ds->unknown_linktype)
         log_msg(LOG_WARN, "%llu malformed packets skipped (see stats.decode_errors)",
-                (unsigned long long)ss->decode_errors);
+                (unsigned long long)(ss->decode_errors - ds->unknown_linktype));
     if (ss->alloc_failures)
         log_msg(LOG_WARN, "%llu allocations failed under the memory budget: data was lost",
                 (unsigned long long)ss->alloc_failures);

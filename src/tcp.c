@@ -438,12 +438,15 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
             analysis |= PKT_RETRANS;
             c->stats.retransmits[dir]++;
         } else if (seq_gt(seq, d->next_seq)) {
-            if (seq_gt(seq, d->max_seq))
+            /* Past the highest byte seen: something before it is missing.
+             * Right at it: in order after an earlier hole, no flag. Below
+             * it: it fills part of a hole, out of order. */
+            if (seq_gt(seq, d->max_seq)) {
                 analysis |= PKT_LOST_SEGMENT;
-            else
+            } else if (seq_lt(seq, d->max_seq)) {
                 analysis |= PKT_OUT_OF_ORDER;
-            if (analysis & PKT_OUT_OF_ORDER)
                 c->stats.out_of_order++;
+            }
             struct decoded shifted = *dp;
             shifted.seq = seq;
             buffer_segment(t, dir, &shifted, pkt);

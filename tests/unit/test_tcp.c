@@ -362,3 +362,32 @@ TEST(tcp_stream_mode_flushes_keepalive_transactions)
     CHECK_INT(flush_calls, 4);
     rig_free(&r);
 }
+
+/* After a hole that never fills, the segments that follow in order are not
+ * out of order: only the first one after the hole is flagged. */
+TEST(tcp_in_order_after_hole_not_flagged)
+{
+    struct rig r;
+    rig_init(&r, 80, 1, 1, 1);
+    handshake(&r);
+    uint32_t ql = sizeof(REQ) - 1;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    static const char hdr[] = "HTTP/1.1 200 OK\r\nContent-Length: 4000\r\n\r\n";
+    uint32_t hl = sizeof(hdr) - 1;
+    seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK, hdr, hl, hl);
+    static char body[1000];
+    memset(body, 'x', sizeof(body));
+    /* body bytes 0..999 lost; 1000..3999 arrive in order */
+    for (int i = 1; i < 4; i++)
+        seg(&r, 0, r.sseq + hl + 1000 * i, r.cseq + ql, TCPF_ACK, body, 1000, 1000);
+    struct store_conn *c = only_conn(&r);
+    CHECK(c->packets[5].analysis & PKT_LOST_SEGMENT);
+    CHECK(!(c->packets[6].analysis & (PKT_OUT_OF_ORDER | PKT_LOST_SEGMENT)));
+    CHECK(!(c->packets[7].analysis & (PKT_OUT_OF_ORDER | PKT_LOST_SEGMENT)));
+    CHECK_INT(c->stats.out_of_order, 0);
+    CHECK_INT(c->stats.gap_bytes[DIR_S2C], 1000);
+    CHECK_INT(c->messages[1]->gap_bytes, 1000);
+    CHECK_INT(c->messages[1]->body_bytes, 4000);
+    CHECK_INT(c->messages[1]->complete, 1);
+    rig_free(&r);
+}
