@@ -118,9 +118,12 @@ const char *export_json_addr(const struct ip_addr *a, char *buf, size_t len)
 
 const char *export_json_header(const struct store_message *m, const char *name)
 {
-    for (uint32_t i = 0; i < m->nheaders; i++)
-        if (m->headers[i].name && strcasecmp(m->headers[i].name, name) == 0)
+    int first = name[0] | 0x20;
+    for (uint32_t i = 0; i < m->nheaders; i++) {
+        const char *hn = m->headers[i].name;
+        if (hn && (hn[0] | 0x20) == first && strcasecmp(hn, name) == 0)
             return m->headers[i].value ? m->headers[i].value : "";
+    }
     return NULL;
 }
 

@@ -626,11 +626,14 @@ static int on_header_value_complete(llhttp_t *p)
     }
     d->nhdrs++;
     d->hdr_kept += need;
-    if (!m->content_type && !strcasecmp(hd->name, "content-type"))
+    /* Length first: most header names are none of these. */
+    size_t nlen = d->name.n;
+    if (nlen == 12 && !m->content_type && !strcasecmp(hd->name, "content-type"))
         m->content_type = hd->value;
-    else if (!m->content_encoding && !strcasecmp(hd->name, "content-encoding"))
+    else if (nlen == 16 && !m->content_encoding && !strcasecmp(hd->name, "content-encoding"))
         m->content_encoding = hd->value;
-    else if (m->kind == MSG_REQUEST && !h->named && !strcasecmp(hd->name, "host") && vlen) {
+    else if (nlen == 4 && m->kind == MSG_REQUEST && !h->named && !strcasecmp(hd->name, "host") &&
+             vlen) {
         store_server_name(h->st, h->c, hd->value, vlen);
         h->named = 1;
     }

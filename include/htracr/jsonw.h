@@ -48,7 +48,9 @@ void jsonw_obj_open(struct jsonw *w);
 void jsonw_obj_close(struct jsonw *w);
 void jsonw_arr_open(struct jsonw *w);
 void jsonw_arr_close(struct jsonw *w);
-/* Key of the next member of the current object (escaped if need be). */
+/* Key of the next member of the current object. Keys are the program's
+ * own names: printable ASCII with no quote or backslash, written as they
+ * are (never pass bytes from the wire as a key). */
 void jsonw_keyn(struct jsonw *w, const char *key, size_t n);
 /* Inline, so the length of a literal key is known at compile time. */
 static inline void jsonw_key(struct jsonw *w, const char *key)

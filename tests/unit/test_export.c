@@ -353,6 +353,39 @@ TEST(export_jsonw_escaping)
     }
 }
 
+/* Integers are formatted by hand: every digit count, both signs, limits. */
+TEST(export_jsonw_integers)
+{
+    static const int64_t vals[] = {0, 5, 9, 10, 42, 99, 100, 101, 999, 1000, 65535, 1234567,
+                                   1700000000003000, INT64_MAX, -1, -10, -99, -100, INT64_MIN};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        struct membuf m;
+        struct jsonw w;
+        char want[32];
+        CHECK(membuf_open(&m) == 0);
+        jsonw_init(&w, m.f);
+        jsonw_int(&w, vals[i]);
+        CHECK_INT(jsonw_finish(&w), 0);
+        membuf_close(&m);
+        snprintf(want, sizeof(want), "%lld", (long long)vals[i]);
+        int same = strcmp(m.buf, want) == 0;
+        if (!same)
+            test_fail(__FILE__, __LINE__, "jsonw_int(%lld) wrote %s", (long long)vals[i], m.buf);
+        free(m.buf);
+        if (!same)
+            return;
+    }
+    struct membuf m;
+    struct jsonw w;
+    CHECK(membuf_open(&m) == 0);
+    jsonw_init(&w, m.f);
+    jsonw_uint(&w, UINT64_MAX);
+    CHECK_INT(jsonw_finish(&w), 0);
+    membuf_close(&m);
+    CHECK_STR(m.buf, "18446744073709551615");
+    free(m.buf);
+}
+
 TEST(export_jsonw_structure)
 {
     struct membuf m;
