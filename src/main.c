@@ -250,6 +250,7 @@ static int open_output(struct output *o, const char *what)
         log_msg(LOG_ERROR, "cannot write %s output '%s': %s", what, o->path, strerror(errno));
         return -errno;
     }
+    setvbuf(o->f, NULL, _IOFBF, 256 * 1024);
     return 0;
 }
 

@@ -23,7 +23,7 @@
 
 #define JSONW_MAX_DEPTH 64
 
-#define JSONW_BUF 8192
+#define JSONW_BUF (64 * 1024)
 
 struct jsonw {
     FILE *f;
@@ -52,10 +52,26 @@ void jsonw_arr_close(struct jsonw *w);
  * own names: printable ASCII with no quote or backslash, written as they
  * are (never pass bytes from the wire as a key). */
 void jsonw_keyn(struct jsonw *w, const char *key, size_t n);
-/* Inline, so the length of a literal key is known at compile time. */
+/* Inline, so a literal key's length is known at compile time and the
+ * common case (room in the buffer, inside an object) is a few stores. */
 static inline void jsonw_key(struct jsonw *w, const char *key)
 {
-    jsonw_keyn(w, key, strlen(key));
+    size_t n = strlen(key);
+    if (w->depth && !w->after_key && !w->err && JSONW_BUF - w->nbuf >= n + 4) {
+        char *p = w->buf + w->nbuf;
+        if (w->nonempty[w->depth - 1])
+            *p++ = ',';
+        w->nonempty[w->depth - 1] = 1;
+        w->after_key = 1;
+        *p++ = '"';
+        memcpy(p, key, n);
+        p += n;
+        *p++ = '"';
+        *p++ = ':';
+        w->nbuf = (size_t)(p - w->buf);
+        return;
+    }
+    jsonw_keyn(w, key, n);
 }
 
 /* Values. jsonw_str(NULL) writes null. */
