@@ -361,17 +361,9 @@ void jsonw_uint(struct jsonw *w, uint64_t v)
     jsonw_raw_value(w, p, (size_t)(end - p));
 }
 
-void jsonw_null(struct jsonw *w)
+void jsonw_token(struct jsonw *w, const char *s, size_t n)
 {
-    jsonw_raw_value(w, "null", 4);
-}
-
-void jsonw_bool(struct jsonw *w, int v)
-{
-    if (v)
-        jsonw_raw_value(w, "true", 4);
-    else
-        jsonw_raw_value(w, "false", 5);
+    jsonw_raw_value(w, s, n);
 }
 
 void jsonw_milli(struct jsonw *w, int64_t v)

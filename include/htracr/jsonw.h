@@ -80,8 +80,30 @@ void jsonw_str(struct jsonw *w, const char *s);
 void jsonw_strn(struct jsonw *w, const void *s, size_t n);
 void jsonw_int(struct jsonw *w, int64_t v);
 void jsonw_uint(struct jsonw *w, uint64_t v);
-void jsonw_null(struct jsonw *w);
-void jsonw_bool(struct jsonw *w, int v);
+/* A literal token (null, true, false) as the next value. */
+void jsonw_token(struct jsonw *w, const char *s, size_t n);
+/* Inline: right after a key with room in the buffer, a token is one copy. */
+static inline void jsonw_token_fast(struct jsonw *w, const char *s, size_t n)
+{
+    if (w->after_key && JSONW_BUF - w->nbuf >= n) {
+        w->after_key = 0;
+        memcpy(w->buf + w->nbuf, s, n);
+        w->nbuf += n;
+        return;
+    }
+    jsonw_token(w, s, n);
+}
+static inline void jsonw_null(struct jsonw *w)
+{
+    jsonw_token_fast(w, "null", 4);
+}
+static inline void jsonw_bool(struct jsonw *w, int v)
+{
+    if (v)
+        jsonw_token_fast(w, "true", 4);
+    else
+        jsonw_token_fast(w, "false", 5);
+}
 /* v / 10^3 as a decimal with exactly three fraction digits (µs -> "ms.uuu"),
  * written without floating point so output never depends on the locale. */
 void jsonw_milli(struct jsonw *w, int64_t v);
