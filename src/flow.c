@@ -492,9 +492,7 @@ void flow_table_packet(struct flow_table *ft, const struct decoded *d)
 
 void flow_table_finish(struct flow_table *ft)
 {
-    /* Finish in order of creation of their connections: walk the store's
-     * order through the flows' activity list is not that order, so finish
-     * by the oldest activity first, which is the order JSONL streams use. */
+    /* Oldest activity first, the order expiry would have used. */
     while (ft->lru_head)
         flow_remove(ft, ft->lru_head);
 }

@@ -41,8 +41,8 @@ struct flow_stats {
 struct flow_table *flow_table_new(struct store *st, const struct flow_opts *opts);
 /* One decoded TCP packet (borrowed for the call). */
 void flow_table_packet(struct flow_table *ft, const struct decoded *d);
-/* End of input: finish every flow (their connections go to the store's
- * on_finish in order of creation). */
+/* End of input: finish every flow, least recently active first (their
+ * connections go to the store's on_finish). */
 void flow_table_finish(struct flow_table *ft);
 const struct flow_stats *flow_table_stats(const struct flow_table *ft);
 /* Free; flow_table_free(NULL) is a no-op. Call flow_table_finish() first to
