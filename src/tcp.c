@@ -470,6 +470,8 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
         if (!d->fin_seen) {
             d->fin_seen = 1;
             d->fin_seq = fin;
+            if (seq_gt(fin + 1, d->max_seq))
+                d->max_seq = fin + 1; /* the FIN takes one sequence number */
             if (c->close == CLOSE_OPEN)
                 store_conn_state(t->st, c, STATE_HALF_CLOSED, ts);
         }

@@ -117,6 +117,11 @@ TEST(tcp_basic_exchange)
     CHECK_INT(c->packets[3].msg, c->messages[0]->id);
     CHECK_INT(c->packets[4].msg, c->messages[1]->id);
     CHECK_INT(c->stats.retransmits[0] + c->stats.retransmits[1], 0);
+    /* A clean exchange has no analysis flags (the ACKs of the FINs are not
+     * "ACKed unseen") and no events. */
+    for (uint32_t i = 0; i < c->npackets; i++)
+        CHECK_INT(c->packets[i].analysis, 0);
+    CHECK_INT(c->nevents, 0);
     rig_free(&r);
 }
 
