@@ -57,6 +57,19 @@ struct rtt_seg {
 
 #define RTT_RING 64
 
+/* What Wireshark's TCP analysis remembers per direction (its "fwd"/"rev"),
+ * kept apart from reassembly so the flags follow its definitions. */
+struct ws_dir {
+    uint32_t nextseq;       /* highest seq + len (+1 for SYN/FIN) sent */
+    uint32_t maxseqtobeacked; /* end of the contiguous data from the start */
+    uint32_t lastack;
+    uint32_t win;           /* last window advertised (scaled) */
+    uint32_t dupacks;       /* duplicate ACKs in a row */
+    int64_t nextseq_ts, lastack_ts;
+    uint8_t nextseq_set, lastack_set, win_set, maxack_set;
+    uint32_t last_flags;    /* PKT_* of this direction's last segment */
+};
+
 struct tcp_dir {
     uint8_t isn_set, syn_seen, fin_seen, wscale_ok, stopped, eof_sent, fin_acked;
     uint8_t wscale;
@@ -71,6 +84,7 @@ struct tcp_dir {
     size_t ooo_bytes;
     struct rtt_seg rtt[RTT_RING];
     uint32_t rtt_head, rtt_n;   /* oldest entry, count */
+    struct ws_dir ws;
 };
 
 struct tcp_conn {
@@ -354,6 +368,92 @@ static void note_event(struct tcp_conn *t, uint32_t pkt, uint32_t type, int dir,
     store_conn_event(t->st, t->c, type, (uint8_t)dir, pkt, ts);
 }
 
+#define WS_FAST_RETRANS_US 20000 /* a retransmission this soon after 2+ dup ACKs is fast */
+#define WS_OOO_DEFAULT_US 3000   /* out-of-order threshold without a handshake RTT */
+
+/* Wireshark's tcp.analysis.* flags for one segment (absolute seq/ack, window
+ * scaled), from the state before it; then that state is updated. Same
+ * order and definitions as its tcp_analyze_sequence_number(), so tshark can
+ * be the oracle in the tests; docs/tcp-analysis.md lists them. */
+static uint32_t ws_analyse(struct tcp_conn *t, const struct decoded *dp, int dir, uint32_t win,
+                           int64_t ts)
+{
+    struct ws_dir *f = &t->d[dir].ws, *r = &t->d[!dir].ws;
+    uint32_t seq = dp->seq, ack = dp->ack, len = dp->seg_len, fl = 0;
+    int syn = dp->flags & TCPF_SYN, fin = dp->flags & TCPF_FIN, rst = dp->flags & TCPF_RST;
+    int has_ack = dp->flags & TCPF_ACK;
+    int ctl = syn || fin || rst;
+
+    if (len == 1 && f->nextseq_set && seq == f->nextseq && r->win_set && r->win == 0) {
+        fl |= PKT_ZERO_WINDOW_PROBE;
+        goto finished_fwd;
+    }
+    if (win == 0 && !ctl)
+        fl |= PKT_ZERO_WINDOW;
+    if (f->nextseq_set && seq_gt(seq, f->nextseq) && !rst)
+        fl |= PKT_LOST_SEGMENT;
+    if (len <= 1 && !ctl && f->nextseq_set && f->nextseq - 1 == seq) {
+        fl |= PKT_KEEP_ALIVE;
+        goto finished_fwd;
+    }
+    if (len == 0 && win && f->win_set && win != f->win && f->nextseq_set && seq == f->nextseq &&
+        f->lastack_set && ack == f->lastack && !ctl) {
+        fl |= PKT_WINDOW_UPDATE;
+        goto finished_fwd;
+    }
+    if (len > 0 && r->win_set && r->lastack_set && seq + len == r->lastack + r->win)
+        fl |= PKT_WINDOW_FULL;
+    if (len == 0 && f->win_set && win == f->win && f->nextseq_set && seq == f->nextseq &&
+        f->lastack_set && ack == f->lastack && !ctl &&
+        (r->last_flags & (PKT_KEEP_ALIVE | PKT_ZERO_WINDOW_PROBE)))
+        goto finished_fwd; /* the ACK of a keep-alive or a probe */
+    if (len == 0 && win && f->win_set && win == f->win && f->nextseq_set && seq == f->nextseq &&
+        f->lastack_set && ack == f->lastack && !ctl) {
+        f->dupacks++;
+        fl |= PKT_DUP_ACK;
+    }
+finished_fwd:
+    if (!(fl & PKT_DUP_ACK) && !(fl & PKT_KEEP_ALIVE) && f->lastack_set && ack != f->lastack)
+        f->dupacks = 0;
+    if (has_ack && r->maxack_set && seq_gt(ack, r->maxseqtobeacked)) {
+        fl |= PKT_ACKED_UNSEEN;
+        r->maxseqtobeacked = r->nextseq; /* said once per hole */
+    }
+    if ((len > 0 || syn || fin) && f->nextseq_set && seq_lt(seq, f->nextseq) &&
+        !(fl & PKT_KEEP_ALIVE)) {
+        int64_t rtt = t->c->handshake_rtt_us > 0 ? t->c->handshake_rtt_us : WS_OOO_DEFAULT_US;
+        if (r->dupacks >= 2 && r->lastack == seq && ts - r->lastack_ts < WS_FAST_RETRANS_US)
+            fl |= PKT_FAST_RETRANS | PKT_RETRANS;
+        else if (ts - f->nextseq_ts < rtt && f->nextseq != seq + len + (syn || fin))
+            fl |= PKT_OUT_OF_ORDER;
+        else if (len > 0 && r->lastack_set && seq_le(seq + len, r->lastack))
+            fl |= PKT_SPURIOUS_RETRANS | PKT_RETRANS;
+        else
+            fl |= PKT_RETRANS;
+    }
+
+    /* Remember for the next segments. */
+    uint32_t next = seq + len + (syn ? 1 : 0) + (fin ? 1 : 0);
+    if ((!f->nextseq_set || seq_gt(next, f->nextseq)) && !(fl & PKT_KEEP_ALIVE)) {
+        f->nextseq = next;
+        f->nextseq_set = 1;
+        f->nextseq_ts = ts;
+    }
+    if ((!f->maxack_set || seq == f->maxseqtobeacked) && !(fl & PKT_ZERO_WINDOW_PROBE)) {
+        f->maxseqtobeacked = f->nextseq;
+        f->maxack_set = 1;
+    }
+    if (has_ack) {
+        f->lastack = ack;
+        f->lastack_set = 1;
+        f->lastack_ts = ts;
+    }
+    f->win = win;
+    f->win_set = 1;
+    f->last_flags = fl;
+    return fl;
+}
+
 void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
 {
     struct store_conn *c = t->c;
@@ -367,7 +467,7 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
      * is relative seq 1, as if a SYN had come before it. */
     if (syn) {
         if (d->syn_seen && dp->seq == d->syn_seq)
-            analysis |= PKT_SYN_RETRY;
+            analysis |= PKT_SYN_RETRY; /* also a retransmission, below */
         if (!d->syn_seen || !d->isn_set) {
             d->syn_seen = 1;
             d->syn_seq = dp->seq;
@@ -410,8 +510,8 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
     c->stats.bytes[dir] += dp->seg_len;
 
     /* Handshake times as seen at the capture point. */
-    if (syn && !ack && dir == DIR_C2S && c->syn_us < 0)
-        c->syn_us = ts;
+    if (syn && !ack && dir == DIR_C2S && c->synack_us < 0)
+        c->syn_us = ts; /* the latest SYN: the one the SYN/ACK answers */
     else if (syn && ack && dir == DIR_S2C && c->synack_us < 0)
         c->synack_us = ts;
     else if (!syn && ack && dir == DIR_C2S && c->synack_us >= 0 && c->hs_ack_us < 0 &&
@@ -430,35 +530,28 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
     if (ack && o->isn_set)
         rtt_acked(t, o, dp->ack, ts);
 
-    /* Payload. */
+    /* Wireshark's analysis flags, before reassembly changes any state. */
+    analysis |= ws_analyse(t, dp, dir, p.win, ts);
+    if (analysis & PKT_RETRANS)
+        c->stats.retransmits[dir]++;
+    if (analysis & PKT_OUT_OF_ORDER)
+        c->stats.out_of_order++;
+    if (analysis & PKT_DUP_ACK)
+        c->stats.dup_acks++;
+    if (analysis & PKT_ZERO_WINDOW)
+        c->stats.zero_windows++;
+
+    /* Payload: in order, it goes to HTTP now (with what it lets through
+     * from the buffer); ahead of a hole, it waits in the buffer; all old,
+     * it is dropped (the first copy wins). */
     uint32_t seq = syn ? dp->seq + 1 : dp->seq;
     if (dp->seg_len > 0) {
         uint32_t end = seq + dp->seg_len;
-        if (seq_le(end, d->next_seq)) {
-            analysis |= PKT_RETRANS;
-            c->stats.retransmits[dir]++;
-        } else if (seq_gt(seq, d->next_seq)) {
-            /* Past the highest byte seen: something before it is missing.
-             * Right at it: in order after an earlier hole, no flag. Below
-             * it: it fills part of a hole, out of order. */
-            if (seq_gt(seq, d->max_seq)) {
-                analysis |= PKT_LOST_SEGMENT;
-            } else if (seq_lt(seq, d->max_seq)) {
-                analysis |= PKT_OUT_OF_ORDER;
-                c->stats.out_of_order++;
-            }
+        if (seq_gt(seq, d->next_seq)) {
             struct decoded shifted = *dp;
             shifted.seq = seq;
             buffer_segment(t, dir, &shifted, pkt);
-        } else {
-            if (seq_lt(seq, d->next_seq) && seq_lt(seq, d->max_seq)) {
-                /* Partly old, partly new. */
-                analysis |= PKT_RETRANS;
-                c->stats.retransmits[dir]++;
-            } else if (seq_lt(seq, d->max_seq)) {
-                analysis |= PKT_OUT_OF_ORDER;
-                c->stats.out_of_order++;
-            }
+        } else if (seq_gt(end, d->next_seq)) {
             deliver(t, dir, seq, dp->payload, dp->cap_len, dp->seg_len, pkt);
             flush_ooo(t, dir);
         }
@@ -507,10 +600,8 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
     /* An ACK that passes data the peer never showed us (yet). */
     if (ack && o->isn_set && seq_gt(dp->ack, o->next_seq)) {
         uint32_t upto = dp->ack;
-        if (seq_gt(upto, o->max_seq)) {
-            analysis |= PKT_ACKED_UNSEEN;
+        if (seq_gt(upto, o->max_seq))
             o->max_seq = upto;
-        }
         if (!o->acked_set || seq_gt(upto, o->acked)) {
             o->acked = upto;
             o->acked_set = 1;
