@@ -425,6 +425,10 @@ static void body_finish(struct http_dir *d, int complete)
 {
     struct body *b = &d->body;
     struct store_message *m = d->m;
+    /* Every way a message ends comes through here: its round trips. */
+    if (m)
+        m->round_trips = store_conn_round_trips(d->h->c, m->first_packet, m->last_packet,
+                                                (uint8_t)d->dir);
     if (m && complete && b->mode == BODY_INFLATE && !b->ended &&
         (b->zinit || b->nstash))
         m->body_decode_error = 1;
@@ -512,8 +516,14 @@ static struct store_message *msg_begin(struct http_dir *d)
         struct fifo_ent *e = fifo_front(h);
         if (e) {
             m->request = e->req->id;
-            if (e->req->end_us && m->start_us >= e->req->end_us)
+            if (e->req->end_us && m->start_us >= e->req->end_us) {
                 m->ttfb_us = m->start_us - e->req->end_us;
+                /* The network's share of the wait is one round trip; the
+                 * rest is the server thinking. */
+                int64_t rtt = store_conn_base_rtt(h->c);
+                if (rtt >= 0)
+                    m->stall_us = m->ttfb_us > rtt ? m->ttfb_us - rtt : 0;
+            }
         }
     }
     return m;

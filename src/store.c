@@ -512,3 +512,34 @@ struct store_conn *store_first(struct store *st)
 {
     return st->head;
 }
+
+int32_t store_conn_round_trips(struct store_conn *c, uint32_t first, uint32_t last, uint8_t dir)
+{
+    const struct store_packet *p = store_conn_pkt(c, first);
+    if (!p || !store_conn_pkt(c, last) || last < first)
+        return -1;
+    int32_t rounds = 0;
+    int acked = 1;            /* the first data packet starts a round */
+    uint32_t round_end = 0;   /* relative seq after the round's first segment */
+    for (uint64_t i = first; i <= last; i++) {
+        p = store_conn_pkt(c, (uint32_t)i);
+        if (p->dir != dir) {
+            if (rounds && (p->flags & TCPF_ACK) && (int32_t)(p->ack - round_end) >= 0)
+                acked = 1;
+            continue;
+        }
+        if (p->len == 0 || !acked)
+            continue;
+        rounds++;
+        acked = 0;
+        round_end = p->seq + p->len;
+    }
+    return rounds ? rounds : 1;
+}
+
+int64_t store_conn_base_rtt(const struct store_conn *c)
+{
+    if (c->handshake_rtt_us >= 0)
+        return c->handshake_rtt_us;
+    return c->stats.rtt_min_us;
+}

@@ -96,6 +96,8 @@ struct tcp_conn {
     uint8_t syn_wscale[2]; /* SYN of that direction carried window scale */
     int64_t rtt_sum;
     uint64_t rtt_count;
+    uint32_t rwnd_last[2];
+    uint8_t rwnd_set[2];
 };
 
 struct tcp_conn *tcp_conn_new(struct store *st, struct store_conn *c, int http)
@@ -532,6 +534,19 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
 
     /* Wireshark's analysis flags, before reassembly changes any state. */
     analysis |= ws_analyse(t, dp, dir, p.win, ts);
+
+    /* Series: the window this side advertises (when it changes), and the
+     * bytes in flight after each data segment (sent, not yet ACKed). */
+    if (!syn && (!t->rwnd_set[dir] || p.win != t->rwnd_last[dir])) {
+        store_conn_point(t->st, c, dir == DIR_C2S ? SERIES_RWND_C2S : SERIES_RWND_S2C, ts, p.win);
+        t->rwnd_last[dir] = p.win;
+        t->rwnd_set[dir] = 1;
+    }
+    if (dp->seg_len > 0 && o->ws.lastack_set)
+        store_conn_point(t->st, c, dir == DIR_C2S ? SERIES_FLIGHT_C2S : SERIES_FLIGHT_S2C, ts,
+                         (int32_t)(d->ws.nextseq - o->ws.lastack) > 0
+                             ? (int64_t)(uint32_t)(d->ws.nextseq - o->ws.lastack)
+                             : 0);
     if (analysis & PKT_RETRANS)
         c->stats.retransmits[dir]++;
     if (analysis & PKT_OUT_OF_ORDER)

@@ -305,6 +305,17 @@ static inline struct store_conn *store_next(struct store_conn *c)
     return c->next;
 }
 
+/* Round trips a message took: the flights of its direction's data from
+ * packet index first to last, a new flight starting with the first data
+ * packet sent after the peer ACKed the first segment of the current one
+ * (ACK-clocked rounds). 1 for a message in one flight; -1 when its packets
+ * are no longer held. */
+int32_t store_conn_round_trips(struct store_conn *c, uint32_t first, uint32_t last, uint8_t dir);
+
+/* The connection's RTT for stall estimates: the handshake RTT, else the
+ * smallest RTT sample so far; -1 when neither is known. */
+int64_t store_conn_base_rtt(const struct store_conn *c);
+
 /* Bytes currently counted against the budget. */
 size_t store_memory(const struct store *st);
 

@@ -401,3 +401,47 @@ TEST(tcp_in_order_after_hole_not_flagged)
     CHECK_INT(c->messages[1]->complete, 1);
     rig_free(&r);
 }
+
+/* A response sent in two ACK-clocked flights takes two round trips; the
+ * stall is the time to first byte less one handshake RTT; the series hold
+ * the windows advertised and the bytes in flight. */
+TEST(tcp_round_trips_stall_and_series)
+{
+    struct rig r;
+    rig_init(&r, 80, 1, 1, 1);
+    handshake(&r); /* SYN t0, SYN/ACK t0+1ms, ACK t0+2ms: RTT 2 ms */
+    uint32_t ql = sizeof(REQ) - 1;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    r.t += 10000; /* the server thinks for 10 ms */
+    static const char hdr[] = "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n";
+    uint32_t hl = sizeof(hdr) - 1;
+    static char body[3000];
+    memset(body, 'y', sizeof(body));
+    uint32_t s0 = r.sseq, a = r.cseq + ql;
+    seg(&r, 0, s0, a, TCPF_ACK, hdr, hl, hl);                /* flight 1 */
+    seg(&r, 0, s0 + hl, a, TCPF_ACK, body, 1000, 1000);      /* flight 1 */
+    seg(&r, 1, a, s0 + hl, TCPF_ACK, NULL, 0, 0);            /* ACKs the first segment */
+    seg(&r, 0, s0 + hl + 1000, a, TCPF_ACK, body, 1000, 1000); /* flight 2 */
+    seg(&r, 0, s0 + hl + 2000, a, TCPF_ACK, body, 1000, 1000); /* flight 2 */
+    struct store_conn *c = only_conn(&r);
+    struct store_message *rsp = c->messages[1];
+    CHECK_INT(rsp->complete, 1);
+    CHECK_INT(rsp->round_trips, 2);
+    CHECK_INT(c->messages[0]->round_trips, 1);
+    CHECK_INT(c->handshake_rtt_us, 2000);
+    CHECK_INT(rsp->ttfb_us, 11000);
+    CHECK_INT(rsp->stall_us, 9000);
+    /* the client advertised 1000 once (unchanged later); so did the server */
+    CHECK_INT(c->series[SERIES_RWND_C2S].n, 1);
+    CHECK_INT(c->series[SERIES_RWND_S2C].n, 1);
+    CHECK_INT(c->series[SERIES_RWND_C2S].v[0].value, 1000);
+    /* in flight after each server data segment: hl, hl+1000, then after the
+     * ACK of hl: 2000, 3000 */
+    const struct store_series *fs = &c->series[SERIES_FLIGHT_S2C];
+    CHECK_INT(fs->n, 4);
+    CHECK_INT(fs->v[0].value, hl);
+    CHECK_INT(fs->v[1].value, hl + 1000);
+    CHECK_INT(fs->v[2].value, 2000);
+    CHECK_INT(fs->v[3].value, 3000);
+    rig_free(&r);
+}
