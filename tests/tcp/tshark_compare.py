@@ -39,8 +39,8 @@ KNOWN = {
 
 
 def tshark_frames(pcap):
-    fields = ['frame.number', 'frame.time_epoch', 'ip.src', 'ipv6.src', 'tcp.srcport', 'ip.dst',
-              'ipv6.dst', 'tcp.dstport', 'tcp.analysis.initial_rtt']
+    fields = ['frame.number', 'tcp.analysis.ack_rtt', 'ip.src', 'ipv6.src', 'tcp.srcport',
+              'ip.dst', 'ipv6.dst', 'tcp.dstport', 'tcp.analysis.initial_rtt']
     fields += ['tcp.analysis.' + f for f in FLAGS]
     cmd = ['tshark', '-n', '-r', pcap, '-Y', 'tcp', '-T', 'fields', '-E', 'separator=\t',
            '-E', 'occurrence=f']
@@ -57,16 +57,18 @@ def tshark_frames(pcap):
         key = frozenset([(src, int(v[4])), (dst, int(v[7]))])
         flags = {f for i, f in enumerate(FLAGS) if v[9 + i]}
         frames[key].append({'frame': int(v[0]), 'src': (src, int(v[4])), 'flags': flags,
-                            'initial_rtt': v[8]})
+                            'initial_rtt': v[8],
+                            'ack_rtt': round(float(v[1]) * 1e6) if v[1] else None})
     return frames
 
 
-def htracr_conns(pcap):
+def htracr_conns(pcap):  # noqa: C901
     out = subprocess.run([BIN, '-r', pcap, '--json', '-'], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, timeout=120)
     doc = json.loads(out.stdout)
     conns = defaultdict(list)
     hs = {}
+    rtts = defaultdict(list)
     for c in doc['connections']:
         cl = (c['client_addr'], c['client_port'])
         sv = (c['server_addr'], c['server_port'])
@@ -75,7 +77,14 @@ def htracr_conns(pcap):
             conns[key].append({'src': cl if p['dir'] == 'c2s' else sv,
                                'flags': set(p.get('analysis', [])) & set(FLAGS)})
         hs.setdefault(key, []).append(c['handshake_rtt_us'])
-    return conns, hs
+        rtts[key] += [v for _, v in c['series']['rtt']]
+    return conns, hs, rtts
+
+
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return (v[n // 2] + v[(n - 1) // 2]) / 2
 
 
 def main():
@@ -84,6 +93,7 @@ def main():
     pcaps = sorted(glob.glob(os.path.join(corpus, '*', '*', '*.pcap')))
     pcaps += sorted(glob.glob(os.path.join(ROOT, 'tests', 'out', 'captures', '*.pcap')))
     verbose = '-v' in sys.argv
+    check_rtt = '--rtt' in sys.argv
     passed = failed = skipped = 0
     if not pcaps or not os.access(BIN, os.X_OK):
         print('SKIP: no captures or no htracr binary')
@@ -92,7 +102,7 @@ def main():
     for pcap in pcaps:
         name = os.path.basename(pcap)
         ts = tshark_frames(pcap)
-        hc, hs = htracr_conns(pcap)
+        hc, hs, hr = htracr_conns(pcap)
         problems = []
         for key, hp in hc.items():
             tp = ts.get(key)
@@ -108,6 +118,18 @@ def main():
                             (name, b['frame'], f) not in KNOWN:
                         problems.append('frame %d: %s htracr=%s tshark=%s' % (
                             b['frame'], f, f in a['flags'], f in b['flags']))
+            # RTT samples: count within 5 %, median within 1 % (issue 3).
+            # Not yet part of `make test`: 9 captures still differ (Karn's
+            # rule against Wireshark's sampling); run with --rtt to see them.
+            t_s = [x['ack_rtt'] for x in tp if x['ack_rtt'] is not None]
+            h_s = hr.get(key, [])
+            if check_rtt and (t_s or h_s):
+                if abs(len(h_s) - len(t_s)) > 0.05 * max(len(t_s), 1):
+                    problems.append('%s: %d RTT samples, tshark %d' % (sorted(key), len(h_s),
+                                                                       len(t_s)))
+                elif t_s and h_s and abs(median(h_s) - median(t_s)) > 0.01 * median(t_s) + 1:
+                    problems.append('%s: RTT median %.0f us, tshark %.0f us' % (
+                        sorted(key), median(h_s), median(t_s)))
             t_rtt = [x['initial_rtt'] for x in tp if x['initial_rtt']]
             h_rtt = [r for r in hs.get(key, []) if r is not None]
             if t_rtt and h_rtt:
