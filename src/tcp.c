@@ -50,8 +50,9 @@ struct ooo_seg {
 /* A segment waiting for its ACK, for RTT samples (Karn: none from a
  * segment that was sent more than once). */
 struct rtt_seg {
+    uint32_t start;     /* its first seq */
     uint32_t end;       /* seq after its last byte (SYN/FIN count one) */
-    int64_t ts_us;
+    int64_t ts_ns;      /* ns: sub-µs RTTs on fast links are real samples */
     uint32_t retrans;
 };
 
@@ -313,9 +314,10 @@ static void rtt_sent(struct tcp_dir *d, uint32_t seq, uint32_t end, int64_t ts, 
             is_new = 0;
     }
     if (!is_new) {
+        /* Karn: the segments this one sends again give no sample. */
         for (uint32_t i = 0; i < d->rtt_n; i++) {
             struct rtt_seg *r = &d->rtt[(d->rtt_head + i) % RTT_RING];
-            if (seq_gt(r->end, seq))
+            if (seq_gt(r->end, seq) && seq_lt(r->start, end))
                 r->retrans = 1;
         }
         return;
@@ -325,8 +327,9 @@ static void rtt_sent(struct tcp_dir *d, uint32_t seq, uint32_t end, int64_t ts, 
         d->rtt_n--;
     }
     struct rtt_seg *r = &d->rtt[(d->rtt_head + d->rtt_n) % RTT_RING];
+    r->start = seq;
     r->end = end;
-    r->ts_us = ts;
+    r->ts_ns = ts;
     r->retrans = 0;
     d->rtt_n++;
 }
@@ -341,9 +344,12 @@ static void rtt_acked(struct tcp_conn *t, struct tcp_dir *d, uint32_t ack, int64
         d->rtt_head = (d->rtt_head + 1) % RTT_RING;
         d->rtt_n--;
     }
-    if (!hit || hit->retrans || ts < hit->ts_us)
-        return;
-    int64_t rtt = ts - hit->ts_us;
+    /* Only an ACK that ends exactly at a segment's end is a sample (as in
+     * Wireshark's ack_rtt): a partial or stretched ACK says less. */
+    if (!hit || hit->end != ack || hit->retrans || ts <= hit->ts_ns)
+        return; /* a zero time says nothing but the clock's resolution */
+    int64_t rtt = (ts - hit->ts_ns + 500) / 1000; /* µs, rounded */
+    ts /= 1000;
     struct store_conn_stats *cs = &t->c->stats;
     store_conn_point(t->st, t->c, SERIES_RTT, ts, rtt);
     if (cs->rtt_min_us < 0 || rtt < cs->rtt_min_us)
@@ -530,7 +536,7 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
     /* The ACK's RTT sample first: a response that completes with this
      * packet may be written out (streaming) during the payload below. */
     if (ack && o->isn_set)
-        rtt_acked(t, o, dp->ack, ts);
+        rtt_acked(t, o, dp->ack, dp->ts_ns);
 
     /* Wireshark's analysis flags, before reassembly changes any state. */
     analysis |= ws_analyse(t, dp, dir, p.win, ts);
@@ -602,7 +608,8 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
      * what its ACK covers in the other direction. */
     uint32_t occupy = dp->seg_len + (syn ? 1 : 0) + ((dp->flags & TCPF_FIN) ? 1 : 0);
     if (occupy)
-        rtt_sent(d, dp->seq, dp->seq + occupy, ts, !(analysis & PKT_RETRANS) && !(analysis & PKT_SYN_RETRY));
+        rtt_sent(d, dp->seq, dp->seq + occupy, dp->ts_ns,
+                 !(analysis & PKT_RETRANS) && !(analysis & PKT_SYN_RETRY));
 
     /* Bytes of this direction that the peer ACKed but we never saw are
      * lost from the capture. Declared now, not at the ACK: a capture point
