@@ -99,6 +99,9 @@ struct tcp_conn {
     uint64_t rtt_count;
     uint32_t rwnd_last[2];
     uint8_t rwnd_set[2];
+    int64_t last_ts;        /* the previous packet's time, µs */
+    uint8_t zw_dir;         /* the side whose zero window holds the state */
+    uint8_t wf_dir;         /* the side that filled the peer's window */
 };
 
 struct tcp_conn *tcp_conn_new(struct store *st, struct store_conn *c, int http)
@@ -462,6 +465,68 @@ finished_fwd:
     return fl;
 }
 
+#define IDLE_MIN_US 200000 /* idle: silent this long (or 2 RTT, if longer)... */
+
+static uint8_t cur_state(const struct store_conn *c)
+{
+    return c->nstates ? c->states[c->nstates - 1].state : STATE_HANDSHAKE;
+}
+
+/* The states an open connection moves between once established. */
+static int flowing(uint8_t st)
+{
+    return st == STATE_ACTIVE || st == STATE_IDLE || st == STATE_ZERO_WINDOW ||
+           st == STATE_RWND_LIMITED;
+}
+
+/* ...with nothing outstanding in either direction. */
+static int all_acked(const struct tcp_conn *t)
+{
+    for (int i = 0; i < 2; i++) {
+        const struct ws_dir *f = &t->d[i].ws, *r = &t->d[!i].ws;
+        if (f->nextseq_set && (!r->lastack_set || seq_gt(f->nextseq, r->lastack)))
+            return 0;
+    }
+    return 1;
+}
+
+/* State spans after packet pkt at ts with flags fl, sent in dir: idle
+ * (found when the silence ends), zero window (until that side opens it),
+ * receive-window limited (from a segment that fills the window to the
+ * peer's next ACK), active otherwise. Handshake and closing states are
+ * set where they happen and not touched here. */
+static void track_state(struct tcp_conn *t, int dir, uint32_t fl, uint32_t win, int64_t ts,
+                        int was_idle_candidate)
+{
+    struct store_conn *c = t->c;
+    uint8_t st = cur_state(c);
+    if (!flowing(st))
+        return;
+    int64_t limit = IDLE_MIN_US;
+    int64_t rtt = store_conn_base_rtt(c);
+    if (rtt > 0 && 2 * rtt > limit)
+        limit = 2 * rtt;
+    if (was_idle_candidate && ts - t->last_ts > limit && st == STATE_ACTIVE) {
+        store_conn_state(t->st, c, STATE_IDLE, t->last_ts);
+        st = STATE_IDLE;
+    }
+    uint8_t next = STATE_ACTIVE;
+    if (fl & PKT_ZERO_WINDOW)
+        next = STATE_ZERO_WINDOW;
+    else if (st == STATE_ZERO_WINDOW && (win == 0 || t->zw_dir != dir))
+        next = STATE_ZERO_WINDOW; /* still closed: only its side reopens it */
+    else if (fl & PKT_WINDOW_FULL)
+        next = STATE_RWND_LIMITED;
+    else if (st == STATE_RWND_LIMITED && dir == t->wf_dir)
+        next = STATE_RWND_LIMITED; /* until the receiver answers */
+    if (fl & PKT_ZERO_WINDOW)
+        t->zw_dir = (uint8_t)dir;
+    if (fl & PKT_WINDOW_FULL)
+        t->wf_dir = (uint8_t)dir;
+    if (next != st)
+        store_conn_state(t->st, c, next, ts);
+}
+
 void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
 {
     struct store_conn *c = t->c;
@@ -539,7 +604,11 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
         rtt_acked(t, o, dp->ack, dp->ts_ns);
 
     /* Wireshark's analysis flags, before reassembly changes any state. */
+    int quiet = all_acked(t); /* nothing outstanding since the last packet */
     analysis |= ws_analyse(t, dp, dir, p.win, ts);
+    if (store_conn_total_packets(c) > 1)
+        track_state(t, dir, analysis, p.win, ts, quiet);
+    t->last_ts = ts;
 
     /* Series: the window this side advertises (when it changes), and the
      * bytes in flight after each data segment (sent, not yet ACKed). */

@@ -445,3 +445,66 @@ TEST(tcp_round_trips_stall_and_series)
     CHECK_INT(fs->v[3].value, 3000);
     rig_free(&r);
 }
+
+/* seg() with a chosen window. */
+static void segw(struct rig *r, int c2s, uint32_t seq, uint32_t ack, uint16_t flags,
+                 const char *data, uint32_t len, uint16_t window)
+{
+    struct decoded d = {0};
+    d.proto = 6;
+    d.src.family = d.dst.family = 4;
+    d.src.a[0] = d.dst.a[0] = 10;
+    d.src.a[3] = c2s ? 1 : 2;
+    d.dst.a[3] = c2s ? 2 : 1;
+    d.sport = c2s ? r->cport : r->sport;
+    d.dport = c2s ? r->sport : r->cport;
+    d.seq = seq;
+    d.ack = ack;
+    d.flags = flags;
+    d.window = window;
+    d.payload = (const uint8_t *)data;
+    d.seg_len = d.cap_len = len;
+    d.ts_ns = r->t * 1000;
+    r->t += 1000;
+    flow_table_packet(r->ft, &d);
+}
+
+/* Idle when nothing is outstanding and nothing moves for > 200 ms; a zero
+ * window holds the connection until the receiver opens it again. */
+TEST(tcp_states_idle_and_zero_window)
+{
+    struct rig r;
+    rig_init(&r, 80, 1, 1, 1);
+    handshake(&r);
+    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    r.cseq += ql;
+    seg(&r, 0, r.sseq, r.cseq, TCPF_ACK | TCPF_PSH, RSP, sl, sl);
+    r.sseq += sl;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK, NULL, 0, 0); /* all ACKed */
+    int64_t quiet_from = r.t - 1000;
+    r.t += 500000; /* half a second of nothing */
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    r.cseq += ql;
+    seg(&r, 0, r.sseq, r.cseq, TCPF_ACK | TCPF_PSH, RSP, 20, 20);
+    segw(&r, 1, r.cseq, r.sseq + 20, TCPF_ACK, NULL, 0, 0); /* client: window 0 */
+    int64_t zw_from = r.t - 1000;
+    segw(&r, 0, r.sseq + 20, r.cseq, TCPF_ACK, NULL, 0, 1000); /* server waits */
+    segw(&r, 1, r.cseq, r.sseq + 20, TCPF_ACK, NULL, 0, 1000); /* window update */
+    int64_t zw_to = r.t - 1000;
+    struct store_conn *c = only_conn(&r);
+    /* handshake, active, idle, active, zero window, active */
+    CHECK(c->nstates >= 6);
+    CHECK_INT(c->states[0].state, STATE_HANDSHAKE);
+    CHECK_INT(c->states[1].state, STATE_ACTIVE);
+    CHECK_INT(c->states[2].state, STATE_IDLE);
+    CHECK_INT(c->states[2].start_us, quiet_from);
+    CHECK_INT(c->states[2].end_us, quiet_from + 501000);
+    CHECK_INT(c->states[3].state, STATE_ACTIVE);
+    CHECK_INT(c->states[4].state, STATE_ZERO_WINDOW);
+    CHECK_INT(c->states[4].start_us, zw_from);
+    CHECK_INT(c->states[4].end_us, zw_to);
+    CHECK_INT(c->states[5].state, STATE_ACTIVE);
+    CHECK_INT(c->stats.zero_windows, 1);
+    rig_free(&r);
+}
