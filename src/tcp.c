@@ -609,6 +609,9 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
     if (store_conn_total_packets(c) > 1)
         track_state(t, dir, analysis, p.win, ts, quiet);
     t->last_ts = ts;
+    /* On the packet now: delivering the payload below may complete a
+     * message and write the packet out (streaming) before this returns. */
+    c->packets[c->npackets - 1].analysis |= analysis;
 
     /* Series: the window this side advertises (when it changes), and the
      * bytes in flight after each data segment (sent, not yet ACKed). */
