@@ -76,7 +76,6 @@ struct tcp_dir {
     uint8_t wscale;
     uint32_t isn;       /* relative seq 0 */
     uint32_t next_seq;  /* next in-order byte */
-    uint32_t max_seq;   /* highest seq + len seen */
     uint32_t fin_seq;   /* seq of the FIN */
     uint32_t syn_seq;
     uint32_t acked;     /* highest ACK from the peer past next_seq */
@@ -546,7 +545,7 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
             d->syn_seq = dp->seq;
             d->isn = dp->seq;
             d->isn_set = 1;
-            d->next_seq = d->max_seq = dp->seq + 1;
+            d->next_seq = dp->seq + 1;
             t->syn_wscale[dir] = dp->opt.has_wscale;
             d->wscale = dp->opt.wscale > 14 ? 14 : dp->opt.wscale;
             if (t->syn_wscale[0] && t->syn_wscale[1]) {
@@ -556,13 +555,13 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
     } else if (!d->isn_set) {
         d->isn = dp->seq - 1;
         d->isn_set = 1;
-        d->next_seq = d->max_seq = dp->seq;
+        d->next_seq = dp->seq;
         c->midstream = 1;
     }
     if (ack && !o->isn_set) {
         o->isn = dp->ack - 1;
         o->isn_set = 1;
-        o->next_seq = o->max_seq = dp->ack;
+        o->next_seq = dp->ack;
     }
 
     p.ts_us = ts;
@@ -648,16 +647,12 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
             deliver(t, dir, seq, dp->payload, dp->cap_len, dp->seg_len, pkt);
             flush_ooo(t, dir);
         }
-        if (seq_gt(end, d->max_seq))
-            d->max_seq = end;
     }
     if (dp->flags & TCPF_FIN) {
         uint32_t fin = seq + dp->seg_len;
         if (!d->fin_seen) {
             d->fin_seen = 1;
             d->fin_seq = fin;
-            if (seq_gt(fin + 1, d->max_seq))
-                d->max_seq = fin + 1; /* the FIN takes one sequence number */
             if (c->close == CLOSE_OPEN)
                 store_conn_state(t->st, c, STATE_HALF_CLOSED, ts);
         }
@@ -694,8 +689,6 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
     /* An ACK that passes data the peer never showed us (yet). */
     if (ack && o->isn_set && seq_gt(dp->ack, o->next_seq)) {
         uint32_t upto = dp->ack;
-        if (seq_gt(upto, o->max_seq))
-            o->max_seq = upto;
         if (!o->acked_set || seq_gt(upto, o->acked)) {
             o->acked = upto;
             o->acked_set = 1;
