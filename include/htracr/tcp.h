@@ -8,7 +8,10 @@
  * space (wrap-safe), buffers out-of-order segments under a byte bound,
  * declares gaps (ACK passed missing data, buffer bound, end of capture) and
  * feeds in-order bytes to HTTP. Retransmitted bytes that differ from the
- * buffered first copy are counted; the first copy wins.
+ * buffered first copy are counted; the first copy wins. It also flags each
+ * packet as Wireshark's tcp.analysis does, takes RTT samples (Karn's rule),
+ * keeps the window and bytes-in-flight series and the state spans
+ * (docs/tcp-analysis.md).
  */
 #ifndef HTRACR_TCP_H
 #define HTRACR_TCP_H
