@@ -434,10 +434,10 @@ finished_fwd:
         int64_t rtt = t->c->handshake_rtt_us > 0 ? t->c->handshake_rtt_us : WS_OOO_DEFAULT_US;
         if (r->dupacks >= 2 && r->lastack == seq && ts - r->lastack_ts < WS_FAST_RETRANS_US)
             fl |= PKT_FAST_RETRANS | PKT_RETRANS;
+        else if (len > 0 && r->lastack_set && seq_le(seq + len, r->lastack))
+            fl |= PKT_SPURIOUS_RETRANS | PKT_RETRANS; /* already ACKed: before out-of-order */
         else if (ts - f->nextseq_ts < rtt && f->nextseq != seq + len + (syn || fin))
             fl |= PKT_OUT_OF_ORDER;
-        else if (len > 0 && r->lastack_set && seq_le(seq + len, r->lastack))
-            fl |= PKT_SPURIOUS_RETRANS | PKT_RETRANS;
         else
             fl |= PKT_RETRANS;
     }
