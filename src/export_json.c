@@ -56,6 +56,8 @@ static const char *const series_names[SERIES_COUNT] = {
     [SERIES_FLIGHT_S2C] = "flight_s2c",
     [SERIES_RWND_C2S] = "rwnd_c2s",
     [SERIES_RWND_S2C] = "rwnd_s2c",
+    [SERIES_CWND_C2S] = "cwnd_c2s",
+    [SERIES_CWND_S2C] = "cwnd_s2c",
 };
 
 void export_json_version(char buf[16], unsigned major, unsigned minor)

@@ -37,6 +37,10 @@ static inline int seq_gt(uint32_t a, uint32_t b)
 {
     return seq_diff(a, b) > 0;
 }
+static inline int seq_ge(uint32_t a, uint32_t b)
+{
+    return seq_diff(a, b) >= 0;
+}
 
 struct ooo_seg {
     struct ooo_seg *next;
@@ -69,6 +73,14 @@ struct ws_dir {
     int64_t nextseq_ts, lastack_ts;
     uint8_t nextseq_set, lastack_set, win_set, maxack_set;
     uint32_t last_flags;    /* PKT_* of this direction's last segment */
+    /* SACK blocks of this direction's latest ACK (what it has above lastack) */
+    uint32_t sack[DECODE_MAX_SACK][2];
+    uint8_t nsack;
+    /* congestion-window estimate: the current round of this direction's data */
+    uint8_t in_round;
+    uint32_t round_end;     /* the round ends when the peer ACKs this */
+    int64_t round_ts;
+    int64_t round_max;
 };
 
 struct tcp_dir {
@@ -454,6 +466,8 @@ finished_fwd:
         f->maxack_set = 1;
     }
     if (has_ack) {
+        f->nsack = dp->opt.nsack;
+        memcpy(f->sack, dp->opt.sack, sizeof(f->sack));
         f->lastack = ack;
         f->lastack_set = 1;
         f->lastack_ts = ts;
@@ -462,6 +476,37 @@ finished_fwd:
     f->win_set = 1;
     f->last_flags = fl;
     return fl;
+}
+
+/* Bytes of f's data in flight: sent, not ACKed by r, and not covered by
+ * r's latest SACK blocks. */
+static int64_t in_flight(const struct ws_dir *f, const struct ws_dir *r)
+{
+    int32_t out = (int32_t)(f->nextseq - r->lastack);
+    if (out <= 0)
+        return 0;
+    int64_t sacked = 0;
+    for (uint8_t i = 0; i < r->nsack && i < DECODE_MAX_SACK; i++) {
+        uint32_t left = r->sack[i][0], right = r->sack[i][1];
+        if (seq_lt(left, r->lastack))
+            left = r->lastack;
+        if (seq_gt(right, f->nextseq))
+            right = f->nextseq;
+        if (seq_gt(right, left))
+            sacked += (uint32_t)(right - left);
+    }
+    return sacked < out ? out - sacked : 0;
+}
+
+/* A round of dir's data ends: its largest flight is the cwnd estimate. */
+static void end_round(struct tcp_conn *t, int dir)
+{
+    struct ws_dir *f = &t->d[dir].ws;
+    if (!f->in_round)
+        return;
+    store_conn_point(t->st, t->c, dir == DIR_C2S ? SERIES_CWND_C2S : SERIES_CWND_S2C,
+                     f->round_ts, f->round_max);
+    f->in_round = 0;
 }
 
 #define IDLE_MIN_US 200000 /* idle: silent this long (or 2 RTT, if longer)... */
@@ -619,11 +664,22 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
         t->rwnd_last[dir] = p.win;
         t->rwnd_set[dir] = 1;
     }
-    if (dp->seg_len > 0 && o->ws.lastack_set)
+    /* The peer's ACK may end the round of this direction's data it covers. */
+    if (ack && o->ws.in_round && seq_ge(dp->ack, o->ws.round_end))
+        end_round(t, !dir);
+    if (dp->seg_len > 0 && o->ws.lastack_set) {
+        int64_t flight = in_flight(&d->ws, &o->ws);
         store_conn_point(t->st, c, dir == DIR_C2S ? SERIES_FLIGHT_C2S : SERIES_FLIGHT_S2C, ts,
-                         (int32_t)(d->ws.nextseq - o->ws.lastack) > 0
-                             ? (int64_t)(uint32_t)(d->ws.nextseq - o->ws.lastack)
-                             : 0);
+                         flight);
+        if (!d->ws.in_round) {
+            d->ws.in_round = 1;
+            d->ws.round_end = dp->seq + dp->seg_len;
+            d->ws.round_ts = ts;
+            d->ws.round_max = 0;
+        }
+        if (flight > d->ws.round_max)
+            d->ws.round_max = flight;
+    }
     if (analysis & PKT_RETRANS)
         c->stats.retransmits[dir]++;
     if (analysis & PKT_OUT_OF_ORDER)
@@ -711,6 +767,8 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
 void tcp_conn_finish(struct tcp_conn *t)
 {
     struct store_conn *c = t->c;
+    end_round(t, DIR_C2S);
+    end_round(t, DIR_S2C);
     uint32_t total = store_conn_total_packets(c);
     uint32_t last = total ? total - 1 : 0;
     for (int dir = 0; dir < 2; dir++) {

@@ -140,6 +140,8 @@ enum {
     SERIES_FLIGHT_S2C,
     SERIES_RWND_C2S,        /* receive window advertised by the client (bytes) */
     SERIES_RWND_S2C,
+    SERIES_CWND_C2S,        /* congestion-window estimate: most in flight per round, bytes */
+    SERIES_CWND_S2C,
     SERIES_COUNT
 };
 

@@ -508,3 +508,54 @@ TEST(tcp_states_idle_and_zero_window)
     CHECK_INT(c->stats.zero_windows, 1);
     rig_free(&r);
 }
+
+/* Bytes in flight leave out what the receiver SACKed; the cwnd estimate is
+ * the most in flight in a round (until the first segment of the round is
+ * ACKed). */
+TEST(tcp_flight_sack_and_cwnd)
+{
+    struct rig r;
+    rig_init(&r, 80, 1, 1, 1);
+    handshake(&r);
+    uint32_t ql = sizeof(REQ) - 1;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    r.cseq += ql;
+    static const char hdr[] = "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n";
+    uint32_t hl = sizeof(hdr) - 1, s0 = r.sseq;
+    static char body[1000];
+    memset(body, 'z', sizeof(body));
+    seg(&r, 0, s0, r.cseq, TCPF_ACK, hdr, hl, hl);                  /* round 1 */
+    for (int i = 0; i < 3; i++)
+        seg(&r, 0, s0 + hl + 1000 * i, r.cseq, TCPF_ACK, body, 1000, 1000);
+    /* the client ACKs the headers and SACKs the third body segment */
+    struct decoded d = {0};
+    d.proto = 6;
+    d.src.family = d.dst.family = 4;
+    d.src.a[0] = d.dst.a[0] = 10;
+    d.src.a[3] = 1;
+    d.dst.a[3] = 2;
+    d.sport = r.cport;
+    d.dport = r.sport;
+    d.seq = r.cseq;
+    d.ack = s0 + hl;
+    d.flags = TCPF_ACK;
+    d.window = 1000;
+    d.opt.nsack = 1;
+    d.opt.sack[0][0] = s0 + hl + 2000;
+    d.opt.sack[0][1] = s0 + hl + 3000;
+    d.ts_ns = r.t * 1000;
+    r.t += 1000;
+    flow_table_packet(r.ft, &d);
+    seg(&r, 0, s0 + hl + 3000, r.cseq, TCPF_ACK, body, 1000, 1000); /* round 2 */
+    struct store_conn *c = only_conn(&r);
+    const struct store_series *fs = &c->series[SERIES_FLIGHT_S2C];
+    CHECK_INT(fs->n, 5);
+    CHECK_INT(fs->v[3].value, hl + 3000);
+    /* sent up to hl+4000, ACKed hl, SACKed 1000 of the rest: 3000 */
+    CHECK_INT(fs->v[4].value, 3000);
+    const struct store_series *cw = &c->series[SERIES_CWND_S2C];
+    CHECK_INT(cw->n, 2); /* round 1 ended by the ACK, round 2 at the end */
+    CHECK_INT(cw->v[0].value, hl + 3000);
+    CHECK_INT(cw->v[1].value, 3000);
+    rig_free(&r);
+}
