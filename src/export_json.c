@@ -380,6 +380,7 @@ static void export_json_conn(struct jsonw *w, const struct store_conn *c)
     jsonw_kint_opt(w, "rtt_min_us", s->rtt_min_us);
     jsonw_kint_opt(w, "rtt_avg_us", s->rtt_avg_us);
     jsonw_kint_opt(w, "rtt_max_us", s->rtt_max_us);
+    jsonw_kuint(w, "rtt_ts_samples", s->rtt_ts_samples);
     jsonw_obj_close(w);
 
     jsonw_key(w, "packets");

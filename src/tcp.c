@@ -57,7 +57,9 @@ struct rtt_seg {
     uint32_t start;     /* its first seq */
     uint32_t end;       /* seq after its last byte (SYN/FIN count one) */
     int64_t ts_ns;      /* ns: sub-µs RTTs on fast links are real samples */
-    uint32_t retrans;
+    int64_t re_ts_ns;   /* the latest copy's time, once sent again */
+    uint32_t tsval, re_tsval; /* TSval of the first and latest copy */
+    uint8_t has_ts, retrans;
 };
 
 #define RTT_RING 64
@@ -321,7 +323,8 @@ static void settle_acked(struct tcp_conn *t, int dir, uint32_t pkt)
 }
 
 /* A segment of d occupying [seq, end) was sent at ts. */
-static void rtt_sent(struct tcp_dir *d, uint32_t seq, uint32_t end, int64_t ts, int is_new)
+static void rtt_sent(struct tcp_dir *d, const struct decoded *dp, uint32_t seq, uint32_t end,
+                     int64_t ts, int is_new)
 {
     if (is_new) {
         if (d->rtt_n && !seq_gt(end, d->rtt[(d->rtt_head + d->rtt_n - 1) % RTT_RING].end))
@@ -331,8 +334,12 @@ static void rtt_sent(struct tcp_dir *d, uint32_t seq, uint32_t end, int64_t ts, 
         /* Karn: the segments this one sends again give no sample. */
         for (uint32_t i = 0; i < d->rtt_n; i++) {
             struct rtt_seg *r = &d->rtt[(d->rtt_head + i) % RTT_RING];
-            if (seq_gt(r->end, seq) && seq_lt(r->start, end))
+            if (seq_gt(r->end, seq) && seq_lt(r->start, end)) {
                 r->retrans = 1;
+                r->re_ts_ns = ts;
+                r->re_tsval = dp->opt.tsval;
+                r->has_ts &= dp->opt.has_ts;
+            }
         }
         return;
     }
@@ -345,13 +352,16 @@ static void rtt_sent(struct tcp_dir *d, uint32_t seq, uint32_t end, int64_t ts, 
     r->end = end;
     r->ts_ns = ts;
     r->retrans = 0;
+    r->has_ts = dp->opt.has_ts;
+    r->tsval = dp->opt.tsval;
     d->rtt_n++;
 }
 
 /* The peer ACKed d up to ack at ts: one RTT sample from the newest segment
  * it covers, unless that one was retransmitted. */
-static void rtt_acked(struct tcp_conn *t, struct tcp_dir *d, uint32_t ack, int64_t ts)
+static void rtt_acked(struct tcp_conn *t, struct tcp_dir *d, const struct decoded *dp, int64_t ts)
 {
+    uint32_t ack = dp->ack;
     struct rtt_seg *hit = NULL;
     while (d->rtt_n && seq_le(d->rtt[d->rtt_head].end, ack)) {
         hit = &d->rtt[d->rtt_head];
@@ -360,9 +370,24 @@ static void rtt_acked(struct tcp_conn *t, struct tcp_dir *d, uint32_t ack, int64
     }
     /* Only an ACK that ends exactly at a segment's end is a sample (as in
      * Wireshark's ack_rtt): a partial or stretched ACK says less. */
-    if (!hit || hit->end != ack || hit->retrans || ts <= hit->ts_ns)
+    if (!hit || hit->end != ack)
+        return;
+    int64_t sent = hit->ts_ns;
+    if (hit->retrans) {
+        /* Karn's rule, unless the timestamp echo says which copy this
+         * ACK answers (RFC 7323): TSecr is that copy's TSval. */
+        if (!hit->has_ts || !dp->opt.has_ts || hit->tsval == hit->re_tsval)
+            return;
+        if (dp->opt.tsecr == hit->re_tsval)
+            sent = hit->re_ts_ns;
+        else if (dp->opt.tsecr != hit->tsval)
+            return;
+    }
+    if (ts <= sent)
         return; /* a zero time says nothing but the clock's resolution */
-    int64_t rtt = (ts - hit->ts_ns + 500) / 1000; /* µs, rounded */
+    if (hit->retrans)
+        t->c->stats.rtt_ts_samples++;
+    int64_t rtt = (ts - sent + 500) / 1000; /* µs, rounded */
     ts /= 1000;
     struct store_conn_stats *cs = &t->c->stats;
     store_conn_point(t->st, t->c, SERIES_RTT, ts, rtt);
@@ -645,7 +670,7 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
     /* The ACK's RTT sample first: a response that completes with this
      * packet may be written out (streaming) during the payload below. */
     if (ack && o->isn_set)
-        rtt_acked(t, o, dp->ack, dp->ts_ns);
+        rtt_acked(t, o, dp, dp->ts_ns);
 
     /* Wireshark's analysis flags, before reassembly changes any state. */
     int quiet = all_acked(t); /* nothing outstanding since the last packet */
@@ -731,7 +756,7 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
      * what its ACK covers in the other direction. */
     uint32_t occupy = dp->seg_len + (syn ? 1 : 0) + ((dp->flags & TCPF_FIN) ? 1 : 0);
     if (occupy)
-        rtt_sent(d, dp->seq, dp->seq + occupy, dp->ts_ns,
+        rtt_sent(d, dp, dp->seq, dp->seq + occupy, dp->ts_ns,
                  !(analysis & PKT_RETRANS) && !(analysis & PKT_SYN_RETRY));
 
     /* Bytes of this direction that the peer ACKed but we never saw are

@@ -122,6 +122,7 @@ struct store_conn_stats {
     uint64_t http_resyncs[2];   /* HTTP parsing found its feet again after a gap */
     uint64_t http_skipped[2];   /* stream bytes skipped while looking for a message start */
     int64_t rtt_min_us, rtt_avg_us, rtt_max_us; /* -1 when no sample */
+    uint64_t rtt_ts_samples;    /* of the samples, those a timestamp echo allowed */
 };
 
 struct store_point {

@@ -559,3 +559,52 @@ TEST(tcp_flight_sack_and_cwnd)
     CHECK_INT(cw->v[1].value, 3000);
     rig_free(&r);
 }
+
+static void segts(struct rig *r, int c2s, uint32_t seq, uint32_t ack, uint16_t flags,
+                  const char *data, uint32_t len, uint32_t tsval, uint32_t tsecr)
+{
+    struct decoded d = {0};
+    d.proto = 6;
+    d.src.family = d.dst.family = 4;
+    d.src.a[0] = d.dst.a[0] = 10;
+    d.src.a[3] = c2s ? 1 : 2;
+    d.dst.a[3] = c2s ? 2 : 1;
+    d.sport = c2s ? r->cport : r->sport;
+    d.dport = c2s ? r->sport : r->cport;
+    d.seq = seq;
+    d.ack = ack;
+    d.flags = flags;
+    d.window = 1000;
+    d.payload = (const uint8_t *)data;
+    d.seg_len = d.cap_len = len;
+    d.opt.has_ts = 1;
+    d.opt.tsval = tsval;
+    d.opt.tsecr = tsecr;
+    d.ts_ns = r->t * 1000;
+    r->t += 1000;
+    flow_table_packet(r->ft, &d);
+}
+
+/* Karn's rule leaves a segment sent twice without a sample, unless the
+ * ACK's timestamp echo names the copy it answers. */
+TEST(tcp_rtt_timestamp_echo_after_retransmission)
+{
+    struct rig r;
+    rig_init(&r, 80, 1, 1, 1);
+    handshake(&r);
+    uint32_t ql = sizeof(REQ) - 1;
+    segts(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, 100, 0);
+    r.t += 200000;
+    int64_t resent = r.t;
+    segts(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, 300, 0); /* again */
+    r.t += 4000;
+    int64_t acked = r.t;
+    segts(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK, NULL, 0, 9, 300); /* echoes the copy */
+    struct store_conn *c = only_conn(&r);
+    CHECK(c->packets[4].analysis & PKT_RETRANS);
+    CHECK_INT(c->stats.rtt_ts_samples, 1);
+    const struct store_series *rs = &c->series[SERIES_RTT];
+    CHECK(rs->n >= 1);
+    CHECK_INT(rs->v[rs->n - 1].value, acked - resent);
+    rig_free(&r);
+}
