@@ -14,7 +14,7 @@ Python clients make a zero window and a reset.  tcpdump records the client
 side; htracr and tshark then read the same file.
 
 Scenarios: drop-one (one response segment lost), synack (first SYN/ACK lost,
-the client retries its SYN), random (about 5 % of a 2 MB download lost), tbf
+the client retries its SYN), random and random1 (about 5 % and 1 % of a 2 MB download lost), tbf
 (2 Mbit/s-class bottleneck), zero-window (slow reader), rst (client resets in
 the middle of a response).  Every scenario also compares htracr's
 retransmission, duplicate-ACK and out-of-order counts with tshark's
@@ -63,6 +63,7 @@ VARIANTS = {
     "drop3": ["-DDROP_NTH_DATA=3"],
     "synack": ["-DDROP_SYNACK_ONCE"],
     "pct5": ["-DDROP_PERCENT=5"],
+    "pct1": ["-DDROP_PERCENT=1"],
 }
 C_DROPPED, C_DATA_SEEN, C_SYNACK_SEEN, C_SHORT, C_LAST_SEQ = range(5)
 
@@ -442,11 +443,11 @@ def sc_synack(ctx, res):
     check_body(sc, conn, SMALL, res)
 
 
-def sc_random(ctx, res):
-    ctx.dropper.attach(ctx.objs["pct5"])
-    pcap, doc, ts = ctx.capture("random", lambda: curl_get(ctx, "/big.bin", 40))
+def sc_random(ctx, res, variant="pct5", sc="random"):
+    """About 5 % (or 1 %) of the server's data segments dropped at random."""
+    ctx.dropper.attach(ctx.objs[variant])
+    pcap, doc, ts = ctx.capture(sc, lambda: curl_get(ctx, "/big.bin", 40))
     cnt = ctx.dropper.counters()
-    sc = "random"
     res.cond(cnt[C_DROPPED] >= 1, "%s: bpf dropped %d of %d data segments" %
              (sc, cnt[C_DROPPED], cnt[C_DATA_SEEN]))
     if ctx.last_result[0] != BIG:
@@ -599,6 +600,7 @@ SCENARIOS = [
     ("drop-one", sc_drop_one),
     ("synack", sc_synack),
     ("random", sc_random),
+    ("random1", lambda ctx, res: sc_random(ctx, res, "pct1", "random1")),
     ("tbf", sc_tbf),
     ("zero-window", sc_zero_window),
     ("rst", sc_rst),
