@@ -353,6 +353,8 @@ static void export_json_conn(struct jsonw *w, const struct store_conn *c)
             jsonw_uint(w, e->type);
         export_json_dir(w, "dir", e->dir);
         jsonw_kuint(w, "packet", e->packet);
+        if (e->type == PKT_DUP_ACK)
+            jsonw_kuint(w, "count", e->count);
         jsonw_kint(w, "ts_us", e->ts_us);
         jsonw_obj_close(w);
     }

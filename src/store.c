@@ -342,6 +342,7 @@ int store_conn_event(struct store *st, struct store_conn *c, uint32_t type, uint
     e->packet = packet;
     e->type = type;
     e->dir = dir;
+    e->count = 0;
     return 0;
 }
 

@@ -412,7 +412,8 @@ static void maybe_eof(struct tcp_conn *t, int dir, uint32_t pkt)
 
 static void note_event(struct tcp_conn *t, uint32_t pkt, uint32_t type, int dir, int64_t ts)
 {
-    store_conn_event(t->st, t->c, type, (uint8_t)dir, pkt, ts);
+    if (store_conn_event(t->st, t->c, type, (uint8_t)dir, pkt, ts) == 0 && type == PKT_DUP_ACK)
+        t->c->events[t->c->nevents - 1].count = t->d[dir].ws.dupacks;
 }
 
 #define WS_FAST_RETRANS_US 20000 /* a retransmission this soon after 2+ dup ACKs is fast */

@@ -151,6 +151,7 @@ struct store_event {
     uint32_t packet;    /* index into packets */
     uint32_t type;      /* one PKT_* bit */
     uint8_t dir;
+    uint32_t count;     /* duplicate ACKs: which one in the row (1, 2, ...); else 0 */
 };
 
 enum conn_state {

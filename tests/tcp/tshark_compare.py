@@ -49,7 +49,7 @@ def tshark_frames(pcap):
               'ip.dst', 'ipv6.dst', 'tcp.dstport', 'tcp.analysis.initial_rtt']
     fields += ['tcp.analysis.' + f for f in FLAGS]
     fields += ['tcp.seq_raw', 'tcp.len', 'tcp.analysis.acks_frame', 'tcp.flags.syn',
-               'tcp.flags.fin']
+               'tcp.flags.fin', 'tcp.analysis.duplicate_ack_num']
     cmd = ['tshark', '-n', '-r', pcap, '-Y', 'tcp', '-T', 'fields', '-E', 'separator=\t',
            '-E', 'occurrence=f']
     for f in fields:
@@ -70,6 +70,7 @@ def tshark_frames(pcap):
         frames[key].append({'frame': int(v[0]), 'src': (src, int(v[4])), 'flags': flags,
                             'seq': seq, 'end': (seq + occupy) & 0xffffffff,
                             'acks': int(v[x + 2]) if v[x + 2] else None,
+                            'dupnum': int(v[x + 5]) if v[x + 5] else None,
                             'initial_rtt': v[8],
                             'ack_rtt': round(float(v[1]) * 1e6) if v[1] else None})
     return frames
@@ -87,9 +88,11 @@ def htracr_conns(pcap):
         cl = (c['client_addr'], c['client_port'])
         sv = (c['server_addr'], c['server_port'])
         key = frozenset([cl, sv])
-        for p in c['packets']:
+        dupnum = {e['packet']: e['count'] for e in c['events'] if e['type'] == 'duplicate_ack'}
+        for i, p in enumerate(c['packets']):
             conns[key].append({'src': cl if p['dir'] == 'c2s' else sv,
-                               'flags': set(p.get('analysis', [])) & set(FLAGS)})
+                               'flags': set(p.get('analysis', [])) & set(FLAGS),
+                               'dupnum': dupnum.get(i)})
         hs.setdefault(key, []).append(c['handshake_rtt_us'])
         rtts[key] += [v for _, v in c['series']['rtt']]
         tsx[key] = tsx.get(key, 0) + c['stats'].get('rtt_ts_samples', 0)
@@ -127,6 +130,9 @@ def main():
                 problems.append('%s: %d packets, tshark %d' % (sorted(key), len(hp), len(tp)))
                 continue
             for a, b in zip(hp, tp):
+                if a['dupnum'] != b['dupnum'] and (name, b['frame'], 'duplicate_ack') not in KNOWN:
+                    problems.append('frame %d: duplicate ACK number htracr=%s tshark=%s' % (
+                        b['frame'], a['dupnum'], b['dupnum']))
                 for f in FLAGS:
                     if (f in a['flags']) != (f in b['flags']) and \
                             (name, b['frame'], f) not in KNOWN:
