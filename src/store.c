@@ -334,6 +334,8 @@ struct store_message *store_conn_message(const struct store_conn *c, uint32_t id
 int store_conn_event(struct store *st, struct store_conn *c, uint32_t type, uint8_t dir,
                      uint32_t packet, int64_t ts_us)
 {
+    if (st->opts.stream)
+        return -ENOENT; /* JSONL writes no events: not kept when streaming */
     if (grow(st, c, (void **)&c->events, c->nevents, &c->cap_events, sizeof(struct store_event)) <
         0)
         return -ENOMEM;
@@ -351,6 +353,8 @@ int store_conn_point(struct store *st, struct store_conn *c, int series, int64_t
 {
     if (series < 0 || series >= SERIES_COUNT)
         return -EINVAL;
+    if (st->opts.stream && series != SERIES_RTT)
+        return 0; /* JSONL uses only the RTT samples: the rest is not kept */
     struct store_series *s = &c->series[series];
     if (grow(st, c, (void **)&s->v, s->n, &s->cap, sizeof(struct store_point)) < 0)
         return -ENOMEM;
@@ -362,6 +366,8 @@ int store_conn_point(struct store *st, struct store_conn *c, int series, int64_t
 
 int store_conn_state(struct store *st, struct store_conn *c, uint8_t state, int64_t ts_us)
 {
+    if (st->opts.stream)
+        return 0; /* JSONL writes no states */
     if (c->nstates) {
         struct store_span *last = &c->states[c->nstates - 1];
         if (last->state == state) {

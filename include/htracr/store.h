@@ -11,7 +11,8 @@
  *
  * Two modes: "retain" keeps every finished connection for the model outputs
  * (JSON, HAR, UI); "stream" (JSONL only) hands each finished connection to a
- * callback and frees it at once, so memory stays flat on any file size.
+ * callback and frees it at once, so memory stays flat on any file size, and
+ * keeps only what JSONL writes (no events, states, or series but the RTT).
  *
  * Every stage may include this header: the model is the shared vocabulary.
  */
