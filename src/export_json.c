@@ -108,14 +108,13 @@ const char *export_json_tcp_flags(unsigned flags, char *buf)
 
 const char *export_json_addr(const struct ip_addr *a, char *buf, size_t len)
 {
-    int af = a->family == 4 ? AF_INET : a->family == 6 ? AF_INET6 : -1;
-
     if (len == 0)
         return buf;
-    buf[0] = '\0';
-    if (af < 0 || !inet_ntop(af, a->a, buf, (socklen_t)len))
+    if (a->family != 4 && a->family != 6) {
         buf[0] = '\0';
-    return buf;
+        return buf;
+    }
+    return decode_addr_str(a, buf, len);
 }
 
 const char *export_json_header(const struct store_message *m, const char *name)

@@ -9,6 +9,7 @@
  */
 #include <dirent.h>
 #include <stdio.h>
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -784,6 +785,16 @@ TEST(decode_addr_strings)
     CHECK_STR(decode_addr_str(&b, buf, sizeof(buf)), "fe80::1");
     CHECK_STR(decode_addr_str(&c, buf, sizeof(buf)), "?");
     CHECK_STR(decode_addr_str(&a, tiny, sizeof(tiny)), "?");
+    /* IPv4 is formatted by hand: every digit count, against inet_ntop */
+    for (unsigned v = 0; v < 256; v++) {
+        struct ip_addr x = {.family = 4, .a = {(uint8_t)v, (uint8_t)(255 - v), 0, (uint8_t)(v / 3)}};
+        char want[16];
+        inet_ntop(AF_INET, x.a, want, sizeof(want));
+        CHECK_STR(decode_addr_str(&x, buf, sizeof(buf)), want);
+    }
+    char exact[16];
+    struct ip_addr m = {.family = 4, .a = {255, 255, 255, 255}};
+    CHECK_STR(decode_addr_str(&m, exact, sizeof(exact)), "255.255.255.255");
 }
 
 /* ---- truncation sweep ---- */
