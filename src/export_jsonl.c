@@ -227,5 +227,5 @@ int export_jsonl_conn(struct store *st, struct store_conn *c, FILE *f)
         }
     }
     free(ix.v);
-    return jsonw_finish(&w);
+    return jsonw_end(&w); /* no fflush per connection: the CLI flushes at the end */
 }

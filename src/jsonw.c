@@ -147,6 +147,16 @@ void jsonw_arr_close(struct jsonw *w)
     jsonw_close(w, ']');
 }
 
+int jsonw_end(struct jsonw *w)
+{
+    if (!w->err && (w->depth != 0 || w->after_key))
+        jsonw_fail(w, -EINVAL);
+    jsonw_flush(w);
+    if (!w->err && ferror(w->f))
+        jsonw_fail(w, -EIO);
+    return w->err;
+}
+
 int jsonw_finish(struct jsonw *w)
 {
     if (!w->err && (w->depth != 0 || w->after_key))

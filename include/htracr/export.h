@@ -27,7 +27,8 @@ int export_json(struct store *st, FILE *f);
 
 /* One line per HTTP transaction of c (request + its response; a request with
  * no response, or a response with no request, is a line too). Called per
- * connection as it finishes. 0 or -errno. */
+ * connection as it finishes. 0 or -errno. f is not flushed: the caller
+ * flushes it at the end, where a write error may show first. */
 int export_jsonl_conn(struct store *st, struct store_conn *c, FILE *f);
 
 /* HAR 1.2 of every transaction in the store. 0 or -errno. */

@@ -40,6 +40,10 @@ void jsonw_init(struct jsonw *w, FILE *f);
 /* Flush f. 0 when everything was written and every container closed, else -errno
  * (-EIO for a stream error, -EINVAL for unbalanced nesting). */
 int jsonw_finish(struct jsonw *w);
+/* As jsonw_finish(), but hands the bytes to f without flushing it: for a
+ * writer called once per transaction, whose caller flushes f at the end (a
+ * write error shows there, or here once stdio has hit it). */
+int jsonw_end(struct jsonw *w);
 
 /* A newline between top-level values (JSON Lines); -EINVAL inside one. */
 void jsonw_newline(struct jsonw *w);

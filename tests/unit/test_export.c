@@ -1077,7 +1077,8 @@ TEST(export_write_error)
     if (full) {
         CHECK(export_json(st, full) < 0);
         CHECK(export_har(st, full) < 0);
-        CHECK(export_jsonl_conn(st, store_first(st), full) < 0);
+        /* JSONL leaves the flush to its caller: the error shows by then */
+        CHECK(export_jsonl_conn(st, store_first(st), full) < 0 || fflush(full) != 0);
         fclose(full);
     }
     store_free(st);
