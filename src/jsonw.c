@@ -40,18 +40,28 @@ static void jsonw_flush(struct jsonw *w)
     w->nbuf = 0;
 }
 
-static void jsonw_write(struct jsonw *w, const void *p, size_t n)
+/* The rare case: the buffer is full, or n is bigger than all of it. */
+static void jsonw_write_slow(struct jsonw *w, const void *p, size_t n)
+{
+    jsonw_flush(w);
+    if (n > JSONW_BUF) {
+        errno = 0;
+        if (!w->err && fwrite(p, 1, n, w->f) != n)
+            jsonw_fail(w, errno ? -errno : -EIO);
+        return;
+    }
+    memcpy(w->buf, p, n);
+    w->nbuf = n;
+}
+
+static inline __attribute__((always_inline)) void jsonw_write(struct jsonw *w, const void *p,
+                                                               size_t n)
 {
     if (w->err || n == 0)
         return;
     if (n > JSONW_BUF - w->nbuf) {
-        jsonw_flush(w);
-        if (n > JSONW_BUF) {
-            errno = 0;
-            if (!w->err && fwrite(p, 1, n, w->f) != n)
-                jsonw_fail(w, errno ? -errno : -EIO);
-            return;
-        }
+        jsonw_write_slow(w, p, n);
+        return;
     }
     memcpy(w->buf + w->nbuf, p, n);
     w->nbuf += n;
