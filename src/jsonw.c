@@ -78,27 +78,47 @@ static void jsonw_putc(struct jsonw *w, char c)
 
 /* Decimal digits of v, written backwards from end, two at a time; returns
  * the start. */
-static char *jsonw_utoa(uint64_t v, char *end)
+static const char jsonw_pairs[] = "00010203040506070809101112131415161718192021222324"
+                                  "25262728293031323334353637383940414243444546474849"
+                                  "50515253545556575859606162636465666768697071727374"
+                                  "75767778798081828384858687888990919293949596979899";
+
+/* Decimal digits of v < 10^8 ending at end, two at a time in 32-bit
+ * arithmetic; with pad, exactly 8 digits (leading zeros). Returns the start. */
+static char *jsonw_u32toa(uint32_t v, char *end, int pad)
 {
-    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
-                                "25262728293031323334353637383940414243444546474849"
-                                "50515253545556575859606162636465666768697071727374"
-                                "75767778798081828384858687888990919293949596979899";
+    char *stop = end - 8;
     while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
+        uint32_t r = v % 100;
         v /= 100;
         end -= 2;
-        end[0] = pairs[2 * r];
-        end[1] = pairs[2 * r + 1];
+        end[0] = jsonw_pairs[2 * r];
+        end[1] = jsonw_pairs[2 * r + 1];
     }
-    if (v >= 10) {
+    if (v >= 10 || (pad && end - 2 >= stop)) {
         end -= 2;
-        end[0] = pairs[2 * v];
-        end[1] = pairs[2 * v + 1];
+        end[0] = jsonw_pairs[2 * v];
+        end[1] = jsonw_pairs[2 * v + 1];
     } else {
         *--end = (char)('0' + v);
     }
+    while (pad && end > stop)
+        *--end = '0';
     return end;
+}
+
+/* Decimal digits of v, written backwards ending at end; returns the start.
+ * µs timestamps have 16 digits: done as two 8-digit halves. */
+static char *jsonw_utoa(uint64_t v, char *end)
+{
+    if (v < 100000000)
+        return jsonw_u32toa((uint32_t)v, end, 0);
+    end = jsonw_u32toa((uint32_t)(v % 100000000), end, 1);
+    v /= 100000000;
+    if (v < 100000000)
+        return jsonw_u32toa((uint32_t)v, end, 0);
+    end = jsonw_u32toa((uint32_t)(v % 100000000), end, 1);
+    return jsonw_u32toa((uint32_t)(v / 100000000), end, 0);
 }
 
 /* Separator before a value: a comma when the enclosing array already has a

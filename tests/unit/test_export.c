@@ -384,6 +384,29 @@ TEST(export_jsonw_integers)
     membuf_close(&m);
     CHECK_STR(m.buf, "18446744073709551615");
     free(m.buf);
+    /* every digit count and the 8-digit halves' boundaries, against printf */
+    uint64_t x = 1;
+    for (int i = 0; i < 2000; i++) {
+        uint64_t v = i < 64 ? (1ULL << i) - (i & 1) : x;
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        if (i >= 64)
+            v = x >> (i % 64);
+        if (i % 7 == 0)
+            v = v / 100000000 * 100000000; /* zeros in the low half */
+        char want[32];
+        snprintf(want, sizeof(want), "%llu", (unsigned long long)v);
+        CHECK(membuf_open(&m) == 0);
+        jsonw_init(&w, m.f);
+        jsonw_uint(&w, v);
+        CHECK_INT(jsonw_finish(&w), 0);
+        membuf_close(&m);
+        int same = strcmp(m.buf, want) == 0;
+        if (!same)
+            test_fail(__FILE__, __LINE__, "jsonw_uint(%s) wrote %s", want, m.buf);
+        free(m.buf);
+        if (!same)
+            return;
+    }
 }
 
 TEST(export_jsonw_structure)
