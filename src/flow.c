@@ -173,6 +173,16 @@ static void lru_append(struct flow_table *ft, struct flow *f)
     ft->lru_tail = f;
 }
 
+/* Forget what a PENDING flow was holding back. */
+static void pending_drop(struct flow *f)
+{
+    free(f->q);
+    f->q = NULL;
+    f->nq = 0;
+    free(f->sniff);
+    f->sniff = NULL;
+}
+
 /* Finish the model connection of f (if any): it goes to the store's
  * on_finish and, in stream mode, is freed. */
 static void flow_finish_conn(struct flow_table *ft, struct flow *f)
@@ -186,11 +196,7 @@ static void flow_finish_conn(struct flow_table *ft, struct flow *f)
         store_conn_finish(ft->st, f->conn);
         f->conn = NULL;
     }
-    free(f->q);
-    f->q = NULL;
-    f->nq = 0;
-    free(f->sniff);
-    f->sniff = NULL;
+    pending_drop(f);
     f->state = FLOW_DONE;
 }
 
@@ -379,11 +385,7 @@ queue:;
 ignore:
     ft->stats.ignored_flows++;
     store_stats(ft->st)->ignored_packets += f->nq + 1;
-    free(f->q);
-    f->q = NULL;
-    f->nq = 0;
-    free(f->sniff);
-    f->sniff = NULL;
+    pending_drop(f);
     f->state = FLOW_DONE;
     f->ignored = 1;
 }
