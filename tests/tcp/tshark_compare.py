@@ -11,6 +11,7 @@ anything else fails. Last line: "N passed, N failed, N skipped"."""
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -49,7 +50,7 @@ def tshark_frames(pcap):
               'ip.dst', 'ipv6.dst', 'tcp.dstport', 'tcp.analysis.initial_rtt']
     fields += ['tcp.analysis.' + f for f in FLAGS]
     fields += ['tcp.seq_raw', 'tcp.len', 'tcp.analysis.acks_frame', 'tcp.flags.syn',
-               'tcp.flags.fin', 'tcp.analysis.duplicate_ack_num']
+               'tcp.flags.fin', 'tcp.analysis.duplicate_ack_num', 'tcp.flags.reset']
     cmd = ['tshark', '-n', '-r', pcap, '-Y', 'tcp', '-T', 'fields', '-E', 'separator=\t',
            '-E', 'occurrence=f']
     for f in fields:
@@ -65,6 +66,8 @@ def tshark_frames(pcap):
         key = frozenset([(src, int(v[4])), (dst, int(v[7]))])
         flags = {f for i, f in enumerate(FLAGS) if v[9 + i]}
         x = 9 + len(FLAGS)
+        if v[x + 6] == '1':
+            flags.add('reset')
         seq = int(v[x]) if v[x] else 0
         occupy = int(v[x + 1] or 0) + (v[x + 3] == '1') + (v[x + 4] == '1')
         frames[key].append({'frame': int(v[0]), 'src': (src, int(v[4])), 'flags': flags,
@@ -91,7 +94,7 @@ def htracr_conns(pcap):
         dupnum = {e['packet']: e['count'] for e in c['events'] if e['type'] == 'duplicate_ack'}
         for i, p in enumerate(c['packets']):
             conns[key].append({'src': cl if p['dir'] == 'c2s' else sv,
-                               'flags': set(p.get('analysis', [])) & set(FLAGS),
+                               'flags': set(p.get('analysis', [])) & set(FLAGS + ['reset']),
                                'dupnum': dupnum.get(i)})
         hs.setdefault(key, []).append(c['handshake_rtt_us'])
         rtts[key] += [v for _, v in c['series']['rtt']]
@@ -112,6 +115,10 @@ def main():
     pcaps += sorted(glob.glob(os.path.join(ROOT, 'tests', 'out', 'captures', '*.pcap')))
     verbose = '-v' in sys.argv
     passed = failed = skipped = 0
+    if not shutil.which('tshark'):
+        print('SKIP: tshark is not installed (scripts/install-deps.sh test installs it)')
+        print('0 passed, 0 failed, 1 skipped')
+        return 0
     if not pcaps or not os.access(BIN, os.X_OK):
         print('SKIP: no captures or no htracr binary')
         print('0 passed, 0 failed, 1 skipped')
@@ -133,7 +140,7 @@ def main():
                 if a['dupnum'] != b['dupnum'] and (name, b['frame'], 'duplicate_ack') not in KNOWN:
                     problems.append('frame %d: duplicate ACK number htracr=%s tshark=%s' % (
                         b['frame'], a['dupnum'], b['dupnum']))
-                for f in FLAGS:
+                for f in FLAGS + ['reset']:
                     if (f in a['flags']) != (f in b['flags']) and \
                             (name, b['frame'], f) not in KNOWN:
                         problems.append('frame %d: %s htracr=%s tshark=%s' % (
