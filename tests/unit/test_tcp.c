@@ -42,9 +42,10 @@ static void rig_free(struct rig *r)
     store_free(r->st);
 }
 
-/* Send a segment from the client (c2s = 1) or the server, at seq, with ack. */
-static void seg(struct rig *r, int c2s, uint32_t seq, uint32_t ack, uint16_t flags,
-                const char *data, uint32_t len, uint32_t caplen)
+/* A segment from the client (c2s = 1) or the server, at seq, with ack;
+ * window 1000 and no options unless the caller changes them. */
+static struct decoded mkseg(struct rig *r, int c2s, uint32_t seq, uint32_t ack, uint16_t flags,
+                            const char *data, uint32_t len, uint32_t caplen)
 {
     struct decoded d = {0};
     d.proto = 6;
@@ -62,8 +63,21 @@ static void seg(struct rig *r, int c2s, uint32_t seq, uint32_t ack, uint16_t fla
     d.seg_len = len;
     d.cap_len = caplen;
     d.ts_ns = r->t * 1000;
+    return d;
+}
+
+/* Send d; the rig's clock moves 1 ms. */
+static void send_seg(struct rig *r, const struct decoded *d)
+{
+    flow_table_packet(r->ft, d);
     r->t += 1000;
-    flow_table_packet(r->ft, &d);
+}
+
+static void seg(struct rig *r, int c2s, uint32_t seq, uint32_t ack, uint16_t flags,
+                const char *data, uint32_t len, uint32_t caplen)
+{
+    struct decoded d = mkseg(r, c2s, seq, ack, flags, data, len, caplen);
+    send_seg(r, &d);
 }
 
 static void handshake(struct rig *r)
@@ -450,23 +464,9 @@ TEST(tcp_round_trips_stall_and_series)
 static void segw(struct rig *r, int c2s, uint32_t seq, uint32_t ack, uint16_t flags,
                  const char *data, uint32_t len, uint16_t window)
 {
-    struct decoded d = {0};
-    d.proto = 6;
-    d.src.family = d.dst.family = 4;
-    d.src.a[0] = d.dst.a[0] = 10;
-    d.src.a[3] = c2s ? 1 : 2;
-    d.dst.a[3] = c2s ? 2 : 1;
-    d.sport = c2s ? r->cport : r->sport;
-    d.dport = c2s ? r->sport : r->cport;
-    d.seq = seq;
-    d.ack = ack;
-    d.flags = flags;
+    struct decoded d = mkseg(r, c2s, seq, ack, flags, data, len, len);
     d.window = window;
-    d.payload = (const uint8_t *)data;
-    d.seg_len = d.cap_len = len;
-    d.ts_ns = r->t * 1000;
-    r->t += 1000;
-    flow_table_packet(r->ft, &d);
+    send_seg(r, &d);
 }
 
 /* Idle when nothing is outstanding and nothing moves for > 200 ms; a zero
@@ -528,24 +528,11 @@ TEST(tcp_flight_sack_and_cwnd)
     for (int i = 0; i < 3; i++)
         seg(&r, 0, s0 + hl + 1000 * i, r.cseq, TCPF_ACK, body, 1000, 1000);
     /* the client ACKs the headers and SACKs the third body segment */
-    struct decoded d = {0};
-    d.proto = 6;
-    d.src.family = d.dst.family = 4;
-    d.src.a[0] = d.dst.a[0] = 10;
-    d.src.a[3] = 1;
-    d.dst.a[3] = 2;
-    d.sport = r.cport;
-    d.dport = r.sport;
-    d.seq = r.cseq;
-    d.ack = s0 + hl;
-    d.flags = TCPF_ACK;
-    d.window = 1000;
+    struct decoded d = mkseg(&r, 1, r.cseq, s0 + hl, TCPF_ACK, NULL, 0, 0);
     d.opt.nsack = 1;
     d.opt.sack[0][0] = s0 + hl + 2000;
     d.opt.sack[0][1] = s0 + hl + 3000;
-    d.ts_ns = r.t * 1000;
-    r.t += 1000;
-    flow_table_packet(r.ft, &d);
+    send_seg(&r, &d);
     seg(&r, 0, s0 + hl + 3000, r.cseq, TCPF_ACK, body, 1000, 1000); /* round 2 */
     struct store_conn *c = only_conn(&r);
     const struct store_series *fs = &c->series[SERIES_FLIGHT_S2C];
@@ -563,26 +550,11 @@ TEST(tcp_flight_sack_and_cwnd)
 static void segts(struct rig *r, int c2s, uint32_t seq, uint32_t ack, uint16_t flags,
                   const char *data, uint32_t len, uint32_t tsval, uint32_t tsecr)
 {
-    struct decoded d = {0};
-    d.proto = 6;
-    d.src.family = d.dst.family = 4;
-    d.src.a[0] = d.dst.a[0] = 10;
-    d.src.a[3] = c2s ? 1 : 2;
-    d.dst.a[3] = c2s ? 2 : 1;
-    d.sport = c2s ? r->cport : r->sport;
-    d.dport = c2s ? r->sport : r->cport;
-    d.seq = seq;
-    d.ack = ack;
-    d.flags = flags;
-    d.window = 1000;
-    d.payload = (const uint8_t *)data;
-    d.seg_len = d.cap_len = len;
+    struct decoded d = mkseg(r, c2s, seq, ack, flags, data, len, len);
     d.opt.has_ts = 1;
     d.opt.tsval = tsval;
     d.opt.tsecr = tsecr;
-    d.ts_ns = r->t * 1000;
-    r->t += 1000;
-    flow_table_packet(r->ft, &d);
+    send_seg(r, &d);
 }
 
 /* Karn's rule leaves a segment sent twice without a sample, unless the
