@@ -315,6 +315,8 @@ static void pending_packet(struct flow_table *ft, struct flow *f, const struct d
         f->roles_known = 1;
         f->client_is_a = (uint8_t)client_is_a;
     }
+    const uint8_t *qpayload = NULL; /* a queued packet's bytes, kept in sniff */
+    uint32_t qcap = 0;
     if (d->seg_len > 0 && d->cap_len > 0) {
         /* First payload: a request line from this side makes it HTTP with
          * this side as the client (unless roles say it is the server). */
@@ -335,14 +337,16 @@ static void pending_packet(struct flow_table *ft, struct flow *f, const struct d
             if (n > FLOW_SNIFF_BYTES - f->nsniff)
                 n = FLOW_SNIFF_BYTES - f->nsniff;
             memcpy(f->sniff + f->nsniff, d->payload, n);
+            qpayload = f->sniff + f->nsniff;
+            qcap = n;
             f->nsniff += n;
             r = http_looks_like_request(f->sniff, f->nsniff);
         }
         if (r == 0 || (r < 0 && f->nsniff >= FLOW_SNIFF_BYTES))
             goto ignore;
         if (r < 0) {
-            /* Too short to tell: the bytes so far are lost to HTTP if it
-             * turns out to be HTTP, a rare split of the request line. */
+            /* Too short to tell: queue the packet with its bytes (kept in
+             * the sniff buffer) until the next one decides. */
             if (f->nq >= FLOW_PENDING_MAX)
                 goto ignore;
             goto queue;
@@ -363,6 +367,8 @@ static void pending_packet(struct flow_table *ft, struct flow *f, const struct d
                 store_stats(ft->st)->late_packets++;
         }
         free(q);
+        free(f->sniff); /* the replayed bytes are in the model now */
+        f->sniff = NULL;
         if (f->state != FLOW_ACTIVE) {
             store_stats(ft->st)->late_packets++;
             return;
@@ -378,8 +384,8 @@ queue:;
         goto ignore;
     f->q = q;
     f->q[f->nq].d = *d;
-    f->q[f->nq].d.payload = NULL;
-    f->q[f->nq].d.cap_len = 0;
+    f->q[f->nq].d.payload = qpayload;
+    f->q[f->nq].d.cap_len = qcap;
     f->nq++;
     return;
 ignore:

@@ -580,3 +580,25 @@ TEST(tcp_rtt_timestamp_echo_after_retransmission)
     CHECK_INT(rs->v[rs->n - 1].value, acked - resent);
     rig_free(&r);
 }
+
+/* On a port outside the sniff set, a request line split before it can be
+ * recognised waits with its bytes, and HTTP gets all of them. */
+TEST(flow_split_request_line_on_other_port)
+{
+    struct rig r;
+    rig_init(&r, 8080, 1, 1, 1);
+    handshake(&r);
+    static const char a[] = "GE", b[] = "T /split HTTP/1.1\r\nHost: x\r\n\r\n";
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, a, 2, 2);
+    seg(&r, 1, r.cseq + 2, r.sseq, TCPF_ACK | TCPF_PSH, b, sizeof(b) - 1, sizeof(b) - 1);
+    struct store_conn *c = only_conn(&r);
+    CHECK(c != NULL);
+    CHECK_INT(c->npackets, 5);
+    CHECK_INT(c->nmessages, 1);
+    CHECK_STR(c->messages[0]->method, "GET");
+    CHECK_STR(c->messages[0]->url, "/split");
+    CHECK_INT(c->messages[0]->complete, 1);
+    CHECK_INT(c->messages[0]->first_packet, 3);
+    CHECK_INT(c->messages[0]->headers_split, 1);
+    rig_free(&r);
+}
