@@ -57,6 +57,8 @@ SMALL = 4096                   # synack
 TBF_RATE_BIT = 4 * 1000 * 1000
 TBF_BURST = 16 * 1024
 
+ATTEMPTS = 3                   # a scenario whose capture tcpdump dropped is run again
+
 # one object per fault: name -> compiler defines
 VARIANTS = {
     "count": [],
@@ -74,14 +76,35 @@ C_DROPPED, C_DATA_SEEN, C_SYNACK_SEEN, C_SHORT, C_LAST_SEQ = range(5)
 class Results:
     def __init__(self):
         self.passed = self.failed = self.skipped = 0
+        self.pending = None     # during an attempt: [(ok, line)], not yet counted
+
+    def _add(self, ok, line):
+        if self.pending is not None:
+            self.pending.append((ok, line))
+            return
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+        print(line, flush=True)
+
+    def begin(self):
+        """Hold results back until commit() (or discard() for a retry)."""
+        self.pending = []
+
+    def commit(self):
+        held, self.pending = self.pending or [], None
+        for ok, line in held:
+            self._add(ok, line)
+
+    def discard(self):
+        self.pending = None
 
     def ok(self, name):
-        self.passed += 1
-        print("ok   " + name, flush=True)
+        self._add(True, "ok   " + name)
 
     def fail(self, name, why=""):
-        self.failed += 1
-        print("FAIL " + name + (": " + why if why else ""), flush=True)
+        self._add(False, "FAIL " + name + (": " + why if why else ""))
 
     def skip(self, name, why, count=1):
         self.skipped += count
@@ -619,6 +642,7 @@ class Ctx:
         self.dropper = dropper
         self.last_result = None
         self.tcpdump_drops = None
+        self.capture_incomplete = False
         self.link_drops = None
 
     def capture(self, name, traffic):
@@ -634,6 +658,8 @@ class Ctx:
         self.link_drops = [a - b for a, b in zip(link_drops(self.pair), before)]
         doc = run_htracr(pcap, os.path.join(KEEP_DIR, name + ".json"))
         res = self.res
+        if self.tcpdump_drops != 0:
+            self.capture_incomplete = True
         res.cond(self.tcpdump_drops == 0, "%s: tcpdump dropped %r packets == 0" %
                  (name, self.tcpdump_drops), "the capture is not whole; counts below mean little")
         return pcap, doc, tshark_streams(pcap)
@@ -691,12 +717,25 @@ def main(argv):
             for name, fn in SCENARIOS:
                 if name not in want:
                     continue
-                try:
-                    fn(ctx, res)
-                except Exception as e:          # one broken scenario, not the run
-                    res.fail("%s: scenario ran" % name, "%s: %s" % (type(e).__name__, e))
-                finally:
-                    ctx.dropper.detach()
+                # A capture that tcpdump itself could not keep whole (kernel
+                # buffer drops on a busy machine) says nothing about htracr:
+                # that attempt is run again, at most ATTEMPTS times.
+                for attempt in range(1, ATTEMPTS + 1):
+                    ctx.capture_incomplete = False
+                    res.begin()
+                    try:
+                        fn(ctx, res)
+                    except Exception as e:      # one broken scenario, not the run
+                        res.fail("%s: scenario ran" % name, "%s: %s" % (type(e).__name__, e))
+                    finally:
+                        ctx.dropper.detach()
+                    if ctx.capture_incomplete and attempt < ATTEMPTS:
+                        res.discard()
+                        print("retry %s: tcpdump dropped packets (attempt %d of %d)" %
+                              (name, attempt, ATTEMPTS), flush=True)
+                        continue
+                    res.commit()
+                    break
     except Exception as e:
         res.fail("faults: setup", "%s: %s" % (type(e).__name__, e))
     finally:
