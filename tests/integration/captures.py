@@ -714,15 +714,20 @@ def setup(tag):
     return ctx
 
 
-def capture(ctx, path, fn):
-    td = Tcpdump(ctx.pair.client, ctx.pair.client_if, path)
-    try:
-        result = fn(ctx)
-    finally:
-        err = td.stop()
-    if not re.search(r"(^|\n)0 packets dropped by kernel", err):
-        raise RuntimeError("tcpdump dropped packets: " + err.strip())
-    return result
+def capture(ctx, path, fn, attempts=3):
+    """Record fn's traffic into path. A capture that tcpdump could not keep
+    whole (kernel buffer drops on a busy machine) is made again."""
+    for attempt in range(1, attempts + 1):
+        td = Tcpdump(ctx.pair.client, ctx.pair.client_if, path)
+        try:
+            result = fn(ctx)
+        finally:
+            err = td.stop()
+        if re.search(r"(^|\n)0 packets dropped by kernel", err):
+            return result
+        if attempt == attempts:
+            raise RuntimeError("tcpdump dropped packets %d times: %s" % (attempts, err.strip()))
+        print("retry %s: tcpdump dropped packets" % os.path.basename(path), flush=True)
 
 
 def make_captures(res, ctx, only=None):
