@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tcp.c - one TCP connection: sequence tracking, reassembly, first analysis.
+ * tcp.c - one TCP connection: sequence tracking, reassembly, analysis.
  *
- * Fourth stage (see tcp.h). Each direction keeps its ISN, the next in-order
- * byte, the highest byte seen and a sorted list of out-of-order segments
- * (copied; bounded by TCP_OOO_LIMIT bytes). In-order bytes go to HTTP with
- * the index of the packet that carried them; bytes that will never arrive
- * (the other side ACKed past them, the buffer bound was hit, the capture
- * ended, or the snaplen cut the payload) go to HTTP as gaps, so a missing
- * segment inside a body costs only that body's bytes.
+ * Fourth stage (see tcp.h). For reassembly each direction keeps its ISN, the
+ * next in-order byte and a sorted list of out-of-order segments (copied;
+ * bounded by TCP_OOO_LIMIT bytes). In-order bytes go to HTTP with the index
+ * of the packet that carried them; bytes that will never arrive (the other
+ * side ACKed past them, the buffer bound was hit, the capture ended, or the
+ * snaplen cut the payload) go to HTTP as gaps, so a missing segment inside a
+ * body costs only that body's bytes.
+ *
+ * For analysis each direction also keeps what Wireshark's TCP analysis keeps
+ * (struct ws_dir: highest seq sent, last ACK and window, duplicate ACKs), so
+ * the flags follow its definitions; a ring of unacknowledged segments for
+ * RTT samples (Karn's rule, timestamp echoes); and the current round for
+ * the congestion-window estimate. docs/tcp-analysis.md has the definitions.
  *
  * All sequence arithmetic is modulo 2^32: compare with seq_lt() and friends.
  */
