@@ -83,26 +83,3 @@ void *arena_alloc(struct arena *a, size_t n)
     a->used += need;
     return p;
 }
-
-void *arena_memdup(struct arena *a, const void *p, size_t n)
-{
-    void *d = arena_alloc(a, n);
-    if (d && n)
-        memcpy(d, p, n);
-    return d;
-}
-
-char *arena_strndup(struct arena *a, const char *s, size_t n)
-{
-    if (n == SIZE_MAX) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    char *d = arena_alloc(a, n + 1);
-    if (d) {
-        if (n)
-            memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}

@@ -14,11 +14,6 @@ void log_set_level(enum log_level level)
     threshold = level;
 }
 
-enum log_level log_get_level(void)
-{
-    return threshold;
-}
-
 void log_msg(enum log_level level, const char *fmt, ...)
 {
     static const char *const names[] = {"debug", "info", "warning", "error"};

@@ -26,9 +26,5 @@ void arena_release(struct arena *a);
 
 /* n bytes aligned to 8, or NULL (errno ENOMEM). n == 0 gives a valid pointer. */
 void *arena_alloc(struct arena *a, size_t n);
-/* Copy of s[0..n) with a NUL appended, or NULL. */
-char *arena_strndup(struct arena *a, const char *s, size_t n);
-/* Copy of n bytes, or NULL. */
-void *arena_memdup(struct arena *a, const void *p, size_t n);
 
 #endif

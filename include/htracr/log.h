@@ -12,7 +12,6 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3, LOG_S
 
 /* Set the lowest level that is printed (default LOG_INFO). */
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 
 /* Print "htracr: <level>: <message>\n" to stderr when level is enabled. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
