@@ -47,12 +47,13 @@ static int export_jsonl_covered(const struct store_conn *c, const struct store_m
     return req->response == resp->id;
 }
 
-/* The 1xx responses of a connection sorted by the request they answer, so
- * each line finds its own with a binary search (a connection may carry
- * 100 000 pipelined requests: no scan per line). */
-struct interim_index {
+/* Per connection, for its lines: the 1xx responses sorted by the request
+ * they answer, so each line finds its own with a binary search (a
+ * connection may carry 100 000 pipelined requests: no scan per line). */
+struct line_index {
     const struct store_message **v;
     uint32_t n;
+    int rtt_sorted; /* the RTT samples are in time order: binary search them */
 };
 
 static int interim_cmp(const void *a, const void *b)
@@ -64,10 +65,17 @@ static int interim_cmp(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static int interim_index_build(struct interim_index *ix, const struct store_conn *c)
+static int line_index_build(struct line_index *ix, const struct store_conn *c)
 {
     ix->v = NULL;
     ix->n = 0;
+    /* A long kept connection has many lines and many samples: find each
+     * line's samples by binary search, unless the capture's clock went
+     * backwards somewhere (then every line scans them all). */
+    const struct store_series *rs = &c->series[SERIES_RTT];
+    ix->rtt_sorted = 1;
+    for (uint32_t i = 1; i < rs->n && ix->rtt_sorted; i++)
+        ix->rtt_sorted = rs->v[i].ts_us >= rs->v[i - 1].ts_us;
     uint32_t n = 0;
     for (uint32_t i = 0; i < c->nmessages; i++)
         n += c->messages[i]->kind == MSG_RESPONSE && c->messages[i]->interim;
@@ -86,7 +94,7 @@ static int interim_index_build(struct interim_index *ix, const struct store_conn
 }
 
 static void export_jsonl_line(struct jsonw *w, const struct store_conn *c, const char *caddr,
-                              const char *saddr, const struct interim_index *ix,
+                              const char *saddr, const struct line_index *ix,
                               const struct store_message *req, const struct store_message *resp,
                               int reused)
 {
@@ -179,7 +187,20 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c, const
     }
     int64_t rmin = -1, rsum = 0, rn = 0;
     const struct store_series *rs = &c->series[SERIES_RTT];
-    for (uint32_t i = 0; i < rs->n; i++) {
+    uint32_t lo = 0;
+    if (ix->rtt_sorted) {
+        uint32_t hi = rs->n;
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (rs->v[mid].ts_us < start)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+    }
+    for (uint32_t i = lo; i < rs->n; i++) {
+        if (ix->rtt_sorted && rs->v[i].ts_us >= end)
+            break;
         if (rs->v[i].ts_us < start || rs->v[i].ts_us >= end)
             continue;
         if (rmin < 0 || rs->v[i].value < rmin)
@@ -203,10 +224,10 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c, const
 int export_jsonl_conn(struct store *st, struct store_conn *c, FILE *f)
 {
     struct jsonw w;
-    struct interim_index ix;
+    struct line_index ix;
     char caddr[64], saddr[64];
 
-    if (interim_index_build(&ix, c) < 0)
+    if (line_index_build(&ix, c) < 0)
         return -ENOMEM;
     export_json_addr(&c->client_addr, caddr, sizeof(caddr));
     export_json_addr(&c->server_addr, saddr, sizeof(saddr));
