@@ -29,7 +29,7 @@ OPT ?= -O2 -g
 CFLAGS ?= $(OPT)
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -Iinclude -I$(LLHTTP_INC) -I$(OUT) $(PKG_CFLAGS) \
 	-DHTRACR_VERSION='"$(VERSION)"' -DHTRACR_BPF=$(BPF) -D_GNU_SOURCE -MMD -MP
-LDLIBS := $(PKG_LIBS) -lpthread
+LDLIBS := $(PKG_LIBS) -lcivetweb -lpthread
 LDFLAGS ?=
 
 # `make V=1` shows the full commands.
@@ -48,15 +48,23 @@ endif
 
 # Every pipeline stage; main.c alone makes the binary, the rest is shared with tests.
 LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+ifneq ($(BPF),1)
+LIB_SRCS := $(filter-out src/capture_bpf.c,$(LIB_SRCS))
+endif
 LIB_OBJS := $(patsubst src/%.c,$(OUT)/src/%.o,$(LIB_SRCS))
 LLHTTP_OBJS := $(OUT)/llhttp/llhttp.o $(OUT)/llhttp/api.o $(OUT)/llhttp/http.o
+# Fragments per part (mk/*.mk: the BPF skeleton, the embedded web assets)
+# may add objects to EXTRA_OBJS and libraries to LDLIBS.
+EXTRA_OBJS :=
+include $(sort $(wildcard mk/*.mk))
+
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst tests/unit/%.c,$(OUT)/tests/unit/%.o,$(UNIT_SRCS))
 
 .PHONY: all clean test test-unit test-sanitize run fuzz help deps test-deps format
 all: $(BIN)
 
-$(BIN): $(OUT)/src/main.o $(LIB_OBJS) $(LLHTTP_OBJS)
+$(BIN): $(OUT)/src/main.o $(LIB_OBJS) $(LLHTTP_OBJS) $(EXTRA_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -74,7 +82,7 @@ $(OUT)/tests/unit/%.o: tests/unit/%.c | $(OUT)/tests/unit
 	$(call msg,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
 
-$(OUT)/unit-tests: $(UNIT_OBJS) $(LIB_OBJS) $(LLHTTP_OBJS)
+$(OUT)/unit-tests: $(UNIT_OBJS) $(LIB_OBJS) $(LLHTTP_OBJS) $(EXTRA_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -88,7 +96,8 @@ test-unit: $(OUT)/unit-tests
 # whole pipeline from pcap bytes. Findings go to $(OUT)/fuzz/artifacts/.
 FUZZ_SECONDS ?= 60
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-$(OUT)/fuzz/fuzz-pcap: tests/fuzz/fuzz_pcap.c $(LIB_SRCS) $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c \
+FUZZ_SRCS := $(filter-out src/server.c src/capture_bpf.c,$(LIB_SRCS))
+$(OUT)/fuzz/fuzz-pcap: tests/fuzz/fuzz_pcap.c $(FUZZ_SRCS) $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c \
 		$(LLHTTP_DIR)/http.c $(wildcard include/htracr/*.h) | $(OUT)/fuzz
 	clang -std=gnu11 -g -O1 $(FUZZ_SAN) -Iinclude -I$(LLHTTP_INC) \
 		-D_GNU_SOURCE -DHTRACR_VERSION='"$(VERSION)"' -DHTRACR_BPF=0 -o $@ $(filter %.c,$^) -lpcap -lz

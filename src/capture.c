@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "htracr/capture.h"
+#include "htracr/log.h"
 
 int capture_next(struct capture *cap, struct capture_rec *rec, char errbuf[CAPTURE_ERRBUF])
 {
@@ -34,6 +35,77 @@ int capture_next(struct capture *cap, struct capture_rec *rec, char errbuf[CAPTU
     return ret;
 }
 
+int capture_dispatch(struct capture *cap, int max, int timeout_ms, capture_cb cb, void *ctx,
+                     char errbuf[CAPTURE_ERRBUF])
+{
+    char scratch[CAPTURE_ERRBUF];
+    struct capture_rec rec;
+    int n = 0, r;
+
+    if (!errbuf) errbuf = scratch;
+    errbuf[0] = '\0';
+    if (!cap || !cap->ops || !cb) {
+        snprintf(errbuf, CAPTURE_ERRBUF, "capture_dispatch: no capture handle");
+        return -EINVAL;
+    }
+    if (cap->ops->dispatch)
+        return cap->ops->dispatch(cap, max, timeout_ms, cb, ctx, errbuf);
+    /* A file never waits: a record is there or the file has ended. */
+    while (max <= 0 || n < max) {
+        r = capture_next(cap, &rec, errbuf);
+        if (r == 0)
+            return n ? n : -ENODATA;
+        if (r < 0)
+            return n ? n : r;
+        cb(ctx, &rec);
+        n++;
+    }
+    return n;
+}
+
+int capture_set_ports(struct capture *cap, const uint16_t *ports, int nports)
+{
+    if (!cap || !cap->ops || !cap->ops->set_ports) return -EOPNOTSUPP;
+    return cap->ops->set_ports(cap, ports, nports);
+}
+
+int capture_set_enabled(struct capture *cap, int on)
+{
+    if (!cap || !cap->ops || !cap->ops->set_enabled) return -EOPNOTSUPP;
+    return cap->ops->set_enabled(cap, on);
+}
+
+int capture_skip(struct capture *cap, const struct capture_skip *sk)
+{
+    if (!cap || !cap->ops || !cap->ops->skip) return -EOPNOTSUPP;
+    return cap->ops->skip(cap, sk);
+}
+
+int capture_linktype(const struct capture *cap)
+{
+    return cap ? cap->linktype : -1;
+}
+
+const char *capture_backend_name(const struct capture *cap)
+{
+    return cap && cap->ops && cap->ops->name ? cap->ops->name : "none";
+}
+
+struct capture *capture_open_live(enum capture_backend b, const struct capture_live_opts *o,
+                                  char errbuf[CAPTURE_ERRBUF])
+{
+    struct capture *cap;
+
+    if (b == CAPTURE_PCAP)
+        return capture_pcap_open(o, errbuf);
+    cap = capture_bpf_open(o, errbuf);
+    if (cap || b == CAPTURE_BPF)
+        return cap;
+    log_msg(LOG_WARN, "eBPF capture unavailable (%s): using libpcap", errbuf);
+    errbuf[0] = '\0';
+    return capture_pcap_open(o, errbuf);
+}
+
 void capture_get_stats(const struct capture *cap, struct capture_stats *st)
 {
     if (!st) return;
@@ -41,6 +113,8 @@ void capture_get_stats(const struct capture *cap, struct capture_stats *st)
         memset(st, 0, sizeof(*st));
         return;
     }
+    if (cap->ops && cap->ops->refresh_stats)
+        cap->ops->refresh_stats((struct capture *)cap);
     *st = cap->stats;
 }
 
@@ -55,3 +129,14 @@ void capture_close(struct capture *cap)
     if (!cap) return;
     if (cap->ops && cap->ops->close) cap->ops->close(cap);
 }
+
+#if !HTRACR_BPF
+/* Built without libbpf (make BPF=0): live capture is libpcap only. */
+struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[CAPTURE_ERRBUF])
+{
+    (void)o;
+    snprintf(errbuf, CAPTURE_ERRBUF, "this htracr was built without eBPF support (make BPF=0)");
+    errno = ENOTSUP;
+    return NULL;
+}
+#endif

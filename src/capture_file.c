@@ -354,6 +354,7 @@ static void file_close(struct capture *cap)
 }
 
 static const struct capture_ops file_ops = {
+    .name = "file",
     .next = file_next,
     .close = file_close,
 };
@@ -425,6 +426,7 @@ static struct capture *file_open_src(struct file_src *src, const char *name, con
     pv->src = src;
     pv->linktype = file_linktype(pcap_datalink(pv->pcap));
     cap->ops = &file_ops;
+    cap->linktype = pv->linktype;
     cap->priv = pv;
     snprintf(cap->desc, sizeof(cap->desc), "%s", desc);
     log_msg(LOG_DEBUG, "opened %s: %s, link type %d, snaplen %d", name,

@@ -88,6 +88,15 @@ struct flow_table *flow_table_new(struct store *st, const struct flow_opts *opts
     return ft;
 }
 
+void flow_table_set_ports(struct flow_table *ft, const uint16_t *ports, int nports)
+{
+    if (nports > FLOW_MAX_PORTS)
+        nports = FLOW_MAX_PORTS;
+    for (int i = 0; i < nports; i++)
+        ft->opts.ports[i] = ports[i];
+    ft->opts.nports = nports;
+}
+
 const struct flow_stats *flow_table_stats(const struct flow_table *ft)
 {
     return &ft->stats;

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "htracr/pipeline.h"
 #include "htracr/store.h"
@@ -15,6 +16,7 @@
 struct pipeline {
     struct store *st;
     struct flow_table *ft;
+    struct flow_opts fo;
     struct decode_stats ds;
 };
 
@@ -24,6 +26,7 @@ struct pipeline *pipeline_new(struct store *st, const struct flow_opts *fo)
     if (!p)
         return NULL;
     p->st = st;
+    p->fo = *fo;
     p->ft = flow_table_new(st, fo);
     if (!p->ft) {
         free(p);
@@ -64,6 +67,27 @@ int pipeline_run(struct pipeline *p, struct capture *cap, char errbuf[CAPTURE_ER
 void pipeline_finish(struct pipeline *p)
 {
     flow_table_finish(p->ft);
+}
+
+void pipeline_clear(struct pipeline *p)
+{
+    struct flow_table *ft = flow_table_new(p->st, &p->fo);
+    if (!ft)
+        return; /* keep the old table; the caller sees nothing cleared */
+    flow_table_free(p->ft);
+    p->ft = ft;
+    memset(&p->ds, 0, sizeof(p->ds));
+    store_clear(p->st);
+}
+
+void pipeline_set_ports(struct pipeline *p, const uint16_t *ports, int nports)
+{
+    if (nports > FLOW_MAX_PORTS)
+        nports = FLOW_MAX_PORTS;
+    for (int i = 0; i < nports; i++)
+        p->fo.ports[i] = ports[i];
+    p->fo.nports = nports;
+    flow_table_set_ports(p->ft, ports, nports);
 }
 
 const struct decode_stats *pipeline_decode_stats(const struct pipeline *p)

@@ -10,6 +10,7 @@
  * the append fails with -ENOMEM and the loss is counted in alloc_failures.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,8 @@ struct store {
     int64_t start_us, end_us;
     char source[256];
     int warned_budget;
+    uint64_t seq, generation;
+    pthread_mutex_t lock;
 };
 
 struct store *store_new(const struct store_opts *opts)
@@ -45,6 +48,8 @@ struct store *store_new(const struct store_opts *opts)
     st->next_msg_id = 1;
     st->start_us = -1;
     st->end_us = -1;
+    st->generation = 1;
+    pthread_mutex_init(&st->lock, NULL);
     return st;
 }
 
@@ -60,10 +65,9 @@ static void conn_free_mem(struct store_conn *c)
     free(c);
 }
 
-void store_free(struct store *st)
+/* Free every connection and server. */
+static void free_model(struct store *st)
 {
-    if (!st)
-        return;
     struct store_conn *c = st->head;
     while (c) {
         struct store_conn *next = c->next;
@@ -74,7 +78,57 @@ void store_free(struct store *st)
         free(st->servers[i]);
     free(st->servers);
     free(st->server_hash);
+}
+
+void store_free(struct store *st)
+{
+    if (!st)
+        return;
+    free_model(st);
+    pthread_mutex_destroy(&st->lock);
     free(st);
+}
+
+void store_clear(struct store *st)
+{
+    free_model(st);
+    st->head = st->tail = NULL;
+    st->servers = NULL;
+    st->server_hash = NULL;
+    st->nservers = st->cap_servers = st->server_hash_size = 0;
+    memset(&st->stats, 0, sizeof(st->stats));
+    st->mem = 0;
+    st->next_conn_id = 1;
+    st->next_msg_id = 1;
+    st->start_us = st->end_us = -1;
+    st->warned_budget = 0;
+    st->generation++;
+    st->seq++;
+}
+
+void store_lock(struct store *st)
+{
+    pthread_mutex_lock(&st->lock);
+}
+
+void store_unlock(struct store *st)
+{
+    pthread_mutex_unlock(&st->lock);
+}
+
+uint64_t store_seq(const struct store *st)
+{
+    return st->seq;
+}
+
+uint64_t store_generation(const struct store *st)
+{
+    return st->generation;
+}
+
+void store_touch(struct store *st, struct store_conn *c)
+{
+    c->mod_seq = ++st->seq;
 }
 
 const struct store_opts *store_get_opts(const struct store *st)
@@ -154,6 +208,7 @@ static int reserve(struct store *st, struct store_conn *keep, size_t need)
             unlink_conn(st, c);
             conn_free_mem(c);
             st->stats.evicted_connections++;
+            st->seq++;
         }
         c = next;
     }
@@ -231,6 +286,7 @@ struct store_conn *store_conn_new(struct store *st, const struct ip_addr *caddr,
     st->tail = c;
     account(st, c, sizeof(*c));
     st->stats.connections++;
+    store_touch(st, c);
     return c;
 }
 
@@ -251,6 +307,7 @@ void store_conn_discard(struct store *st, struct store_conn *c)
             st->stats.responses--;
     }
     conn_free_mem(c);
+    st->seq++;
 }
 
 void store_conn_finish(struct store *st, struct store_conn *c)
@@ -258,6 +315,7 @@ void store_conn_finish(struct store *st, struct store_conn *c)
     if (!c || c->finished)
         return;
     c->finished = 1;
+    store_touch(st, c);
     if (st->opts.on_finish)
         st->opts.on_finish(st->opts.ctx, st, c);
     if (st->opts.stream) {
@@ -291,6 +349,7 @@ int64_t store_conn_add_packet(struct store *st, struct store_conn *c, const stru
     c->packets[c->npackets] = *p;
     if (p->ts_us > c->end_us)
         c->end_us = p->ts_us;
+    c->mod_seq = ++st->seq;
     return (int64_t)c->pkt_base + c->npackets++;
 }
 
@@ -308,6 +367,7 @@ struct store_message *store_message_new(struct store *st, struct store_conn *c, 
     m->ttfb_us = -1;
     m->stall_us = -1;
     c->messages[c->nmessages++] = m;
+    store_touch(st, c);
     if (kind == MSG_REQUEST)
         st->stats.requests++;
     else
@@ -549,4 +609,24 @@ int64_t store_conn_base_rtt(const struct store_conn *c)
     if (c->handshake_rtt_us >= 0)
         return c->handshake_rtt_us;
     return c->stats.rtt_min_us;
+}
+
+/* Raw packet keeping: not built yet (nothing kept). */
+void store_raw_add(struct store *st, int64_t ts_ns, int linktype, const uint8_t *data,
+                   uint32_t caplen, uint32_t wirelen)
+{
+    (void)st; (void)ts_ns; (void)linktype; (void)data; (void)caplen; (void)wirelen;
+}
+
+int store_packet_raw(struct store *st, struct store_conn *c, uint32_t idx, struct store_raw *out)
+{
+    (void)st; (void)c; (void)idx; (void)out;
+    return -ENOENT;
+}
+
+int store_raw_foreach(struct store *st, int (*cb)(void *ctx, const struct store_raw *r),
+                      void *ctx)
+{
+    (void)st; (void)cb; (void)ctx;
+    return 0;
 }

@@ -28,6 +28,13 @@ int pipeline_run(struct pipeline *p, struct capture *cap, char errbuf[CAPTURE_ER
 /* End of input: finish every connection. */
 void pipeline_finish(struct pipeline *p);
 
+/* Forget everything: every flow and the whole model (store_clear()); the
+ * flow options stay. Call with the store locked when others read it. */
+void pipeline_clear(struct pipeline *p);
+
+/* Change the sniffed ports for new flows. */
+void pipeline_set_ports(struct pipeline *p, const uint16_t *ports, int nports);
+
 const struct decode_stats *pipeline_decode_stats(const struct pipeline *p);
 const struct flow_stats *pipeline_flow_stats(const struct pipeline *p);
 

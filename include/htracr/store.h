@@ -195,6 +195,7 @@ struct store_conn {
 
     struct arena arena;         /* strings, headers, bodies */
     size_t mem;                 /* bytes counted against the budget */
+    uint64_t mod_seq;           /* store_seq() when it last changed */
     struct store_conn *prev, *next; /* store order */
 };
 
@@ -226,6 +227,7 @@ struct store_opts {
     size_t max_memory;          /* budget in bytes (0 = unlimited) */
     size_t body_limit;          /* decoded body bytes kept per message */
     int stream;                 /* write out and free as soon as possible */
+    int keep_raw;               /* keep raw packet bytes (UI: payloads, pcap download) */
     /* Called with the messages c holds now: once when it is finished, and
      * in stream mode also at each store_conn_flush(). */
     store_conn_cb on_finish;
@@ -323,5 +325,52 @@ int64_t store_conn_base_rtt(const struct store_conn *c);
 
 /* Bytes currently counted against the budget. */
 size_t store_memory(const struct store *st);
+
+/*
+ * Sharing with readers on other threads (the web server). The capture loop
+ * holds the lock while it feeds a batch of records; a reader holds it while
+ * it copies out what it needs. Neither holds it for long.
+ *
+ * Change tracking: every change to a connection (a packet, a message, its
+ * end, a state) sets c->mod_seq to a new value of a store-wide counter, so a
+ * reader that saw everything up to seq S only needs the connections with
+ * mod_seq > S. store_generation() changes when the model is replaced
+ * (cleared, another file loaded): then a reader starts again from nothing.
+ */
+void store_lock(struct store *st);
+void store_unlock(struct store *st);
+uint64_t store_seq(const struct store *st);
+uint64_t store_generation(const struct store *st);
+/* Mark c changed now. */
+void store_touch(struct store *st, struct store_conn *c);
+/* Remove every connection and server and zero the stats (the options and
+ * memory budget stay); a new generation. Callers that hold connection
+ * pointers (the flow table) must drop them first: use pipeline_clear(). */
+void store_clear(struct store *st);
+
+/*
+ * Raw packets: when opts.keep_raw is set, the pipeline hands every record to
+ * store_raw_add() before decoding it, and each packet the model keeps can
+ * give its bytes back (the packet detail's payload, pcap download). Raw
+ * records live in chunks counted against the budget; the oldest chunks go
+ * first when it is reached. Bytes returned are valid until the store lock
+ * is released.
+ */
+struct store_raw {
+    int64_t ts_ns;
+    int linktype;
+    const uint8_t *data;
+    uint32_t caplen, wirelen;
+};
+/* Keep a copy of one record; later store_conn_add_packet() calls link their
+ * packet to it until the next store_raw_add(). */
+void store_raw_add(struct store *st, int64_t ts_ns, int linktype, const uint8_t *data,
+                   uint32_t caplen, uint32_t wirelen);
+/* The raw record of packet idx of c: 0, or -ENOENT when not kept. */
+int store_packet_raw(struct store *st, struct store_conn *c, uint32_t idx, struct store_raw *out);
+/* Every kept raw record in capture order; stops when cb returns non-zero
+ * and returns that value, else 0. */
+int store_raw_foreach(struct store *st, int (*cb)(void *ctx, const struct store_raw *r),
+                      void *ctx);
 
 #endif
