@@ -56,6 +56,7 @@ LLHTTP_OBJS := $(OUT)/llhttp/llhttp.o $(OUT)/llhttp/api.o $(OUT)/llhttp/http.o
 # Fragments per part (mk/*.mk: the BPF skeleton, the embedded web assets)
 # may add objects to EXTRA_OBJS and libraries to LDLIBS.
 EXTRA_OBJS :=
+TEST_BINS :=
 include $(sort $(wildcard mk/*.mk))
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -114,7 +115,7 @@ test-deps:
 	./scripts/install-deps.sh test
 
 test: test-deps
-	$(MAKE) $(BIN) $(OUT)/unit-tests
+	$(MAKE) $(BIN) $(OUT)/unit-tests $(TEST_BINS)
 	./tests/run.sh
 
 # Unit and golden tests again on an ASan/UBSan build (its own build dir).

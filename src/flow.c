@@ -88,6 +88,16 @@ struct flow_table *flow_table_new(struct store *st, const struct flow_opts *opts
     return ft;
 }
 
+static void expire(struct flow_table *ft);
+
+void flow_table_tick(struct flow_table *ft, int64_t now_us)
+{
+    if (now_us > ft->now_us) {
+        ft->now_us = now_us;
+        expire(ft);
+    }
+}
+
 void flow_table_set_ports(struct flow_table *ft, const uint16_t *ports, int nports)
 {
     if (nports > FLOW_MAX_PORTS)

@@ -15,12 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "htracr/capture.h"
 #include "htracr/export.h"
 #include "htracr/log.h"
 #include "htracr/pipeline.h"
+#include "htracr/priv.h"
+#include "htracr/server.h"
 #include "htracr/store.h"
 
 #define DEFAULT_MAX_MEMORY (256ULL << 20)
@@ -34,7 +40,17 @@ struct output {
 struct cli {
     const char *read;
     const char *iface;
+    const char *write;
+    const char *listen_addr;
+    const char *web_root;
     int listen_port;
+    enum capture_backend backend;
+    uint32_t snaplen;
+    uint64_t count;             /* -c: stop after this many packets */
+    int64_t seconds;            /* -G: stop after this many seconds */
+    int stats_interval;         /* --stats-interval: seconds, 0 off */
+    size_t upload_limit;
+    int no_dns;
     struct flow_opts flow;
     int ports_explicit;
     size_t max_memory;
@@ -54,7 +70,18 @@ static void usage(FILE *f)
             "\n"
             "options:\n"
             "  -r, --read FILE        read a pcap/pcapng file (gzip'd too; - is stdin)\n"
-            "  -i, --iface IFACE      interface to capture on (live capture)\n"
+            "  -i, --iface IFACE      interface to capture on (default: all)\n"
+            "  -w, --write FILE       write the captured packets as pcap (mode 0600)\n"
+            "  -s, --snaplen BYTES    bytes kept per packet, live (default 65535)\n"
+            "      --backend KIND     live capture: bpf, pcap or auto (default auto:\n"
+            "                         eBPF, else libpcap)\n"
+            "  -c COUNT               live: stop after COUNT packets\n"
+            "  -G SECONDS             live: stop after SECONDS\n"
+            "      --stats-interval S print capture counters to stderr every S seconds\n"
+            "      --listen ADDR[:PORT]  where the web UI listens (default 127.0.0.1:8000)\n"
+            "      --web-root DIR     serve the UI's files from DIR (development)\n"
+            "      --upload-limit SIZE   largest pcap upload (default 256M)\n"
+            "      --no-dns           live: do not capture DNS (UDP 53)\n"
             "  -p, --port PORT[,..]   HTTP server ports (repeatable; default 80). In files,\n"
             "                         HTTP on other ports is found unless -p is given\n"
             "      --json FILE|-      write the whole model as JSON (docs/json.md)\n"
@@ -68,8 +95,13 @@ static void usage(FILE *f)
             "      --version          print the version\n"
             "  -h, --help             this text\n"
             "\n"
-            "SIZE takes a K, M or G suffix. Without any output option a summary of\n"
-            "the transactions is printed.\n");
+            "SIZE takes a K, M or G suffix.\n"
+            "\n"
+            "Without -r, htracr captures live (root, or the capabilities named in\n"
+            "docs) and serves the UI on listen-port (default 8000); with --no-ui it\n"
+            "captures until Ctrl-C, -c or -G, then writes the outputs. With -r and no\n"
+            "listen port it writes the outputs (or a summary) and exits; with a\n"
+            "listen port it serves the file's timeline.\n");
 }
 
 /* "256M" -> bytes. 0 on success. */
@@ -133,12 +165,65 @@ static int add_ports(struct cli *cli, const char *arg)
 }
 
 enum { OPT_JSON = 1000, OPT_JSONL, OPT_HAR, OPT_NO_UI, OPT_MAX_MEMORY, OPT_BODY_LIMIT,
-       OPT_VERSION };
+       OPT_VERSION, OPT_BACKEND, OPT_LISTEN, OPT_WEB_ROOT, OPT_UPLOAD_LIMIT, OPT_STATS_INTERVAL,
+       OPT_NO_DNS };
+
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* "ADDR", "ADDR:PORT", ":PORT", "[v6]:PORT" */
+static int parse_listen(struct cli *cli, char *arg)
+{
+    char *port = NULL;
+    if (arg[0] == '[') {
+        char *end = strchr(arg, ']');
+        if (!end)
+            return -EINVAL;
+        *end = '\0';
+        if (end[1] == ':')
+            port = end + 2;
+        else if (end[1])
+            return -EINVAL;
+        cli->listen_addr = arg + 1;
+    } else {
+        char *colon = strrchr(arg, ':');
+        if (colon && strchr(arg, ':') == colon) {
+            *colon = '\0';
+            port = colon + 1;
+        }
+        cli->listen_addr = arg;
+    }
+    if (!cli->listen_addr[0])
+        cli->listen_addr = NULL;
+    if (port) {
+        uint16_t p;
+        if (parse_port(port, &p) < 0)
+            return -EINVAL;
+        cli->listen_port = p;
+    }
+    return 0;
+}
 
 static int parse_args(struct cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"read", required_argument, NULL, 'r'},
+        {"write", required_argument, NULL, 'w'},
+        {"snaplen", required_argument, NULL, 's'},
+        {"backend", required_argument, NULL, OPT_BACKEND},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"web-root", required_argument, NULL, OPT_WEB_ROOT},
+        {"upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT},
+        {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
+        {"no-dns", no_argument, NULL, OPT_NO_DNS},
         {"iface", required_argument, NULL, 'i'},
         {"port", required_argument, NULL, 'p'},
         {"json", required_argument, NULL, OPT_JSON},
@@ -158,10 +243,71 @@ static int parse_args(struct cli *cli, int argc, char **argv)
     cli->max_memory = DEFAULT_MAX_MEMORY;
     cli->body_limit = DEFAULT_BODY_LIMIT;
     cli->listen_port = -1;
+    cli->upload_limit = 256u << 20;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":r:i:p:vqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":r:i:p:w:s:c:G:vqh", longopts, NULL)) != -1) {
+        unsigned long long v;
         switch (c) {
         case 'r': cli->read = optarg; break;
+        case 'w': cli->write = optarg; break;
+        case 's':
+            if (parse_uint(optarg, 262144, &v) < 0 || v < 64) {
+                log_msg(LOG_ERROR, "bad snaplen '%s': give 64-262144 bytes, e.g. -s 65535", optarg);
+                return -EINVAL;
+            }
+            cli->snaplen = (uint32_t)v;
+            break;
+        case 'c':
+            if (parse_uint(optarg, UINT64_MAX, &v) < 0 || v == 0) {
+                log_msg(LOG_ERROR, "bad packet count '%s': give a number above 0, e.g. -c 1000",
+                        optarg);
+                return -EINVAL;
+            }
+            cli->count = v;
+            break;
+        case 'G':
+            if (parse_uint(optarg, 100000000, &v) < 0 || v == 0) {
+                log_msg(LOG_ERROR, "bad -G '%s': give seconds above 0, e.g. -G 60", optarg);
+                return -EINVAL;
+            }
+            cli->seconds = (int64_t)v;
+            break;
+        case OPT_STATS_INTERVAL:
+            if (parse_uint(optarg, 86400, &v) < 0 || v == 0) {
+                log_msg(LOG_ERROR, "bad --stats-interval '%s': give seconds, e.g. 5", optarg);
+                return -EINVAL;
+            }
+            cli->stats_interval = (int)v;
+            break;
+        case OPT_BACKEND:
+            if (strcmp(optarg, "bpf") == 0 || strcmp(optarg, "ebpf") == 0)
+                cli->backend = CAPTURE_BPF;
+            else if (strcmp(optarg, "pcap") == 0 || strcmp(optarg, "libpcap") == 0)
+                cli->backend = CAPTURE_PCAP;
+            else if (strcmp(optarg, "auto") == 0)
+                cli->backend = CAPTURE_AUTO;
+            else {
+                log_msg(LOG_ERROR, "bad --backend '%s': give bpf, pcap or auto", optarg);
+                return -EINVAL;
+            }
+            break;
+        case OPT_LISTEN:
+            if (parse_listen(cli, optarg) < 0) {
+                log_msg(LOG_ERROR, "bad --listen '%s': give ADDR, ADDR:PORT or :PORT, "
+                        "e.g. --listen 127.0.0.1:8000", optarg);
+                return -EINVAL;
+            }
+            if (cli->listen_port < 0)
+                cli->listen_port = 8000;
+            break;
+        case OPT_WEB_ROOT: cli->web_root = optarg; break;
+        case OPT_UPLOAD_LIMIT:
+            if (parse_size(optarg, &cli->upload_limit) < 0 || cli->upload_limit < 1024) {
+                log_msg(LOG_ERROR, "bad --upload-limit '%s': give a size, e.g. 512M", optarg);
+                return -EINVAL;
+            }
+            break;
+        case OPT_NO_DNS: cli->no_dns = 1; break;
         case 'i': cli->iface = optarg; break;
         case 'p':
             if (add_ports(cli, optarg) < 0)
@@ -191,6 +337,13 @@ static int parse_args(struct cli *cli, int argc, char **argv)
         case 'q': quiet = 1; break;
         case OPT_VERSION: printf("htracr %s\n", HTRACR_VERSION); exit(0);
         case 'h': usage(stdout); exit(0);
+        case '?':
+            if (optopt) {
+                log_msg(LOG_ERROR, "unknown option '-%c' (see htracr --help)", optopt);
+                return -EINVAL;
+            }
+            log_msg(LOG_ERROR, "unknown option '%s' (see htracr --help)", argv[optind - 1]);
+            return -EINVAL;
         case ':':
             log_msg(LOG_ERROR, "option '%s' needs a value (see htracr --help)", argv[optind - 1]);
             return -EINVAL;
@@ -314,79 +467,319 @@ static void on_finish(void *ctx, struct store *st, struct store_conn *c)
         rc->write_error = 1;
 }
 
-int main(int argc, char **argv)
+/*
+ * The controller: owns the store, the pipeline, the capture source, the
+ * pcap writer and the server, and runs the capture loop on the main thread.
+ * The server's callbacks come from civetweb's threads: they change the
+ * model only under the store lock, and ask the capture thread (through
+ * app->ctl_lock) for changes that touch the capture handle, which is not
+ * thread-safe for libpcap.
+ */
+struct app {
+    struct cli *cli;
+    struct run_ctx *rc;
+    struct store *st;
+    struct pipeline *pl;
+    struct capture *cap;        /* live source, or the file being read */
+    struct capture_dump *dump;
+    struct server *srv;
+    int live;
+    int locked;                 /* the capture thread holds the store lock */
+    uint64_t records;           /* records taken from the source */
+    struct capture_stats cst;   /* snapshot, under the store lock */
+    /* requests from the server threads, applied by the capture thread */
+    pthread_mutex_t ctl_lock;
+    int want_enabled, enabled;
+    int ports_changed;
+    uint16_t ports[FLOW_MAX_PORTS];
+    int nports;
+    int clear_on_start;         /* the model shows an upload: start clears it */
+    char source[256];
+};
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
 {
-    struct cli cli = {0};
-    struct run_ctx rc = {.cli = &cli};
-    struct store *st = NULL;
-    struct pipeline *pl = NULL;
-    struct capture *cap = NULL;
-    char errbuf[CAPTURE_ERRBUF] = "";
-    int ret = 1;
+    (void)sig;
+    g_stop = 1;
+}
 
-    if (parse_args(&cli, argc, argv) < 0)
-        return 2;
-    if (!cli.read) {
-        log_msg(LOG_ERROR, "live capture is not built yet: read a capture file with -r FILE "
-                           "(e.g. one written by tcpdump -w)");
-        return 2;
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void on_record(void *ctx, const struct capture_rec *rec)
+{
+    struct app *a = ctx;
+    if (a->cli->count && a->records >= a->cli->count)
+        return; /* -c reached inside a batch: the rest is not ours */
+    if (!a->locked) {
+        store_lock(a->st);
+        a->locked = 1;
     }
-    if (cli.listen_port >= 0 && !cli.no_ui)
-        log_msg(LOG_WARN, "the web UI is not built yet: ignoring listen port %d",
-                cli.listen_port);
-    cli.flow.sniff_http = !cli.ports_explicit;
-    cli.flow.idle_timeout_us = 300LL * 1000000;
-    cli.flow.close_linger_us = 10LL * 1000000;
+    a->records++;
+    if (a->dump)
+        capture_dump_write(a->dump, rec);
+    pipeline_record(a->pl, rec);
+}
 
-    rc.summary = !cli.json.path && !cli.jsonl.path && !cli.har.path;
-    int stream = cli.jsonl.path && !cli.json.path && !cli.har.path;
-    /* JSONL carries no bodies: unless asked, do not decode or keep them. */
-    if (stream && !cli.body_limit_given)
-        cli.body_limit = 0;
-    struct store_opts so = {
-        .max_memory = cli.max_memory,
-        .body_limit = cli.body_limit,
-        /* Only JSONL: stream, so memory stays flat on any file size. */
-        .stream = stream,
-        .on_finish = on_finish,
-        .ctx = &rc,
-    };
+static void print_stats(struct app *a)
+{
+    const struct capture_stats *c = &a->cst;
+    fprintf(stderr, "htracr: %llu packets, %llu bytes, %llu ring drops, %llu socket drops, "
+            "%llu decode errors, %llu skipped payload bytes\n",
+            (unsigned long long)c->records, (unsigned long long)c->bytes,
+            (unsigned long long)c->ring_drops, (unsigned long long)c->socket_drops,
+            (unsigned long long)store_stats(a->st)->decode_errors,
+            (unsigned long long)c->skipped_bytes);
+}
 
-    cap = capture_open_file(cli.read, errbuf);
+/* Take the counters the source keeps into the snapshot and the model. */
+static void refresh_stats(struct app *a)
+{
+    struct capture_stats cs;
+    capture_get_stats(a->cap, &cs);
+    store_lock(a->st);
+    a->cst = cs;
+    store_stats(a->st)->dropped = cs.dropped;
+    store_unlock(a->st);
+}
+
+/* Apply what the server asked for (capture thread only). */
+static void apply_requests(struct app *a)
+{
+    pthread_mutex_lock(&a->ctl_lock);
+    int want = a->want_enabled, ports_changed = a->ports_changed;
+    uint16_t ports[FLOW_MAX_PORTS];
+    int nports = a->nports;
+    memcpy(ports, a->ports, sizeof(ports));
+    a->ports_changed = 0;
+    pthread_mutex_unlock(&a->ctl_lock);
+    if (want != a->enabled) {
+        int r = capture_set_enabled(a->cap, want);
+        if (r < 0)
+            log_msg(LOG_WARN, "cannot switch capture %s: %s", want ? "on" : "off", strerror(-r));
+        else
+            a->enabled = want;
+    }
+    if (ports_changed) {
+        int r = capture_set_ports(a->cap, ports, nports);
+        if (r < 0)
+            log_msg(LOG_WARN, "cannot change the captured ports: %s", strerror(-r));
+    }
+}
+
+static int live_loop(struct app *a)
+{
+    char errbuf[CAPTURE_ERRBUF];
+    int64_t start = wall_us(), last_tick = start, last_stats = start;
+    int ret = 0;
+
+    while (!g_stop) {
+        apply_requests(a);
+        int n = capture_dispatch(a->cap, 4096, 100, on_record, a, errbuf);
+        if (a->locked) {
+            store_unlock(a->st);
+            a->locked = 0;
+        }
+        if (n > 0 && a->srv)
+            server_notify(a->srv);
+        if (n < 0 && n != -EINTR && n != -EAGAIN) {
+            log_msg(LOG_ERROR, "live capture failed: %s", errbuf[0] ? errbuf : strerror(-n));
+            ret = -1;
+            break;
+        }
+        if (a->cli->count && a->records >= a->cli->count)
+            break;
+        int64_t now = wall_us();
+        if (a->cli->seconds && now - start >= a->cli->seconds * 1000000)
+            break;
+        if (now - last_tick >= 1000000) {
+            last_tick = now;
+            store_lock(a->st);
+            pipeline_tick(a->pl, now);
+            store_unlock(a->st);
+            refresh_stats(a);
+            if (a->dump)
+                capture_dump_flush(a->dump);
+            if (a->srv)
+                server_notify(a->srv);
+        }
+        if (a->cli->stats_interval && now - last_stats >= a->cli->stats_interval * 1000000LL) {
+            last_stats = now;
+            print_stats(a);
+        }
+    }
+    refresh_stats(a);
+    return ret;
+}
+
+/* Offline with a UI: serve until Ctrl-C. */
+static void serve_loop(struct app *a)
+{
+    while (!g_stop)
+        usleep(100 * 1000);
+    (void)a;
+}
+
+/* ---- the server's callbacks (civetweb threads) ---- */
+
+static void ctl_status(void *ctx, struct server_status *o)
+{
+    struct app *a = ctx;
+    memset(o, 0, sizeof(*o));
+    o->live = a->live;
+    pthread_mutex_lock(&a->ctl_lock);
+    o->capturing = a->live && a->want_enabled;
+    o->nports = a->nports < SERVER_MAX_PORTS ? a->nports : SERVER_MAX_PORTS;
+    memcpy(o->ports, a->ports, sizeof(uint16_t) * (size_t)o->nports);
+    pthread_mutex_unlock(&a->ctl_lock);
+    store_lock(a->st);
+    snprintf(o->source, sizeof(o->source), "%s", store_source(a->st));
+    snprintf(o->backend, sizeof(o->backend), "%s", capture_backend_name(a->cap));
+    snprintf(o->iface, sizeof(o->iface), "%s", a->live && a->cli->iface ? a->cli->iface : "");
+    o->ring_drops = a->cst.ring_drops;
+    o->socket_drops = a->cst.socket_drops;
+    o->skipped_bytes = a->cst.skipped_bytes;
+    o->decode_errors = store_stats(a->st)->decode_errors;
+    o->memory_used = store_memory(a->st);
+    o->memory_budget = a->cli->max_memory;
+    store_unlock(a->st);
+}
+
+static int ctl_set_enabled(struct app *a, int on, char *errbuf)
+{
+    if (!a->live) {
+        snprintf(errbuf, SERVER_ERRBUF, "not capturing live: this is a capture file "
+                 "(run htracr without -r to capture)");
+        return -EOPNOTSUPP;
+    }
+    pthread_mutex_lock(&a->ctl_lock);
+    int clear = on && a->clear_on_start;
+    a->want_enabled = on;
+    a->clear_on_start = 0;
+    pthread_mutex_unlock(&a->ctl_lock);
+    if (clear) {
+        store_lock(a->st);
+        pipeline_clear(a->pl);
+        store_set_source(a->st, a->source);
+        store_unlock(a->st);
+    }
+    return 0;
+}
+
+static int ctl_start(void *ctx, char *errbuf)
+{
+    return ctl_set_enabled(ctx, 1, errbuf);
+}
+
+static int ctl_stop(void *ctx, char *errbuf)
+{
+    return ctl_set_enabled(ctx, 0, errbuf);
+}
+
+static int ctl_clear(void *ctx, char *errbuf)
+{
+    struct app *a = ctx;
+    (void)errbuf;
+    store_lock(a->st);
+    pipeline_clear(a->pl);
+    store_unlock(a->st);
+    if (a->srv)
+        server_notify(a->srv);
+    return 0;
+}
+
+static int ctl_set_ports(void *ctx, const uint16_t *ports, int nports, char *errbuf)
+{
+    struct app *a = ctx;
+    if (nports < 1 || nports > FLOW_MAX_PORTS) {
+        snprintf(errbuf, SERVER_ERRBUF, "give 1 to %d ports", FLOW_MAX_PORTS);
+        return -EINVAL;
+    }
+    for (int i = 0; i < nports; i++)
+        if (!ports[i]) {
+            snprintf(errbuf, SERVER_ERRBUF, "port 0 is not a port: give 1-65535");
+            return -EINVAL;
+        }
+    pthread_mutex_lock(&a->ctl_lock);
+    memcpy(a->ports, ports, sizeof(uint16_t) * (size_t)nports);
+    a->nports = nports;
+    a->ports_changed = 1;
+    pthread_mutex_unlock(&a->ctl_lock);
+    store_lock(a->st);
+    pipeline_set_ports(a->pl, ports, nports);
+    store_unlock(a->st);
+    return 0;
+}
+
+static void load_record(void *ctx, const struct capture_rec *rec)
+{
+    pipeline_record(ctx, rec);
+}
+
+static int ctl_load_pcap(void *ctx, const void *data, size_t len, char *errbuf)
+{
+    struct app *a = ctx;
+    char cerr[CAPTURE_ERRBUF];
+    struct capture *cap = capture_open_mem(data, len, cerr);
     if (!cap) {
-        log_msg(LOG_ERROR, "%s", errbuf);
-        goto out;
+        snprintf(errbuf, SERVER_ERRBUF, "%s", cerr);
+        return -EINVAL;
     }
-    if (open_output(&cli.json, "JSON") < 0 || open_output(&cli.jsonl, "JSONL") < 0 ||
-        open_output(&cli.har, "HAR") < 0)
-        goto out;
-    st = store_new(&so);
-    if (!st) {
-        log_msg(LOG_ERROR, "out of memory");
-        goto out;
+    if (a->live) {
+        /* Show the file, not live traffic mixed into it. */
+        pthread_mutex_lock(&a->ctl_lock);
+        a->want_enabled = 0;
+        a->clear_on_start = 1;
+        pthread_mutex_unlock(&a->ctl_lock);
     }
-    store_set_source(st, capture_describe(cap));
-    pl = pipeline_new(st, &cli.flow);
-    if (!pl) {
-        log_msg(LOG_ERROR, "out of memory");
-        goto out;
-    }
-    int r = pipeline_run(pl, cap, errbuf);
-    if (r < 0)
-        log_msg(LOG_WARN, "%s (the records before it are shown)", errbuf);
-    pipeline_finish(pl);
+    store_lock(a->st);
+    pipeline_clear(a->pl);
+    int r;
+    while ((r = capture_dispatch(cap, 0, 0, load_record, a->pl, cerr)) > 0)
+        ;
+    pipeline_finish(a->pl);
+    char src[64];
+    snprintf(src, sizeof(src), "upload:%zu bytes", len);
+    store_set_source(a->st, src);
+    store_unlock(a->st);
+    capture_close(cap);
+    if (a->srv)
+        server_notify(a->srv);
+    if (r < 0 && r != -ENODATA)
+        log_msg(LOG_WARN, "uploaded capture: %s (the records before it are shown)", cerr);
+    return 0;
+}
 
-    if (cli.json.f && export_json(st, cli.json.f) < 0)
-        rc.write_error = 1;
-    if (cli.har.f && export_har(st, cli.har.f) < 0)
-        rc.write_error = 1;
-    if (rc.summary)
-        for (struct store_conn *c = store_first(st); c; c = store_next(c))
-            print_summary_conn(c, st);
+static int ctl_write_pcap(void *ctx, FILE *f, char *errbuf)
+{
+    struct app *a = ctx;
+    uint64_t skipped = 0;
+    store_lock(a->st);
+    int r = export_pcap(a->st, f, &skipped);
+    store_unlock(a->st);
+    if (r == -ENOENT)
+        snprintf(errbuf, SERVER_ERRBUF, "no packets were kept (nothing captured yet, or "
+                 "evicted by the memory budget)");
+    else if (r < 0)
+        snprintf(errbuf, SERVER_ERRBUF, "writing the pcap failed: %s", strerror(-r));
+    else if (skipped)
+        log_msg(LOG_WARN, "pcap download: %llu packets of another link type left out",
+                (unsigned long long)skipped);
+    return r;
+}
 
+static void report_end(struct app *a, struct capture *cap)
+{
+    struct store *st = a->st;
     const struct store_stats *ss = store_stats(st);
-    const struct decode_stats *ds = pipeline_decode_stats(pl);
-    const struct flow_stats *fs = pipeline_flow_stats(pl);
+    const struct decode_stats *ds = pipeline_decode_stats(a->pl);
+    const struct flow_stats *fs = pipeline_flow_stats(a->pl);
     log_msg(LOG_DEBUG,
             "%llu packets (%llu TCP), %llu connections, %llu requests, %llu responses, "
             "%llu decode errors, %llu non-HTTP flows ignored, %llu evicted",
@@ -408,13 +801,216 @@ int main(int argc, char **argv)
     if (ss->alloc_failures)
         log_msg(LOG_WARN, "%llu allocations failed under the memory budget: data was lost",
                 (unsigned long long)ss->alloc_failures);
+    if (a->live && (cst.dropped || cst.ring_drops || cst.socket_drops))
+        log_msg(LOG_WARN, "%llu packets were dropped before htracr saw them (%llu ring, %llu "
+                "socket)", (unsigned long long)cst.dropped, (unsigned long long)cst.ring_drops,
+                (unsigned long long)cst.socket_drops);
+}
+
+/* Make the output files belong to the user privileges go to. */
+static void chown_outputs(struct cli *cli, uid_t uid, gid_t gid)
+{
+    struct output *outs[] = {&cli->json, &cli->jsonl, &cli->har};
+    for (int i = 0; i < 3; i++)
+        if (outs[i]->f && outs[i]->f != stdout && fchown(fileno(outs[i]->f), uid, gid) < 0)
+            log_msg(LOG_DEBUG, "chown %s: %s", outs[i]->path, strerror(errno));
+    if (cli->write && strcmp(cli->write, "-") != 0 && chown(cli->write, uid, gid) < 0)
+        log_msg(LOG_DEBUG, "chown %s: %s", cli->write, strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = {0};
+    struct run_ctx rc = {.cli = &cli};
+    struct app app = {.cli = &cli, .rc = &rc};
+    struct store *st = NULL;
+    struct pipeline *pl = NULL;
+    struct capture *cap = NULL;
+    char errbuf[CAPTURE_ERRBUF] = "";
+    int ret = 1;
+
+    if (parse_args(&cli, argc, argv) < 0)
+        return 2;
+    app.live = !cli.read;
+    int ui = !cli.no_ui && (app.live || cli.listen_port >= 0);
+    if (ui && cli.listen_port < 0)
+        cli.listen_port = 8000;
+    if (!app.live && (cli.count || cli.seconds || cli.stats_interval))
+        log_msg(LOG_WARN, "-c, -G and --stats-interval apply to live capture only: ignored "
+                "with -r");
+    cli.flow.sniff_http = !cli.ports_explicit && !app.live;
+    cli.flow.idle_timeout_us = 300LL * 1000000;
+    cli.flow.close_linger_us = 10LL * 1000000;
+    pthread_mutex_init(&app.ctl_lock, NULL);
+    memcpy(app.ports, cli.flow.ports, sizeof(app.ports));
+    app.nports = cli.flow.nports;
+
+    rc.summary = !ui && !cli.json.path && !cli.jsonl.path && !cli.har.path && !cli.write;
+    int stream = !ui && cli.jsonl.path && !cli.json.path && !cli.har.path;
+    /* JSONL carries no bodies: unless asked, do not decode or keep them. */
+    if (stream && !cli.body_limit_given)
+        cli.body_limit = 0;
+    struct store_opts so = {
+        .max_memory = cli.max_memory,
+        .body_limit = cli.body_limit,
+        /* Only JSONL: stream, so memory stays flat on any file size. */
+        .stream = stream,
+        /* The UI shows payloads and offers the capture as pcap. */
+        .keep_raw = ui,
+        .on_finish = on_finish,
+        .ctx = &rc,
+    };
+
+    if (app.live) {
+        struct capture_live_opts lo = {
+            .iface = cli.iface,
+            .ports = cli.flow.ports,
+            .nports = cli.flow.nports,
+            .dns = !cli.no_dns,
+            .snaplen = cli.snaplen,
+            .enabled = 1,
+        };
+        cap = capture_open_live(cli.backend, &lo, errbuf);
+        if (!cap) {
+            log_msg(LOG_ERROR, "%s", errbuf);
+            goto out;
+        }
+        app.enabled = app.want_enabled = 1;
+    } else {
+        cap = capture_open_file(cli.read, errbuf);
+        if (!cap) {
+            log_msg(LOG_ERROR, "%s", errbuf);
+            goto out;
+        }
+    }
+    app.cap = cap;
+    if (open_output(&cli.json, "JSON") < 0 || open_output(&cli.jsonl, "JSONL") < 0 ||
+        open_output(&cli.har, "HAR") < 0)
+        goto out;
+    if (cli.write) {
+        int lt = capture_linktype(cap);
+        if (lt < 0)
+            lt = LINK_ETHERNET;
+        app.dump = capture_dump_open(cli.write, lt, cli.snaplen ? cli.snaplen : 262144, errbuf);
+        if (!app.dump) {
+            log_msg(LOG_ERROR, "%s", errbuf);
+            goto out;
+        }
+    }
+    /* Everything privileged is open: give root up before parsing a packet. */
+    if (geteuid() == 0 || app.live) {
+        uid_t uid;
+        gid_t gid;
+        if (priv_target(&uid, &gid) < 0) {
+            log_msg(LOG_ERROR, "cannot drop privileges: no SUDO_UID and no user 'nobody'");
+            goto out;
+        }
+        if (geteuid() == 0)
+            chown_outputs(&cli, uid, gid);
+        int r = priv_drop(uid, gid);
+        if (r < 0) {
+            log_msg(LOG_ERROR, "cannot drop privileges to uid %u: %s", (unsigned)uid,
+                    strerror(-r));
+            goto out;
+        }
+    }
+
+    st = store_new(&so);
+    if (!st) {
+        log_msg(LOG_ERROR, "out of memory");
+        goto out;
+    }
+    app.st = st;
+    snprintf(app.source, sizeof(app.source), "%s", capture_describe(cap));
+    store_set_source(st, app.source);
+    pl = pipeline_new(st, &cli.flow);
+    if (!pl) {
+        log_msg(LOG_ERROR, "out of memory");
+        goto out;
+    }
+    app.pl = pl;
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (!app.live) {
+        /* The file first, whole; then serve it (with a UI). */
+        store_lock(st);
+        app.locked = 1;
+        int r;
+        while ((r = capture_dispatch(cap, 65536, 0, on_record, &app, errbuf)) > 0)
+            ;
+        if (r < 0 && r != -ENODATA)
+            log_msg(LOG_WARN, "%s (the records before it are shown)", errbuf);
+        pipeline_finish(pl);
+        app.locked = 0;
+        store_unlock(st);
+    }
+    if (ui) {
+        char serr[SERVER_ERRBUF];
+        struct server_ctl ctl = {
+            .ctx = &app,
+            .status = ctl_status,
+            .start = ctl_start,
+            .stop = ctl_stop,
+            .clear = ctl_clear,
+            .set_ports = ctl_set_ports,
+            .load_pcap = ctl_load_pcap,
+            .write_pcap = ctl_write_pcap,
+        };
+        struct server_opts sopt = {
+            .listen_addr = cli.listen_addr,
+            .port = cli.listen_port,
+            .web_root = cli.web_root,
+            .upload_limit = cli.upload_limit,
+        };
+        app.srv = server_new(&sopt, st, &ctl, serr);
+        if (!app.srv) {
+            log_msg(LOG_ERROR, "%s", serr);
+            goto out;
+        }
+        log_msg(LOG_INFO, "%s: open %s in a browser", app.source, server_url(app.srv));
+    }
+    if (app.live) {
+        if (!ui)
+            log_msg(LOG_INFO, "capturing on %s (%s); Ctrl-C to stop", app.source,
+                    capture_backend_name(cap));
+        if (live_loop(&app) < 0)
+            rc.write_error = 1;
+        store_lock(st);
+        pipeline_finish(pl);
+        store_unlock(st);
+    } else if (ui) {
+        serve_loop(&app);
+    }
+    server_free(app.srv);
+    app.srv = NULL;
+
+    if (cli.json.f && export_json(st, cli.json.f) < 0)
+        rc.write_error = 1;
+    if (cli.har.f && export_har(st, cli.har.f) < 0)
+        rc.write_error = 1;
+    if (rc.summary)
+        for (struct store_conn *c = store_first(st); c; c = store_next(c))
+            print_summary_conn(c, st);
+    report_end(&app, cap);
+    if (cli.stats_interval && app.live)
+        print_stats(&app);
     ret = rc.write_error ? 1 : 0;
 out:
+    server_free(app.srv);
+    if (app.dump && capture_dump_close(app.dump) < 0) {
+        log_msg(LOG_ERROR, "writing '%s' failed", cli.write);
+        ret = 1;
+    }
     if (close_output(&cli.json, "JSON") < 0 || close_output(&cli.jsonl, "JSONL") < 0 ||
         close_output(&cli.har, "HAR") < 0)
         ret = 1;
     pipeline_free(pl);
     store_free(st);
     capture_close(cap);
+    pthread_mutex_destroy(&app.ctl_lock);
     return ret;
 }

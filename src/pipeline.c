@@ -18,6 +18,7 @@ struct pipeline {
     struct flow_table *ft;
     struct flow_opts fo;
     struct decode_stats ds;
+    int keep_raw;
 };
 
 struct pipeline *pipeline_new(struct store *st, const struct flow_opts *fo)
@@ -27,6 +28,7 @@ struct pipeline *pipeline_new(struct store *st, const struct flow_opts *fo)
         return NULL;
     p->st = st;
     p->fo = *fo;
+    p->keep_raw = store_get_opts(st)->keep_raw;
     p->ft = flow_table_new(st, fo);
     if (!p->ft) {
         free(p);
@@ -40,6 +42,8 @@ void pipeline_record(struct pipeline *p, const struct capture_rec *rec)
 {
     struct decoded d;
     store_note_packet(p->st, rec->ts_ns / 1000, rec->wirelen);
+    if (p->keep_raw)
+        store_raw_add(p->st, rec->ts_ns, rec->linktype, rec->data, rec->caplen, rec->wirelen);
     switch (decode_packet(rec, &d, &p->ds)) {
     case DECODE_TCP:
         flow_table_packet(p->ft, &d);
@@ -78,6 +82,11 @@ void pipeline_clear(struct pipeline *p)
     p->ft = ft;
     memset(&p->ds, 0, sizeof(p->ds));
     store_clear(p->st);
+}
+
+void pipeline_tick(struct pipeline *p, int64_t now_us)
+{
+    flow_table_tick(p->ft, now_us);
 }
 
 void pipeline_set_ports(struct pipeline *p, const uint16_t *ports, int nports)

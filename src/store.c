@@ -35,6 +35,11 @@ struct store {
     int warned_budget;
     uint64_t seq, generation;
     pthread_mutex_t lock;
+    /* raw records (keep_raw), oldest chunk first */
+    struct raw_chunk *raw_head, *raw_tail;
+    uint64_t raw_next;      /* number the next record gets */
+    uint64_t raw_cur;       /* number of the record being processed + 1; 0 none */
+    size_t raw_mem, raw_limit;
 };
 
 struct store *store_new(const struct store_opts *opts)
@@ -50,12 +55,19 @@ struct store *store_new(const struct store_opts *opts)
     st->end_us = -1;
     st->generation = 1;
     pthread_mutex_init(&st->lock, NULL);
+    /* Raw bytes get a quarter of the budget, the model the rest. */
+    if (st->opts.keep_raw) {
+        st->raw_limit = st->opts.max_memory ? st->opts.max_memory / 4 : (size_t)1 << 30;
+        if (st->opts.max_memory)
+            st->opts.max_memory -= st->raw_limit;
+    }
     return st;
 }
 
 static void conn_free_mem(struct store_conn *c)
 {
     free(c->packets);
+    free(c->raw);
     free(c->messages);
     free(c->events);
     free(c->states);
@@ -63,6 +75,44 @@ static void conn_free_mem(struct store_conn *c)
         free(c->series[i].v);
     arena_release(&c->arena);
     free(c);
+}
+
+/*
+ * Raw records: chunks of about RAW_CHUNK bytes, each holding consecutive
+ * records (a header, then the bytes, 8-aligned) and their offsets. Records
+ * are numbered in arrival order; the oldest chunk is dropped when raw_limit
+ * is reached, so a packet's bytes may be gone while its model entry stays.
+ */
+#define RAW_CHUNK (1u << 20)
+
+struct raw_hdr {
+    int64_t ts_ns;
+    int32_t linktype;
+    uint32_t caplen, wirelen;
+    uint32_t _pad;
+};
+
+struct raw_chunk {
+    struct raw_chunk *next;
+    uint64_t first;         /* number of its first record */
+    uint32_t n, cap;        /* records, offsets capacity */
+    uint32_t *offs;
+    size_t used, size;
+    uint8_t data[];
+};
+
+static void raw_free_all(struct store *st)
+{
+    struct raw_chunk *k = st->raw_head;
+    while (k) {
+        struct raw_chunk *next = k->next;
+        free(k->offs);
+        free(k);
+        k = next;
+    }
+    st->raw_head = st->raw_tail = NULL;
+    st->mem -= st->raw_mem;
+    st->raw_mem = 0;
 }
 
 /* Free every connection and server. */
@@ -78,6 +128,7 @@ static void free_model(struct store *st)
         free(st->servers[i]);
     free(st->servers);
     free(st->server_hash);
+    raw_free_all(st);
 }
 
 void store_free(struct store *st)
@@ -102,6 +153,7 @@ void store_clear(struct store *st)
     st->next_msg_id = 1;
     st->start_us = st->end_us = -1;
     st->warned_budget = 0;
+    st->raw_cur = 0;
     st->generation++;
     st->seq++;
 }
@@ -346,6 +398,11 @@ int64_t store_conn_add_packet(struct store *st, struct store_conn *c, const stru
 {
     if (grow(st, c, (void **)&c->packets, c->npackets, &c->cap_packets, sizeof(*p)) < 0)
         return -ENOMEM;
+    if (st->opts.keep_raw) {
+        if (grow(st, c, (void **)&c->raw, c->npackets, &c->cap_raw, sizeof(uint32_t)) < 0)
+            return -ENOMEM;
+        c->raw[c->npackets] = (uint32_t)st->raw_cur;
+    }
     c->packets[c->npackets] = *p;
     if (p->ts_us > c->end_us)
         c->end_us = p->ts_us;
@@ -611,22 +668,101 @@ int64_t store_conn_base_rtt(const struct store_conn *c)
     return c->stats.rtt_min_us;
 }
 
-/* Raw packet keeping: not built yet (nothing kept). */
 void store_raw_add(struct store *st, int64_t ts_ns, int linktype, const uint8_t *data,
                    uint32_t caplen, uint32_t wirelen)
 {
-    (void)st; (void)ts_ns; (void)linktype; (void)data; (void)caplen; (void)wirelen;
+    st->raw_cur = 0;
+    if (!st->opts.keep_raw)
+        return;
+    size_t need = (sizeof(struct raw_hdr) + caplen + 7) & ~(size_t)7;
+    struct raw_chunk *k = st->raw_tail;
+    if (!k || k->used + need > k->size || k->n == k->cap) {
+        size_t size = need > RAW_CHUNK ? need : RAW_CHUNK;
+        /* Make room: drop the oldest chunks past the raw budget. */
+        while (st->raw_head && st->raw_mem + size > st->raw_limit) {
+            struct raw_chunk *old = st->raw_head;
+            st->raw_head = old->next;
+            if (!st->raw_head)
+                st->raw_tail = NULL;
+            size_t freed = sizeof(*old) + old->size + (size_t)old->cap * sizeof(uint32_t);
+            st->raw_mem -= freed;
+            st->mem -= freed;
+            st->stats.raw_evicted += old->n;
+            free(old->offs);
+            free(old);
+        }
+        uint32_t cap = (uint32_t)(size / 64 + 1);
+        k = malloc(sizeof(*k) + size);
+        uint32_t *offs = k ? malloc((size_t)cap * sizeof(uint32_t)) : NULL;
+        if (!k || !offs) {
+            free(k);
+            st->stats.alloc_failures++;
+            st->raw_next++;
+            return;
+        }
+        k->next = NULL;
+        k->first = st->raw_next;
+        k->n = 0;
+        k->cap = cap;
+        k->offs = offs;
+        k->used = 0;
+        k->size = size;
+        if (st->raw_tail)
+            st->raw_tail->next = k;
+        else
+            st->raw_head = k;
+        st->raw_tail = k;
+        size_t add = sizeof(*k) + size + (size_t)cap * sizeof(uint32_t);
+        st->raw_mem += add;
+        st->mem += add;
+    }
+    struct raw_hdr h = {.ts_ns = ts_ns, .linktype = linktype, .caplen = caplen,
+                        .wirelen = wirelen};
+    memcpy(k->data + k->used, &h, sizeof(h));
+    if (caplen)
+        memcpy(k->data + k->used + sizeof(h), data, caplen);
+    k->offs[k->n++] = (uint32_t)k->used;
+    k->used += need;
+    st->raw_cur = ++st->raw_next; /* number + 1 of the record just added */
+}
+
+static int raw_get(const struct raw_chunk *k, uint32_t i, struct store_raw *out)
+{
+    struct raw_hdr h;
+    memcpy(&h, k->data + k->offs[i], sizeof(h));
+    out->ts_ns = h.ts_ns;
+    out->linktype = h.linktype;
+    out->caplen = h.caplen;
+    out->wirelen = h.wirelen;
+    out->data = k->data + k->offs[i] + sizeof(h);
+    return 0;
 }
 
 int store_packet_raw(struct store *st, struct store_conn *c, uint32_t idx, struct store_raw *out)
 {
-    (void)st; (void)c; (void)idx; (void)out;
+    if (!c->raw || idx < c->pkt_base || idx - c->pkt_base >= c->npackets)
+        return -ENOENT;
+    uint32_t r32 = c->raw[idx - c->pkt_base];
+    if (!r32)
+        return -ENOENT;
+    /* Widen the low 32 bits of (number + 1) against the newest number. */
+    uint64_t num = st->raw_next - (uint32_t)((uint32_t)st->raw_next - r32) - 1;
+    for (struct raw_chunk *k = st->raw_head; k; k = k->next)
+        if (num >= k->first && num < k->first + k->n)
+            return raw_get(k, (uint32_t)(num - k->first), out);
     return -ENOENT;
 }
 
 int store_raw_foreach(struct store *st, int (*cb)(void *ctx, const struct store_raw *r),
                       void *ctx)
 {
-    (void)st; (void)cb; (void)ctx;
+    struct store_raw r;
+    for (struct raw_chunk *k = st->raw_head; k; k = k->next)
+        for (uint32_t i = 0; i < k->n; i++) {
+            raw_get(k, i, &r);
+            int ret = cb(ctx, &r);
+            if (ret)
+                return ret;
+        }
     return 0;
 }

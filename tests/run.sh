@@ -7,13 +7,14 @@ set -u
 cd "$(dirname "$0")/.."
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit golden captures consistency tcp faults sanitize badinput integration)
+[ ${#suites[@]} -eq 0 ] && suites=(unit bpf golden captures consistency tcp faults sanitize badinput integration)
 
 tp=0 tf=0 ts=0 rc=0
 mkdir -p tests/out
 for s in "${suites[@]}"; do
     case "$s" in
         unit)        cmd=(.output/unit-tests) ;;
+        bpf)         cmd=(bash tests/bpf/run.sh) ;;
         golden)      cmd=(python3 tests/golden/run.py) ;;
         badinput)    cmd=(bash tests/badinput/run.sh) ;;
         captures)    cmd=(python3 tests/integration/captures.py) ;;

@@ -34,6 +34,12 @@ int export_jsonl_conn(struct store *st, struct store_conn *c, FILE *f);
 /* HAR 1.2 of every transaction in the store. 0 or -errno. */
 int export_har(struct store *st, FILE *f);
 
+/* The raw packets the store kept (store_opts.keep_raw) as a pcap file with
+ * nanosecond timestamps, in capture order. 0, -ENOENT when none were kept,
+ * or -EIO. *skipped (may be NULL): records left out for having another link
+ * type than the first. */
+int export_pcap(struct store *st, FILE *f, uint64_t *skipped);
+
 /*
  * Pieces the three exporters share (defined in export_json.c), so every
  * format spells names and message objects the same way.

@@ -45,6 +45,9 @@ void flow_table_packet(struct flow_table *ft, const struct decoded *d);
  * connections go to the store's on_finish). */
 void flow_table_finish(struct flow_table *ft);
 const struct flow_stats *flow_table_stats(const struct flow_table *ft);
+/* Time passes without packets (live capture): finish the flows idle past
+ * their timeout at now_us. */
+void flow_table_tick(struct flow_table *ft, int64_t now_us);
 /* Change the sniff set (live capture, from the UI). Flows already in the
  * table keep their role; new ones use the new ports. */
 void flow_table_set_ports(struct flow_table *ft, const uint16_t *ports, int nports);

@@ -32,6 +32,10 @@ void pipeline_finish(struct pipeline *p);
  * flow options stay. Call with the store locked when others read it. */
 void pipeline_clear(struct pipeline *p);
 
+/* Live capture: the wall clock is now_us; flows idle past their timeout
+ * are finished even when no packet comes to say so. */
+void pipeline_tick(struct pipeline *p, int64_t now_us);
+
 /* Change the sniffed ports for new flows. */
 void pipeline_set_ports(struct pipeline *p, const uint16_t *ports, int nports);
 

@@ -183,6 +183,8 @@ struct store_conn {
      * store_conn_pkt() to look a packet up by index. */
     struct store_packet *packets;
     uint32_t npackets, cap_packets;
+    uint32_t *raw;              /* keep_raw: raw record number + 1 per packet (low 32 bits) */
+    uint32_t cap_raw;
     uint32_t pkt_base;
     uint32_t emitted;           /* JSONL lines written for it so far */
     struct store_message **messages;    /* in order of first byte */
@@ -218,6 +220,7 @@ struct store_stats {
     uint64_t ignored_packets;   /* TCP not on a sniffed port and not HTTP */
     uint64_t late_packets;      /* for a connection already finished and streamed */
     uint64_t alloc_failures;    /* data not kept because memory ran out */
+    uint64_t raw_evicted;       /* raw packet records dropped for the raw budget */
 };
 
 struct store;

@@ -3,7 +3,9 @@
  * test_store.c - the model: ids, arrays, servers, budget and eviction,
  * stream mode.
  */
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "htracr/store.h"
 #include "testlib.h"
@@ -137,5 +139,75 @@ TEST(store_stream_mode_frees_after_callback)
     CHECK_INT(last, 10);
     CHECK(store_first(st) == NULL);
     CHECK_INT(store_stats(st)->connections, 10);
+    store_free(st);
+}
+
+struct raw_walk {
+    int n;
+    int64_t last;
+    int ordered;
+};
+
+static int raw_walk_cb(void *ctx, const struct store_raw *x)
+{
+    struct raw_walk *f = ctx;
+    if (x->ts_ns <= f->last)
+        f->ordered = 0;
+    f->last = x->ts_ns;
+    f->n++;
+    return 0;
+}
+
+TEST(store_raw_links_packets_and_evicts_oldest)
+{
+    /* 4 MiB budget: raw bytes get 1 MiB, i.e. one chunk at a time. */
+    struct store *st = store_new(&(struct store_opts){.max_memory = 4u << 20, .keep_raw = 1});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    struct store_conn *c = store_conn_new(st, &cl, 1000, &sv, 80, 5);
+    uint8_t buf[1500];
+    struct store_raw r;
+    CHECK(c);
+    for (uint32_t i = 0; i < 2000; i++) {
+        memset(buf, (int)(i & 0xff), sizeof(buf));
+        store_raw_add(st, 1000 + i, 1, buf, 1000 + (i % 500), 1500);
+        struct store_packet p = {.ts_us = i};
+        CHECK_INT(store_conn_add_packet(st, c, &p), i);
+    }
+    /* The newest record is kept, byte for byte. */
+    CHECK_INT(store_packet_raw(st, c, 1999, &r), 0);
+    CHECK_INT(r.ts_ns, 1000 + 1999);
+    CHECK_INT(r.caplen, 1000 + 1999 % 500);
+    CHECK_INT(r.wirelen, 1500);
+    CHECK_INT(r.data[0], 1999 & 0xff);
+    CHECK_INT(r.data[r.caplen - 1], 1999 & 0xff);
+    /* 2000 records of ~1.3 KB do not fit in 1 MiB: the first ones are gone,
+     * and counted. */
+    CHECK_INT(store_packet_raw(st, c, 0, &r), -ENOENT);
+    CHECK(store_stats(st)->raw_evicted > 0);
+    CHECK_INT(store_packet_raw(st, c, 2000, &r), -ENOENT);
+    struct raw_walk fc = {.last = -1, .ordered = 1};
+    CHECK_INT(store_raw_foreach(st, raw_walk_cb, &fc), 0);
+    CHECK(fc.ordered);
+    CHECK_INT((uint64_t)fc.n + store_stats(st)->raw_evicted, 2000);
+    store_clear(st);
+    CHECK(store_first(st) == NULL);
+    CHECK_INT(store_memory(st), 0);
+    store_free(st);
+}
+
+TEST(store_seq_and_generation)
+{
+    struct store *st = store_new(&(struct store_opts){0});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    uint64_t g = store_generation(st), s0 = store_seq(st);
+    struct store_conn *a = store_conn_new(st, &cl, 1000, &sv, 80, 5);
+    struct store_conn *b = store_conn_new(st, &cl, 1001, &sv, 80, 5);
+    CHECK(a->mod_seq > s0 && b->mod_seq > a->mod_seq);
+    uint64_t s1 = store_seq(st);
+    struct store_packet p = {.ts_us = 9};
+    store_conn_add_packet(st, a, &p);
+    CHECK(a->mod_seq > s1 && b->mod_seq <= s1);
+    store_clear(st);
+    CHECK(store_generation(st) != g);
     store_free(st);
 }

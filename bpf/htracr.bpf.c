@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * htracr.bpf.c - the kernel half of live capture: a socket filter.
+ *
+ * It is attached with SO_ATTACH_BPF to one AF_PACKET socket (all interfaces
+ * or one) and is the very first stage of the pipeline. For every packet the
+ * socket sees it decides whether htracr wants it: TCP with either port in
+ * the `ports` map (userspace may change it while running), or UDP port 53
+ * when built for DNS, and only while `ctl[0].enabled` is set. A selected
+ * packet is copied, header (struct htracr_rec, bpf/htracr.h) and bytes, into
+ * the one BPF ring buffer `rb`; the program always returns 0, so nothing is
+ * ever queued on the socket itself and userspace reads only the ring.
+ *
+ * Design points:
+ * - Size classes. A reservation must have a constant size, and reserving
+ *   64 KiB for every ACK would fill the ring with air. So the record is
+ *   reserved in the smallest of a few classes (128 B .. 64 KiB) that holds
+ *   the bytes to copy, and bpf_skb_load_bytes copies a length bounded by the
+ *   class. bpf_skb_load_bytes also reads paged data, so GSO/GRO
+ *   super-segments (normal on loopback and veth) arrive whole.
+ * - Headers are parsed relative to the network header (skb->protocol gives
+ *   the type), which works whether or not the device has a link header and
+ *   whether or not the kernel already took a VLAN tag off. Where the copied
+ *   bytes start is found once per selected packet by comparing the network
+ *   header with the bytes at the usual link header lengths.
+ * - Loopback: every packet shows up twice on lo (PACKET_OUTGOING, then the
+ *   incoming copy). The outgoing copy is dropped here, as libpcap does, so
+ *   the timestamps match what tcpdump shows.
+ * - Body skip: for a flow direction in the `skip` map, a TCP segment whose
+ *   whole payload lies before until_seq gets its headers copied and its
+ *   payload only counted (htracr_rec.skipped). The entry is removed once a
+ *   segment starts at or past until_seq.
+ * - Wakeups: records are submitted with BPF_RB_NO_WAKEUP (userspace polls
+ *   with a short timeout) unless the ring is more than wake_bytes full.
+ * - Every packet lost on the way is counted in the per-CPU `counters` map.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "htracr.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IP_OFFSET_MASK 0x1fff
+#define IP6_MAX_EXT 6
+
+/* Set by userspace before load. */
+const volatile __u32 lo_ifindex = 1; /* loopback device of the socket's netns */
+const volatile __u32 dns = 0;        /* also select UDP port 53 */
+const volatile __u32 snaplen = HTRACR_MAX_CAP;
+const volatile __u64 wake_bytes = 1 << 20; /* force a wakeup past this fill */
+const volatile __u32 tai_clock = 1;        /* bpf_ktime_get_tai_ns exists (5.19+) */
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 8 << 20); /* resized by userspace */
+} rb SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u16);  /* TCP port, host order */
+    __type(value, __u8); /* any value: present means selected */
+} ports SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct htracr_ctl);
+} ctl SEC(".maps");
+
+/* LRU rather than a plain hash: a flow that ends before its until_seq (a
+ * reset, an aborted download) would otherwise keep its entry for ever. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, struct htracr_flow);
+    __type(value, struct htracr_skip);
+} skip SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct htracr_counters);
+} counters SEC(".maps");
+
+/* What the parser found, offsets relative to the network header. */
+struct pkt {
+    struct htracr_flow flow;
+    __u32 l4off;  /* TCP / UDP header */
+    __u32 ip_end; /* end of the IP packet by its length field; 0: unknown */
+    __u32 paylen; /* TCP payload offset, relative to the network header */
+    __u32 seq;    /* TCP sequence number, host order */
+    __u8 l4proto;
+};
+
+static __always_inline int parse_l3(struct __sk_buff *skb, struct pkt *p)
+{
+    __u16 proto = bpf_ntohs((__u16)skb->protocol);
+    __u32 off = 0;
+    __u8 nexthdr;
+
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        __u16 tag[2];
+
+        if (proto != ETH_P_8021Q && proto != ETH_P_8021AD) break;
+        if (bpf_skb_load_bytes_relative(skb, off, tag, sizeof(tag), BPF_HDR_START_NET) < 0)
+            return -1;
+        proto = bpf_ntohs(tag[1]);
+        off += 4;
+    }
+
+    if (proto == ETH_P_IP) {
+        struct iphdr ip;
+        __u32 hl;
+
+        if (bpf_skb_load_bytes_relative(skb, off, &ip, sizeof(ip), BPF_HDR_START_NET) < 0)
+            return -1;
+        hl = ip.ihl * 4;
+        if (ip.version != 4 || hl < sizeof(ip)) return -1;
+        if (bpf_ntohs(ip.frag_off) & IP_OFFSET_MASK) return -1; /* no L4 header here */
+        p->flow.family = AF_INET;
+        __builtin_memcpy(p->flow.saddr, &ip.saddr, 4);
+        __builtin_memcpy(p->flow.daddr, &ip.daddr, 4);
+        p->l4proto = ip.protocol;
+        p->l4off = off + hl;
+        p->ip_end = bpf_ntohs(ip.tot_len) ? off + bpf_ntohs(ip.tot_len) : 0;
+        return 0;
+    }
+    if (proto != ETH_P_IPV6) return -1;
+
+    struct ipv6hdr ip6;
+    __u16 plen;
+
+    if (bpf_skb_load_bytes_relative(skb, off, &ip6, sizeof(ip6), BPF_HDR_START_NET) < 0) return -1;
+    if (ip6.version != 6) return -1;
+    p->flow.family = AF_INET6;
+    __builtin_memcpy(p->flow.saddr, &ip6.saddr, 16);
+    __builtin_memcpy(p->flow.daddr, &ip6.daddr, 16);
+    plen = bpf_ntohs(ip6.payload_len);
+    p->ip_end = plen ? off + sizeof(ip6) + plen : 0;
+    off += sizeof(ip6);
+    nexthdr = ip6.nexthdr;
+
+#pragma unroll
+    for (int i = 0; i < IP6_MAX_EXT; i++) {
+        __u8 ext[4];
+
+        if (nexthdr != IPPROTO_HOPOPTS && nexthdr != IPPROTO_ROUTING &&
+            nexthdr != IPPROTO_DSTOPTS && nexthdr != IPPROTO_FRAGMENT && nexthdr != IPPROTO_AH)
+            break;
+        if (bpf_skb_load_bytes_relative(skb, off, ext, sizeof(ext), BPF_HDR_START_NET) < 0)
+            return -1;
+        if (nexthdr == IPPROTO_FRAGMENT) {
+            /* a fragment other than the first carries no L4 header */
+            if ((((__u16)ext[2] << 8) | ext[3]) & 0xfff8) return -1;
+            off += 8;
+        } else if (nexthdr == IPPROTO_AH) {
+            off += ((__u32)ext[1] + 2) * 4;
+        } else {
+            off += ((__u32)ext[1] + 1) * 8;
+        }
+        nexthdr = ext[0];
+    }
+    p->l4proto = nexthdr;
+    p->l4off = off;
+    return 0;
+}
+
+/* Where the network header starts in the bytes the socket sees: 14 on
+ * Ethernet-like devices (more when VLAN tags stayed in the frame), 0 on
+ * devices without a link header. -1: not found. */
+static __always_inline int net_offset(struct __sk_buff *skb)
+{
+    static const __u32 cand[] = {14, 0, 18, 22};
+    __u64 net[2], at[2];
+
+    if (bpf_skb_load_bytes_relative(skb, 0, net, sizeof(net), BPF_HDR_START_NET) < 0) return -1;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        if (bpf_skb_load_bytes(skb, cand[i], at, sizeof(at)) < 0) continue;
+        if (at[0] == net[0] && at[1] == net[1]) return cand[i];
+    }
+    return -1;
+}
+
+/* Reserve a record of class size cls, copy len bytes into it, submit. */
+static __always_inline void emit(struct __sk_buff *skb, struct htracr_counters *c,
+                                 const struct htracr_rec *h, __u32 len, const __u32 cls)
+{
+    struct htracr_rec *r;
+    __u64 flags;
+
+    r = bpf_ringbuf_reserve(&rb, sizeof(*r) + cls, 0);
+    if (!r) {
+        c->ring_fail++;
+        return;
+    }
+    /* The verifier must see the bound on the very register passed on: keep
+     * the compiler from reusing a copy checked only in the caller. */
+    asm volatile("" : "+r"(len));
+    if (len > cls) len = cls;
+    if (len < 1) len = 1;
+    if (bpf_skb_load_bytes(skb, 0, r + 1, len) < 0) {
+        c->load_fail++;
+        bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
+        return;
+    }
+    *r = *h;
+    r->cap_len = len;
+    flags = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) >= wake_bytes ? BPF_RB_FORCE_WAKEUP
+                                                                    : BPF_RB_NO_WAKEUP;
+    bpf_ringbuf_submit(r, flags);
+    c->records++;
+    c->skipped_bytes += h->skipped;
+}
+
+SEC("socket")
+int htracr_filter(struct __sk_buff *skb)
+{
+    struct htracr_counters *c;
+    struct htracr_ctl *on;
+    struct htracr_rec h = {};
+    struct pkt p = {};
+    __u32 zero = 0, len, poff, end;
+    int noff;
+
+    c = bpf_map_lookup_elem(&counters, &zero);
+    if (!c) return 0;
+    if (skb->pkt_type == PACKET_OUTGOING && skb->ifindex == lo_ifindex) {
+        c->lo_dups++;
+        return 0;
+    }
+    c->seen++;
+    on = bpf_map_lookup_elem(&ctl, &zero);
+    if (!on || !on->enabled) return 0;
+
+    if (parse_l3(skb, &p) < 0) return 0;
+    if (p.l4proto == IPPROTO_TCP) {
+        struct tcphdr th;
+        __u32 thl;
+
+        if (bpf_skb_load_bytes_relative(skb, p.l4off, &th, sizeof(th), BPF_HDR_START_NET) < 0)
+            return 0;
+        p.flow.sport = bpf_ntohs(th.source);
+        p.flow.dport = bpf_ntohs(th.dest);
+        if (!bpf_map_lookup_elem(&ports, &p.flow.dport) &&
+            !bpf_map_lookup_elem(&ports, &p.flow.sport))
+            return 0;
+        thl = th.doff * 4;
+        if (thl < sizeof(th)) return 0;
+        p.paylen = p.l4off + thl; /* payload offset for now */
+        p.seq = bpf_ntohl(th.seq);
+    } else if (p.l4proto == IPPROTO_UDP && dns) {
+        struct udphdr uh;
+
+        if (bpf_skb_load_bytes_relative(skb, p.l4off, &uh, sizeof(uh), BPF_HDR_START_NET) < 0)
+            return 0;
+        if (uh.source != bpf_htons(53) && uh.dest != bpf_htons(53)) return 0;
+    } else {
+        return 0;
+    }
+    c->matched++;
+
+    noff = net_offset(skb);
+    if (noff < 0) {
+        c->load_fail++;
+        return 0;
+    }
+    h.ts_ns = tai_clock ? bpf_ktime_get_tai_ns() : bpf_ktime_get_boot_ns();
+    h.ifindex = skb->ifindex;
+    h.wire_len = skb->len;
+    h.pkt_type = skb->pkt_type;
+    h.link = noff ? HTRACR_LINK_ETH : HTRACR_LINK_RAW;
+    len = skb->len;
+
+    if (p.l4proto == IPPROTO_TCP) {
+        struct htracr_skip *sk = bpf_map_lookup_elem(&skip, &p.flow);
+
+        if (sk) {
+            /* payload: from the TCP payload to the end of the IP packet
+             * (its length field, so Ethernet padding is not counted; the
+             * skb length when the field is 0, as with BIG TCP) */
+            poff = noff + p.paylen;
+            end = p.ip_end ? noff + p.ip_end : skb->len;
+            if (end > skb->len) end = skb->len;
+            if (end > poff) {
+                __u32 pl = end - poff;
+
+                if ((__s32)(sk->until_seq - (p.seq + pl)) >= 0) {
+                    len = poff;
+                    h.skipped = pl;
+                    h.flags |= HTRACR_F_SKIP;
+                } else if ((__s32)(p.seq - sk->until_seq) >= 0) {
+                    bpf_map_delete_elem(&skip, &p.flow);
+                }
+            }
+        }
+    }
+    if (len > snaplen) {
+        len = snaplen;
+        h.flags |= HTRACR_F_TRUNC;
+        c->truncated++;
+    }
+    if (len > HTRACR_MAX_CAP) {
+        len = HTRACR_MAX_CAP;
+        if (!(h.flags & HTRACR_F_TRUNC)) {
+            h.flags |= HTRACR_F_TRUNC;
+            c->truncated++;
+        }
+    }
+
+    if (len <= 128)
+        emit(skb, c, &h, len, 128);
+    else if (len <= 256)
+        emit(skb, c, &h, len, 256);
+    else if (len <= 512)
+        emit(skb, c, &h, len, 512);
+    else if (len <= 1536)
+        emit(skb, c, &h, len, 1536);
+    else if (len <= 4096)
+        emit(skb, c, &h, len, 4096);
+    else if (len <= 16384)
+        emit(skb, c, &h, len, 16384);
+    else
+        emit(skb, c, &h, len, HTRACR_MAX_CAP);
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
