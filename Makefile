@@ -9,6 +9,7 @@
 #   make fuzz                 libFuzzer harness over the whole pipeline (60 s)
 
 CC ?= cc
+.DEFAULT_GOAL := all
 BPF ?= 1
 OUT ?= .output
 BIN ?= htracr
