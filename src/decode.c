@@ -437,7 +437,7 @@ static enum decode_result decode_tcp(const struct pkt *b, const struct l4 *l4, s
     out->cap_len = avail > doff ? avail - doff : 0;
     if (out->cap_len > out->seg_len) out->cap_len = out->seg_len;
     out->payload = b->p + (l4->off + doff <= b->len ? l4->off + doff : b->len);
-    if (out->cap_len < out->seg_len) st->truncated_payload++;
+    if (out->cap_len < out->seg_len && !out->skipped) st->truncated_payload++;
     return DECODE_TCP;
 }
 
@@ -487,6 +487,7 @@ enum decode_result decode_packet(const struct capture_rec *rec, struct decoded *
     memset(out, 0, sizeof(*out));
     out->ts_ns = rec->ts_ns;
     out->wirelen = rec->wirelen > rec->caplen ? rec->wirelen : rec->caplen;
+    out->skipped = rec->skipped != 0;
     out->payload = b.p;
     st->packets++;
 

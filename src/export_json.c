@@ -166,6 +166,7 @@ void export_json_message(struct jsonw *w, const struct store_message *m)
     jsonw_kuint(w, "header_bytes", m->header_bytes);
     jsonw_kuint(w, "body_bytes", m->body_bytes);
     jsonw_kuint(w, "gap_bytes", m->gap_bytes);
+    jsonw_kuint(w, "skipped_bytes", m->skipped_bytes);
     jsonw_kstr(w, "content_type", m->content_type);
     jsonw_kstr(w, "content_encoding", m->content_encoding);
     if (req) {
@@ -373,6 +374,8 @@ static void export_json_conn(struct jsonw *w, const struct store_conn *c)
     jsonw_kuint(w, "resets", s->resets);
     jsonw_kuint(w, "gap_bytes_c2s", s->gap_bytes[DIR_C2S]);
     jsonw_kuint(w, "gap_bytes_s2c", s->gap_bytes[DIR_S2C]);
+    jsonw_kuint(w, "skipped_bytes_c2s", s->skipped_bytes[DIR_C2S]);
+    jsonw_kuint(w, "skipped_bytes_s2c", s->skipped_bytes[DIR_S2C]);
     jsonw_kuint(w, "overlap_conflicts", s->overlap_conflicts);
     jsonw_kuint(w, "http_resyncs_c2s", s->http_resyncs[DIR_C2S]);
     jsonw_kuint(w, "http_resyncs_s2c", s->http_resyncs[DIR_S2C]);

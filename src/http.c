@@ -1173,7 +1173,31 @@ static size_t find_message_start(int dir, const uint8_t *data, size_t len)
     return len;
 }
 
+static void conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt, int known);
+
 void http_conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt)
+{
+    conn_gap(h, dir, len, pkt, 0);
+}
+
+void http_conn_skipped(struct http_conn *h, int dir, uint64_t len, uint32_t pkt)
+{
+    conn_gap(h, dir, len, pkt, 1);
+}
+
+uint64_t http_conn_skippable(const struct http_conn *h, int dir)
+{
+    if (dir != DIR_C2S && dir != DIR_S2C)
+        return 0;
+    const struct http_dir *d = &h->d[dir];
+    if (d->state != DS_PARSING || !d->m || !d->hdr_done || !d->in_body || d->body_eof)
+        return 0;
+    if (d->body.mode != BODY_DONE && d->body.mode != BODY_OFF)
+        return 0;
+    return d->parser.content_length;
+}
+
+static void conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt, int known)
 {
     if ((dir != DIR_C2S && dir != DIR_S2C) || !len)
         return;
@@ -1216,7 +1240,10 @@ void http_conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt)
         return;
     }
     if (d->hdr_done && d->in_body && len <= d->parser.content_length) {
-        m->gap_bytes += len;
+        if (known)
+            m->skipped_bytes += len;
+        else
+            m->gap_bytes += len;
         if (d->body.mode == BODY_INFLATE)
             body_decode_fail(d);
         else if (d->body.mode == BODY_IDENTITY)

@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -424,6 +425,8 @@ static int close_output(struct output *o, const char *what)
 
 struct run_ctx {
     struct cli *cli;
+    struct capture *live;       /* for body-skip hints */
+    uint64_t skip_hints, skip_errors;
     int summary;
     int write_error;
 };
@@ -818,6 +821,26 @@ static void chown_outputs(struct cli *cli, uid_t uid, gid_t gid)
         log_msg(LOG_DEBUG, "chown %s: %s", cli->write, strerror(errno));
 }
 
+/* A body past the limit: let the kernel filter leave its payload out. */
+static void on_skip(void *ctx, struct store_conn *c, int dir, uint32_t until_seq)
+{
+    struct run_ctx *rc = ctx;
+    struct capture_skip sk = {.until_seq = until_seq};
+    const struct ip_addr *src = dir == DIR_S2C ? &c->server_addr : &c->client_addr;
+    const struct ip_addr *dst = dir == DIR_S2C ? &c->client_addr : &c->server_addr;
+    size_t alen = src->family == 6 ? 16 : 4;
+    sk.family = src->family == 6 ? AF_INET6 : AF_INET;
+    memcpy(sk.saddr, src->a, alen);
+    memcpy(sk.daddr, dst->a, alen);
+    sk.sport = dir == DIR_S2C ? c->server_port : c->client_port;
+    sk.dport = dir == DIR_S2C ? c->client_port : c->server_port;
+    int r = capture_skip(rc->live, &sk);
+    if (r == 0)
+        rc->skip_hints++;
+    else if (r != -EOPNOTSUPP && rc->skip_errors++ == 0)
+        log_msg(LOG_WARN, "body-skip hint failed: %s (bodies are copied whole)", strerror(-r));
+}
+
 int main(int argc, char **argv)
 {
     struct cli cli = {0};
@@ -860,6 +883,8 @@ int main(int argc, char **argv)
         .on_finish = on_finish,
         .ctx = &rc,
     };
+    if (!cli.read)
+        so.on_skip = on_skip;
 
     if (app.live) {
         struct capture_live_opts lo = {
@@ -876,6 +901,7 @@ int main(int argc, char **argv)
             goto out;
         }
         app.enabled = app.want_enabled = 1;
+        rc.live = cap;
     } else {
         cap = capture_open_file(cli.read, errbuf);
         if (!cap) {

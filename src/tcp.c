@@ -54,6 +54,7 @@ struct ooo_seg {
     uint32_t seg_len;   /* bytes in sequence space (payload) */
     uint32_t cap_len;   /* of which captured, in data */
     uint32_t pkt;
+    uint8_t skipped;    /* the uncaptured part was skipped on purpose */
     uint8_t data[];
 };
 
@@ -102,6 +103,8 @@ struct tcp_dir {
     uint8_t acked_set;
     struct ooo_seg *ooo;
     size_t ooo_bytes;
+    uint32_t skip_until; /* the body-skip hint last given (absolute seq) */
+    uint8_t skip_set;
     struct rtt_seg rtt[RTT_RING];
     uint32_t rtt_head, rtt_n;   /* oldest entry, count */
     struct ws_dir ws;
@@ -201,10 +204,44 @@ static void http_gap(struct tcp_conn *t, int dir, uint64_t n, uint32_t pkt)
     http_conn_gap(t->http, dir, n, pkt);
 }
 
+/* Bytes the capture left out on purpose: known, not lost. */
+static void http_skipped(struct tcp_conn *t, int dir, uint64_t n, uint32_t pkt)
+{
+    struct tcp_dir *d = &t->d[dir];
+    t->c->stats.skipped_bytes[dir] += n;
+    if (!t->http || d->stopped || n == 0)
+        return;
+    http_conn_skipped(t->http, dir, n, pkt);
+}
+
+/* Body skip: when what follows in this direction is a body HTTP only counts,
+ * tell the capture (through the store's on_skip) up to where it may leave
+ * payload out. Only worth a map update for a long stretch. */
+#define SKIP_MIN (64u * 1024)
+static void skip_hint(struct tcp_conn *t, int dir)
+{
+    struct tcp_dir *d = &t->d[dir];
+    const struct store_opts *so = store_get_opts(t->st);
+    if (!so->on_skip || !t->http || d->stopped)
+        return;
+    uint64_t n = http_conn_skippable(t->http, dir);
+    if (n < SKIP_MIN)
+        return;
+    if (n > 0x7fffffffu)
+        n = 0x7fffffffu; /* stay within half the sequence space */
+    uint32_t until = d->next_seq + (uint32_t)n;
+    if (d->skip_set && until == d->skip_until)
+        return;
+    d->skip_set = 1;
+    d->skip_until = until;
+    so->on_skip(so->ctx, t->c, dir, until);
+}
+
 /* Deliver a segment that starts at or before next_seq: the part not yet
- * delivered goes to HTTP, an uncaptured tail as a gap. */
+ * delivered goes to HTTP, an uncaptured tail as a gap (or as skipped bytes,
+ * when the capture left it out on purpose). */
 static void deliver(struct tcp_conn *t, int dir, uint32_t seq, const uint8_t *data,
-                    uint32_t cap_len, uint32_t seg_len, uint32_t pkt)
+                    uint32_t cap_len, uint32_t seg_len, uint32_t pkt, int skipped)
 {
     struct tcp_dir *d = &t->d[dir];
     uint32_t skip = (uint32_t)seq_diff(d->next_seq, seq);
@@ -213,8 +250,12 @@ static void deliver(struct tcp_conn *t, int dir, uint32_t seq, const uint8_t *da
     if (skip < cap_len)
         http_data(t, dir, data + skip, cap_len - skip, pkt);
     uint32_t have = cap_len > skip ? cap_len : skip;
-    if (seg_len > have)
-        http_gap(t, dir, seg_len - have, pkt);
+    if (seg_len > have) {
+        if (skipped)
+            http_skipped(t, dir, seg_len - have, pkt);
+        else
+            http_gap(t, dir, seg_len - have, pkt);
+    }
     d->next_seq = seq + seg_len;
 }
 
@@ -226,7 +267,7 @@ static void flush_ooo(struct tcp_conn *t, int dir)
         struct ooo_seg *s = d->ooo;
         d->ooo = s->next;
         d->ooo_bytes -= s->cap_len;
-        deliver(t, dir, s->seq, s->data, s->cap_len, s->seg_len, s->pkt);
+        deliver(t, dir, s->seq, s->data, s->cap_len, s->seg_len, s->pkt, s->skipped);
         free(s);
     }
 }
@@ -284,13 +325,13 @@ static void buffer_segment(struct tcp_conn *t, int dir, const struct decoded *dp
         if (d->ooo)
             skip_to(t, dir, d->ooo->seq, pkt);
         if (seq_le(seq, d->next_seq)) {
-            deliver(t, dir, seq, dp->payload, dp->cap_len, dp->seg_len, pkt);
+            deliver(t, dir, seq, dp->payload, dp->cap_len, dp->seg_len, pkt, dp->skipped);
             flush_ooo(t, dir);
             return;
         }
         if (d->ooo_bytes + dp->cap_len > TCP_OOO_LIMIT) {
             skip_to(t, dir, seq, pkt);
-            deliver(t, dir, seq, dp->payload, dp->cap_len, dp->seg_len, pkt);
+            deliver(t, dir, seq, dp->payload, dp->cap_len, dp->seg_len, pkt, dp->skipped);
             flush_ooo(t, dir);
             return;
         }
@@ -307,6 +348,7 @@ static void buffer_segment(struct tcp_conn *t, int dir, const struct decoded *dp
     s->seg_len = dp->seg_len;
     s->cap_len = dp->cap_len;
     s->pkt = pkt;
+    s->skipped = dp->skipped;
     memcpy(s->data, dp->payload, dp->cap_len);
     s->next = *pp;
     *pp = s;
@@ -648,7 +690,7 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
     p.ack = ack ? dp->ack - o->isn : 0;
     p.len = dp->seg_len;
     p.win = (!syn && d->wscale_ok) ? (uint32_t)dp->window << d->wscale : dp->window;
-    if (dp->cap_len < dp->seg_len)
+    if (dp->cap_len < dp->seg_len && !dp->skipped)
         analysis |= PKT_TRUNCATED;
     int64_t pi = store_conn_add_packet(t->st, c, &p);
     if (pi < 0)
@@ -732,8 +774,9 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
             shifted.seq = seq;
             buffer_segment(t, dir, &shifted, pkt);
         } else if (seq_gt(end, d->next_seq)) {
-            deliver(t, dir, seq, dp->payload, dp->cap_len, dp->seg_len, pkt);
+            deliver(t, dir, seq, dp->payload, dp->cap_len, dp->seg_len, pkt, dp->skipped);
             flush_ooo(t, dir);
+            skip_hint(t, dir);
         }
     }
     if (dp->flags & TCPF_FIN) {

@@ -54,6 +54,8 @@ struct decoded {
     const uint8_t *payload;
     uint32_t seg_len;
     uint32_t cap_len;
+    uint8_t skipped;    /* the payload was left out on purpose (body skip):
+                         * known to the sender's HTTP, not lost */
 };
 
 /* Result of decode_packet(). */

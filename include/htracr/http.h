@@ -44,6 +44,18 @@ int http_conn_data(struct http_conn *h, int dir, const uint8_t *data, size_t len
  * on the message (or connection). pkt: the packet after the gap. */
 void http_conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt);
 
+/* The same for bytes the capture left out on purpose (body skip): inside a
+ * Content-Length body they count as the message's skipped_bytes, not as a
+ * gap; anywhere else they are a gap like any other. */
+void http_conn_skipped(struct http_conn *h, int dir, uint64_t len, uint32_t pkt);
+
+/* Bytes of direction dir, from the end of what it was given so far, that
+ * HTTP will not keep and needs only to count: what is left of a
+ * Content-Length body whose kept part is complete (past --body-limit).
+ * 0 when anything there matters (headers, chunked framing, a body being
+ * kept). The body-skip hint is built from it. */
+uint64_t http_conn_skippable(const struct http_conn *h, int dir);
+
 /* End of stream in direction dir (FIN, RST or end of capture); pkt is the
  * last packet index of the connection. A body delimited by close ends here;
  * a message cut short is kept, marked incomplete. */

@@ -93,6 +93,7 @@ struct store_message {
     uint64_t header_bytes;  /* start line + headers + blank line */
     uint64_t body_bytes;    /* body on the wire after de-chunking */
     uint64_t gap_bytes;     /* body bytes missing from the capture */
+    uint64_t skipped_bytes; /* body bytes the capture left out on purpose (body skip) */
     const char *content_type;     /* value of Content-Type, or NULL */
     const char *content_encoding; /* value of Content-Encoding, or NULL */
     uint32_t request;       /* responses: id of the request answered; 0 unknown */
@@ -119,6 +120,7 @@ struct store_conn_stats {
     uint64_t zero_windows;
     uint64_t resets;
     uint64_t gap_bytes[2];      /* stream bytes never captured */
+    uint64_t skipped_bytes[2];  /* stream bytes left out on purpose (body skip): known */
     uint64_t overlap_conflicts;
     uint64_t http_resyncs[2];   /* HTTP parsing found its feet again after a gap */
     uint64_t http_skipped[2];   /* stream bytes skipped while looking for a message start */
@@ -235,6 +237,9 @@ struct store_opts {
      * in stream mode also at each store_conn_flush(). */
     store_conn_cb on_finish;
     void *ctx;
+    /* Body skip (live eBPF): payload of c's direction dir up to the absolute
+     * TCP sequence number until_seq is not needed. Called from TCP. */
+    void (*on_skip)(void *ctx, struct store_conn *c, int dir, uint32_t until_seq);
 };
 
 /* New empty store, or NULL (errno). */
