@@ -298,7 +298,8 @@ int htracr_filter(struct __sk_buff *skb)
             if (end > poff) {
                 __u32 pl = end - poff;
 
-                if ((__s32)(sk->until_seq - (p.seq + pl)) >= 0) {
+                if ((__s32)(p.seq - sk->from_seq) >= 0 &&
+                    (__s32)(sk->until_seq - (p.seq + pl)) >= 0) {
                     len = poff;
                     h.skipped = pl;
                     h.flags |= HTRACR_F_SKIP;

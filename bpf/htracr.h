@@ -57,9 +57,12 @@ struct htracr_flow {
     __u8 pad[3];
 };
 
-/* Value of the `skip` map: TCP payload with sequence numbers before until_seq
- * (absolute, exclusive, compared modulo 2^32) is left out. */
+/* Value of the `skip` map: a TCP segment whose payload lies wholly in
+ * [from_seq, until_seq) (absolute sequence numbers, compared modulo 2^32) has
+ * its payload left out. from_seq lets userspace set the hint as soon as a
+ * body's headers are parsed, keeping the part of the body it still wants. */
 struct htracr_skip {
+    __u32 from_seq;
     __u32 until_seq;
 };
 

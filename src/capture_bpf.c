@@ -263,7 +263,7 @@ static int bpf_skip(struct capture *cap, const struct capture_skip *sk)
 {
     struct bpf_cap *b = cap->priv;
     struct htracr_flow key;
-    struct htracr_skip val = {.until_seq = sk->until_seq};
+    struct htracr_skip val = {.from_seq = sk->from_seq, .until_seq = sk->until_seq};
     size_t alen;
 
     if (sk->family == AF_INET)

@@ -1185,15 +1185,19 @@ void http_conn_skipped(struct http_conn *h, int dir, uint64_t len, uint32_t pkt)
     conn_gap(h, dir, len, pkt, 1);
 }
 
-uint64_t http_conn_skippable(const struct http_conn *h, int dir)
+uint64_t http_conn_skippable(const struct http_conn *h, int dir, uint64_t *keep)
 {
+    *keep = 0;
     if (dir != DIR_C2S && dir != DIR_S2C)
         return 0;
     const struct http_dir *d = &h->d[dir];
     if (d->state != DS_PARSING || !d->m || !d->hdr_done || !d->in_body || d->body_eof)
         return 0;
-    if (d->body.mode != BODY_DONE && d->body.mode != BODY_OFF)
-        return 0;
+    /* Still keeping: the bytes up to the limit matter. For a compressed
+     * body this counts wire bytes as if they were decoded ones, which keeps
+     * at least enough (compression makes the decoded side the larger). */
+    if (d->body.mode == BODY_IDENTITY || d->body.mode == BODY_INFLATE)
+        *keep = d->body.limit > d->body.len ? d->body.limit - d->body.len : 0;
     return d->parser.content_length;
 }
 

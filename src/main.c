@@ -822,10 +822,11 @@ static void chown_outputs(struct cli *cli, uid_t uid, gid_t gid)
 }
 
 /* A body past the limit: let the kernel filter leave its payload out. */
-static void on_skip(void *ctx, struct store_conn *c, int dir, uint32_t until_seq)
+static void on_skip(void *ctx, struct store_conn *c, int dir, uint32_t from_seq,
+                    uint32_t until_seq)
 {
     struct run_ctx *rc = ctx;
-    struct capture_skip sk = {.until_seq = until_seq};
+    struct capture_skip sk = {.from_seq = from_seq, .until_seq = until_seq};
     const struct ip_addr *src = dir == DIR_S2C ? &c->server_addr : &c->client_addr;
     const struct ip_addr *dst = dir == DIR_S2C ? &c->client_addr : &c->server_addr;
     size_t alen = src->family == 6 ? 16 : 4;

@@ -224,17 +224,17 @@ static void skip_hint(struct tcp_conn *t, int dir)
     const struct store_opts *so = store_get_opts(t->st);
     if (!so->on_skip || !t->http || d->stopped)
         return;
-    uint64_t n = http_conn_skippable(t->http, dir);
-    if (n < SKIP_MIN)
-        return;
+    uint64_t keep, n = http_conn_skippable(t->http, dir, &keep);
     if (n > 0x7fffffffu)
         n = 0x7fffffffu; /* stay within half the sequence space */
-    uint32_t until = d->next_seq + (uint32_t)n;
+    if (keep >= n || n - keep < SKIP_MIN)
+        return;
+    uint32_t from = d->next_seq + (uint32_t)keep, until = d->next_seq + (uint32_t)n;
     if (d->skip_set && until == d->skip_until)
         return;
     d->skip_set = 1;
     d->skip_until = until;
-    so->on_skip(so->ctx, t->c, dir, until);
+    so->on_skip(so->ctx, t->c, dir, from, until);
 }
 
 /* Deliver a segment that starts at or before next_seq: the part not yet

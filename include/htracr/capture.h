@@ -68,13 +68,14 @@ struct capture_live_opts {
 };
 
 /* A hint from HTTP: payload of the flow direction (saddr:sport -> daddr:dport,
- * addresses in network order, 4 or 16 bytes) up to absolute TCP sequence
- * number until_seq (exclusive) will not be kept, so the kernel filter may
- * send headers only. */
+ * addresses in network order, 4 or 16 bytes) from absolute TCP sequence
+ * number from_seq up to until_seq (exclusive) will not be kept, so the
+ * kernel filter may send headers only for segments wholly inside it. */
 struct capture_skip {
     uint8_t family;             /* AF_INET / AF_INET6 */
     uint8_t saddr[16], daddr[16];
     uint16_t sport, dport;      /* host order */
+    uint32_t from_seq;
     uint32_t until_seq;
 };
 

@@ -49,12 +49,12 @@ void http_conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt);
  * gap; anywhere else they are a gap like any other. */
 void http_conn_skipped(struct http_conn *h, int dir, uint64_t len, uint32_t pkt);
 
-/* Bytes of direction dir, from the end of what it was given so far, that
- * HTTP will not keep and needs only to count: what is left of a
- * Content-Length body whose kept part is complete (past --body-limit).
- * 0 when anything there matters (headers, chunked framing, a body being
- * kept). The body-skip hint is built from it. */
-uint64_t http_conn_skippable(const struct http_conn *h, int dir);
+/* What is left of the Content-Length body direction dir is in, counted
+ * from the end of what it was given so far, or 0 when it is not in one
+ * (headers, chunked framing, a body ended by close). *keep: how many of
+ * those bytes HTTP still wants to see (to fill --body-limit); the rest it
+ * only counts. The body-skip hint is built from the two. */
+uint64_t http_conn_skippable(const struct http_conn *h, int dir, uint64_t *keep);
 
 /* End of stream in direction dir (FIN, RST or end of capture); pkt is the
  * last packet index of the connection. A body delimited by close ends here;

@@ -237,9 +237,11 @@ struct store_opts {
      * in stream mode also at each store_conn_flush(). */
     store_conn_cb on_finish;
     void *ctx;
-    /* Body skip (live eBPF): payload of c's direction dir up to the absolute
-     * TCP sequence number until_seq is not needed. Called from TCP. */
-    void (*on_skip)(void *ctx, struct store_conn *c, int dir, uint32_t until_seq);
+    /* Body skip (live eBPF): payload of c's direction dir from absolute TCP
+     * sequence number from_seq up to until_seq is not needed. Called from
+     * TCP. */
+    void (*on_skip)(void *ctx, struct store_conn *c, int dir, uint32_t from_seq,
+                    uint32_t until_seq);
 };
 
 /* New empty store, or NULL (errno). */

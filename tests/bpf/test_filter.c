@@ -344,10 +344,11 @@ static int read_counters(struct env *e, struct htracr_counters *t)
     return 0;
 }
 
-static int set_skip(struct env *e, int v6, uint16_t sport, uint16_t dport, uint32_t until)
+static int set_skip_from(struct env *e, int v6, uint16_t sport, uint16_t dport, uint32_t from,
+                         uint32_t until)
 {
     struct htracr_flow k;
-    struct htracr_skip v = {until};
+    struct htracr_skip v = {.from_seq = from, .until_seq = until};
 
     memset(&k, 0, sizeof(k));
     if (v6) {
@@ -362,6 +363,12 @@ static int set_skip(struct env *e, int v6, uint16_t sport, uint16_t dport, uint3
     k.sport = sport;
     k.dport = dport;
     return bpf_map_update_elem(bpf_map__fd(e->skel->maps.skip), &k, &v, BPF_ANY);
+}
+
+/* A range reaching back a quarter of the sequence space before until. */
+static int set_skip(struct env *e, int v6, uint16_t sport, uint16_t dport, uint32_t until)
+{
+    return set_skip_from(e, v6, sport, dport, until - 0x40000000u, until);
 }
 
 static int skip_present(struct env *e, uint16_t sport, uint16_t dport)
@@ -622,8 +629,17 @@ static void canned(void)
               n == 1 ? ((int64_t)got[0].h.ts_ns - now) / 1e6 : -1.0);
     }
 
-    /* body skip: server 10.0.0.1:80 -> client 10.0.0.2:40000 up to 4000 */
     read_counters(&e, &c0);
+    /* body skip: a range that starts later: what comes before it is whole */
+    check(set_skip_from(&e, 0, 80, 40003, 2000, 4000) == 0, "skip hint [2000, 4000) written");
+    s = (struct spec){.sport = 80, .dport = 40003, .seq = 1000, .paylen = 1000};
+    expect_whole(&e, "segment 1000..2000 before from_seq", &s);
+    s = (struct spec){.sport = 80, .dport = 40003, .seq = 1500, .paylen = 1000};
+    expect_whole(&e, "segment 1500..2500 straddling from_seq", &s);
+    s = (struct spec){.sport = 80, .dport = 40003, .seq = 2000, .paylen = 1000};
+    expect_skipped(&e, "segment 2000..3000 from from_seq on", &s);
+    want_skipped += 1000;
+    /* body skip: server 10.0.0.1:80 -> client 10.0.0.2:40000 up to 4000 */
     check(set_skip(&e, 0, 80, 40000, 4000) == 0, "skip hint written");
     s = (struct spec){.sport = 80, .dport = 40000, .seq = 1000, .paylen = 1000};
     expect_skipped(&e, "segment 1000..2000 inside the skip range", &s);
@@ -793,6 +809,7 @@ static void live_cb(void *ctx, const struct capture_rec *r)
             memcpy(sk.daddr, p + 14 + 16, 4);
             sk.sport = sport;
             sk.dport = dport;
+            sk.from_seq = seq + 1;
             sk.until_seq = seq + 1 + l->skip_at;
             l->skip_set = capture_skip(l->cap, &sk) == 0 ? 1 : -1;
         }
