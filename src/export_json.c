@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "htracr/dns.h"
 #include "htracr/export.h"
 #include "htracr/jsonw.h"
 #include "htracr/store.h"
@@ -209,6 +210,10 @@ static void export_json_stats(struct jsonw *w, const struct store_stats *s)
     jsonw_kuint(w, "ignored_packets", s->ignored_packets);
     jsonw_kuint(w, "late_packets", s->late_packets);
     jsonw_kuint(w, "alloc_failures", s->alloc_failures);
+    jsonw_kuint(w, "raw_evicted", s->raw_evicted);
+    jsonw_kuint(w, "dns_messages", s->dns_messages);
+    jsonw_kuint(w, "dns_bad", s->dns_bad);
+    jsonw_kuint(w, "dns_evicted", s->dns_evicted);
     jsonw_obj_close(w);
 }
 
@@ -251,14 +256,20 @@ static int export_json_servers(struct jsonw *w, struct store *st)
 
         if (!srv)
             continue;
-        namelen = strnlen(srv->name, sizeof(srv->name));
+        const char *name = store_server_display_name(srv);
+        namelen = strnlen(name, sizeof(srv->name));
         jsonw_obj_open(w);
         jsonw_kuint(w, "id", srv->id);
         jsonw_kstr(w, "addr", export_json_addr(&srv->addr, addr, sizeof(addr)));
         jsonw_kuint(w, "port", srv->port);
         jsonw_key(w, "name");
         if (namelen)
-            jsonw_strn(w, srv->name, namelen);
+            jsonw_strn(w, name, namelen);
+        else
+            jsonw_null(w);
+        jsonw_key(w, "dns_name");
+        if (srv->dns_name[0])
+            jsonw_str(w, srv->dns_name);
         else
             jsonw_null(w);
         jsonw_key(w, "connections");
@@ -417,6 +428,57 @@ static void export_json_conn(struct jsonw *w, const struct store_conn *c)
     jsonw_obj_close(w);
 }
 
+static const char *qtype_name(unsigned t, char buf[16])
+{
+    switch (t) {
+    case 1: return "A";
+    case 5: return "CNAME";
+    case 28: return "AAAA";
+    case 65: return "HTTPS";
+    default: snprintf(buf, 16, "TYPE%u", t); return buf;
+    }
+}
+
+void export_json_dns(struct jsonw *w, struct store *st)
+{
+    uint32_t n;
+    const struct store_dns *d = store_dns_list(st, &n);
+    char a[64], t[16];
+    jsonw_key(w, "dns");
+    jsonw_arr_open(w);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct store_dns *e = &d[i];
+        jsonw_obj_open(w);
+        jsonw_kuint(w, "id", e->id);
+        jsonw_kstr(w, "name", e->qname);
+        jsonw_kstr(w, "type", qtype_name(e->qtype, t));
+        jsonw_kint_opt(w, "query_us", e->query_us);
+        jsonw_kint_opt(w, "answer_us", e->answer_us);
+        jsonw_kint_opt(w, "latency_us", e->query_us >= 0 && e->answer_us >= 0
+                                            ? e->answer_us - e->query_us : -1);
+        jsonw_kstr(w, "client_addr", export_json_addr(&e->client, a, sizeof(a)));
+        jsonw_kuint(w, "client_port", e->client_port);
+        jsonw_kstr(w, "resolver", export_json_addr(&e->resolver, a, sizeof(a)));
+        jsonw_key(w, "rcode");
+        if (e->answered)
+            jsonw_str(w, dns_rcode_name(e->rcode));
+        else
+            jsonw_null(w);
+        jsonw_key(w, "cname");
+        if (e->cname[0])
+            jsonw_str(w, e->cname);
+        else
+            jsonw_null(w);
+        jsonw_key(w, "addrs");
+        jsonw_arr_open(w);
+        for (uint32_t k = 0; k < e->naddrs; k++)
+            jsonw_str(w, export_json_addr(&e->addrs[k], a, sizeof(a)));
+        jsonw_arr_close(w);
+        jsonw_obj_close(w);
+    }
+    jsonw_arr_close(w);
+}
+
 int export_json(struct store *st, FILE *f)
 {
     struct jsonw w;
@@ -437,6 +499,7 @@ int export_json(struct store *st, FILE *f)
     for (struct store_conn *c = store_first(st); c; c = store_next(c))
         export_json_conn(&w, c);
     jsonw_arr_close(&w);
+    export_json_dns(&w, st);
     jsonw_obj_close(&w);
     jsonw_newline(&w);
     return jsonw_finish(&w);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "htracr/dns.h"
 #include "htracr/pipeline.h"
 #include "htracr/store.h"
 
@@ -19,6 +20,8 @@ struct pipeline {
     struct flow_opts fo;
     struct decode_stats ds;
     int keep_raw;
+    int stream;             /* JSONL only: no DNS (it writes none) */
+    struct dns_msg dns;     /* scratch: too big for the stack of every packet */
 };
 
 struct pipeline *pipeline_new(struct store *st, const struct flow_opts *fo)
@@ -29,6 +32,7 @@ struct pipeline *pipeline_new(struct store *st, const struct flow_opts *fo)
     p->st = st;
     p->fo = *fo;
     p->keep_raw = store_get_opts(st)->keep_raw;
+    p->stream = store_get_opts(st)->stream;
     p->ft = flow_table_new(st, fo);
     if (!p->ft) {
         free(p);
@@ -36,6 +40,17 @@ struct pipeline *pipeline_new(struct store *st, const struct flow_opts *fo)
         return NULL;
     }
     return p;
+}
+
+/* A UDP/53 payload: a DNS message for the store, or counted as not one. */
+static void pipeline_dns(struct pipeline *p, const struct decoded *d)
+{
+    struct dns_msg *m = &p->dns;
+    if (dns_parse(d->payload, d->cap_len, m) < 0) {
+        store_stats(p->st)->dns_bad++;
+        return;
+    }
+    store_dns_msg(p->st, m, &d->src, d->sport, &d->dst, d->dport, d->ts_ns / 1000);
 }
 
 void pipeline_record(struct pipeline *p, const struct capture_rec *rec)
@@ -47,6 +62,10 @@ void pipeline_record(struct pipeline *p, const struct capture_rec *rec)
     switch (decode_packet(rec, &d, &p->ds)) {
     case DECODE_TCP:
         flow_table_packet(p->ft, &d);
+        break;
+    case DECODE_UDP:
+        if ((d.sport == 53 || d.dport == 53) && !p->stream)
+            pipeline_dns(p, &d);
         break;
     case DECODE_ERROR:
         store_stats(p->st)->decode_errors++;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "htracr/dns.h"
 #include "htracr/log.h"
 #include "htracr/store.h"
 
@@ -40,6 +41,10 @@ struct store {
     uint64_t raw_next;      /* number the next record gets */
     uint64_t raw_cur;       /* number of the record being processed + 1; 0 none */
     size_t raw_mem, raw_limit;
+    /* DNS lookups: a ring of up to STORE_DNS_MAX, oldest at dns_head */
+    struct store_dns *dns;
+    uint32_t dns_head, ndns, dns_cap;
+    uint32_t next_dns_id;
 };
 
 struct store *store_new(const struct store_opts *opts)
@@ -115,6 +120,10 @@ static void raw_free_all(struct store *st)
     st->raw_mem = 0;
 }
 
+struct store_dns;
+static int same_addr(const struct ip_addr *a, const struct ip_addr *b);
+static struct store_dns *dns_at(struct store *st, uint32_t i);
+
 /* Free every connection and server. */
 static void free_model(struct store *st)
 {
@@ -129,6 +138,9 @@ static void free_model(struct store *st)
     free(st->servers);
     free(st->server_hash);
     raw_free_all(st);
+    free(st->dns);
+    st->dns = NULL;
+    st->dns_head = st->ndns = st->dns_cap = 0;
 }
 
 void store_free(struct store *st)
@@ -593,6 +605,15 @@ struct store_server *store_server_get(struct store *st, const struct ip_addr *ad
     s->id = ++st->nservers;
     s->addr = *addr;
     s->port = port;
+    for (uint32_t i = st->ndns; i-- > 0;) {
+        const struct store_dns *e = dns_at(st, i);
+        for (uint32_t k = 0; k < e->naddrs; k++)
+            if (same_addr(&e->addrs[k], addr)) {
+                snprintf(s->dns_name, sizeof(s->dns_name), "%s", e->qname);
+                i = 0;
+                break;
+            }
+    }
     st->servers[s->id - 1] = s;
     st->server_hash[h] = s->id;
     st->mem += sizeof(*s);
@@ -765,4 +786,150 @@ int store_raw_foreach(struct store *st, int (*cb)(void *ctx, const struct store_
                 return ret;
         }
     return 0;
+}
+
+/* ---- DNS ---- */
+
+static struct store_dns *dns_at(struct store *st, uint32_t i)
+{
+    return &st->dns[(st->dns_head + i) % st->dns_cap];
+}
+
+static struct store_dns *dns_append(struct store *st)
+{
+    if (st->ndns == st->dns_cap) {
+        if (st->dns_cap == STORE_DNS_MAX) {
+            /* Full: the oldest goes. */
+            st->dns_head = (st->dns_head + 1) % st->dns_cap;
+            st->ndns--;
+            st->stats.dns_evicted++;
+        } else {
+            uint32_t ncap = st->dns_cap ? st->dns_cap * 2 : 64;
+            if (ncap > STORE_DNS_MAX)
+                ncap = STORE_DNS_MAX;
+            if (reserve(st, NULL, (size_t)(ncap - st->dns_cap) * sizeof(struct store_dns)) < 0)
+                return NULL;
+            struct store_dns *nd = malloc((size_t)ncap * sizeof(*nd));
+            if (!nd) {
+                st->stats.alloc_failures++;
+                return NULL;
+            }
+            /* Unroll the ring into the new array. */
+            for (uint32_t i = 0; i < st->ndns; i++)
+                nd[i] = *dns_at(st, i);
+            free(st->dns);
+            st->mem += (size_t)(ncap - st->dns_cap) * sizeof(struct store_dns);
+            st->dns = nd;
+            st->dns_cap = ncap;
+            st->dns_head = 0;
+        }
+    }
+    struct store_dns *e = &st->dns[(st->dns_head + st->ndns++) % st->dns_cap];
+    memset(e, 0, sizeof(*e));
+    e->id = ++st->next_dns_id;
+    e->query_us = e->answer_us = -1;
+    return e;
+}
+
+static int same_addr(const struct ip_addr *a, const struct ip_addr *b)
+{
+    return a->family == b->family && memcmp(a->a, b->a, a->family == 6 ? 16 : 4) == 0;
+}
+
+/* Name the servers at the answered addresses that have no DNS name yet. */
+static void dns_name_servers(struct store *st, const struct store_dns *e)
+{
+    for (uint32_t i = 0; i < st->nservers; i++) {
+        struct store_server *s = st->servers[i];
+        if (s->dns_name[0])
+            continue;
+        for (uint32_t k = 0; k < e->naddrs; k++)
+            if (same_addr(&s->addr, &e->addrs[k])) {
+                snprintf(s->dns_name, sizeof(s->dns_name), "%s", e->qname);
+                break;
+            }
+    }
+}
+
+void store_dns_msg(struct store *st, const struct dns_msg *m, const struct ip_addr *src,
+                   uint16_t sport, const struct ip_addr *dst, uint16_t dport, int64_t ts_us)
+{
+    struct store_dns *e = NULL;
+    st->stats.dns_messages++;
+    if (m->response) {
+        /* The newest unanswered query it answers (looking back a bounded way). */
+        uint32_t look = st->ndns < 1024 ? st->ndns : 1024;
+        for (uint32_t i = 0; i < look; i++) {
+            struct store_dns *q = dns_at(st, st->ndns - 1 - i);
+            if (!q->answered && q->dns_id == m->id && q->client_port == dport &&
+                same_addr(&q->client, dst) && strcmp(q->qname, m->qname) == 0) {
+                e = q;
+                break;
+            }
+        }
+        if (!e) {
+            e = dns_append(st);
+            if (!e)
+                return;
+            e->client = *dst;
+            e->client_port = dport;
+            e->resolver = *src;
+            e->dns_id = m->id;
+            e->qtype = m->qtype;
+            snprintf(e->qname, sizeof(e->qname), "%s", m->qname);
+        }
+        e->answered = 1;
+        e->answer_us = ts_us;
+        e->rcode = m->rcode;
+        for (uint32_t i = 0; i < m->nanswers; i++) {
+            const struct dns_answer *a = &m->answers[i];
+            if (a->type == DNS_TYPE_CNAME) {
+                snprintf(e->cname, sizeof(e->cname), "%s", a->cname);
+            } else if ((a->type == DNS_TYPE_A || a->type == DNS_TYPE_AAAA) &&
+                       e->naddrs < STORE_DNS_ADDRS) {
+                struct ip_addr *x = &e->addrs[e->naddrs++];
+                memset(x, 0, sizeof(*x));
+                x->family = a->type == DNS_TYPE_A ? 4 : 6;
+                memcpy(x->a, a->addr, a->type == DNS_TYPE_A ? 4 : 16);
+            }
+        }
+        if (e->naddrs)
+            dns_name_servers(st, e);
+        st->seq++;
+        return;
+    }
+    e = dns_append(st);
+    if (!e)
+        return;
+    e->query_us = ts_us;
+    e->client = *src;
+    e->client_port = sport;
+    e->resolver = *dst;
+    e->dns_id = m->id;
+    e->qtype = m->qtype;
+    snprintf(e->qname, sizeof(e->qname), "%s", m->qname);
+    st->seq++;
+}
+
+const struct store_dns *store_dns_list(const struct store *st, uint32_t *n)
+{
+    /* Callers want a plain array: keep the ring unrolled when read. */
+    struct store *w = (struct store *)st;
+    if (w->dns_head) {
+        struct store_dns *nd = malloc((size_t)w->dns_cap * sizeof(*nd));
+        if (nd) {
+            for (uint32_t i = 0; i < w->ndns; i++)
+                nd[i] = *dns_at(w, i);
+            free(w->dns);
+            w->dns = nd;
+            w->dns_head = 0;
+        }
+    }
+    *n = w->dns_head ? 0 : w->ndns;
+    return w->dns;
+}
+
+const char *store_server_display_name(const struct store_server *s)
+{
+    return s->name[0] ? s->name : s->dns_name;
 }

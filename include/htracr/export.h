@@ -61,6 +61,9 @@ const char *export_json_header(const struct store_message *m, const char *name);
 /* One message object (fields in docs/json.md), as the next value of w. */
 void export_json_message(struct jsonw *w, const struct store_message *m);
 
+/* The DNS lookups as the "dns" member (docs/json.md). */
+void export_json_dns(struct jsonw *w, struct store *st);
+
 /* "1.1" from an HTTP version. */
 void export_json_version(char buf[16], unsigned major, unsigned minor);
 

@@ -208,6 +208,7 @@ struct store_server {
     struct ip_addr addr;
     uint16_t port;
     char name[256];             /* first Host header seen (without port), or "" */
+    char dns_name[256];         /* the name a DNS answer gave its address, or "" */
     uint32_t connections;       /* connections ever seen */
 };
 
@@ -223,6 +224,9 @@ struct store_stats {
     uint64_t late_packets;      /* for a connection already finished and streamed */
     uint64_t alloc_failures;    /* data not kept because memory ran out */
     uint64_t raw_evicted;       /* raw packet records dropped for the raw budget */
+    uint64_t dns_messages;      /* DNS queries and responses seen */
+    uint64_t dns_bad;           /* UDP/53 payloads that were not DNS */
+    uint64_t dns_evicted;       /* lookups dropped past STORE_DNS_MAX */
 };
 
 struct store;
@@ -332,6 +336,37 @@ int32_t store_conn_round_trips(struct store_conn *c, uint32_t first, uint32_t la
 /* The connection's RTT for stall estimates: the handshake RTT, else the
  * smallest RTT sample so far; -1 when neither is known. */
 int64_t store_conn_base_rtt(const struct store_conn *c);
+
+/*
+ * DNS: each lookup (a query and its response, paired by id, client address
+ * and port and name) with its answers. At most STORE_DNS_MAX are kept, the
+ * oldest dropped first (counted). A server whose address an answer gave is
+ * named by that answer when no Host header names it.
+ */
+#define STORE_DNS_MAX 20000
+#define STORE_DNS_ADDRS 8
+
+struct store_dns {
+    uint32_t id;                /* from 1 */
+    int64_t query_us, answer_us; /* -1 when not seen */
+    struct ip_addr client, resolver;
+    uint16_t client_port;
+    uint16_t dns_id, qtype;
+    uint8_t rcode, answered;
+    char qname[256];
+    char cname[256];            /* the last CNAME target in the answer, or "" */
+    struct ip_addr addrs[STORE_DNS_ADDRS];
+    uint32_t naddrs;
+};
+
+struct dns_msg;
+/* One DNS message seen from src:sport to dst:dport at ts_us. */
+void store_dns_msg(struct store *st, const struct dns_msg *m, const struct ip_addr *src,
+                   uint16_t sport, const struct ip_addr *dst, uint16_t dport, int64_t ts_us);
+/* The lookups, oldest first: *n of them. */
+const struct store_dns *store_dns_list(const struct store *st, uint32_t *n);
+/* Display name of a server: its Host name, else its DNS name, else "". */
+const char *store_server_display_name(const struct store_server *s);
 
 /* Bytes currently counted against the budget. */
 size_t store_memory(const struct store *st);
