@@ -15,7 +15,3 @@ __attribute__((weak)) struct capture_dump *capture_dump_open(const char *path, i
 __attribute__((weak)) int capture_dump_write(struct capture_dump *d, const struct capture_rec *rec) { (void)d; (void)rec; return 0; }
 __attribute__((weak)) int capture_dump_flush(struct capture_dump *d) { (void)d; return 0; }
 __attribute__((weak)) int capture_dump_close(struct capture_dump *d) { (void)d; return 0; }
-#include "htracr/dns.h"
-__attribute__((weak)) int dns_parse(const uint8_t *p, size_t len, struct dns_msg *m)
-{ (void)p; (void)len; (void)m; return -EINVAL; }
-__attribute__((weak)) const char *dns_rcode_name(unsigned rcode) { (void)rcode; return "?"; }

@@ -4,9 +4,11 @@
  * stream mode.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "htracr/dns.h"
 #include "htracr/store.h"
 #include "testlib.h"
 
@@ -209,5 +211,68 @@ TEST(store_seq_and_generation)
     CHECK(a->mod_seq > s1 && b->mod_seq <= s1);
     store_clear(st);
     CHECK(store_generation(st) != g);
+    store_free(st);
+}
+
+TEST(store_dns_pairs_and_names_servers)
+{
+    struct store *st = store_new(&(struct store_opts){0});
+    struct ip_addr cl = v4(10, 0, 0, 1), res = v4(10, 0, 0, 53), web = v4(192, 0, 2, 7);
+    struct store_server *early = store_server_get(st, &web, 80);
+    struct dns_msg q = {.id = 77, .qtype = DNS_TYPE_A};
+    snprintf(q.qname, sizeof(q.qname), "www.example.com");
+    store_dns_msg(st, &q, &cl, 40000, &res, 53, 1000);
+    /* another client's query with the same id: not the one answered */
+    struct ip_addr cl2 = v4(10, 0, 0, 2);
+    store_dns_msg(st, &q, &cl2, 40000, &res, 53, 1001);
+    struct dns_msg a = q;
+    a.response = 1;
+    a.nanswers = 2;
+    a.answers[0].type = DNS_TYPE_CNAME;
+    snprintf(a.answers[0].cname, sizeof(a.answers[0].cname), "edge.example.net");
+    a.answers[1].type = DNS_TYPE_A;
+    memcpy(a.answers[1].addr, web.a, 4);
+    store_dns_msg(st, &a, &res, 53, &cl, 40000, 1500);
+    uint32_t n;
+    const struct store_dns *d = store_dns_list(st, &n);
+    CHECK_INT(n, 2);
+    CHECK_INT(d[0].query_us, 1000);
+    CHECK_INT(d[0].answer_us, 1500);
+    CHECK_INT(d[0].naddrs, 1);
+    CHECK_STR(d[0].cname, "edge.example.net");
+    CHECK_INT(d[1].answered, 0);
+    /* a server seen before the answer, and one after, both get the name */
+    CHECK_STR(store_server_display_name(early), "www.example.com");
+    struct store_server *later = store_server_get(st, &web, 443);
+    CHECK_STR(later->dns_name, "www.example.com");
+    /* a Host header wins over DNS for display */
+    struct store_conn *c = store_conn_new(st, &cl, 40001, &web, 80, 2000);
+    store_server_name(st, c, "example.com", 11);
+    CHECK_STR(store_server_display_name(early), "example.com");
+    /* an answer with no query seen is a lookup of its own */
+    a.id = 78;
+    store_dns_msg(st, &a, &res, 53, &cl, 40002, 3000);
+    d = store_dns_list(st, &n);
+    CHECK_INT(n, 3);
+    CHECK_INT(d[2].query_us, -1);
+    store_free(st);
+}
+
+TEST(store_dns_ring_is_bounded)
+{
+    struct store *st = store_new(&(struct store_opts){0});
+    struct ip_addr cl = v4(10, 0, 0, 1), res = v4(10, 0, 0, 53);
+    struct dns_msg q = {.qtype = DNS_TYPE_A};
+    for (uint32_t i = 0; i < STORE_DNS_MAX + 10; i++) {
+        q.id = (uint16_t)i;
+        snprintf(q.qname, sizeof(q.qname), "n%u.example", i);
+        store_dns_msg(st, &q, &cl, 40000, &res, 53, i);
+    }
+    uint32_t n;
+    const struct store_dns *d = store_dns_list(st, &n);
+    CHECK_INT(n, STORE_DNS_MAX);
+    CHECK_INT(store_stats(st)->dns_evicted, 10);
+    CHECK_INT(d[0].query_us, 10);
+    CHECK_INT(d[n - 1].query_us, STORE_DNS_MAX + 9);
     store_free(st);
 }
