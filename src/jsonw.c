@@ -296,13 +296,37 @@ static const uint8_t jsonw_plain[256] = {P64(0), P64(64), P64(128), P64(192)};
 
 /* The body of a JSON string (no quotes). Runs of bytes that need no escaping
  * are copied in one piece. */
+#define JSONW_ONES 0x0101010101010101ULL
+#define JSONW_HIGH 0x8080808080808080ULL
+/* Non-zero when one of the 8 bytes of x is not plain: below 0x20, '"',
+ * '\\', DEL, or 0x80 and above (which the byte loop checks as UTF-8). */
+static inline uint64_t jsonw_word_special(uint64_t x)
+{
+    uint64_t lt20 = (x - JSONW_ONES * 0x20) & ~x;
+    uint64_t q = x ^ (JSONW_ONES * '"'), b = x ^ (JSONW_ONES * '\\'), d = x ^ (JSONW_ONES * 0x7f);
+    uint64_t zq = (q - JSONW_ONES) & ~q, zb = (b - JSONW_ONES) & ~b, zd = (d - JSONW_ONES) & ~d;
+    return ((lt20 | zq | zb | zd) & JSONW_HIGH) | (x & JSONW_HIGH);
+}
+
 static void jsonw_string_body(struct jsonw *w, const uint8_t *s, size_t n)
 {
     size_t i = 0, run = 0;
 
     while (i < n) {
-        uint8_t c = s[i];
+        uint8_t c;
         size_t k;
+
+        /* Eight plain bytes at a time: most header text is ASCII. */
+        while (n - i >= 8) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            if (jsonw_word_special(x))
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
+        c = s[i];
 
         if (jsonw_plain[c]) {
             i++;

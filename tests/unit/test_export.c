@@ -1256,3 +1256,55 @@ TEST(export_jsonl_unmatched_response)
     CHECK_JV(last, "response.request", "11");
     free(m.buf);
 }
+
+/* jsonw_strn of n bytes into a malloc'd string (without the quotes). */
+static char *json_string_of(const uint8_t *s, size_t n)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    struct jsonw w;
+    jsonw_init(&w, f);
+    jsonw_arr_open(&w);
+    jsonw_strn(&w, s, n);
+    jsonw_arr_close(&w);
+    jsonw_finish(&w);
+    fclose(f);
+    /* ["..."] -> ... */
+    memmove(buf, buf + 2, len - 4);
+    buf[len - 4] = '\0';
+    return buf;
+}
+
+TEST(jsonw_word_scan_escapes_like_byte_scan)
+{
+    /* Every ASCII byte at every position of a 24-byte run: the writer's
+     * 8-bytes-at-a-time scan must escape exactly what a byte-at-a-time
+     * writer escapes, i.e. the concatenation of each byte written alone. */
+    int bad = 0;
+    for (int c = 0; c < 0x80 && !bad; c++)
+        for (size_t pos = 0; pos < 24 && !bad; pos++) {
+            uint8_t s[24];
+            memset(s, 'a', sizeof(s));
+            s[pos] = (uint8_t)c;
+            char *whole = json_string_of(s, sizeof(s));
+            char *one = json_string_of(&s[pos], 1);
+            char want[256];
+            snprintf(want, sizeof(want), "%.*s%s%.*s", (int)pos, "aaaaaaaaaaaaaaaaaaaaaaaa", one,
+                     (int)(23 - pos), "aaaaaaaaaaaaaaaaaaaaaaaa");
+            if (strcmp(whole, want) != 0)
+                bad = 1;
+            CHECK_STR(whole, want);
+            free(whole);
+            free(one);
+        }
+    /* UTF-8 inside a long ASCII run passes through; a stray byte does not. */
+    const char *utf = "header value with caf\xc3\xa9 in it, long enough";
+    char *out = json_string_of((const uint8_t *)utf, strlen(utf));
+    CHECK_STR(out, utf);
+    free(out);
+    const char *stray = "0123456789\xff" "0123456789";
+    out = json_string_of((const uint8_t *)stray, strlen(stray));
+    CHECK(strstr(out, "\\u00ff") != NULL);
+    free(out);
+}
