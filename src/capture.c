@@ -39,7 +39,7 @@ int capture_dispatch(struct capture *cap, int max, int timeout_ms, capture_cb cb
                      char errbuf[CAPTURE_ERRBUF])
 {
     char scratch[CAPTURE_ERRBUF];
-    struct capture_rec rec;
+    struct capture_rec rec = {0};
     int n = 0, r;
 
     if (!errbuf) errbuf = scratch;

@@ -308,6 +308,7 @@ static int file_next(struct capture *cap, struct capture_rec *rec, char *errbuf)
         rec->data = data;
         rec->caplen = h->caplen;
         rec->wirelen = h->len < h->caplen ? h->caplen : h->len;
+        rec->skipped = 0;
         cap->stats.records++;
         cap->stats.bytes += h->caplen;
         return 1;

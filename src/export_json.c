@@ -195,7 +195,7 @@ void export_json_message(struct jsonw *w, const struct store_message *m)
     jsonw_obj_close(w);
 }
 
-static void export_json_stats(struct jsonw *w, const struct store_stats *s)
+void export_json_stats(struct jsonw *w, const struct store_stats *s)
 {
     jsonw_key(w, "stats");
     jsonw_obj_open(w);
@@ -220,7 +220,7 @@ static void export_json_stats(struct jsonw *w, const struct store_stats *s)
 /* Servers, each with the ids of its connections still in the store. The
  * connection ids are bucketed per server in one pass (counting sort), so
  * the cost is linear in servers + connections. */
-static int export_json_servers(struct jsonw *w, struct store *st)
+int export_json_servers(struct jsonw *w, struct store *st)
 {
     uint32_t nsrv = store_nservers(st);
     uint32_t *start = NULL, *ids = NULL;
@@ -286,7 +286,7 @@ out:
     return err;
 }
 
-static void export_json_packet(struct jsonw *w, const struct store_packet *p)
+void export_json_packet(struct jsonw *w, const struct store_packet *p)
 {
     char flags[16];
 
@@ -322,7 +322,8 @@ static void export_json_packet(struct jsonw *w, const struct store_packet *p)
     jsonw_obj_close(w);
 }
 
-static void export_json_conn(struct jsonw *w, const struct store_conn *c)
+void export_json_conn(struct jsonw *w, const struct store_conn *c,
+                      void (*packet)(struct jsonw *w, const struct store_packet *p))
 {
     const struct store_conn_stats *s = &c->stats;
     char addr[64];
@@ -401,7 +402,7 @@ static void export_json_conn(struct jsonw *w, const struct store_conn *c)
     jsonw_key(w, "packets");
     jsonw_arr_open(w);
     for (uint32_t i = 0; i < c->npackets; i++)
-        export_json_packet(w, &c->packets[i]);
+        packet(w, &c->packets[i]);
     jsonw_arr_close(w);
 
     jsonw_key(w, "series");
@@ -497,7 +498,7 @@ int export_json(struct store *st, FILE *f)
     jsonw_key(&w, "connections");
     jsonw_arr_open(&w);
     for (struct store_conn *c = store_first(st); c; c = store_next(c))
-        export_json_conn(&w, c);
+        export_json_conn(&w, c, export_json_packet);
     jsonw_arr_close(&w);
     export_json_dns(&w, st);
     jsonw_obj_close(&w);

@@ -77,7 +77,7 @@ void pipeline_record(struct pipeline *p, const struct capture_rec *rec)
 
 int pipeline_run(struct pipeline *p, struct capture *cap, char errbuf[CAPTURE_ERRBUF])
 {
-    struct capture_rec rec;
+    struct capture_rec rec = {0};
     int r;
     while ((r = capture_next(cap, &rec, errbuf)) == 1)
         pipeline_record(p, &rec);

@@ -7,7 +7,7 @@ set -u
 cd "$(dirname "$0")/.."
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit bpf golden captures consistency tcp faults sanitize badinput integration bodyskip)
+[ ${#suites[@]} -eq 0 ] && suites=(unit bpf golden api captures consistency tcp faults sanitize badinput integration bodyskip)
 
 tp=0 tf=0 ts=0 rc=0
 mkdir -p tests/out
@@ -24,6 +24,7 @@ for s in "${suites[@]}"; do
         tcp)         cmd=(python3 tests/tcp/tshark_compare.py) ;;
         faults)      cmd=(python3 tests/integration/faults.py) ;;
         bodyskip)    cmd=(python3 tests/integration/bodyskip.py) ;;
+        api)         cmd=(python3 tests/integration/api.py) ;;
         *) echo "unknown suite $s" >&2; exit 2 ;;
     esac
     if [ ! -e "${cmd[-1]}" ] && [ ! -e "${cmd[0]}" ]; then

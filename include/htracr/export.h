@@ -16,6 +16,8 @@
 
 struct store;
 struct store_conn;
+struct store_stats;
+struct store_packet;
 struct store_message;
 struct ip_addr;
 struct jsonw;
@@ -60,6 +62,18 @@ const char *export_json_addr(const struct ip_addr *a, char *buf, size_t len);
 const char *export_json_header(const struct store_message *m, const char *name);
 /* One message object (fields in docs/json.md), as the next value of w. */
 void export_json_message(struct jsonw *w, const struct store_message *m);
+
+/* Members of the model, shared by export_json and export_api (the UI's
+ * compact model) so both spell every field the same way: */
+/* the "stats" member */
+void export_json_stats(struct jsonw *w, const struct store_stats *s);
+/* the "servers" member; 0 or -ENOMEM */
+int export_json_servers(struct jsonw *w, struct store *st);
+/* one packet object (docs/json.md) */
+void export_json_packet(struct jsonw *w, const struct store_packet *p);
+/* one connection object, its packets written by packet() */
+void export_json_conn(struct jsonw *w, const struct store_conn *c,
+                      void (*packet)(struct jsonw *w, const struct store_packet *p));
 
 /* The DNS lookups as the "dns" member (docs/json.md). */
 void export_json_dns(struct jsonw *w, struct store *st);

@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * export_api.c - the web API's JSON documents (docs/api.md).
+ *
+ * Last stage of the pipeline, beside export_json.c, and read-only on the
+ * store like it: the server calls these under the store lock, into a memory
+ * buffer it sends once the lock is released. The timeline's model differs
+ * from --json in two ways only: it can hold just the connections changed
+ * since a sequence number the page already has (store_touch() stamps each
+ * change with c->mod_seq), and packets are arrays with the analysis flags as
+ * a bit mask, which makes a 200k-packet model a fraction of the size and
+ * quick for the page to parse. Everything else (connection fields, states,
+ * events, stats, series, message objects, servers) is spelled exactly as
+ * export_json.c spells it, through the helpers export.h shares.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "htracr/capture.h"
+#include "htracr/decode.h"
+#include "htracr/export.h"
+#include "htracr/export_api.h"
+#include "htracr/jsonw.h"
+#include "htracr/server.h"
+#include "htracr/store.h"
+
+/* Version of the /api/model document. */
+#define EXPORT_API_VERSION 1
+
+/* The writer is 64 KiB: keep it off civetweb's worker thread stacks. */
+static struct jsonw *api_writer(FILE *f)
+{
+    struct jsonw *w = malloc(sizeof(*w));
+    if (w)
+        jsonw_init(w, f);
+    return w;
+}
+
+static int api_finish(struct jsonw *w)
+{
+    int err = jsonw_finish(w);
+    free(w);
+    return err;
+}
+
+static void api_dir(struct jsonw *w, const char *key, unsigned dir)
+{
+    jsonw_kstr(w, key, dir == DIR_C2S ? "c2s" : "s2c");
+}
+
+/* [ts_us, dir, flags, seq, ack, len, win, msg, analysis] */
+static void api_packet_compact(struct jsonw *w, const struct store_packet *p)
+{
+    char flags[16];
+
+    jsonw_arr_open(w);
+    jsonw_int(w, p->ts_us);
+    jsonw_uint(w, p->dir);
+    jsonw_str(w, export_json_tcp_flags(p->flags, flags));
+    jsonw_uint(w, p->seq);
+    if (p->flags & TCPF_ACK)
+        jsonw_uint(w, p->ack);
+    else
+        jsonw_token(w, "null", 4);
+    jsonw_uint(w, p->len);
+    jsonw_uint(w, p->win);
+    if (p->msg)
+        jsonw_uint(w, p->msg);
+    else
+        jsonw_token(w, "null", 4);
+    jsonw_uint(w, p->analysis);
+    jsonw_arr_close(w);
+}
+
+static void api_analysis_list(struct jsonw *w, uint32_t analysis)
+{
+    jsonw_arr_open(w);
+    for (unsigned i = 0; i < 32; i++) {
+        const char *name;
+        if (!(analysis & (1u << i)))
+            continue;
+        name = export_json_analysis_name(1u << i);
+        if (name)
+            jsonw_str(w, name);
+        else
+            jsonw_uint(w, 1u << i);
+    }
+    jsonw_arr_close(w);
+}
+
+/* A connection object as export_json.c writes it, but for the packets. */
+int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, FILE *f)
+{
+    uint64_t gen = store_generation(st);
+    int full = have_gen != gen;
+    struct jsonw *w = api_writer(f);
+    int err;
+
+    if (!w)
+        return -ENOMEM;
+    jsonw_obj_open(w);
+    jsonw_kint(w, "version", EXPORT_API_VERSION);
+    jsonw_kuint(w, "generation", gen);
+    jsonw_kuint(w, "seq", store_seq(st));
+    jsonw_kbool(w, "full", full);
+    jsonw_kstr(w, "source", store_source(st));
+    jsonw_kint_opt(w, "start_us", store_start_us(st));
+    jsonw_kint_opt(w, "end_us", store_end_us(st));
+    export_json_stats(w, store_stats(st));
+    jsonw_key(w, "analysis_names");
+    jsonw_arr_open(w);
+    for (unsigned i = 0; i < 32; i++) {
+        const char *name = export_json_analysis_name(1u << i);
+        if (!name)
+            break;
+        jsonw_str(w, name);
+    }
+    jsonw_arr_close(w);
+    err = export_json_servers(w, st);
+    if (err) {
+        free(w);
+        return err;
+    }
+    jsonw_key(w, "connection_ids");
+    jsonw_arr_open(w);
+    for (struct store_conn *c = store_first(st); c; c = store_next(c))
+        jsonw_uint(w, c->id);
+    jsonw_arr_close(w);
+    jsonw_key(w, "connections");
+    jsonw_arr_open(w);
+    for (struct store_conn *c = store_first(st); c; c = store_next(c))
+        if (full || c->mod_seq > since)
+            export_json_conn(w, c, api_packet_compact);
+    jsonw_arr_close(w);
+    export_json_dns(w, st);
+    jsonw_obj_close(w);
+    jsonw_newline(w);
+    return api_finish(w);
+}
+
+struct store_conn *export_api_find_conn(struct store *st, uint32_t conn_id)
+{
+    /* store order is creation order, so ids ascend along the list */
+    for (struct store_conn *c = store_first(st); c && c->id <= conn_id; c = store_next(c))
+        if (c->id == conn_id)
+            return c;
+    return NULL;
+}
+
+struct store_conn *export_api_find_message(struct store *st, uint32_t msg_id,
+                                           struct store_message **m)
+{
+    *m = NULL;
+    if (msg_id == 0)
+        return NULL;
+    for (struct store_conn *c = store_first(st); c; c = store_next(c)) {
+        if (!c->nmessages || c->messages[0]->id > msg_id ||
+            c->messages[c->nmessages - 1]->id < msg_id)
+            continue;
+        *m = store_conn_message(c, msg_id);
+        if (*m)
+            return c;
+    }
+    return NULL;
+}
+
+int export_api_packet(struct store *st, uint32_t conn_id, uint32_t idx, FILE *f,
+                      char *errbuf, size_t errlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    struct store_conn *c = export_api_find_conn(st, conn_id);
+    struct store_packet *p;
+    struct store_raw raw;
+    struct capture_rec rec;
+    struct decoded d;
+    struct decode_stats ds;
+    const uint8_t *payload = NULL;
+    uint32_t plen = 0;
+    char *text = NULL;
+    struct jsonw *w = NULL;
+    char flags[16];
+    int err;
+
+    if (!c) {
+        snprintf(errbuf, errlen, "no connection %u in the model (evicted, cleared, or never seen)",
+                 conn_id);
+        return -ENOENT;
+    }
+    p = store_conn_pkt(c, idx);
+    if (!p) {
+        snprintf(errbuf, errlen, "connection %u has no packet %u", conn_id, idx);
+        return -ENOENT;
+    }
+    if (store_packet_raw(st, c, idx, &raw) < 0) {
+        snprintf(errbuf, errlen,
+                 "the bytes of packet %u of connection %u were not kept (raw packets are "
+                 "not kept by this run, or were dropped to stay within the memory budget)",
+                 idx, conn_id);
+        return -ENOENT;
+    }
+    memset(&rec, 0, sizeof(rec));
+    memset(&ds, 0, sizeof(ds));
+    rec.ts_ns = raw.ts_ns;
+    rec.linktype = raw.linktype;
+    rec.data = raw.data;
+    rec.caplen = raw.caplen;
+    rec.wirelen = raw.wirelen;
+    if (decode_packet(&rec, &d, &ds) == DECODE_TCP && d.payload) {
+        payload = d.payload;
+        plen = d.cap_len;
+    }
+    /* hex first, then text, each built in one buffer of 2 * plen + 1 */
+    text = malloc((size_t)plen * 2 + 1);
+    w = api_writer(f);
+    if (!text || !w) {
+        err = -ENOMEM;
+        goto out;
+    }
+    jsonw_obj_open(w);
+    jsonw_kuint(w, "conn", conn_id);
+    jsonw_kuint(w, "idx", idx);
+    jsonw_kint(w, "ts_us", p->ts_us);
+    api_dir(w, "dir", p->dir);
+    jsonw_kstr(w, "flags", export_json_tcp_flags(p->flags, flags));
+    jsonw_kuint(w, "seq", p->seq);
+    jsonw_key(w, "ack");
+    if (p->flags & TCPF_ACK)
+        jsonw_uint(w, p->ack);
+    else
+        jsonw_null(w);
+    jsonw_kuint(w, "len", p->len);
+    jsonw_kuint(w, "win", p->win);
+    jsonw_kid(w, "msg", p->msg);
+    if (p->analysis) {
+        jsonw_key(w, "analysis");
+        api_analysis_list(w, p->analysis);
+    }
+    jsonw_kuint(w, "caplen", raw.caplen);
+    jsonw_kuint(w, "wirelen", raw.wirelen);
+    jsonw_kuint(w, "payload_len", plen);
+    for (uint32_t i = 0; i < plen; i++) {
+        text[2 * i] = hex[payload[i] >> 4];
+        text[2 * i + 1] = hex[payload[i] & 15];
+    }
+    jsonw_key(w, "payload_hex");
+    jsonw_strn(w, text, (size_t)plen * 2);
+    for (uint32_t i = 0; i < plen; i++)
+        text[i] = payload[i] >= 0x20 && payload[i] < 0x7f ? (char)payload[i] : '.';
+    jsonw_key(w, "payload_text");
+    jsonw_strn(w, text, plen);
+    jsonw_obj_close(w);
+    jsonw_newline(w);
+    err = api_finish(w);
+    w = NULL;
+out:
+    free(w);
+    free(text);
+    return err;
+}
+
+static void api_status_stats(struct jsonw *w, struct store *st, const struct server_status *ss)
+{
+    const struct store_stats *s = store_stats(st);
+
+    jsonw_key(w, "stats");
+    jsonw_obj_open(w);
+    jsonw_kuint(w, "packets", s->packets);
+    jsonw_kuint(w, "bytes", s->bytes);
+    jsonw_kuint(w, "dropped", s->dropped > ss->ring_drops + ss->socket_drops
+                                  ? s->dropped
+                                  : ss->ring_drops + ss->socket_drops);
+    jsonw_kuint(w, "ring_drops", ss->ring_drops);
+    jsonw_kuint(w, "socket_drops", ss->socket_drops);
+    jsonw_kuint(w, "skipped_bytes", ss->skipped_bytes);
+    jsonw_kuint(w, "decode_errors",
+                s->decode_errors > ss->decode_errors ? s->decode_errors : ss->decode_errors);
+    jsonw_kuint(w, "connections", s->connections);
+    jsonw_kuint(w, "requests", s->requests);
+    jsonw_kuint(w, "responses", s->responses);
+    jsonw_kuint(w, "evicted_connections", s->evicted_connections);
+    jsonw_kuint(w, "alloc_failures", s->alloc_failures);
+    jsonw_obj_close(w);
+}
+
+int export_api_status(struct store *st, const struct server_status *ss, FILE *f)
+{
+    struct jsonw *w = api_writer(f);
+    const char *source = ss->source[0] ? ss->source : store_source(st);
+
+    if (!w)
+        return -ENOMEM;
+    jsonw_obj_open(w);
+    jsonw_kstr(w, "version", HTRACR_VERSION);
+    jsonw_kbool(w, "live", ss->live);
+    jsonw_kbool(w, "capturing", ss->capturing);
+    jsonw_kstr(w, "source", source);
+    jsonw_kstr(w, "backend", ss->backend);
+    jsonw_kstr(w, "iface", ss->iface);
+    jsonw_key(w, "ports");
+    jsonw_arr_open(w);
+    for (int i = 0; i < ss->nports && i < SERVER_MAX_PORTS; i++)
+        jsonw_uint(w, ss->ports[i]);
+    jsonw_arr_close(w);
+    jsonw_kuint(w, "generation", store_generation(st));
+    jsonw_kuint(w, "seq", store_seq(st));
+    api_status_stats(w, st, ss);
+    jsonw_key(w, "memory");
+    jsonw_obj_open(w);
+    jsonw_kuint(w, "used", ss->memory_used ? ss->memory_used : store_memory(st));
+    jsonw_kuint(w, "budget",
+                ss->memory_budget ? ss->memory_budget : store_get_opts(st)->max_memory);
+    jsonw_obj_close(w);
+    jsonw_obj_close(w);
+    jsonw_newline(w);
+    return api_finish(w);
+}
+
+int export_api_feed(struct store *st, const struct server_status *ss, FILE *f)
+{
+    struct jsonw *w = api_writer(f);
+
+    if (!w)
+        return -ENOMEM;
+    jsonw_obj_open(w);
+    jsonw_kuint(w, "generation", store_generation(st));
+    jsonw_kuint(w, "seq", store_seq(st));
+    if (ss)
+        api_status_stats(w, st, ss);
+    jsonw_obj_close(w);
+    return api_finish(w);
+}
