@@ -576,6 +576,29 @@ static void apply_requests(struct app *a)
     }
 }
 
+/* Stopping: take what the kernel already captured (the ring's records, the
+ * libpcap blocks it hands over on its block timeout) before the outputs are
+ * written, so the last packets before Ctrl-C or -G are in the model. Ends
+ * after 150 ms with nothing new, or 2 s in all. */
+static void drain(struct app *a)
+{
+    char errbuf[CAPTURE_ERRBUF];
+    int64_t start = wall_us(), last_data = start;
+
+    while (!(a->cli->count && a->records >= a->cli->count)) {
+        int n = capture_dispatch(a->cap, 4096, 20, on_record, a, errbuf);
+        if (a->locked) {
+            store_unlock(a->st);
+            a->locked = 0;
+        }
+        int64_t now = wall_us();
+        if (n > 0)
+            last_data = now;
+        if (n < 0 || now - last_data >= 150000 || now - start >= 2000000)
+            break;
+    }
+}
+
 static int live_loop(struct app *a)
 {
     char errbuf[CAPTURE_ERRBUF];
@@ -617,6 +640,8 @@ static int live_loop(struct app *a)
             print_stats(a);
         }
     }
+    if (ret == 0)
+        drain(a);
     refresh_stats(a);
     return ret;
 }
