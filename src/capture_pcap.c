@@ -56,21 +56,21 @@
 #include "htracr/capture.h"
 #include "htracr/log.h"
 
-#define PCAP_DEFAULT_SNAPLEN 262144          /* libpcap's maximum: no IP packet is cut */
+#define PCAP_DEFAULT_SNAPLEN 262144             /* libpcap's maximum: no IP packet is cut */
 #define PCAP_DEFAULT_BUFFER (32u * 1024 * 1024) /* the kernel ring */
-#define PCAP_TIMEOUT_MS 50                   /* a ring block is handed over after this */
-#define PCAP_MAX_INSNS 4096                  /* the kernel's limit for a socket filter */
-#define PCAP_FILTER_MAX 8192                 /* filter text */
+#define PCAP_TIMEOUT_MS 50                      /* a ring block is handed over after this */
+#define PCAP_MAX_INSNS 4096                     /* the kernel's limit for a socket filter */
+#define PCAP_FILTER_MAX 8192                    /* filter text */
 
 struct pcap_priv {
     pcap_t *pcap;
-    int fd;               /* selectable descriptor */
-    int nano;             /* timestamps come in ns (else us) */
+    int fd;   /* selectable descriptor */
+    int nano; /* timestamps come in ns (else us) */
     int enabled;
     int dns;
-    int lo_clause;        /* 0 none, 1 lo only (on lo), 2 not lo's copies (on any) */
+    int lo_clause; /* 0 none, 1 lo only (on lo), 2 not lo's copies (on any) */
     unsigned lo_ifindex;
-    uint16_t *ports;      /* sorted, unique */
+    uint16_t *ports; /* sorted, unique */
     int nports;
     char iface[IF_NAMESIZE + 16]; /* as the user named it */
     /* pcap_stats() totals at the baseline, and the last seen (32-bit) */
@@ -99,23 +99,32 @@ static void pcap_msg(char *dst, const char *fmt, ...)
 static int pcap_link_of_dlt(int dlt)
 {
     switch (dlt) {
-    case DLT_NULL: return LINK_NULL;
-    case DLT_EN10MB: return LINK_ETHERNET;
-    case DLT_RAW: return LINK_RAW;
+    case DLT_NULL:
+        return LINK_NULL;
+    case DLT_EN10MB:
+        return LINK_ETHERNET;
+    case DLT_RAW:
+        return LINK_RAW;
 #ifdef DLT_LOOP
-    case DLT_LOOP: return LINK_LOOP;
+    case DLT_LOOP:
+        return LINK_LOOP;
 #endif
-    case DLT_LINUX_SLL: return LINK_LINUX_SLL;
+    case DLT_LINUX_SLL:
+        return LINK_LINUX_SLL;
 #ifdef DLT_LINUX_SLL2
-    case DLT_LINUX_SLL2: return LINK_LINUX_SLL2;
+    case DLT_LINUX_SLL2:
+        return LINK_LINUX_SLL2;
 #endif
 #ifdef DLT_IPV4
-    case DLT_IPV4: return LINK_IPV4;
+    case DLT_IPV4:
+        return LINK_IPV4;
 #endif
 #ifdef DLT_IPV6
-    case DLT_IPV6: return LINK_IPV6;
+    case DLT_IPV6:
+        return LINK_IPV6;
 #endif
-    default: return -1;
+    default:
+        return -1;
     }
 }
 
@@ -168,7 +177,8 @@ static int pcap_filter_text(const struct pcap_priv *pv, char *buf, size_t size)
     PUT("(");
     for (int i = 0; i < pv->nports;) {
         int j = i;
-        while (j + 1 < pv->nports && pv->ports[j + 1] == pv->ports[j] + 1) j++;
+        while (j + 1 < pv->nports && pv->ports[j + 1] == pv->ports[j] + 1)
+            j++;
         if (j == i)
             PUT("%stcp port %u", i ? " or " : "", pv->ports[i]);
         else
@@ -224,8 +234,7 @@ static int pcap_install(struct pcap_priv *pv)
     r = pcap_setfilter(pv->pcap, &prog);
     pcap_freecode(&prog);
     if (r < 0) {
-        log_msg(LOG_ERROR, "cannot set capture filter on %s: %s", pv->iface,
-                pcap_geterr(pv->pcap));
+        log_msg(LOG_ERROR, "cannot set capture filter on %s: %s", pv->iface, pcap_geterr(pv->pcap));
         return -EIO;
     }
     log_msg(LOG_DEBUG, "pcap filter on %s: %s", pv->iface, text);
@@ -269,8 +278,8 @@ static int pcap_read_ready(struct capture *cap, int max, char *errbuf)
     return -EIO;
 }
 
-static int pcap_dispatch_op(struct capture *cap, int max, int timeout_ms, capture_cb cb,
-                            void *ctx, char *errbuf)
+static int pcap_dispatch_op(struct capture *cap, int max, int timeout_ms, capture_cb cb, void *ctx,
+                            char *errbuf)
 {
     struct pcap_priv *pv = cap->priv;
     struct pollfd pfd = {.fd = pv->fd, .events = POLLIN};

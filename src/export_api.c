@@ -325,8 +325,11 @@ int export_api_feed(struct store *st, const struct server_status *ss, FILE *f)
     jsonw_obj_open(w);
     jsonw_kuint(w, "generation", store_generation(st));
     jsonw_kuint(w, "seq", store_seq(st));
-    if (ss)
+    if (ss) {
+        jsonw_kbool(w, "live", ss->live);
+        jsonw_kbool(w, "capturing", ss->capturing);
         api_status_stats(w, st, ss);
+    }
     jsonw_obj_close(w);
     return api_finish(w);
 }

@@ -51,7 +51,7 @@ struct capture_stats {
     uint64_t ring_drops;        /* eBPF: ring buffer reservations that failed */
     uint64_t socket_drops;      /* kernel socket / libpcap drops */
     uint64_t skipped_bytes;     /* payload bytes left out by body skipping */
-    uint64_t filtered;          /* packets the kernel filter passed to us (bpf), when known */
+    uint64_t filtered;          /* packets the kernel filter passed to us, when known */
 };
 
 /* Live capture. */
@@ -62,7 +62,7 @@ struct capture_live_opts {
     const uint16_t *ports;      /* TCP ports to capture (either end) */
     int nports;
     int dns;                    /* also UDP port 53 */
-    uint32_t snaplen;           /* 0: 65535 */
+    uint32_t snaplen;           /* 0: whole packets (262144) */
     size_t buffer_bytes;        /* ring / kernel buffer; 0: backend default */
     int enabled;                /* capture from the start (else after set_enabled) */
 };
@@ -96,7 +96,10 @@ struct capture *capture_open_mem(const void *data, size_t len, char errbuf[CAPTU
 struct capture *capture_open_live(enum capture_backend b, const struct capture_live_opts *o,
                                   char errbuf[CAPTURE_ERRBUF]);
 /* The backends (capture_bpf.c is only built with BPF=1; without it
- * capture_bpf_open fails with -ENOTSUP). */
+ * capture_bpf_open fails with -ENOTSUP). Live sources deliver records only
+ * through capture_dispatch(); their next() may return -EOPNOTSUPP. On "lo"
+ * the libpcap backend captures through "any" and its records are Linux
+ * SLL2, not Ethernet. */
 struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[CAPTURE_ERRBUF]);
 struct capture *capture_pcap_open(const struct capture_live_opts *o, char errbuf[CAPTURE_ERRBUF]);
 
