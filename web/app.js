@@ -1,0 +1,651 @@
+// SPDX-License-Identifier: MIT
+// app.js - wires the page together: the API client, the model, the filters,
+// the timeline, the detail panel and the keys; the toolbar (start / stop /
+// clear, load a pcap, downloads, search, filters, view options, zoom, ports),
+// the status bar (counts, drops, memory, feed) and live updates. Exposes
+// window.htracr for tests and scripts: {model, view, selection, timeline, ...}.
+
+import { Api } from './api.js';
+import { Model } from './model.js';
+import { Filter } from './filter.js';
+import { Timeline } from './timeline.js';
+import { Panel } from './panel.js';
+import { installKeys, renderHelp } from './keys.js';
+import { fmtBytes, fmtInt, fmtDur, CT_FAMILIES, CAT_COLOURS, CAT_LABELS, STATE_COLOURS, STATE_LABELS, C } from './format.js';
+
+const $ = (s) => document.querySelector(s);
+
+const api = new Api();
+const model = new Model();
+const filter = new Filter();
+let status = null;
+let lastServer = { generation: null, seq: null };
+
+// ------------------------------------------------------------ toasts
+
+function toast(msg, kind = 'info', ms = 4500) {
+  const t = document.createElement('div');
+  t.className = `toast ${kind}`;
+  t.textContent = msg;
+  $('#toasts').append(t);
+  setTimeout(() => t.classList.add('gone'), ms);
+  setTimeout(() => t.remove(), ms + 400);
+}
+
+// ------------------------------------------------------------ timeline + panel
+
+const tooltip = $('#tooltip');
+const timeline = new Timeline({
+  wrap: $('#tl-body'), canvas: $('#tl'), scroller: $('#scroller'), spacer: $('#spacer'),
+  axis: $('#axis'), overview: $('#overview'), lens: $('#lens'), tooltip,
+}, model, filter, {
+  onSelect: (sel) => {
+    panel.show(sel);
+    if (filter.rttScale) timeline.requestDraw();
+  },
+  onView: (v) => {
+    syncZoom(v);
+    $('#opt-follow').checked = timeline.follow;
+  },
+  onHover: (hit, p) => showTooltip(hit, p),
+  // double-click on a response with a kept body: open it
+  onOpenMessage: (id) => {
+    const m = model.msg(id);
+    if (!m || m.kind !== 'response' || !(m.body_kept > 0)) return false;
+    window.open(api.bodyUrl(id), '_blank', 'noopener');
+    return true;
+  },
+});
+
+const actions = {
+  select: (sel) => timeline.select(sel),
+  toggleExpand: (id) => timeline.toggleExpand(id),
+  hideConn: (id) => { filter.hiddenConns.add(id); filtersChanged(); if (timeline.selection?.conn === id) timeline.select(null); },
+  focusConn: (id) => { filter.focusConn = id; filtersChanged(); },
+  hideServer: (id) => { filter.hiddenServers.add(id); filtersChanged(); timeline.select(null); },
+  focusServer: (id) => { filter.focusServer = id; filtersChanged(); },
+  toast,
+};
+const panel = new Panel($('#detail'), { model, api, timeline, actions });
+
+function showTooltip(hit, p) {
+  if (!hit || !p || timeline._drag) {
+    tooltip.hidden = true;
+    return;
+  }
+  const d = timeline.describe(hit);
+  if (!d) {
+    tooltip.hidden = true;
+    return;
+  }
+  tooltip.replaceChildren();
+  const h = document.createElement('div');
+  h.className = 'tt-title';
+  h.textContent = d.title;
+  if (d.colour) h.style.color = d.colour;
+  tooltip.append(h);
+  for (const l of d.lines) {
+    if (!l) continue;
+    const e = document.createElement('div');
+    e.textContent = l;
+    tooltip.append(e);
+  }
+  tooltip.hidden = false;
+  const body = $('#tl-body').getBoundingClientRect();
+  const w = tooltip.offsetWidth, hh = tooltip.offsetHeight;
+  let x = p.x + 16, y = p.y + 18;
+  if (filter.magnifier) {
+    // the lens sits below-right of the pointer: keep the tooltip clear of it
+    x = p.x - w - 16;
+    y = p.y - hh - 16;
+    if (x < 4) x = p.x + 16;
+    if (y < 4) y = p.y + 16;
+  }
+  if (x + w > body.width - 4) x = p.x - w - 12;
+  if (y + hh > body.height - 4) y = p.y - hh - 12;
+  tooltip.style.left = `${Math.max(4, x)}px`;
+  tooltip.style.top = `${Math.max(4, y)}px`;
+}
+
+// ------------------------------------------------------------ model loading
+
+let loading = false;
+let pending = false;
+
+async function loadModel(full = false) {
+  if (loading) {
+    pending = true;
+    return;
+  }
+  loading = true;
+  try {
+    const inc = !full && model.generation !== null && model.generation === lastServer.generation;
+    const r = await api.model(inc ? model.generation : null, inc ? model.seq : null);
+    lastServer = { generation: r.generation, seq: r.seq };
+    const res = model.merge(r);
+    afterMerge(res);
+  } catch (e) {
+    toast(`could not load the model: ${e.message}`, 'bad');
+  } finally {
+    loading = false;
+    document.body.dataset.state = 'ready';
+    if (pending) {
+      pending = false;
+      loadModel();
+    }
+  }
+}
+
+function afterMerge(res) {
+  timeline.modelChanged(res.full);
+  updateCounts();
+  const sel = timeline.selection;
+  const cid = sel ? (sel.kind === 'message' ? model.msg(sel.msg)?._conn : sel.conn) : null;
+  if (res.full || !sel || res.changed.includes(cid)) {
+    if (sel && !timeline._selectionStillValid()) timeline.select(null, false);
+    else if (sel && sel.kind !== 'packet') panel.render();
+    else if (!sel) panel.render();
+  }
+  if (filter.search) updateSearchCount();
+  document.body.dataset.generation = String(model.generation);
+  document.body.dataset.seq = String(model.seq);
+}
+
+function updateCounts() {
+  $('#conn-count').textContent = fmtInt(model.conns.size);
+  $('#msg-count').textContent = fmtInt(model.messageCount);
+  $('#pkt-count').textContent = fmtInt(model.packetCount);
+  $('#conn-count').dataset.value = String(model.conns.size);
+  $('#msg-count').dataset.value = String(model.messageCount);
+  const hidden = model.conns.size - (timeline.visibleConnCount || 0);
+  const info = $('#hidden-info');
+  if (hidden > 0) {
+    info.textContent = `${fmtInt(hidden)} hidden`;
+    info.className = 'pill warnpill clickable';
+    info.title = 'Connections hidden by filters, hide or focus; click to show all';
+  } else {
+    info.textContent = '';
+    info.className = '';
+  }
+  if (status) updateStatus(status);
+}
+
+// ------------------------------------------------------------ status
+
+let sawStatus = false;
+function updateStatus(s) {
+  if (!sawStatus && s.live && s.capturing) {
+    // opened while capturing: follow the new data
+    timeline.follow = true;
+    $('#opt-follow').checked = true;
+  }
+  sawStatus = true;
+  status = s;
+  const st = s.stats || {};
+  const cs = $('#capture-state');
+  if (s.live) {
+    cs.textContent = s.capturing ? 'capturing' : 'stopped';
+    cs.className = `pill ${s.capturing ? 'live' : ''}`;
+  } else {
+    cs.textContent = 'file';
+    cs.className = 'pill';
+  }
+  $('#btn-start').disabled = !s.live || s.capturing;
+  $('#btn-stop').disabled = !s.live || !s.capturing;
+  const why = s.live ? '' : ' (not available: htracr is showing a file; run it without -r for live capture)';
+  $('#btn-start').title = `Start live capture (s)${why}`;
+  $('#btn-stop').title = `Stop live capture (s)${why}`;
+  $('#source').textContent = [s.source, s.ports && s.live ? `ports ${s.ports.join(',')}` : ''].filter(Boolean).join(' · ');
+  const drops = (st.dropped || 0) + (st.ring_drops || 0) + (st.socket_drops || 0);
+  const d = $('#drops');
+  const extra = [];
+  if (st.evicted_connections) extra.push(`${fmtInt(st.evicted_connections)} evicted`);
+  if (st.decode_errors) extra.push(`${fmtInt(st.decode_errors)} undecodable`);
+  if (st.alloc_failures) extra.push(`memory full: ${fmtInt(st.alloc_failures)} items not kept`);
+  d.textContent = `${drops ? '⚠ ' : ''}drops ${fmtInt(drops)}${extra.length ? ` · ${extra.join(' · ')}` : ''}`;
+  d.className = `pill ${drops || st.alloc_failures ? 'bad' : extra.length ? 'warnpill' : 'ok'}`;
+  d.dataset.value = String(drops);
+  d.title = `Packets lost before htracr saw them: ${fmtInt(st.dropped || 0)} total` +
+    (st.ring_drops !== undefined ? `, ring buffer ${fmtInt(st.ring_drops)}, socket ${fmtInt(st.socket_drops || 0)}` : '') +
+    (st.evicted_connections ? `\n${fmtInt(st.evicted_connections)} finished connections evicted to stay within the memory budget` : '') +
+    (st.decode_errors ? `\n${fmtInt(st.decode_errors)} packets could not be decoded` : '') +
+    (st.alloc_failures ? `\n${fmtInt(st.alloc_failures)} times data was not kept because the memory budget was full (raise --max-memory)` : '');
+  if (s.memory) {
+    $('#memory').textContent = `mem ${fmtBytes(s.memory.used)} / ${fmtBytes(s.memory.budget)}`;
+  }
+  if (s.ports && document.activeElement !== $('#ports') && !$('#ports').dataset.dirty) {
+    $('#ports').value = s.ports.join(',');
+  }
+}
+
+async function refreshStatus() {
+  try {
+    updateStatus(await api.status());
+  } catch (e) {
+    toast(e.message, 'bad');
+  }
+}
+
+// ------------------------------------------------------------ live feed
+
+let statsFrames = 0;
+function startFeed() {
+  api.follow({
+    onChange: (d) => {
+      if (d.status) updateStatus(d.status);
+      if (d.generation === lastServer.generation && d.seq === lastServer.seq) return;
+      const full = d.generation !== lastServer.generation;
+      if (full) refreshStatus();
+      loadModel(full);
+    },
+    onStats: (st) => {
+      if (status) updateStatus({ ...status, stats: { ...status.stats, ...st } });
+      // the feed carries counters, not the capture switch: look at it now and then
+      if (++statsFrames % 5 === 0) refreshStatus();
+    },
+    onState: (up) => {
+      $('#feed-state').textContent = up ? '● live feed' : '○ feed reconnecting';
+      $('#feed-state').className = up ? 'feed-up' : 'muted';
+    },
+  });
+}
+
+// ------------------------------------------------------------ toolbar
+
+async function capture(kind) {
+  try {
+    const s = await (kind === 'start' ? api.start() : kind === 'stop' ? api.stop() : api.clear());
+    if (s && s.stats) updateStatus(s);
+    if (kind === 'start') {
+      timeline.follow = true;
+      $('#opt-follow').checked = true;
+    }
+    if (kind === 'clear') {
+      timeline.select(null);
+      await loadModel(true);
+    }
+  } catch (e) {
+    toast(`${kind} failed: ${e.message}`, 'bad');
+  }
+}
+
+$('#btn-start').addEventListener('click', () => capture('start'));
+$('#btn-stop').addEventListener('click', () => capture('stop'));
+$('#btn-clear').addEventListener('click', () => capture('clear'));
+
+async function loadFile(file) {
+  if (!file) return;
+  if (/\.json$/i.test(file.name)) {
+    // A --json model, shown in the page only (nothing is sent).
+    try {
+      const doc = JSON.parse(await file.text());
+      timeline.select(null, false);
+      const res = model.merge({ ...doc, full: true, generation: `file:${file.name}`, seq: 0 });
+      afterMerge(res);
+      toast(`Showing ${file.name} (${fmtInt(model.conns.size)} connections), read in the page`, 'ok');
+    } catch (e) {
+      toast(`${file.name} is not a JSON model: ${e.message}`, 'bad');
+    }
+    return;
+  }
+  toast(`Uploading ${file.name} (${fmtBytes(file.size)})…`, 'info', 2500);
+  document.body.dataset.state = 'loading';
+  try {
+    const s = await api.upload(file);
+    if (s && s.stats) updateStatus(s);
+    timeline.select(null, false);
+    await loadModel(true);
+    toast(`Loaded ${file.name}: ${fmtInt(model.conns.size)} connections, ${fmtInt(model.messageCount)} messages`, 'ok');
+  } catch (e) {
+    document.body.dataset.state = 'ready';
+    toast(`could not load ${file.name}: ${e.message}`, 'bad', 8000);
+  }
+}
+
+$('#file-input').addEventListener('change', (e) => {
+  loadFile(e.target.files[0]);
+  e.target.value = '';
+});
+
+// drag and drop anywhere on the page
+let dragDepth = 0;
+window.addEventListener('dragenter', (e) => {
+  if (!e.dataTransfer || ![...e.dataTransfer.types].includes('Files')) return;
+  dragDepth++;
+  $('#dropzone').hidden = false;
+});
+window.addEventListener('dragleave', () => {
+  if (--dragDepth <= 0) {
+    dragDepth = 0;
+    $('#dropzone').hidden = true;
+  }
+});
+window.addEventListener('dragover', (e) => e.preventDefault());
+window.addEventListener('drop', (e) => {
+  e.preventDefault();
+  dragDepth = 0;
+  $('#dropzone').hidden = true;
+  const f = e.dataTransfer && e.dataTransfer.files[0];
+  if (f) loadFile(f);
+});
+
+// close open menus on outside click
+document.addEventListener('click', (e) => {
+  for (const d of document.querySelectorAll('details.menu[open]')) if (!d.contains(e.target)) d.open = false;
+});
+
+// ports
+$('#ports').addEventListener('input', () => { $('#ports').dataset.dirty = '1'; });
+$('#ports-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const txt = $('#ports').value.trim();
+  const ports = txt.split(/[\s,]+/).filter(Boolean).map(Number);
+  if (!ports.length || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+    toast(`"${txt}" is not a port list: give ports 1–65535 separated by commas, e.g. 80,8080`, 'bad');
+    return;
+  }
+  try {
+    const r = await api.setPorts(ports);
+    delete $('#ports').dataset.dirty;
+    $('#ports').value = (r && r.ports ? r.ports : ports).join(',');
+    toast(`Capturing ports ${$('#ports').value}`, 'ok');
+    refreshStatus();
+  } catch (err) {
+    toast(`could not set the ports: ${err.message}`, 'bad');
+  }
+});
+
+// zoom slider: log scale between the deepest zoom and the whole capture
+const zoomEl = $('#zoom');
+function uppOfSlider(v) {
+  const lo = Math.log(0.01), hi = Math.log(timeline.maxUpp);
+  return Math.exp(lo + (hi - lo) * (1 - v / 1000));
+}
+function syncZoom(v) {
+  const lo = Math.log(0.01), hi = Math.log(timeline.maxUpp);
+  zoomEl.value = String(Math.round((1 - (Math.log(v.us_per_px) - lo) / (hi - lo)) * 1000));
+  $('#zoom-label').textContent = `${fmtDur(v.us_per_px * 100)} / 100 px`;
+}
+zoomEl.addEventListener('input', () => {
+  timeline.follow = false;
+  timeline.zoomTo(uppOfSlider(+zoomEl.value));
+});
+$('#zoom-in').addEventListener('click', () => timeline.zoomBy(1 / 1.6));
+$('#zoom-out').addEventListener('click', () => timeline.zoomBy(1.6));
+$('#zoom-fit').addEventListener('click', () => timeline.fit());
+
+// view options
+const optEls = { showAcks: '#opt-acks', showArcs: '#opt-arcs', rttScale: '#opt-rtt', magnifier: '#opt-mag' };
+function toggle(name, value) {
+  filter[name] = value === undefined ? !filter[name] : value;
+  $(optEls[name]).checked = filter[name];
+  if (name === 'magnifier') $('#scroller').classList.toggle('magnifying', filter.magnifier);
+  if (name === 'rttScale' && filter.rttScale && !model.derived.rtt) toast('No RTT known in this capture, so the scale stays in time', 'info');
+  timeline.requestDraw();
+}
+for (const [name, sel] of Object.entries(optEls)) {
+  $(sel).addEventListener('change', (e) => toggle(name, e.target.checked));
+}
+$('#opt-follow').addEventListener('change', (e) => {
+  timeline.follow = e.target.checked;
+  if (timeline.follow) timeline.followEnd();
+});
+
+// ------------------------------------------------------------ filters + search
+
+let filterTimer = 0;
+function filtersChanged() {
+  filter.changed();
+  timeline.layout();
+  updateCounts();
+  updateSearchCount();
+}
+function readFilters() {
+  filter.host = $('#f-host').value;
+  filter.url = $('#f-url').value;
+  filter.status = $('#f-status').value;
+  filter.minDurMs = parseFloat($('#f-dur').value) || 0;
+  filter.onlyMatching = $('#f-only').checked;
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(filtersChanged, 120);
+}
+for (const id of ['#f-host', '#f-url', '#f-status', '#f-dur', '#f-only']) $(id).addEventListener('input', readFilters);
+$('#filterbar').addEventListener('submit', (e) => e.preventDefault());
+$('#f-clear').addEventListener('click', () => {
+  for (const id of ['#f-host', '#f-url', '#f-status', '#f-dur']) $(id).value = '';
+  readFilters();
+});
+$('#f-unhide').addEventListener('click', () => { filter.unhideAll(); filtersChanged(); });
+$('#hidden-info').addEventListener('click', () => { filter.unhideAll(); filtersChanged(); });
+function toggleFilters(show) {
+  const bar = $('#filterbar');
+  bar.hidden = show === undefined ? !bar.hidden : !show;
+  $('#btn-filters').classList.toggle('on', !bar.hidden);
+  if (!bar.hidden) $('#f-host').focus();
+}
+$('#btn-filters').addEventListener('click', () => toggleFilters());
+
+function searchMatches() {
+  const out = [];
+  if (!filter.search.trim()) return out;
+  for (const s of timeline.visibleServers || []) {
+    for (const c of s.conns) for (const m of c.messages) if (filter.searchMatches(m, c, model)) out.push(m);
+  }
+  out.sort((a, b) => a._s - b._s || a.id - b.id);
+  return out;
+}
+function updateSearchCount() {
+  const n = filter.search.trim() ? searchMatches().length : null;
+  $('#search-count').textContent = n === null ? '' : `${fmtInt(n)} match${n === 1 ? '' : 'es'}`;
+}
+function searchStep(dir) {
+  const ms = searchMatches();
+  if (!ms.length) return;
+  const sel = timeline.selection;
+  const cur = sel && sel.kind === 'message' ? model.msg(sel.msg) : null;
+  let k;
+  if (!cur) k = dir > 0 ? 0 : ms.length - 1;
+  else {
+    const i = ms.indexOf(cur);
+    if (i >= 0) k = (i + dir + ms.length) % ms.length;
+    else {
+      k = ms.findIndex((m) => m._s > cur._s);
+      if (dir < 0) k = (k < 0 ? ms.length : k) - 1;
+      if (k < 0) k = dir > 0 ? 0 : ms.length - 1;
+    }
+  }
+  timeline.select({ kind: 'message', msg: ms[k].id, conn: ms[k]._conn });
+  $('#search-count').textContent = `${k + 1} / ${fmtInt(ms.length)}`;
+}
+$('#search').addEventListener('input', (e) => {
+  filter.search = e.target.value;
+  updateSearchCount();
+  timeline.requestDraw();
+});
+$('#search').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter') {
+    e.preventDefault();
+    searchStep(e.shiftKey ? -1 : 1);
+  }
+});
+
+// ------------------------------------------------------------ help + legend
+
+function legendItems() {
+  const items = [];
+  for (const [, label, col] of CT_FAMILIES) items.push(['span', col, label]);
+  items.push(['span', C.request, 'request']);
+  return items;
+}
+function renderLegend() {
+  const lg = $('#legend');
+  lg.replaceChildren();
+  const add = (cls, col, label, parent) => {
+    const s = document.createElement('span');
+    s.className = 'lg';
+    const sw = document.createElement('i');
+    sw.className = cls;
+    sw.style.background = col;
+    s.append(sw, label);
+    parent.append(s);
+  };
+  const g1 = document.createElement('span');
+  g1.className = 'lg-group';
+  for (const [cls, col, label] of legendItems()) add(cls, col, label, g1);
+  const g2 = document.createElement('span');
+  g2.className = 'lg-group';
+  for (let i = 3; i < CAT_LABELS.length; i++) add('tick', CAT_COLOURS[i], CAT_LABELS[i], g2);
+  const g3 = document.createElement('span');
+  g3.className = 'lg-group';
+  for (const k of ['handshake', 'idle', 'half_closed', 'zero_window', 'rwnd_limited']) add('state', STATE_COLOURS[k], STATE_LABELS[k], g3);
+  lg.append(g1, g2, g3);
+  // the help overlay's fuller legend
+  const hl = $('#help-legend');
+  hl.replaceChildren();
+  const sec = (title, rows) => {
+    const d = document.createElement('section');
+    const h = document.createElement('h3');
+    h.textContent = title;
+    d.append(h);
+    for (const [cls, col, label] of rows) add(cls, col, label, d);
+    hl.append(d);
+  };
+  sec('Messages (responses by content type)', legendItems());
+  sec('Packets (up: client → server, down: server → client)', CAT_LABELS.map((l, i) => ['tick', CAT_COLOURS[i], l]));
+  sec('Connection states (bar and strip)', Object.keys(STATE_LABELS).filter((k) => k !== 'closed').map((k) => ['state', STATE_COLOURS[k], STATE_LABELS[k]]));
+  sec('Marks', [['outline', '#ff4fd8', 'pipelined request'], ['outline dashed', '#ffe14d', 'headers split over packets'],
+    ['outline', '#ff5c5c', 'parse error / incomplete'], ['line', '#8c96ff', 'referer arc'], ['line', '#56cfe1', 'redirect arc'],
+    ['line', C.ackLine, 'ACK relationship (hover a packet)']]);
+}
+
+function toggleHelp(show) {
+  const h = $('#help');
+  h.hidden = show === undefined ? !h.hidden : !show;
+}
+$('#btn-help').addEventListener('click', () => toggleHelp());
+$('#help-close').addEventListener('click', () => toggleHelp(false));
+$('#help').addEventListener('click', (e) => { if (e.target.id === 'help') toggleHelp(false); });
+
+// ------------------------------------------------------------ keys
+
+function selConn() {
+  const s = timeline.selection;
+  if (!s) return null;
+  if (s.kind === 'message') return model.msg(s.msg)?._conn ?? null;
+  return s.conn ?? null;
+}
+
+installKeys({
+  timeline,
+  help: () => toggleHelp(),
+  search: () => { $('#search').focus(); $('#search').select(); },
+  searchStep,
+  filters: () => toggleFilters(),
+  toggle,
+  toggleExpand: (id) => { timeline.toggleExpand(id); panel.render(); },
+  zoomToSelection: () => {
+    const s = timeline.selection;
+    if (!s) return;
+    if (s.kind === 'message') {
+      const m = model.msg(s.msg);
+      const req = m.kind === 'request' ? m : m.request ? model.msg(m.request) : m;
+      const resp = m.kind === 'response' ? m : m.response ? model.msg(m.response) : m;
+      timeline.showRange(Math.min(req._s, m._s), Math.max(resp._e, m._e), 0.15);
+    } else if (s.kind === 'packet') {
+      const c = model.conn(s.conn);
+      timeline.setView(c.t[s.idx], Math.max(0.05, timeline.upp / 8));
+    } else if (s.kind === 'conn') {
+      const c = model.conn(s.conn);
+      timeline.showRange(c.t0, c.t1);
+    }
+  },
+  hideSel: (server) => {
+    const cid = selConn();
+    if (server) {
+      const sid = timeline.selection?.kind === 'server' ? timeline.selection.server : model.conn(cid)?.server;
+      if (sid !== undefined && sid !== null) actions.hideServer(sid);
+    } else if (cid !== null) actions.hideConn(cid);
+  },
+  focusSel: (server) => {
+    const cid = selConn();
+    if (server) {
+      const sid = timeline.selection?.kind === 'server' ? timeline.selection.server : model.conn(cid)?.server;
+      if (sid !== undefined && sid !== null) actions.focusServer(sid);
+    } else if (cid !== null) actions.focusConn(cid);
+  },
+  unhide: () => { filter.unhideAll(); filtersChanged(); },
+  openBody: () => {
+    const s = timeline.selection;
+    if (!s || s.kind !== 'message') return;
+    const m = model.msg(s.msg);
+    const resp = m.kind === 'response' ? m : m.response ? model.msg(m.response) : null;
+    if (resp && resp.body_kept > 0) window.open(api.bodyUrl(resp.id), '_blank', 'noopener');
+    else toast('No body was kept for this response', 'info');
+  },
+  startStop: () => {
+    if (!status || !status.live) {
+      toast('Live capture is not available: htracr is showing a file', 'info');
+      return;
+    }
+    capture(status.capturing ? 'stop' : 'start');
+  },
+  escape: () => {
+    if (!$('#help').hidden) toggleHelp(false);
+    else if (!$('#filterbar').hidden && document.activeElement?.closest('#filterbar')) toggleFilters(false);
+    else timeline.select(null);
+  },
+});
+
+// ------------------------------------------------------------ panel splitter
+
+{
+  const sp = $('#splitter');
+  const detail = $('#detail');
+  let drag = null;
+  sp.addEventListener('pointerdown', (e) => {
+    sp.setPointerCapture(e.pointerId);
+    drag = { x: e.clientX, w: detail.getBoundingClientRect().width };
+    sp.classList.add('dragging');
+  });
+  sp.addEventListener('pointermove', (e) => {
+    if (!drag) return;
+    const w = Math.min(Math.max(drag.w - (e.clientX - drag.x), 240), window.innerWidth * 0.7);
+    detail.style.width = `${w}px`;
+  });
+  sp.addEventListener('pointerup', () => {
+    drag = null;
+    sp.classList.remove('dragging');
+  });
+  sp.addEventListener('dblclick', () => document.body.classList.toggle('panel-hidden'));
+}
+
+// ------------------------------------------------------------ print
+
+window.addEventListener('beforeprint', () => timeline.setPrint(true));
+window.addEventListener('afterprint', () => timeline.setPrint(false));
+
+// ------------------------------------------------------------ start
+
+window.htracr = {
+  get model() { return model; },
+  get view() { return timeline.view; },
+  get selection() { return timeline.selection; },
+  timeline, filter, api, panel,
+  select: (sel) => timeline.select(sel),
+  reload: () => loadModel(true),
+};
+
+renderHelp($('#help-keys'));
+renderLegend();
+panel.show(null);
+(async () => {
+  await refreshStatus();
+  try {
+    const s = await api.settings();
+    if (s && s.ports && !$('#ports').dataset.dirty) $('#ports').value = s.ports.join(',');
+  } catch {
+    /* older servers: the status has the ports */
+  }
+  await loadModel(true);
+  startFeed();
+})();

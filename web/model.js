@@ -1,0 +1,582 @@
+// SPDX-License-Identifier: MIT
+// model.js - the page's copy of the capture model (docs/api.md, docs/json.md):
+// merges full and incremental /api/model replies, and precomputes, once per
+// changed connection, everything the renderers need that does not depend on
+// the zoom: typed arrays of packet times per direction (for binary search),
+// packet categories for colours, notable packets, message times, state spans,
+// series, per-server statistics, and the referer / redirect arcs.
+//
+// Times inside the page are µs relative to `origin` (the first start_us seen
+// in this generation) so they stay small; absolute µs = origin + t.
+
+import { CAT, catOfName, ctFamily } from './format.js';
+
+export const DNS_LANES = 3;
+
+// TCP flag bits of the tcpdump-style flags string.
+export const FL = { F: 1, S: 2, R: 4, P: 8, A: 16, U: 32, E: 64, W: 128 };
+const FLAG_BIT = { F: 1, S: 2, R: 4, P: 8, '.': 16, U: 32, E: 64, W: 128 };
+
+function flagBits(s) {
+  let b = 0;
+  for (let i = 0; i < s.length; i++) b |= FLAG_BIT[s[i]] || 0;
+  return b;
+}
+
+/** First index i in the sorted array a[lo..hi) with a[i] >= x. */
+export function lowerBound(a, x, lo = 0, hi = a.length) {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < x) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+/** Case-insensitive header lookup on a message's [name, value] list. */
+export function header(m, name) {
+  if (!m || !m.headers) return null;
+  const n = name.toLowerCase();
+  for (const h of m.headers) if (h[0].toLowerCase() === n) return h[1];
+  return null;
+}
+
+// A packet, from the compact array form of /api/model or the object form of
+// --json (so a --json file can be loaded too).
+function unpack(p, names) {
+  if (Array.isArray(p)) return p;
+  let mask = 0;
+  if (p.analysis) {
+    for (const a of p.analysis) {
+      let i = names.indexOf(a);
+      if (i < 0) { names.push(a); i = names.length - 1; }
+      mask += 2 ** i;
+    }
+  }
+  return [p.ts_us, p.dir === 'c2s' ? 0 : 1, p.flags, p.seq, p.ack, p.len, p.win, p.msg, mask];
+}
+
+function series(pairs, origin) {
+  const n = pairs ? pairs.length : 0;
+  const t = new Float64Array(n);
+  const v = new Float64Array(n);
+  let max = 0;
+  for (let i = 0; i < n; i++) {
+    t[i] = pairs[i][0] - origin;
+    v[i] = pairs[i][1];
+    if (v[i] > max) max = v[i];
+  }
+  return { t, v, max, n };
+}
+
+/** Normalised absolute URL (lower-case scheme and host, no default port, no fragment). */
+export function normUrl(u) {
+  if (!u) return null;
+  const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)([^#]*)/i.exec(u.trim());
+  if (!m) return null;
+  const scheme = m[1].toLowerCase();
+  let host = m[2].toLowerCase();
+  if ((scheme === 'http' && host.endsWith(':80')) || (scheme === 'https' && host.endsWith(':443'))) {
+    host = host.slice(0, host.lastIndexOf(':'));
+  }
+  return `${scheme}://${host}${m[3] || '/'}`;
+}
+
+/** A request's absolute URL, from its target and Host header. */
+export function requestUrl(m, conn) {
+  if (!m || m.kind !== 'request' || !m.url) return null;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(m.url)) return m.url;
+  let host = header(m, 'host');
+  if (!host && conn) host = conn.server_addr.indexOf(':') >= 0 ? `[${conn.server_addr}]` : conn.server_addr;
+  if (!host) return null;
+  if (conn && !/:\d+$/.test(host) && conn.server_port !== 80) host += `:${conn.server_port}`;
+  return `http://${host}${m.url.startsWith('/') ? '' : '/'}${m.url}`;
+}
+
+function resolveUrl(loc, base) {
+  try {
+    return new URL(loc, base || undefined).href;
+  } catch {
+    return null;
+  }
+}
+
+/** One connection with its derived, zoom-independent data. */
+export class Conn {
+  constructor(raw, model) {
+    const origin = model.origin;
+    this.raw = raw;
+    this.id = raw.id;
+    this.server = raw.server;
+    this.client_addr = raw.client_addr;
+    this.client_port = raw.client_port;
+    this.server_addr = raw.server_addr;
+    this.server_port = raw.server_port;
+    this.t0 = raw.start_us - origin;
+    this.t1 = raw.end_us - origin;
+    this.stats = raw.stats || {};
+    this.close = raw.close;
+
+    const pk = raw.packets || [];
+    const n = pk.length;
+    this.n = n;
+    this.pk = new Array(n);
+    const t = (this.t = new Float64Array(n));
+    const dir = (this.dir = new Uint8Array(n));
+    const len = (this.len = new Uint32Array(n));
+    const fl = (this.fl = new Uint8Array(n));
+    const cat = (this.cat = new Uint8Array(n));
+    const msg = (this.msg = new Int32Array(n));
+    const seq = (this.seq = new Float64Array(n));
+    const ack = (this.ack = new Float64Array(n));
+    const catCache = model._catCache;
+    const names = model.analysisNames;
+    let nc = [0, 0], nd = [0, 0], nn = 0;
+    for (let i = 0; i < n; i++) {
+      const p = unpack(pk[i], names);
+      this.pk[i] = p;
+      t[i] = p[0] - origin;
+      const d = p[1] ? 1 : 0;
+      dir[i] = d;
+      len[i] = p[5];
+      seq[i] = p[3];
+      ack[i] = p[4] === null ? -1 : p[4];
+      const f = flagBits(p[2]);
+      fl[i] = f;
+      msg[i] = p[7] === null || p[7] === undefined ? -1 : p[7];
+      let c = CAT.NORMAL;
+      const mask = p[8] || 0;
+      if (mask) {
+        let cc = catCache.get(mask);
+        if (cc === undefined) {
+          cc = CAT.OTHER;
+          for (let b = 0; b < names.length; b++) {
+            if (Math.floor(mask / 2 ** b) % 2) cc = Math.max(cc, catOfName(names[b]));
+          }
+          catCache.set(mask, cc);
+        }
+        c = cc;
+      } else if (f & (FL.S | FL.F)) {
+        c = CAT.CTRL;
+      }
+      if (f & FL.R) c = CAT.RESET;
+      cat[i] = c;
+      nc[d]++;
+      if (p[5] > 0 || (f & (FL.S | FL.F | FL.R))) nd[d]++;
+      if (c >= CAT.OTHER) nn++;
+    }
+    // Per-direction index lists (all packets, and "data" ones: payload or
+    // SYN/FIN/RST) with their times, for binary search while drawing.
+    this.all = [0, 1].map((d) => ({ i: new Int32Array(nc[d]), t: new Float64Array(nc[d]) }));
+    this.data = [0, 1].map((d) => ({ i: new Int32Array(nd[d]), t: new Float64Array(nd[d]) }));
+    this.notable = { i: new Int32Array(nn), t: new Float64Array(nn) };
+    nc = [0, 0]; nd = [0, 0]; nn = 0;
+    let maxLen = 1;
+    for (let i = 0; i < n; i++) {
+      const d = dir[i];
+      this.all[d].i[nc[d]] = i;
+      this.all[d].t[nc[d]++] = t[i];
+      if (len[i] > 0 || (fl[i] & (FL.S | FL.F | FL.R))) {
+        this.data[d].i[nd[d]] = i;
+        this.data[d].t[nd[d]++] = t[i];
+      }
+      if (cat[i] >= CAT.OTHER) {
+        this.notable.i[nn] = i;
+        this.notable.t[nn++] = t[i];
+      }
+      if (len[i] > maxLen) maxLen = len[i];
+    }
+    this.maxLen = maxLen;
+    // Packets must be in time order for binary search; captures are, nearly
+    // always. When not, fall back to sorted copies of the index lists.
+    for (const lists of [this.all, this.data, [this.notable]]) {
+      for (const l of lists) sortIfNeeded(l);
+    }
+
+    // Messages, in order of first byte.
+    this.messages = (raw.messages || []).slice().sort((a, b) => a.start_us - b.start_us);
+    const nm = this.messages.length;
+    this.mt = new Float64Array(nm);
+    let maxDur = 0;
+    for (let k = 0; k < nm; k++) {
+      const m = this.messages[k];
+      m._s = m.start_us - origin;
+      m._e = Math.max(m.end_us, m.start_us) - origin;
+      m._conn = this.id;
+      m._fam = m.kind === 'response' ? ctFamily(m.content_type, m.body_bytes) : null;
+      this.mt[k] = m._s;
+      if (m._e - m._s > maxDur) maxDur = m._e - m._s;
+    }
+    this.maxMsgDur = maxDur;
+    // Per kind (requests, responses): the messages, their start times, and
+    // the running maximum of their ends, so the renderer can jump over the
+    // ones that fall into a pixel already drawn and still know how far they
+    // reach. Marked ones (pipelined, split headers, errors, incomplete) are
+    // listed apart so they always get their outline.
+    this.byKind = {};
+    for (const kind of ['request', 'response']) {
+      const list = this.messages.filter((m) => m.kind === kind);
+      const T = new Float64Array(list.length);
+      const E = new Float64Array(list.length);
+      let mx = -Infinity;
+      list.forEach((m, k) => {
+        T[k] = m._s;
+        mx = Math.max(mx, m._e);
+        E[k] = mx;
+      });
+      const maxDurK = list.reduce((a, m) => Math.max(a, m._e - m._s), 0);
+      this.byKind[kind] = { list, T, E, maxDur: maxDurK };
+    }
+    this.marked = this.messages.filter((m) => m.pipelined || m.headers_split || m.error ||
+      (!m.complete && m.kind === 'response' && raw.close !== 'open'));
+    this.markedT = new Float64Array(this.marked.map((m) => m._s));
+
+    this.states = (raw.states || []).map((s) => ({ state: s.state, s: s.start_us - origin, e: s.end_us - origin }));
+    this.stateT = new Float64Array(this.states.map((s) => s.s));
+    this.maxStateDur = this.states.reduce((a, s) => Math.max(a, s.e - s.s), 0);
+
+    const sr = raw.series || {};
+    this.series = {};
+    for (const k of ['rtt', 'flight_c2s', 'flight_s2c', 'cwnd_c2s', 'cwnd_s2c', 'rwnd_c2s', 'rwnd_s2c']) {
+      this.series[k] = series(sr[k], origin);
+    }
+    this.handshake_rtt_us = raw.handshake_rtt_us;
+    this.rtt = raw.handshake_rtt_us || this.stats.rtt_min_us || null;
+  }
+
+  /** The packet's fields as an object (docs/json.md's packet, plus index). */
+  packet(i, names) {
+    const p = this.pk[i];
+    const analysis = [];
+    const mask = p[8] || 0;
+    for (let b = 0; b < names.length; b++) if (Math.floor(mask / 2 ** b) % 2) analysis.push(names[b]);
+    return {
+      idx: i, ts_us: p[0], dir: p[1] ? 's2c' : 'c2s', flags: p[2], seq: p[3], ack: p[4],
+      len: p[5], win: p[6], msg: p[7], analysis,
+    };
+  }
+}
+
+function sortIfNeeded(l) {
+  for (let k = 1; k < l.t.length; k++) {
+    if (l.t[k] < l.t[k - 1]) {
+      const ord = Array.from(l.i.keys()).sort((a, b) => l.t[a] - l.t[b]);
+      const i2 = Int32Array.from(ord, (o) => l.i[o]);
+      const t2 = Float64Array.from(ord, (o) => l.t[o]);
+      l.i.set(i2);
+      l.t.set(t2);
+      return;
+    }
+  }
+}
+
+/** The whole model as the page holds it. */
+export class Model {
+  constructor() {
+    this.reset();
+  }
+
+  reset() {
+    this.generation = null;
+    this.seq = 0;
+    this.origin = null;
+    this.version = null;
+    this.source = null;
+    this.start_us = null;
+    this.end_us = null;
+    this.stats = {};
+    this.analysisNames = [];
+    this.servers = new Map();
+    this.conns = new Map();
+    this.msgs = new Map(); // id -> message (with _conn)
+    this.dns = [];
+    this.dnsT = new Float64Array(0);
+    this.dnsMaxDur = 0;
+    this._catCache = new Map();
+    this._derived = null;
+    this.changeCount = (this.changeCount || 0) + 1;
+  }
+
+  /** Start and end (relative µs) of everything held. */
+  get span() {
+    let a = Infinity, b = -Infinity;
+    for (const c of this.conns.values()) {
+      if (c.t0 < a) a = c.t0;
+      if (c.t1 > b) b = c.t1;
+    }
+    for (const d of this.dns) {
+      if (d._s < a) a = d._s;
+      if (d._e > b) b = d._e;
+    }
+    if (a === Infinity) return { t0: 0, t1: 1e6 };
+    if (b - a < 1) b = a + 1;
+    return { t0: a, t1: b };
+  }
+
+  get messageCount() {
+    return this.msgs.size;
+  }
+
+  get packetCount() {
+    let n = 0;
+    for (const c of this.conns.values()) n += c.n;
+    return n;
+  }
+
+  /**
+   * Merge one /api/model reply (or a --json document). Returns
+   * {full, changed: [connection ids]}.
+   */
+  merge(r) {
+    const full = r.full !== false || r.generation !== this.generation || this.generation === null;
+    if (full) {
+      this.reset();
+      this.generation = r.generation ?? 0;
+    }
+    this.seq = r.seq ?? this.seq;
+    this.version = r.version ?? this.version;
+    this.source = r.source ?? this.source;
+    if (r.stats) this.stats = r.stats;
+    if (r.start_us !== undefined && r.start_us !== null) this.start_us = r.start_us;
+    if (r.end_us !== undefined && r.end_us !== null) this.end_us = r.end_us;
+    if (Array.isArray(r.analysis_names)) {
+      // A change of names would change every mask's meaning: start again.
+      if (this.analysisNames.length && r.analysis_names.join() !== this.analysisNames.join()) {
+        this._catCache = new Map();
+      }
+      this.analysisNames = r.analysis_names.slice();
+    }
+    if (this.origin === null) {
+      let o = r.start_us ?? null;
+      for (const c of r.connections || []) if (o === null || c.start_us < o) o = c.start_us;
+      if (o !== null) this.origin = o;
+    }
+    if (Array.isArray(r.servers)) {
+      const keep = new Map();
+      for (const s of r.servers) keep.set(s.id, { ...s });
+      this.servers = keep;
+    }
+    const changed = [];
+    if (this.origin !== null) {
+      for (const raw of r.connections || []) {
+        const old = this.conns.get(raw.id);
+        if (old) for (const m of old.messages) this.msgs.delete(m.id);
+        const c = new Conn(raw, this);
+        this.conns.set(c.id, c);
+        for (const m of c.messages) this.msgs.set(m.id, m);
+        changed.push(c.id);
+      }
+    }
+    if (Array.isArray(r.connection_ids)) {
+      const ids = new Set(r.connection_ids);
+      for (const [id, c] of this.conns) {
+        if (!ids.has(id)) {
+          for (const m of c.messages) this.msgs.delete(m.id);
+          this.conns.delete(id);
+        }
+      }
+    }
+    // Servers named by connections but missing from the list (defensive).
+    for (const c of this.conns.values()) {
+      if (!this.servers.has(c.server)) {
+        this.servers.set(c.server, { id: c.server, addr: c.server_addr, port: c.server_port, name: null, connections: [] });
+      }
+    }
+    if (Array.isArray(r.dns) && this.origin !== null) this._setDns(r.dns);
+    this._derived = null;
+    this.changeCount++;
+    return { full, changed };
+  }
+
+  // DNS lookups (docs/json.md dns[]): times, lanes so overlapping lookups
+  // do not cover each other, and a start-time index for binary search.
+  _setDns(list) {
+    const o = this.origin;
+    const dns = [];
+    for (const d of list) {
+      const q = d.query_us ?? d.answer_us;
+      if (q === null || q === undefined) continue;
+      const a = d.answer_us ?? d.query_us;
+      dns.push({ ...d, _s: q - o, _e: Math.max(a, q) - o, _lane: 0 });
+    }
+    dns.sort((x, y) => x._s - y._s);
+    const laneEnd = [];
+    for (const d of dns) {
+      let l = laneEnd.findIndex((e) => e <= d._s);
+      if (l < 0) {
+        l = laneEnd.length < DNS_LANES ? laneEnd.length : laneEnd.indexOf(Math.min(...laneEnd));
+      }
+      laneEnd[l] = d._e;
+      d._lane = l;
+    }
+    this.dns = dns;
+    this.dnsT = new Float64Array(dns.map((d) => d._s));
+    this.dnsMaxDur = dns.reduce((m, d) => Math.max(m, d._e - d._s), 0);
+  }
+
+  conn(id) {
+    return this.conns.get(id) || null;
+  }
+
+  msg(id) {
+    return this.msgs.get(id) || null;
+  }
+
+  /** Server display name: its Host name, else its address. */
+  serverName(s) {
+    return s ? s.name || s.addr : '?';
+  }
+
+  /** Derived data over the whole model, computed once per change. */
+  get derived() {
+    if (!this._derived) this._derived = this._derive();
+    return this._derived;
+  }
+
+  _derive() {
+    // Servers in order of their first connection, connections by start.
+    const byServer = new Map();
+    for (const c of this.conns.values()) {
+      let l = byServer.get(c.server);
+      if (!l) byServer.set(c.server, (l = []));
+      l.push(c);
+    }
+    const servers = [];
+    for (const [sid, conns] of byServer) {
+      conns.sort((a, b) => a.t0 - b.t0 || a.id - b.id);
+      servers.push({ server: this.servers.get(sid), id: sid, conns, stats: serverStats(conns) });
+    }
+    servers.sort((a, b) => a.conns[0].t0 - b.conns[0].t0 || a.id - b.id);
+    return { servers, arcs: this._arcs(), rtt: this._typicalRtt(), dnsLinks: this._dnsLinks() };
+  }
+
+  // Each lookup with addresses → the first connection to one of them that
+  // starts after the answer (and within a minute).
+  _dnsLinks() {
+    if (!this.dns.length) return [];
+    const byAddr = new Map();
+    for (const c of this.conns.values()) {
+      let l = byAddr.get(c.server_addr);
+      if (!l) byAddr.set(c.server_addr, (l = []));
+      l.push(c);
+    }
+    for (const l of byAddr.values()) l.sort((a, b) => a.t0 - b.t0);
+    const links = [];
+    const used = new Set();
+    for (let k = 0; k < this.dns.length; k++) {
+      const d = this.dns[k];
+      let best = null;
+      for (const a of d.addrs || []) {
+        for (const c of byAddr.get(a) || []) {
+          if (c.t0 >= d._e && c.t0 - d._e < 60e6 && !used.has(c.id)) {
+            if (!best || c.t0 < best.t0) best = c;
+            break;
+          }
+        }
+      }
+      if (best) {
+        used.add(best.id);
+        links.push({ dns: k, conn: best.id, t: d._e, t2: best.t0 });
+      }
+    }
+    return links;
+  }
+
+  _typicalRtt() {
+    const v = [];
+    for (const c of this.conns.values()) if (c.rtt) v.push(c.rtt);
+    if (!v.length) return null;
+    v.sort((a, b) => a - b);
+    return v[v.length >> 1];
+  }
+
+  // Referer arcs (the request that loaded the referring page → the request
+  // that names it) and redirect arcs (a 3xx → the next request for its
+  // Location). Endpoints: {conn, msg, t}.
+  _arcs() {
+    const reqs = [];
+    for (const c of this.conns.values()) {
+      for (const m of c.byKind.request.list) {
+        // cached on the message: a connection's messages are rebuilt when it changes
+        if (m._nurl === undefined) m._nurl = normUrl(requestUrl(m, c));
+        if (m._nurl) reqs.push({ m, c, u: m._nurl });
+      }
+    }
+    reqs.sort((a, b) => a.m._s - b.m._s);
+    const byUrl = new Map();
+    for (const r of reqs) {
+      let l = byUrl.get(r.u);
+      if (!l) byUrl.set(r.u, (l = []));
+      l.push(r);
+    }
+    // Latest request for url u that started before t.
+    const before = (u, t) => {
+      const l = byUrl.get(u);
+      if (!l) return null;
+      let best = null;
+      for (const r of l) {
+        if (r.m._s <= t) best = r; else break;
+      }
+      return best;
+    };
+    const after = (u, t) => {
+      const l = byUrl.get(u);
+      if (!l) return null;
+      for (const r of l) if (r.m._s >= t) return r;
+      return null;
+    };
+    const arcs = [];
+    for (const r of reqs) {
+      if (r.m._nref === undefined) r.m._nref = normUrl(header(r.m, 'referer'));
+      const ref = r.m._nref;
+      if (ref) {
+        const src = before(ref, r.m._s);
+        if (src && src.m !== r.m) {
+          const resp = src.m.response ? this.msgs.get(src.m.response) : null;
+          const from = resp ? { conn: src.c.id, msg: resp.id, t: resp._s } : { conn: src.c.id, msg: src.m.id, t: src.m._s };
+          arcs.push({ kind: 'referer', from, to: { conn: r.c.id, msg: r.m.id, t: r.m._s } });
+        }
+      }
+      const resp = r.m.response ? this.msgs.get(r.m.response) : null;
+      if (resp && resp.status >= 300 && resp.status < 400) {
+        const loc = header(resp, 'location');
+        const target = loc ? normUrl(resolveUrl(loc, requestUrl(r.m, r.c))) : null;
+        const dst = target ? after(target, resp._s) : null;
+        if (dst) {
+          arcs.push({ kind: 'redirect', from: { conn: r.c.id, msg: resp.id, t: resp._e }, to: { conn: dst.c.id, msg: dst.m.id, t: dst.m._s } });
+        }
+      }
+    }
+    return arcs;
+  }
+}
+
+/** Per-server statistics over its connections. */
+export function serverStats(conns) {
+  const s = {
+    conns: conns.length, requests: 0, responses: 0, bytes_c2s: 0, bytes_s2c: 0, retransmits: 0,
+    resets: 0, errors: 0, status: {}, ttfb: [], packets: 0, lost: 0,
+  };
+  for (const c of conns) {
+    const st = c.stats;
+    s.bytes_c2s += st.bytes_c2s || 0;
+    s.bytes_s2c += st.bytes_s2c || 0;
+    s.retransmits += (st.retransmits_c2s || 0) + (st.retransmits_s2c || 0);
+    s.resets += st.resets || 0;
+    s.lost += (st.gap_bytes_c2s || 0) + (st.gap_bytes_s2c || 0) > 0 ? 1 : 0;
+    s.packets += c.n;
+    for (const m of c.messages) {
+      if (m.kind === 'request') s.requests++;
+      else {
+        s.responses++;
+        const k = m.status ? `${Math.floor(m.status / 100)}xx` : '?';
+        s.status[k] = (s.status[k] || 0) + 1;
+        if (m.ttfb_us !== null && m.ttfb_us !== undefined) s.ttfb.push(m.ttfb_us);
+      }
+      if (m.error) s.errors++;
+    }
+  }
+  s.ttfb.sort((a, b) => a - b);
+  s.ttfb_median = s.ttfb.length ? s.ttfb[s.ttfb.length >> 1] : null;
+  s.ttfb_max = s.ttfb.length ? s.ttfb[s.ttfb.length - 1] : null;
+  return s;
+}
