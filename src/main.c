@@ -26,7 +26,9 @@
 #include "htracr/export.h"
 #include "htracr/log.h"
 #include "htracr/pipeline.h"
+#include "htracr/export_api.h"
 #include "htracr/priv.h"
+#include "htracr/replay.h"
 #include "htracr/server.h"
 #include "htracr/store.h"
 
@@ -802,6 +804,43 @@ static int ctl_write_pcap(void *ctx, FILE *f, char *errbuf)
     return r;
 }
 
+static int ctl_replay(void *ctx, uint32_t msg_id, char *errbuf)
+{
+    struct app *a = ctx;
+    struct store_message *m = NULL;
+    struct ip_addr addr;
+    uint16_t port = 0;
+    char *head = malloc(REPLAY_MAX);
+    int n = -ENOENT;
+
+    if (!head)
+        return -ENOMEM;
+    store_lock(a->st);
+    struct store_conn *c = export_api_find_message(a->st, msg_id, &m);
+    if (c && m) {
+        n = replay_format(m, head, REPLAY_MAX);
+        addr = c->server_addr;
+        port = c->server_port;
+    }
+    store_unlock(a->st);
+    if (n == -ENOENT)
+        snprintf(errbuf, SERVER_ERRBUF, "no message %u in the model", msg_id);
+    else if (n == -E2BIG)
+        snprintf(errbuf, SERVER_ERRBUF, "request %u is too big to send again", msg_id);
+    else if (n < 0)
+        snprintf(errbuf, SERVER_ERRBUF, "message %u is not a request that can be sent again",
+                 msg_id);
+    else {
+        int r = replay_send(&addr, port, head, (size_t)n);
+        if (r < 0) {
+            snprintf(errbuf, SERVER_ERRBUF, "cannot start the request: %s", strerror(-r));
+            n = r;
+        }
+    }
+    free(head);
+    return n < 0 ? n : 0;
+}
+
 static void report_end(struct app *a, struct capture *cap)
 {
     struct store *st = a->st;
@@ -1011,6 +1050,7 @@ int main(int argc, char **argv)
             .set_ports = ctl_set_ports,
             .load_pcap = ctl_load_pcap,
             .write_pcap = ctl_write_pcap,
+            .replay = ctl_replay,
         };
         struct server_opts sopt = {
             .listen_addr = cli.listen_addr,

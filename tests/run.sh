@@ -7,7 +7,7 @@ set -u
 cd "$(dirname "$0")/.."
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit bpf golden api captures consistency tcp faults sanitize badinput pcaplive integration bodyskip)
+[ ${#suites[@]} -eq 0 ] && suites=(unit bpf golden api captures consistency tcp faults sanitize badinput pcaplive integration bodyskip replay)
 
 tp=0 tf=0 ts=0 rc=0
 mkdir -p tests/out
@@ -26,6 +26,7 @@ for s in "${suites[@]}"; do
         bodyskip)    cmd=(python3 tests/integration/bodyskip.py) ;;
         api)         cmd=(python3 tests/integration/api.py) ;;
         pcaplive)    cmd=(python3 tests/integration/pcap_live.py) ;;
+        replay)      cmd=(python3 tests/integration/replay.py) ;;
         *) echo "unknown suite $s" >&2; exit 2 ;;
     esac
     if [ ! -e "${cmd[-1]}" ] && [ ! -e "${cmd[0]}" ]; then
