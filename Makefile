@@ -5,7 +5,8 @@
 #   make BPF=0                build without libbpf (libpcap only)
 #   make SANITIZE=address,undefined
 #   make test                 install test dependencies, build, run every test
-#   make run                  install dependencies, build, start htracr
+#   make run                  install dependencies, build, start htracr (live, UI on :8000;
+#                             DEMO=1 serves a demo capture instead)
 #   make fuzz                 libFuzzer harness over the whole pipeline (60 s)
 
 CC ?= cc
@@ -126,7 +127,7 @@ test-sanitize:
 
 run: deps
 	$(MAKE) $(BIN)
-	./scripts/run.sh
+	./scripts/run.sh $(ARGS)
 
 format:
 	clang-format -i src/*.c include/htracr/*.h
@@ -135,6 +136,6 @@ clean:
 	rm -rf .output .output-san htracr
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,13p' Makefile
 
 -include $(wildcard $(OUT)/src/*.d $(OUT)/tests/unit/*.d)
