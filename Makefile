@@ -136,6 +136,6 @@ clean:
 	rm -rf .output .output-san htracr
 
 help:
-	@sed -n '2,13p' Makefile
+	@sed -n '2,10p' Makefile
 
 -include $(wildcard $(OUT)/src/*.d $(OUT)/tests/unit/*.d)
