@@ -138,13 +138,21 @@ void export_json_message(struct jsonw *w, const struct store_message *m)
 {
     int req = m->kind == MSG_REQUEST;
     char ver[16];
+    char *p;
 
     export_json_version(ver, m->http_major, m->http_minor);
     jsonw_obj_open(w);
     jsonw_kuint(w, "id", m->id);
-    jsonw_kstr(w, "kind", req ? "request" : "response");
-    jsonw_kint(w, "start_us", m->start_us);
-    jsonw_kint(w, "end_us", m->end_us);
+    /* Fixed members go out in runs straight into the writer's buffer; the
+     * bytes are those jsonw_k* calls would write (see jsonw.h). */
+    p = jsonw_run_begin(w, 256);
+    if (req)
+        JW_LIT_(p, ",\"kind\":\"request\"");
+    else
+        JW_LIT_(p, ",\"kind\":\"response\"");
+    JW_INT(p, "start_us", m->start_us);
+    JW_INT(p, "end_us", m->end_us);
+    jsonw_run_end(w, p);
     jsonw_kstr(w, "method", req ? m->method : NULL);
     jsonw_kstr(w, "url", req ? m->url : NULL);
     jsonw_kstr(w, "version", ver);
@@ -163,35 +171,41 @@ void export_json_message(struct jsonw *w, const struct store_message *m)
         jsonw_arr_close(w);
     }
     jsonw_arr_close(w);
-    jsonw_kuint(w, "headers_dropped", m->headers_dropped);
-    jsonw_kuint(w, "header_bytes", m->header_bytes);
-    jsonw_kuint(w, "body_bytes", m->body_bytes);
-    jsonw_kuint(w, "gap_bytes", m->gap_bytes);
-    jsonw_kuint(w, "skipped_bytes", m->skipped_bytes);
+    p = jsonw_run_begin(w, 512);
+    JW_UINT(p, "headers_dropped", m->headers_dropped);
+    JW_UINT(p, "header_bytes", m->header_bytes);
+    JW_UINT(p, "body_bytes", m->body_bytes);
+    JW_UINT(p, "gap_bytes", m->gap_bytes);
+    JW_UINT(p, "skipped_bytes", m->skipped_bytes);
+    jsonw_run_end(w, p);
     jsonw_kstr(w, "content_type", m->content_type);
     jsonw_kstr(w, "content_encoding", m->content_encoding);
+    p = jsonw_run_begin(w, 1024);
     if (req) {
-        jsonw_knull(w, "request");
-        jsonw_kid(w, "response", m->response);
+        JW_NULL(p, "request");
+        JW_ID(p, "response", m->response);
     } else {
-        jsonw_kid(w, "request", m->request);
-        jsonw_knull(w, "response");
+        JW_ID(p, "request", m->request);
+        JW_NULL(p, "response");
     }
-    jsonw_kbool(w, "pipelined", m->pipelined);
-    jsonw_kbool(w, "headers_split", m->headers_split);
-    jsonw_kbool(w, "interim", m->interim);
-    jsonw_kbool(w, "upgrade", m->upgrade);
-    jsonw_kbool(w, "complete", m->complete);
-    jsonw_kuint(w, "first_packet", m->first_packet);
-    jsonw_kuint(w, "last_packet", m->last_packet);
-    jsonw_kuint(w, "packets", m->packets);
-    jsonw_kint_opt(w, "round_trips", m->round_trips);
-    jsonw_kint_opt(w, "ttfb_us", m->ttfb_us);
-    jsonw_kint_opt(w, "stall_us", m->stall_us);
+    JW_BOOL(p, "pipelined", m->pipelined);
+    JW_BOOL(p, "headers_split", m->headers_split);
+    JW_BOOL(p, "interim", m->interim);
+    JW_BOOL(p, "upgrade", m->upgrade);
+    JW_BOOL(p, "complete", m->complete);
+    JW_UINT(p, "first_packet", m->first_packet);
+    JW_UINT(p, "last_packet", m->last_packet);
+    JW_UINT(p, "packets", m->packets);
+    JW_INT_OPT(p, "round_trips", m->round_trips);
+    JW_INT_OPT(p, "ttfb_us", m->ttfb_us);
+    JW_INT_OPT(p, "stall_us", m->stall_us);
+    jsonw_run_end(w, p);
     jsonw_kstr(w, "error", m->error);
-    jsonw_kuint(w, "body_kept", m->body ? m->body_len : 0);
-    jsonw_kbool(w, "body_truncated", m->body_truncated);
-    jsonw_kbool(w, "body_decode_error", m->body_decode_error);
+    p = jsonw_run_begin(w, 256);
+    JW_UINT(p, "body_kept", m->body ? m->body_len : 0);
+    JW_BOOL(p, "body_truncated", m->body_truncated);
+    JW_BOOL(p, "body_decode_error", m->body_decode_error);
+    jsonw_run_end(w, p);
     jsonw_obj_close(w);
 }
 

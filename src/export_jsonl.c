@@ -108,9 +108,13 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c, const
     jsonw_obj_open(w);
     jsonw_kuint(w, "connection", c->id);
     jsonw_kstr(w, "client_addr", caddr);
-    jsonw_kuint(w, "client_port", c->client_port);
+    char *p = jsonw_run_begin(w, 64);
+    JW_UINT(p, "client_port", c->client_port);
+    jsonw_run_end(w, p);
     jsonw_kstr(w, "server_addr", saddr);
-    jsonw_kuint(w, "server_port", c->server_port);
+    p = jsonw_run_begin(w, 64);
+    JW_UINT(p, "server_port", c->server_port);
+    jsonw_run_end(w, p);
     jsonw_kstr(w, "host", host);
     jsonw_kstr(w, "method", req ? req->method : NULL);
     jsonw_kstr(w, "url", req ? req->url : NULL);
@@ -121,8 +125,10 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c, const
         jsonw_null(w);
     jsonw_kstr(w, "reason", resp ? resp->reason : NULL);
     jsonw_kstr(w, "version", ver);
-    jsonw_kint(w, "start_us", start);
-    jsonw_kint(w, "end_us", end);
+    p = jsonw_run_begin(w, 128);
+    JW_INT(p, "start_us", start);
+    JW_INT(p, "end_us", end);
+    jsonw_run_end(w, p);
 
     jsonw_key(w, "request");
     if (req)
@@ -157,16 +163,21 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c, const
         export_jsonl_kspan(w, "send_us", req->start_us, req->end_us);
     else
         jsonw_knull(w, "send_us");
-    if (req && resp)
-        export_jsonl_kspan(w, "wait_us", req->end_us, resp->start_us);
+    p = jsonw_run_begin(w, 512);
+    if (req && resp && req->end_us > 0 && resp->start_us > 0)
+        JW_INT(p, "wait_us", resp->start_us - req->end_us);
     else
-        jsonw_knull(w, "wait_us");
-    if (resp)
-        export_jsonl_kspan(w, "receive_us", resp->start_us, resp->end_us);
+        JW_NULL(p, "wait_us");
+    if (resp && resp->start_us > 0 && resp->end_us > 0)
+        JW_INT(p, "receive_us", resp->end_us - resp->start_us);
     else
-        jsonw_knull(w, "receive_us");
-    export_jsonl_kspan(w, "total_us", start, end);
-    jsonw_kint_opt(w, "ttfb_us", resp ? resp->ttfb_us : -1);
+        JW_NULL(p, "receive_us");
+    if (start > 0 && end > 0)
+        JW_INT(p, "total_us", end - start);
+    else
+        JW_NULL(p, "total_us");
+    JW_INT_OPT(p, "ttfb_us", resp ? resp->ttfb_us : -1);
+    jsonw_run_end(w, p);
     jsonw_obj_close(w);
 
     jsonw_key(w, "tcp");
@@ -179,11 +190,11 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c, const
     uint32_t from = req ? req->first_packet : resp->first_packet;
     uint32_t to = resp ? resp->last_packet : req->last_packet;
     for (uint64_t i = from; i <= to; i++) {
-        const struct store_packet *p = store_conn_pkt((struct store_conn *)c, (uint32_t)i);
-        if (!p)
+        const struct store_packet *sp = store_conn_pkt((struct store_conn *)c, (uint32_t)i);
+        if (!sp)
             continue;
-        pk[p->dir]++;
-        rx[p->dir] += (p->analysis & PKT_RETRANS) != 0;
+        pk[sp->dir]++;
+        rx[sp->dir] += (sp->analysis & PKT_RETRANS) != 0;
     }
     int64_t rmin = -1, rsum = 0, rn = 0;
     const struct store_series *rs = &c->series[SERIES_RTT];
@@ -208,14 +219,16 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c, const
         rsum += rs->v[i].value;
         rn++;
     }
-    jsonw_kint_opt(w, "rtt_min_us", rmin);
-    jsonw_kint_opt(w, "rtt_avg_us", rn ? rsum / rn : -1);
-    jsonw_kuint(w, "retransmits_c2s", rx[DIR_C2S]);
-    jsonw_kuint(w, "retransmits_s2c", rx[DIR_S2C]);
-    jsonw_kuint(w, "packets_c2s", pk[DIR_C2S]);
-    jsonw_kuint(w, "packets_s2c", pk[DIR_S2C]);
-    jsonw_kint(w, "connection_start_us", c->start_us);
-    jsonw_kbool(w, "reused", reused);
+    p = jsonw_run_begin(w, 512);
+    JW_INT_OPT(p, "rtt_min_us", rmin);
+    JW_INT_OPT(p, "rtt_avg_us", rn ? rsum / rn : -1);
+    JW_UINT(p, "retransmits_c2s", rx[DIR_C2S]);
+    JW_UINT(p, "retransmits_s2c", rx[DIR_S2C]);
+    JW_UINT(p, "packets_c2s", pk[DIR_C2S]);
+    JW_UINT(p, "packets_s2c", pk[DIR_S2C]);
+    JW_INT(p, "connection_start_us", c->start_us);
+    JW_BOOL(p, "reused", reused);
+    jsonw_run_end(w, p);
     jsonw_obj_close(w);
     jsonw_obj_close(w);
     jsonw_newline(w);

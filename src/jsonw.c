@@ -425,6 +425,36 @@ void jsonw_uint(struct jsonw *w, uint64_t v)
     jsonw_raw_value(w, p, (size_t)(end - p));
 }
 
+char *jsonw_put_u64(char *p, uint64_t v)
+{
+    char buf[24];
+    char *end = buf + sizeof(buf);
+    char *q = jsonw_utoa(v, end);
+    size_t n = (size_t)(end - q);
+    memcpy(p, q, n);
+    return p + n;
+}
+
+char *jsonw_put_i64(char *p, int64_t v)
+{
+    if (v < 0) {
+        *p++ = '-';
+        return jsonw_put_u64(p, 0 - (uint64_t)v);
+    }
+    return jsonw_put_u64(p, (uint64_t)v);
+}
+
+char *jsonw_run_begin(struct jsonw *w, size_t max)
+{
+    /* The run's keys all start with a comma: it must follow a member of an
+     * open object. A caller that breaks this gets an error, not bad JSON. */
+    if (max > JSONW_RUN_MAX || w->depth == 0 || w->after_key || !w->nonempty[w->depth - 1])
+        jsonw_fail(w, -EINVAL);
+    if (JSONW_BUF - w->nbuf < JSONW_RUN_MAX)
+        jsonw_flush(w);
+    return w->buf + w->nbuf;
+}
+
 void jsonw_token(struct jsonw *w, const char *s, size_t n)
 {
     jsonw_raw_value(w, s, n);

@@ -159,6 +159,62 @@ static inline void jsonw_kid(struct jsonw *w, const char *key, uint32_t id)
         jsonw_uint(w, id);
 }
 
+/*
+ * Runs of members with fixed keys and number, bool or null values, written
+ * straight into the buffer: the exporters' hot path (a message object has
+ * two dozen of them, a JSONL line a hundred). Inside an object that already
+ * has a member:
+ *     char *p = jsonw_run_begin(w, 1024);
+ *     JW_UINT(p, "body_bytes", m->body_bytes);
+ *     JW_BOOL(p, "complete", m->complete);
+ *     jsonw_run_end(w, p);
+ * The bytes written are exactly those of the jsonw_k* calls they stand
+ * for. max bounds what the run writes (at most JSONW_RUN_MAX); names are
+ * string literals, plain ASCII.
+ */
+#define JSONW_RUN_MAX 4096
+char *jsonw_run_begin(struct jsonw *w, size_t max);
+static inline void jsonw_run_end(struct jsonw *w, char *p)
+{
+    w->nbuf = (size_t)(p - w->buf);
+}
+/* Decimal v at p; returns the end. */
+char *jsonw_put_u64(char *p, uint64_t v);
+char *jsonw_put_i64(char *p, int64_t v);
+#define JW_LIT_(p, s) (memcpy((p), s, sizeof(s) - 1), (p) += sizeof(s) - 1)
+#define JW_KEY_(p, name) JW_LIT_(p, ",\"" name "\":")
+#define JW_UINT(p, name, v) do { JW_KEY_(p, name); (p) = jsonw_put_u64((p), (v)); } while (0)
+#define JW_INT(p, name, v) do { JW_KEY_(p, name); (p) = jsonw_put_i64((p), (v)); } while (0)
+#define JW_NULL(p, name) do { JW_KEY_(p, name); JW_LIT_(p, "null"); } while (0)
+#define JW_BOOL(p, name, v)                                                                        \
+    do {                                                                                           \
+        JW_KEY_(p, name);                                                                          \
+        if (v)                                                                                     \
+            JW_LIT_(p, "true");                                                                    \
+        else                                                                                       \
+            JW_LIT_(p, "false");                                                                   \
+    } while (0)
+/* as jsonw_kint_opt: null for -1 */
+#define JW_INT_OPT(p, name, v)                                                                     \
+    do {                                                                                           \
+        int64_t v_ = (v);                                                                          \
+        JW_KEY_(p, name);                                                                          \
+        if (v_ == -1)                                                                              \
+            JW_LIT_(p, "null");                                                                    \
+        else                                                                                       \
+            (p) = jsonw_put_i64((p), v_);                                                          \
+    } while (0)
+/* as jsonw_kid: null for 0 */
+#define JW_ID(p, name, v)                                                                          \
+    do {                                                                                           \
+        uint64_t v_ = (v);                                                                         \
+        JW_KEY_(p, name);                                                                          \
+        if (!v_)                                                                                   \
+            JW_LIT_(p, "null");                                                                    \
+        else                                                                                       \
+            (p) = jsonw_put_u64((p), v_);                                                          \
+    } while (0)
+
 /* Length of the longest valid UTF-8 sequence at s[0..n): 1-4, or 0 when the
  * byte at s does not start a valid sequence (overlong forms, surrogates and
  * code points past U+10FFFF are invalid). */

@@ -10,6 +10,7 @@
  * path look-up for exact values.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1307,4 +1308,72 @@ TEST(jsonw_word_scan_escapes_like_byte_scan)
     out = json_string_of((const uint8_t *)stray, strlen(stray));
     CHECK(strstr(out, "\\u00ff") != NULL);
     free(out);
+}
+
+/* One object written with the jsonw_k* calls and once with a JW_* run. */
+static char *obj_with(int runs, int64_t i, uint64_t u, int b, uint32_t id)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    struct jsonw w;
+    jsonw_init(&w, f);
+    jsonw_obj_open(&w);
+    jsonw_kuint(&w, "first", 1);
+    if (runs) {
+        char *p = jsonw_run_begin(&w, 512);
+        JW_INT(p, "i", i);
+        JW_UINT(p, "u", u);
+        JW_BOOL(p, "b", b);
+        JW_NULL(p, "n");
+        JW_INT_OPT(p, "opt", i);
+        JW_ID(p, "id", id);
+        jsonw_run_end(&w, p);
+    } else {
+        jsonw_kint(&w, "i", i);
+        jsonw_kuint(&w, "u", u);
+        jsonw_kbool(&w, "b", b);
+        jsonw_knull(&w, "n");
+        jsonw_kint_opt(&w, "opt", i);
+        jsonw_kid(&w, "id", id);
+    }
+    jsonw_kstr(&w, "last", "x");
+    jsonw_obj_close(&w);
+    int r = jsonw_finish(&w);
+    fclose(f);
+    if (r < 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+TEST(jsonw_runs_write_what_the_calls_write)
+{
+    const int64_t is[] = {0, -1, 1, -2, 42, INT64_MIN, INT64_MAX, 1795697588957131LL};
+    const uint64_t us[] = {0, 1, 99, 100, UINT64_MAX, 100000000ULL, 9999999999999999ULL};
+    for (size_t a = 0; a < sizeof(is) / sizeof(is[0]); a++)
+        for (size_t b = 0; b < sizeof(us) / sizeof(us[0]); b++) {
+            char *x = obj_with(0, is[a], us[b], (int)(a & 1), (uint32_t)b);
+            char *y = obj_with(1, is[a], us[b], (int)(a & 1), (uint32_t)b);
+            CHECK(x && y);
+            if (x && y)
+                CHECK_STR(y, x);
+            free(x);
+            free(y);
+        }
+    /* A run must follow a member of an open object: otherwise an error. */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    struct jsonw w;
+    jsonw_init(&w, f);
+    jsonw_obj_open(&w);
+    char *p = jsonw_run_begin(&w, 64);
+    JW_UINT(p, "a", 1);
+    jsonw_run_end(&w, p);
+    jsonw_obj_close(&w);
+    CHECK(jsonw_finish(&w) < 0);
+    fclose(f);
+    free(buf);
 }
