@@ -164,12 +164,9 @@ void export_json_message(struct jsonw *w, const struct store_message *m)
     jsonw_kstr(w, "reason", req ? NULL : m->reason);
     jsonw_key(w, "headers");
     jsonw_arr_open(w);
-    for (uint32_t i = 0; i < m->nheaders; i++) {
-        jsonw_arr_open(w);
-        jsonw_str(w, m->headers[i].name ? m->headers[i].name : "");
-        jsonw_str(w, m->headers[i].value ? m->headers[i].value : "");
-        jsonw_arr_close(w);
-    }
+    for (uint32_t i = 0; i < m->nheaders; i++)
+        jsonw_str_pair(w, m->headers[i].name ? m->headers[i].name : "",
+                       m->headers[i].value ? m->headers[i].value : "");
     jsonw_arr_close(w);
     p = jsonw_run_begin(w, 512);
     JW_UINT(p, "headers_dropped", m->headers_dropped);

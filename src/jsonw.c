@@ -354,6 +354,16 @@ void jsonw_strn(struct jsonw *w, const void *s, size_t n)
     jsonw_putc(w, '"');
 }
 
+void jsonw_str_pair(struct jsonw *w, const char *a, const char *b)
+{
+    jsonw_pre_value(w);
+    jsonw_write(w, "[\"", 2);
+    jsonw_string_body(w, (const uint8_t *)a, strlen(a));
+    jsonw_write(w, "\",\"", 3);
+    jsonw_string_body(w, (const uint8_t *)b, strlen(b));
+    jsonw_write(w, "\"]", 2);
+}
+
 void jsonw_str(struct jsonw *w, const char *s)
 {
     if (!s)

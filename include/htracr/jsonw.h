@@ -80,6 +80,8 @@ static inline void jsonw_key(struct jsonw *w, const char *key)
 
 /* Values. jsonw_str(NULL) writes null. */
 void jsonw_str(struct jsonw *w, const char *s);
+/* ["a","b"] as one value (a header line); a and b not NULL. */
+void jsonw_str_pair(struct jsonw *w, const char *a, const char *b);
 /* n bytes of s, which may hold NULs or any other byte. */
 void jsonw_strn(struct jsonw *w, const void *s, size_t n);
 void jsonw_int(struct jsonw *w, int64_t v);
