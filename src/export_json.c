@@ -222,6 +222,7 @@ void export_json_stats(struct jsonw *w, const struct store_stats *s)
     jsonw_kuint(w, "late_packets", s->late_packets);
     jsonw_kuint(w, "alloc_failures", s->alloc_failures);
     jsonw_kuint(w, "raw_evicted", s->raw_evicted);
+    jsonw_kuint(w, "bodies_not_kept", s->bodies_not_kept);
     jsonw_kuint(w, "dns_messages", s->dns_messages);
     jsonw_kuint(w, "dns_bad", s->dns_bad);
     jsonw_kuint(w, "dns_evicted", s->dns_evicted);

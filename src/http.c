@@ -433,7 +433,7 @@ static void body_finish(struct http_dir *d, int complete)
         (b->zinit || b->nstash))
         m->body_decode_error = 1;
     if (m && b->len) {
-        m->body = store_memdup(d->h->st, d->h->c, b->buf, b->len);
+        m->body = store_body_dup(d->h->st, d->h->c, b->buf, b->len);
         if (m->body)
             m->body_len = (uint32_t)(b->len > UINT32_MAX ? UINT32_MAX : b->len);
         else

@@ -35,6 +35,7 @@ struct store {
     char source[256];
     int warned_budget;
     uint64_t seq, generation;
+    size_t body_mem;        /* decoded bodies, all connections */
     pthread_mutex_t lock;
     /* raw records (keep_raw), oldest chunk first */
     struct raw_chunk *raw_head, *raw_tail;
@@ -161,6 +162,7 @@ void store_clear(struct store *st)
     st->nservers = st->cap_servers = st->server_hash_size = 0;
     memset(&st->stats, 0, sizeof(st->stats));
     st->mem = 0;
+    st->body_mem = 0;
     st->next_conn_id = 1;
     st->next_msg_id = 1;
     st->start_us = st->end_us = -1;
@@ -251,16 +253,17 @@ static void unlink_conn(struct store *st, struct store_conn *c)
     else
         st->tail = c->prev;
     st->mem -= c->mem;
+    st->body_mem -= c->body_mem;
 }
 
 /* Make room for `need` more bytes: evict finished connections, oldest first,
  * never `keep` (the one asking). 0 when the budget allows it, else -ENOMEM. */
 static int reserve(struct store *st, struct store_conn *keep, size_t need)
 {
-    if (!st->opts.max_memory || st->mem + need <= st->opts.max_memory)
+    if (!st->opts.max_memory || st->mem - st->raw_mem + need <= st->opts.max_memory)
         return 0;
     struct store_conn *c = st->head;
-    while (c && st->mem + need > st->opts.max_memory) {
+    while (c && st->mem - st->raw_mem + need > st->opts.max_memory) {
         struct store_conn *next = c->next;
         if (c->finished && c != keep) {
             if (!st->warned_budget) {
@@ -276,7 +279,7 @@ static int reserve(struct store *st, struct store_conn *keep, size_t need)
         }
         c = next;
     }
-    if (st->mem + need <= st->opts.max_memory)
+    if (st->mem - st->raw_mem + need <= st->opts.max_memory)
         return 0;
     st->stats.alloc_failures++;
     return -ENOMEM;
@@ -398,6 +401,8 @@ void store_conn_flush(struct store *st, struct store_conn *c)
     arena_release(&c->arena);
     st->mem -= before;
     c->mem -= before;
+    st->body_mem -= c->body_mem;
+    c->body_mem = 0;
     c->nmessages = 0;
     c->pkt_base += c->npackets;
     c->npackets = 0;
@@ -529,6 +534,20 @@ void *store_alloc(struct store *st, struct store_conn *c, size_t n)
     }
     account(st, c, c->arena.reserved - before);
     return p;
+}
+
+void *store_body_dup(struct store *st, struct store_conn *c, const void *p, size_t n)
+{
+    if (st->opts.max_memory && st->body_mem + n > st->opts.max_memory / 2) {
+        st->stats.bodies_not_kept++;
+        return NULL;
+    }
+    void *q = store_memdup(st, c, p, n);
+    if (q) {
+        st->body_mem += n;
+        c->body_mem += n;
+    }
+    return q;
 }
 
 char *store_strndup(struct store *st, struct store_conn *c, const char *s, size_t n)

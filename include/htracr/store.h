@@ -199,6 +199,7 @@ struct store_conn {
 
     struct arena arena;         /* strings, headers, bodies */
     size_t mem;                 /* bytes counted against the budget */
+    size_t body_mem;            /* of which decoded bodies */
     uint64_t mod_seq;           /* store_seq() when it last changed */
     struct store_conn *prev, *next; /* store order */
 };
@@ -224,6 +225,7 @@ struct store_stats {
     uint64_t late_packets;      /* for a connection already finished and streamed */
     uint64_t alloc_failures;    /* data not kept because memory ran out */
     uint64_t raw_evicted;       /* raw packet records dropped for the raw budget */
+    uint64_t bodies_not_kept;   /* decoded bodies not kept: bodies had half the budget */
     uint64_t dns_messages;      /* DNS queries and responses seen */
     uint64_t dns_bad;           /* UDP/53 payloads that were not DNS */
     uint64_t dns_evicted;       /* lookups dropped past STORE_DNS_MAX */
@@ -311,6 +313,10 @@ int store_conn_state(struct store *st, struct store_conn *c, uint8_t state, int6
 char *store_strndup(struct store *st, struct store_conn *c, const char *s, size_t n);
 void *store_memdup(struct store *st, struct store_conn *c, const void *p, size_t n);
 void *store_alloc(struct store *st, struct store_conn *c, size_t n);
+/* A decoded body's copy. Bodies may take at most half of the model's budget,
+ * so they never push connections out: past that, NULL (counted in
+ * stats.bodies_not_kept) and the message keeps no body. */
+void *store_body_dup(struct store *st, struct store_conn *c, const void *p, size_t n);
 
 /* Servers: the one for (addr, port), created on first use. */
 struct store_server *store_server_get(struct store *st, const struct ip_addr *addr, uint16_t port);

@@ -276,3 +276,37 @@ TEST(store_dns_ring_is_bounded)
     CHECK_INT(d[n - 1].query_us, STORE_DNS_MAX + 9);
     store_free(st);
 }
+
+TEST(store_bodies_take_at_most_half_the_budget)
+{
+    struct store *st = store_new(&(struct store_opts){.max_memory = 4u << 20});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    struct store_conn *c = store_conn_new(st, &cl, 1000, &sv, 80, 5);
+    static uint8_t body[700 * 1024];
+    CHECK(store_body_dup(st, c, body, sizeof(body)) != NULL);
+    CHECK(store_body_dup(st, c, body, sizeof(body)) != NULL);
+    /* 2.1 MB of bodies would pass half of 4 MiB */
+    CHECK(store_body_dup(st, c, body, sizeof(body)) == NULL);
+    CHECK_INT(store_stats(st)->bodies_not_kept, 1);
+    CHECK_INT(store_stats(st)->alloc_failures, 0);
+    /* other data still fits */
+    CHECK(store_alloc(st, c, 1u << 20) != NULL);
+    store_free(st);
+}
+
+TEST(store_raw_bytes_do_not_count_against_the_model)
+{
+    /* 8 MiB: 2 MiB for raw records, 6 MiB for the model. Filling the raw
+     * share must not make model allocations fail. */
+    struct store *st = store_new(&(struct store_opts){.max_memory = 8u << 20, .keep_raw = 1});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    struct store_conn *c = store_conn_new(st, &cl, 1000, &sv, 80, 5);
+    static uint8_t pkt[1500];
+    for (int i = 0; i < 5000; i++)
+        store_raw_add(st, i, 1, pkt, sizeof(pkt), sizeof(pkt));
+    CHECK(store_stats(st)->raw_evicted > 0);
+    for (int i = 0; i < 5; i++)
+        CHECK(store_alloc(st, c, 1u << 20) != NULL);
+    CHECK_INT(store_stats(st)->alloc_failures, 0);
+    store_free(st);
+}
