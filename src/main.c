@@ -53,6 +53,7 @@ struct cli {
     int64_t seconds;            /* -G: stop after this many seconds */
     int stats_interval;         /* --stats-interval: seconds, 0 off */
     size_t upload_limit;
+    size_t buffer_bytes;        /* --buffer: ring / kernel buffer, 0 default */
     int no_dns;
     struct flow_opts flow;
     int ports_explicit;
@@ -85,6 +86,8 @@ static void usage(FILE *f)
             "      --web-root DIR     serve the UI's files from DIR (development)\n"
             "      --upload-limit SIZE   largest pcap upload (default 256M)\n"
             "      --no-dns           live: do not capture DNS (UDP 53)\n"
+            "      --buffer SIZE      live: ring buffer (eBPF, default 8M) or kernel\n"
+            "                         buffer (libpcap, default 32M)\n"
             "  -p, --port PORT[,..]   HTTP server ports (repeatable; default 80). In files,\n"
             "                         HTTP on other ports is found unless -p is given\n"
             "      --json FILE|-      write the whole model as JSON (docs/json.md)\n"
@@ -169,7 +172,7 @@ static int add_ports(struct cli *cli, const char *arg)
 
 enum { OPT_JSON = 1000, OPT_JSONL, OPT_HAR, OPT_NO_UI, OPT_MAX_MEMORY, OPT_BODY_LIMIT,
        OPT_VERSION, OPT_BACKEND, OPT_LISTEN, OPT_WEB_ROOT, OPT_UPLOAD_LIMIT, OPT_STATS_INTERVAL,
-       OPT_NO_DNS };
+       OPT_NO_DNS, OPT_BUFFER };
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 {
@@ -227,6 +230,7 @@ static int parse_args(struct cli *cli, int argc, char **argv)
         {"upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT},
         {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
         {"no-dns", no_argument, NULL, OPT_NO_DNS},
+        {"buffer", required_argument, NULL, OPT_BUFFER},
         {"iface", required_argument, NULL, 'i'},
         {"port", required_argument, NULL, 'p'},
         {"json", required_argument, NULL, OPT_JSON},
@@ -311,6 +315,14 @@ static int parse_args(struct cli *cli, int argc, char **argv)
             }
             break;
         case OPT_NO_DNS: cli->no_dns = 1; break;
+        case OPT_BUFFER:
+            if (parse_size(optarg, &cli->buffer_bytes) < 0 || cli->buffer_bytes < (64u << 10) ||
+                cli->buffer_bytes > (1ULL << 30)) {
+                log_msg(LOG_ERROR, "bad --buffer '%s': give a size from 64K to 1G, e.g. 64M",
+                        optarg);
+                return -EINVAL;
+            }
+            break;
         case 'i': cli->iface = optarg; break;
         case 'p':
             if (add_ports(cli, optarg) < 0)
@@ -958,6 +970,7 @@ int main(int argc, char **argv)
             .nports = cli.flow.nports,
             .dns = !cli.no_dns,
             .snaplen = cli.snaplen,
+            .buffer_bytes = cli.buffer_bytes,
             .enabled = 1,
         };
         cap = capture_open_live(cli.backend, &lo, errbuf);
