@@ -27,6 +27,7 @@
 
 struct jsonw {
     FILE *f;
+    int fd;             /* f's descriptor, or -1: then bytes go through fwrite */
     size_t nbuf;        /* bytes waiting in buf: stdio sees whole chunks */
     char buf[JSONW_BUF];
     int err;            /* 0, or the first negative errno */
