@@ -44,11 +44,6 @@ static int api_finish(struct jsonw *w)
     return err;
 }
 
-static void api_dir(struct jsonw *w, const char *key, unsigned dir)
-{
-    jsonw_kstr(w, key, dir == DIR_C2S ? "c2s" : "s2c");
-}
-
 /* [ts_us, dir, flags, seq, ack, len, win, msg, analysis] */
 static void api_packet_compact(struct jsonw *w, const struct store_packet *p)
 {
@@ -73,23 +68,6 @@ static void api_packet_compact(struct jsonw *w, const struct store_packet *p)
     jsonw_arr_close(w);
 }
 
-static void api_analysis_list(struct jsonw *w, uint32_t analysis)
-{
-    jsonw_arr_open(w);
-    for (unsigned i = 0; i < 32; i++) {
-        const char *name;
-        if (!(analysis & (1u << i)))
-            continue;
-        name = export_json_analysis_name(1u << i);
-        if (name)
-            jsonw_str(w, name);
-        else
-            jsonw_uint(w, 1u << i);
-    }
-    jsonw_arr_close(w);
-}
-
-/* A connection object as export_json.c writes it, but for the packets. */
 int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, FILE *f)
 {
     uint64_t gen = store_generation(st);
@@ -179,7 +157,6 @@ int export_api_packet(struct store *st, uint32_t conn_id, uint32_t idx, FILE *f,
     uint32_t plen = 0;
     char *text = NULL;
     struct jsonw *w = NULL;
-    char flags[16];
     int err;
 
     if (!c) {
@@ -220,22 +197,7 @@ int export_api_packet(struct store *st, uint32_t conn_id, uint32_t idx, FILE *f,
     jsonw_obj_open(w);
     jsonw_kuint(w, "conn", conn_id);
     jsonw_kuint(w, "idx", idx);
-    jsonw_kint(w, "ts_us", p->ts_us);
-    api_dir(w, "dir", p->dir);
-    jsonw_kstr(w, "flags", export_json_tcp_flags(p->flags, flags));
-    jsonw_kuint(w, "seq", p->seq);
-    jsonw_key(w, "ack");
-    if (p->flags & TCPF_ACK)
-        jsonw_uint(w, p->ack);
-    else
-        jsonw_null(w);
-    jsonw_kuint(w, "len", p->len);
-    jsonw_kuint(w, "win", p->win);
-    jsonw_kid(w, "msg", p->msg);
-    if (p->analysis) {
-        jsonw_key(w, "analysis");
-        api_analysis_list(w, p->analysis);
-    }
+    export_json_packet_members(w, p);
     jsonw_kuint(w, "caplen", raw.caplen);
     jsonw_kuint(w, "wirelen", raw.wirelen);
     jsonw_kuint(w, "payload_len", plen);

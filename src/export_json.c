@@ -300,9 +300,15 @@ out:
 
 void export_json_packet(struct jsonw *w, const struct store_packet *p)
 {
+    jsonw_obj_open(w);
+    export_json_packet_members(w, p);
+    jsonw_obj_close(w);
+}
+
+void export_json_packet_members(struct jsonw *w, const struct store_packet *p)
+{
     char flags[16];
 
-    jsonw_obj_open(w);
     jsonw_kint(w, "ts_us", p->ts_us);
     export_json_dir(w, "dir", p->dir);
     jsonw_kstr(w, "flags", export_json_tcp_flags(p->flags, flags));
@@ -331,7 +337,6 @@ void export_json_packet(struct jsonw *w, const struct store_packet *p)
         }
         jsonw_arr_close(w);
     }
-    jsonw_obj_close(w);
 }
 
 void export_json_conn(struct jsonw *w, const struct store_conn *c,

@@ -107,6 +107,11 @@ void flow_table_set_ports(struct flow_table *ft, const uint16_t *ports, int npor
     ft->opts.nports = nports;
 }
 
+const struct flow_opts *flow_table_opts(const struct flow_table *ft)
+{
+    return &ft->opts;
+}
+
 const struct flow_stats *flow_table_stats(const struct flow_table *ft)
 {
     return &ft->stats;

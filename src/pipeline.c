@@ -17,7 +17,6 @@
 struct pipeline {
     struct store *st;
     struct flow_table *ft;
-    struct flow_opts fo;
     struct decode_stats ds;
     int keep_raw;
     int stream;             /* JSONL only: no DNS (it writes none) */
@@ -30,7 +29,6 @@ struct pipeline *pipeline_new(struct store *st, const struct flow_opts *fo)
     if (!p)
         return NULL;
     p->st = st;
-    p->fo = *fo;
     p->keep_raw = store_get_opts(st)->keep_raw;
     p->stream = store_get_opts(st)->stream;
     p->ft = flow_table_new(st, fo);
@@ -94,7 +92,7 @@ void pipeline_finish(struct pipeline *p)
 
 void pipeline_clear(struct pipeline *p)
 {
-    struct flow_table *ft = flow_table_new(p->st, &p->fo);
+    struct flow_table *ft = flow_table_new(p->st, flow_table_opts(p->ft));
     if (!ft)
         return; /* keep the old table; the caller sees nothing cleared */
     flow_table_free(p->ft);
@@ -110,11 +108,6 @@ void pipeline_tick(struct pipeline *p, int64_t now_us)
 
 void pipeline_set_ports(struct pipeline *p, const uint16_t *ports, int nports)
 {
-    if (nports > FLOW_MAX_PORTS)
-        nports = FLOW_MAX_PORTS;
-    for (int i = 0; i < nports; i++)
-        p->fo.ports[i] = ports[i];
-    p->fo.nports = nports;
     flow_table_set_ports(p->ft, ports, nports);
 }
 

@@ -71,6 +71,8 @@ void export_json_stats(struct jsonw *w, const struct store_stats *s);
 int export_json_servers(struct jsonw *w, struct store *st);
 /* one packet object (docs/json.md) */
 void export_json_packet(struct jsonw *w, const struct store_packet *p);
+/* its members only, for an object that adds more (the API's packet detail) */
+void export_json_packet_members(struct jsonw *w, const struct store_packet *p);
 /* one connection object, its packets written by packet() */
 void export_json_conn(struct jsonw *w, const struct store_conn *c,
                       void (*packet)(struct jsonw *w, const struct store_packet *p));

@@ -45,6 +45,8 @@ void flow_table_packet(struct flow_table *ft, const struct decoded *d);
  * connections go to the store's on_finish). */
 void flow_table_finish(struct flow_table *ft);
 const struct flow_stats *flow_table_stats(const struct flow_table *ft);
+/* The options in force (the ports as last set). */
+const struct flow_opts *flow_table_opts(const struct flow_table *ft);
 /* Time passes without packets (live capture): finish the flows idle past
  * their timeout at now_us. */
 void flow_table_tick(struct flow_table *ft, int64_t now_us);
