@@ -245,6 +245,16 @@ static void api_status_stats(struct jsonw *w, struct store *st, const struct ser
     jsonw_obj_close(w);
 }
 
+static void api_memory(struct jsonw *w, struct store *st, const struct server_status *ss)
+{
+    jsonw_key(w, "memory");
+    jsonw_obj_open(w);
+    jsonw_kuint(w, "used", ss->memory_used ? ss->memory_used : store_memory(st));
+    jsonw_kuint(w, "budget",
+                ss->memory_budget ? ss->memory_budget : store_get_opts(st)->max_memory);
+    jsonw_obj_close(w);
+}
+
 int export_api_status(struct store *st, const struct server_status *ss, FILE *f)
 {
     struct jsonw *w = api_writer(f);
@@ -267,12 +277,7 @@ int export_api_status(struct store *st, const struct server_status *ss, FILE *f)
     jsonw_kuint(w, "generation", store_generation(st));
     jsonw_kuint(w, "seq", store_seq(st));
     api_status_stats(w, st, ss);
-    jsonw_key(w, "memory");
-    jsonw_obj_open(w);
-    jsonw_kuint(w, "used", ss->memory_used ? ss->memory_used : store_memory(st));
-    jsonw_kuint(w, "budget",
-                ss->memory_budget ? ss->memory_budget : store_get_opts(st)->max_memory);
-    jsonw_obj_close(w);
+    api_memory(w, st, ss);
     jsonw_obj_close(w);
     jsonw_newline(w);
     return api_finish(w);
@@ -291,6 +296,7 @@ int export_api_feed(struct store *st, const struct server_status *ss, FILE *f)
         jsonw_kbool(w, "live", ss->live);
         jsonw_kbool(w, "capturing", ss->capturing);
         api_status_stats(w, st, ss);
+        api_memory(w, st, ss);
     }
     jsonw_obj_close(w);
     return api_finish(w);

@@ -127,7 +127,7 @@ export class Api {
       } catch {
         return;
       }
-      if (d.stats && this._handlers.onStats) this._handlers.onStats(d.stats);
+      if (d.stats && this._handlers.onStats) this._handlers.onStats(d.stats, d);
       if (d.generation !== undefined || d.seq !== undefined) this._handlers.onChange?.(d);
     };
     ws.onerror = () => {};

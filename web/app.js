@@ -155,6 +155,14 @@ function updateCounts() {
   $('#conn-count').textContent = fmtInt(model.conns.size);
   $('#msg-count').textContent = fmtInt(model.messageCount);
   $('#pkt-count').textContent = fmtInt(model.packetCount);
+  // "1 connection", "2 connections": the word after each count
+  for (const [id, n] of [['conn-count', model.conns.size], ['msg-count', model.messageCount],
+    ['pkt-count', model.packetCount]]) {
+    const word = $(`#${id}`).nextSibling;
+    if (word && word.nodeType === Node.TEXT_NODE) {
+      word.textContent = word.textContent.replace(/(\w+?)s?(\b)/, (m0, w, b) => (n === 1 ? w : `${w}s`) + b);
+    }
+  }
   $('#conn-count').dataset.value = String(model.conns.size);
   $('#msg-count').dataset.value = String(model.messageCount);
   const hidden = model.conns.size - (timeline.visibleConnCount || 0);
@@ -238,10 +246,17 @@ function startFeed() {
       if (full) refreshStatus();
       loadModel(full);
     },
-    onStats: (st) => {
-      if (status) updateStatus({ ...status, stats: { ...status.stats, ...st } });
-      // the feed carries counters, not the capture switch: look at it now and then
-      if (++statsFrames % 5 === 0) refreshStatus();
+    onStats: (st, frame) => {
+      // Each second's frame carries the counters, the memory and the
+      // capture switch; the rest of the status is read now and then.
+      if (status) {
+        const next = { ...status, stats: { ...status.stats, ...st } };
+        if (frame && frame.memory) next.memory = frame.memory;
+        if (frame && typeof frame.capturing === 'boolean') next.capturing = frame.capturing;
+        if (frame && typeof frame.live === 'boolean') next.live = frame.live;
+        updateStatus(next);
+      }
+      if (++statsFrames % 10 === 0) refreshStatus();
     },
     onState: (up) => {
       $('#feed-state').textContent = up ? '● live feed' : '○ feed reconnecting';

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+// live.test.mjs - htracr's web UI while it captures live, in headless chromium.
+//
+// tests/e2e/netlab.py serve makes a network namespace with nginx on ports 80
+// and 8080 behind a veth pair whose other end stays in this namespace;
+// htracr captures live on that end (`htracr -i VETH -p 80 PORT`, root) and
+// serves the page here. curl, and chromium itself, reach nginx through the
+// veth, so everything they do is captured. The page must show new messages
+// as they come, without a reload, equal to the server's model and to what
+// curl saw; the ports set in the page must change what is captured; a real
+// page load by chromium must appear request by request, and is saved as a
+// screenshot.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import {
+  OUT, isRoot, startHtracr, api, launchBrowser, openUi, pageCounts, waitMsgCount, startLab, curl,
+  watchErrors, sleep, waitFor,
+} from './lib.mjs';
+
+describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root (live capture, network namespaces)' }, () => {
+  let lab = null;
+  let h = null;
+  let browser = null;
+  let ui = null;
+  let base = '';
+
+  before(async () => {
+    lab = await startLab();
+    base = `http://${lab.info.server_addr}`;
+    h = await startHtracr(['-i', lab.info.iface, '-p', '80']);
+    browser = await launchBrowser();
+    ui = await openUi(browser.context, h);
+  });
+
+  after(async () => {
+    try {
+      if (browser) await browser.close();
+    } finally {
+      try {
+        if (h) {
+          const rc = await h.stop();
+          assert.equal(rc, 0, `htracr exit status on SIGINT: ${h.stderr()}`);
+        }
+      } finally {
+        if (lab) await lab.stop();
+      }
+    }
+  });
+
+  /** Connections of the page's model: [{id, server_port, msgs: [[kind, url|status, body]]}]. */
+  function pageConns(page) {
+    return page.evaluate(() => [...window.htracr.model.conns.values()].map((c) => ({
+      id: c.id,
+      server_port: c.server_port,
+      client_port: c.client_port,
+      msgs: c.messages.map((m) => ({ kind: m.kind, url: m.url, status: m.status, body: m.body_bytes, id: m.id })),
+    })));
+  }
+
+  async function settle(page) {
+    // the feed sends at most ~10 frames a second: give a late one time to land
+    await sleep(400);
+    return pageCounts(page);
+  }
+
+  it('curl\'s requests appear in the open page as they happen, without a reload', async () => {
+    const { page, errors } = ui;
+    await page.waitForFunction(() => /live feed/.test(document.querySelector('#feed-state').textContent));
+    assert.equal(await page.locator('#capture-state').textContent(), 'capturing');
+    await page.evaluate(() => { window.__samePage = 42; });
+    const c0 = await pageCounts(page);
+    const paths = ['/index.html', '/css/site.css', '/js/app.js', '/text.txt', '/img/photo1.png', '/missing'];
+    const rows = await curl(paths.map((p) => base + p));
+    assert.deepEqual(rows.map((r) => r.code), [200, 200, 200, 200, 200, 404], 'curl\'s statuses');
+    await waitMsgCount(page, c0.msgs + 2 * paths.length);
+    const c1 = await settle(page);
+    assert.equal(c1.msgs, c0.msgs + 2 * paths.length, 'exactly the new messages');
+    assert.equal(c1.conns, c0.conns + 1, 'one new connection (curl keeps it alive)');
+    assert.equal(await page.evaluate(() => window.__samePage), 42, 'the page was not reloaded');
+    const conn = (await pageConns(page)).find((c) => c.client_port === rows[0].port);
+    assert.ok(conn, `the page has curl's connection (port ${rows[0].port})`);
+    const reqs = conn.msgs.filter((m) => m.kind === 'request').map((m) => m.url);
+    const resps = conn.msgs.filter((m) => m.kind === 'response').map((m) => [m.status, m.body]);
+    assert.deepEqual(reqs, paths, 'request URLs in order');
+    assert.deepEqual(resps, rows.map((r) => [r.code, r.size]), 'response statuses and body sizes as curl saw them');
+    // the page and the server's model agree
+    const model = (await api(h, '/api/model.json')).json();
+    assert.equal(c1.conns, model.connections.length, 'connections: page vs /api/model.json');
+    assert.equal(c1.msgs, model.connections.reduce((n, c) => n + c.messages.length, 0), 'messages: page vs /api/model.json');
+    assert.deepEqual(errors, [], 'console errors');
+  });
+
+  it('the ports set in the page change what is captured', async () => {
+    const { page, errors } = ui;
+    const ports80 = async () => (await pageConns(page)).filter((c) => c.server_port === 80).length;
+    const ports8080 = async () => (await pageConns(page)).filter((c) => c.server_port === 8080).length;
+
+    // sniffing 80: traffic to 8080 is not captured; a request to 80 after it is
+    const c0 = await pageCounts(page);
+    await curl([`${base}:8080/text.txt`, `${base}:8080/css/site.css`]);
+    await curl([`${base}/index.html`]);
+    await waitMsgCount(page, c0.msgs + 2);
+    const c1 = await settle(page);
+    assert.equal(c1.msgs, c0.msgs + 2, 'only the port-80 exchange was captured');
+    assert.equal(await ports8080(), 0, 'no connection to port 8080');
+
+    // the page sets the ports to 8080
+    await page.locator('[data-testid=ports]').fill('8080');
+    await page.locator('[data-testid=ports-apply]').click();
+    await waitFor(async () => JSON.stringify((await api(h, '/api/settings')).json().ports) === '[8080]',
+      'the server\'s ports to be [8080]');
+    assert.equal(await page.locator('[data-testid=ports]').inputValue(), '8080');
+    assert.deepEqual((await api(h, '/api/status')).json().ports, [8080], '/api/status ports');
+    const n80 = await ports80();
+    await curl([`${base}/index.html`, `${base}/text.txt`]);
+    await curl([`${base}:8080/index.html`, `${base}:8080/text.txt`, `${base}:8080/js/app.js`]);
+    await waitMsgCount(page, c1.msgs + 6);
+    const c2 = await settle(page);
+    assert.equal(c2.msgs, c1.msgs + 6, 'only the three port-8080 exchanges were captured');
+    assert.equal(await ports8080(), 1, 'one connection to port 8080');
+    assert.equal(await ports80(), n80, 'no new connection to port 80');
+
+    // and back to 80 for what follows
+    await page.locator('[data-testid=ports]').fill('80');
+    await page.locator('[data-testid=ports-apply]').click();
+    await waitFor(async () => JSON.stringify((await api(h, '/api/settings')).json().ports) === '[80]',
+      'the server\'s ports to be [80]');
+    assert.deepEqual(errors, [], 'console errors');
+  });
+
+  it('a page load by chromium appears request by request (screenshot page-load.png)', async () => {
+    const { page, errors } = ui;
+    const gen0 = (await pageCounts(page)).generation;
+    await page.locator('[data-testid=clear]').click();
+    await page.waitForFunction((g) => document.body.dataset.generation !== g &&
+      document.querySelector('#msg-count').dataset.value === '0', gen0);
+
+    // chromium loads the page from nginx in the namespace, through the veth
+    const site = await browser.context.newPage();
+    const siteErrors = watchErrors(site);
+    const fetched = [];
+    site.on('response', (r) => {
+      const u = new URL(r.url());
+      if (u.host === lab.info.server_addr) fetched.push([u.pathname, r.status()]);
+    });
+    await site.goto(`${base}/index.html`, { waitUntil: 'load' });
+    await site.waitForLoadState('networkidle');
+    assert.equal(await site.title(), 'htracr e2e page (loaded)', 'the page ran its script');
+    await site.close();
+    assert.deepEqual(siteErrors, [], 'the loaded page had no errors');
+    const want = fetched.map(([p, s]) => `${p} ${s}`).sort();
+    assert.ok(want.length >= 7, `chromium fetched the page and its resources (${want})`);
+
+    // the htracr page shows every exchange, live
+    await waitMsgCount(page, 2 * want.length);
+    await settle(page);
+    const got = (await pageConns(page)).flatMap((c) => c.msgs.filter((m) => m.kind === 'request'));
+    const transactions = (p) => p.evaluate(() => {
+      const out = [];
+      for (const c of window.htracr.model.conns.values()) {
+        for (const m of c.messages) {
+          if (m.kind !== 'request') continue;
+          const r = m.response !== null && m.response !== undefined ? window.htracr.model.msg(m.response) : null;
+          out.push(`${m.url} ${r ? r.status : 'none'}`);
+        }
+      }
+      return out.sort();
+    });
+    assert.equal(got.length, want.length, 'as many requests as chromium made');
+    assert.deepEqual(await transactions(page), want, 'every request chromium made, with its status');
+
+    // a page opened now shows the same; it makes the picture (its status
+    // bar is fresh): the HTML response selected, the whole load in view
+    const fresh = await openUi(browser.context, h);
+    try {
+      const p2 = fresh.page;
+      await p2.setViewportSize({ width: 1500, height: 640 });
+      assert.deepEqual(await transactions(p2), want, 'a page opened after the load shows the same');
+      const html = await p2.evaluate(() => {
+        for (const c of window.htracr.model.conns.values()) {
+          for (const m of c.messages) if (m.kind === 'request' && m.url === '/index.html') return { msg: m.response, conn: c.id };
+        }
+        return null;
+      });
+      assert.ok(html && html.msg !== null, 'the HTML response');
+      await p2.evaluate((s) => window.htracr.select({ kind: 'message', msg: s.msg, conn: s.conn }), html);
+      await p2.locator('#scroller').focus();
+      await p2.keyboard.press('0');
+      await p2.evaluate(() => { window.htracr.timeline.follow = false; document.querySelector('#scroller').scrollTop = 0; });
+      await sleep(200);
+      await p2.screenshot({ path: path.join(OUT, 'page-load.png') });
+      assert.deepEqual(fresh.errors, [], 'console errors in the second page');
+    } finally {
+      await fresh.page.close();
+    }
+    assert.deepEqual(errors, [], 'console errors');
+  });
+});

@@ -1,0 +1,468 @@
+// SPDX-License-Identifier: MIT
+// offline.test.mjs - htracr's web UI on capture files, in headless chromium.
+//
+// htracr serves a file (`htracr -r FILE PORT`); the page must agree with
+// `htracr -r FILE --json -` (the same pipeline's other output): counts,
+// headers, the order of packets and messages; zooming must keep the centre;
+// the keys must move the selection; the body window must show a gzip'd
+// response decoded; an uploaded pcap must come back the same through the
+// pcap download; POSTs without the per-run token must be refused, from
+// another origin and from the page's own. Run on a corpus capture
+// (../shared/corpus, skipped when absent) and on captures of real nginx
+// traffic that tests/e2e/netlab.py makes (root; skipped otherwise), whose
+// served files are the expected bodies. The lossy capture's connection is
+// shown with its charts and saved as a screenshot.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  OUT, isRoot, corpusFile, freePort, run, htracrJson, counts, shape, startHtracr, api,
+  launchBrowser, watchErrors, openUi, waitReady, pageCounts, clickMessage, panelHeaders, makeCaptures,
+} from './lib.mjs';
+
+const CORPUS = corpusFile('zeek/wikipedia/wikipedia.pcap');
+const CORPUS_GZIP = corpusFile('zeek/get-gzip/get-gzip.pcap');
+const CAPDIR = path.join(OUT, 'captures');
+
+let browser = null;
+let made = null; // what netlab.py made (own captures)
+let madeError = null;
+
+before(async () => {
+  browser = await launchBrowser();
+  if (isRoot) {
+    try {
+      made = await makeCaptures(CAPDIR);
+    } catch (e) {
+      madeError = e;
+    }
+  }
+});
+
+after(async () => {
+  if (browser) await browser.close();
+});
+
+function ownCaptures() {
+  if (madeError) throw madeError;
+  return made;
+}
+
+/** Messages of one --json connection in time order. */
+function timeOrder(conn) {
+  return [...conn.messages].sort((a, b) => a.start_us - b.start_us || a.id - b.id);
+}
+
+function allMessages(doc) {
+  return doc.connections.flatMap((c) => c.messages.map((m) => ({ ...m, conn: c.id })));
+}
+
+async function view(page) {
+  return page.evaluate(() => ({ ...window.htracr.view }));
+}
+
+/** A page on another origin that tries to clear htracr's model. */
+function csrfServer(target) {
+  const html = `<!doctype html><meta charset=utf-8><title>elsewhere</title>
+<form id=f method=post action="${target}/api/clear"><input name=x value=1></form>
+<script>
+window.results = {};
+(async () => {
+  try {
+    const r = await fetch('${target}/api/clear', { method: 'POST' });
+    results.simple = 'read ' + r.status;
+  } catch (e) { results.simple = 'refused'; }
+  try {
+    const r = await fetch('${target}/api/clear', { method: 'POST', headers: { 'X-Htracr-Token': '0123456789abcdef0123456789abcdef' } });
+    results.preflighted = 'read ' + r.status;
+  } catch (e) { results.preflighted = 'refused'; }
+  results.done = true;
+})();
+</script>`;
+  const srv = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(html);
+  });
+  return srv;
+}
+
+/**
+ * The checks every served capture gets. cfg() returns, once the suite's
+ * `before` has run: {file, upload, body: {msgId, text} | null | fn, name}.
+ */
+function fileSuite(name, cfgFn) {
+  let cfg = null;
+  let h = null;
+  let doc = null;
+  let ui = null;
+
+  before(async () => {
+    cfg = await cfgFn();
+    doc = await htracrJson(cfg.file);
+    h = await startHtracr(['-r', cfg.file]);
+    ui = await openUi(browser.context, h);
+  });
+
+  after(async () => {
+    if (ui) await ui.page.close();
+    if (h) {
+      const rc = await h.stop();
+      assert.equal(rc, 0, `htracr exit status on SIGINT: ${h.stderr()}`);
+    }
+  });
+
+  it('the page loads without console errors and holds the model\'s connections and messages', async () => {
+    const { page, errors } = ui;
+    // let the websocket feed come up and settle
+    await page.waitForFunction(() => /live feed/.test(document.querySelector('#feed-state').textContent));
+    const want = counts(doc);
+    const got = await pageCounts(page);
+    assert.ok(want.conns > 0 && want.msgs > 0, `the capture has HTTP (${JSON.stringify(want)})`);
+    assert.equal(got.conns, want.conns, '#conn-count vs --json connections');
+    assert.equal(got.msgs, want.msgs, '#msg-count vs --json messages');
+    assert.equal(got.modelConns, want.conns, 'window.htracr.model connections');
+    assert.equal(got.modelMsgs, want.msgs, 'window.htracr.model messages');
+    assert.equal(got.connText.replace(/\D/g, ''), String(want.conns), '#conn-count text');
+    assert.equal(got.msgText.replace(/\D/g, ''), String(want.msgs), '#msg-count text');
+    const ids = await page.evaluate(() => [...window.htracr.model.conns.values()]
+      .flatMap((c) => c.messages.map((m) => m.id)).sort((a, b) => a - b));
+    assert.deepEqual(ids, allMessages(doc).map((m) => m.id).sort((a, b) => a - b), 'message ids');
+    assert.deepEqual(errors, [], 'console errors');
+  });
+
+  it('zooming with +, -, the slider and its buttons keeps the view centre', async () => {
+    const { page } = ui;
+    // start off-centre, so that zooming about anything else would show
+    await page.evaluate(() => {
+      const tl = window.htracr.timeline;
+      const sp = window.htracr.model.span;
+      tl.setView(sp.t0 + (sp.t1 - sp.t0) * 0.37, tl.upp / 3);
+    });
+    await page.locator('#scroller').focus();
+    const steps = [
+      ['key +', () => page.keyboard.press('+'), 1 / 1.6],
+      ['key +', () => page.keyboard.press('+'), 1 / 1.6],
+      ['key -', () => page.keyboard.press('-'), 1.6],
+      ['slider', async () => {
+        // towards the deep end, or back when already near it
+        const v = Number(await page.locator('#zoom').inputValue());
+        await page.locator('#zoom').fill(String(v <= 850 ? v + 120 : v - 120));
+        return v <= 850 ? 'in' : 'out';
+      }, null],
+      ['button −', () => page.locator('[data-testid=zoom-out]').click(), 1.6],
+      ['button +', () => page.locator('[data-testid=zoom-in]').click(), 1 / 1.6],
+    ];
+    for (const [what, act, factor] of steps) {
+      const v0 = await view(page);
+      const dir = await act();
+      const v1 = await view(page);
+      if (factor) {
+        assert.ok(Math.abs(v1.us_per_px - v0.us_per_px * factor) <= v0.us_per_px * 1e-9,
+          `${what}: µs/px ${v0.us_per_px} -> ${v1.us_per_px}, want ×${factor}`);
+      } else if (dir === 'in') {
+        assert.ok(v1.us_per_px < v0.us_per_px * 0.9, `${what}: zoomed in (${v0.us_per_px} -> ${v1.us_per_px})`);
+      } else {
+        assert.ok(v1.us_per_px > v0.us_per_px * 1.1, `${what}: zoomed out (${v0.us_per_px} -> ${v1.us_per_px})`);
+      }
+      const px = Math.max(v1.us_per_px, 1);
+      assert.ok(Math.abs(v1.center_us - v0.center_us) <= px,
+        `${what}: centre moved ${v1.center_us - v0.center_us} µs (a pixel is ${v1.us_per_px} µs)`);
+    }
+    await page.keyboard.press('0');
+  });
+
+  it('arrow keys move the selection to the next / previous packet and message in time order', async () => {
+    const { page } = ui;
+    const conn = [...doc.connections].sort((a, b) => b.messages.length - a.messages.length || a.id - b.id)[0];
+    const msgs = timeOrder(conn);
+    assert.ok(msgs.length >= 2, 'a connection with two messages');
+    await page.locator('#scroller').focus();
+    await page.keyboard.press('Escape');
+    assert.equal(await page.evaluate(() => window.htracr.selection), null, 'Esc clears the selection');
+
+    // messages: ⇧→ walks through the connection's messages in time order
+    await page.evaluate(([m, c]) => window.htracr.select({ kind: 'message', msg: m, conn: c }), [msgs[0].id, conn.id]);
+    for (let k = 1; k < msgs.length; k++) {
+      await page.keyboard.press('Shift+ArrowRight');
+      const s = await page.evaluate(() => window.htracr.selection);
+      assert.equal(s.kind, 'message', `⇧→ #${k} selects a message`);
+      assert.equal(s.msg, msgs[k].id, `⇧→ #${k}: message ${msgs[k].id} (${msgs[k].kind} ${msgs[k].url ?? msgs[k].status})`);
+    }
+    await page.keyboard.press('Shift+ArrowLeft');
+    assert.equal((await page.evaluate(() => window.htracr.selection)).msg, msgs[msgs.length - 2].id, '⇧← goes back one');
+
+    // packets: → is the next packet of the connection, ← the one before
+    const n = Math.min(conn.packets.length - 1, 5);
+    await page.evaluate((c) => window.htracr.select({ kind: 'packet', conn: c, idx: 0 }), conn.id);
+    for (let i = 1; i <= n; i++) {
+      await page.keyboard.press('ArrowRight');
+      const s = await page.evaluate(() => window.htracr.selection);
+      assert.deepEqual([s.kind, s.conn, s.idx], ['packet', conn.id, i], `→ #${i}`);
+      assert.ok(conn.packets[i].ts_us >= conn.packets[i - 1].ts_us, 'packets are in time order');
+      const p = await page.evaluate(() => {
+        const d = document.querySelector('#detail .pkt');
+        const row = [...document.querySelectorAll('#detail table.kv tr')].find((r) => r.querySelector('th')?.textContent === 'flags');
+        return d && { idx: Number(d.dataset.idx), flags: row?.querySelector('td').textContent };
+      });
+      assert.equal(p?.idx, i, 'the detail panel shows the packet');
+      assert.equal(p.flags, conn.packets[i].flags || '(none)', `packet ${i} flags in the panel`);
+    }
+    await page.keyboard.press('ArrowLeft');
+    assert.equal((await page.evaluate(() => window.htracr.selection)).idx, n - 1, '← goes back one');
+
+    // ⇧→ from a packet: the first message starting after it
+    await page.keyboard.press('Shift+ArrowRight');
+    const t = conn.packets[n - 1].ts_us;
+    const next = msgs.find((m) => m.start_us > t);
+    const s = await page.evaluate(() => window.htracr.selection);
+    if (next) assert.equal(s.msg, next.id, '⇧→ from a packet goes to the next message in time');
+  });
+
+  it('clicking a message shows its start line and headers in the detail panel', async () => {
+    const { page } = ui;
+    // the response with the most headers, then the request with the most
+    for (const kind of ['response', 'request']) {
+      const m = allMessages(doc).filter((x) => x.kind === kind)
+        .sort((a, b) => b.headers.length - a.headers.length || a.id - b.id)[0];
+      assert.ok(m && m.headers.length > 0, `a ${kind} with headers`);
+      await clickMessage(page, m.id);
+      await page.waitForFunction((id) => window.htracr.selection?.msg === id, m.id, { timeout: 3000 })
+        .catch(() => {});
+      const s = await page.evaluate(() => window.htracr.selection);
+      assert.equal(s?.kind, 'message', `the click selected a message (${JSON.stringify(s)})`);
+      assert.equal(s.msg, m.id, `the click selected ${kind} ${m.id}`);
+      const got = await panelHeaders(page);
+      assert.ok(got, '#detail table.headers is there');
+      assert.deepEqual(got.headers, m.headers, `${kind} ${m.id}: header names and values`);
+      const want = kind === 'request' ? `${m.method} ${m.url} HTTP/${m.version}` : `HTTP/${m.version} ${m.status}`;
+      assert.ok(got.startLine.startsWith(want), `start line "${got.startLine}" starts with "${want}"`);
+    }
+  });
+
+  it('the body window shows a gzip response decoded', async (t) => {
+    if (!cfg.body) {
+      t.skip(cfg.noBodyWhy || 'no gzip response with a known body in this capture');
+      return;
+    }
+    await checkBody(ui.page, doc, cfg.body);
+  });
+
+  it('a cross-origin POST without the token is refused, and a same-origin one too', async () => {
+    const before = (await api(h, '/api/status')).json();
+    // another origin: a page there tries to clear the model
+    const port = await freePort();
+    const srv = csrfServer(h.origin);
+    await new Promise((r) => srv.listen(port, '127.0.0.1', r));
+    const page = await browser.context.newPage();
+    const sent = [];
+    const answered = [];
+    page.on('request', (r) => { if (r.url().startsWith(h.origin)) sent.push(r.method()); });
+    page.on('response', (r) => { if (r.url().startsWith(h.origin)) answered.push([r.request().method(), r.status()]); });
+    try {
+      await page.goto(`http://127.0.0.1:${port}/`);
+      await page.waitForFunction(() => window.results?.done, null, { timeout: 10000 });
+      const res = await page.evaluate(() => window.results);
+      assert.equal(res.simple, 'refused', 'the other origin cannot read the answer to a plain POST');
+      assert.equal(res.preflighted, 'refused', 'a POST with a token header fails its preflight');
+      // a classic form POST (a navigation): its answer can be seen
+      const [resp] = await Promise.all([
+        page.waitForResponse((r) => r.url() === `${h.origin}/api/clear`),
+        page.evaluate(() => document.getElementById('f').submit()),
+      ]);
+      // closing a tab in the middle of a navigation can hang chromium: let it end
+      await page.waitForURL(`${h.origin}/api/clear`, { waitUntil: 'load' });
+      assert.equal(resp.status(), 403, 'form POST from another origin');
+      assert.ok(sent.filter((m) => m === 'POST').length >= 2, `the browser sent the POSTs (${JSON.stringify(sent)})`);
+      for (const [m, st] of answered) assert.equal(st, 403, `${m} from another origin got ${st}`);
+    } finally {
+      await page.close();
+      srv.closeAllConnections();
+      srv.close();
+    }
+    // the same origin, without the token or with a wrong one
+    const same = await browser.context.newPage();
+    try {
+      await same.goto(h.origin + '/api/status');
+      const st = await same.evaluate(async () => {
+        const out = {};
+        out.clear = (await fetch('/api/clear', { method: 'POST' })).status;
+        out.wrong = (await fetch('/api/clear', { method: 'POST', headers: { 'X-Htracr-Token': '0'.repeat(32) } })).status;
+        out.settings = (await fetch('/api/settings', { method: 'POST', body: '{"ports":[81]}' })).status;
+        return out;
+      });
+      assert.deepEqual(st, { clear: 403, wrong: 403, settings: 403 }, 'same-origin POSTs without the token');
+    } finally {
+      await same.close();
+    }
+    const after = (await api(h, '/api/status')).json();
+    assert.equal(after.generation, before.generation, 'the model was not cleared (generation)');
+    assert.equal(after.stats.connections, before.stats.connections, 'the model was not cleared (connections)');
+    assert.deepEqual(after.ports, before.ports, 'the ports were not changed');
+    const got = await pageCounts(ui.page);
+    assert.equal(got.conns, counts(doc).conns, 'the page still shows every connection');
+  });
+
+  it('Clear with the token empties the model; a pcap uploaded in the page comes back the same through the pcap download', async () => {
+    const { page, errors } = ui;
+    const up = await htracrJson(cfg.upload);
+    const gen0 = (await pageCounts(page)).generation;
+    await page.locator('[data-testid=clear]').click();
+    await page.waitForFunction((g) => document.body.dataset.generation !== g &&
+      document.querySelector('#conn-count').dataset.value === '0', gen0);
+    const gen1 = (await pageCounts(page)).generation;
+
+    await page.locator('[data-testid=file-input]').setInputFiles(cfg.upload);
+    await page.waitForFunction((g) => document.body.dataset.generation !== g && document.body.dataset.state === 'ready' &&
+      Number(document.querySelector('#conn-count').dataset.value) > 0, gen1);
+    const st = (await api(h, '/api/status')).json();
+    assert.match(st.source, /^upload\b/, 'the server shows the upload');
+    const got = await pageCounts(page);
+    assert.equal(got.conns, counts(up).conns, 'connections after the upload');
+    assert.equal(got.msgs, counts(up).msgs, 'messages after the upload');
+
+    await page.locator('[data-testid=downloads]').click();
+    const [dl] = await Promise.all([
+      page.waitForEvent('download'),
+      page.locator('[data-testid=download-pcap]').click(),
+    ]);
+    const saved = path.join(OUT, `${name.replace(/\W+/g, '-')}-download.pcap`);
+    await dl.saveAs(saved);
+    const back = await htracrJson(saved);
+    assert.deepEqual(shape(back), shape(up), 'the downloaded pcap reads back as the uploaded one');
+    assert.equal(back.stats.packets, up.stats.packets, 'packets');
+    assert.deepEqual(errors, [], 'console errors during the suite');
+  });
+
+  it('the body window shows a gzip response of the uploaded capture decoded', async (t) => {
+    if (!cfg.uploadBody) {
+      t.skip(cfg.noUploadBodyWhy || 'no gzip response with a known body in the uploaded capture');
+      return;
+    }
+    const up = await htracrJson(cfg.upload);
+    assert.equal((await pageCounts(ui.page)).msgs, counts(up).msgs, 'the page shows the uploaded capture');
+    await checkBody(ui.page, up, await cfg.uploadBody(up));
+  });
+}
+
+/** Select the gzip'd response body.msg by a click, press "Open body", read the new window. */
+async function checkBody(page, doc, body) {
+  const m = allMessages(doc).find((x) => x.id === body.msg);
+  assert.ok(m, `message ${body.msg} is in the model`);
+  assert.equal(m.kind, 'response');
+  assert.equal(m.content_encoding, 'gzip', 'the response is gzip\'d on the wire');
+  assert.ok(m.body_bytes < Buffer.byteLength(body.text), 'the wire body is smaller than the text');
+  await clickMessage(page, m.id);
+  await page.waitForFunction((id) => window.htracr.selection?.msg === id, m.id, { timeout: 3000 });
+  const [popup] = await Promise.all([
+    page.context().waitForEvent('page'),
+    page.locator('#detail [data-testid=open-body]').click(),
+  ]);
+  try {
+    await popup.waitForLoadState('load');
+    assert.equal(new URL(popup.url()).pathname + new URL(popup.url()).search, `/api/body?msg=${m.id}`);
+    const text = await popup.evaluate(() => (document.querySelector('pre') || document.body).textContent);
+    assert.equal(text, body.text, 'the decoded body');
+  } finally {
+    await popup.close();
+  }
+}
+
+describe('corpus zeek/wikipedia', { skip: CORPUS ? false : 'the shared corpus is absent (../shared/corpus)' }, () => {
+  fileSuite('corpus', async () => {
+    const cfg = {
+      file: CORPUS,
+      upload: CORPUS_GZIP || CORPUS,
+      body: null,
+      noBodyWhy: 'wikipedia.pcap has no gzip\'d body (its responses are 304s); the uploaded get-gzip.pcap is checked below',
+    };
+    if (!CORPUS_GZIP) cfg.noUploadBodyWhy = 'zeek/get-gzip is absent from the corpus';
+    else {
+      // the decoded body as tshark exports it (an independent reader)
+      cfg.uploadBody = async (doc) => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'htr-e2e-objs-'));
+        try {
+          const r = await run('tshark', ['-n', '-r', CORPUS_GZIP, '--export-objects', `http,${dir}`, '-q']);
+          assert.equal(r.code, 0, `tshark --export-objects: ${r.stderr}`);
+          const files = fs.readdirSync(dir);
+          assert.equal(files.length, 1, `tshark exported one object (${files})`);
+          const text = fs.readFileSync(path.join(dir, files[0]), 'utf8');
+          const m = allMessages(doc).find((x) => x.kind === 'response' && x.content_encoding === 'gzip');
+          assert.ok(m, 'a gzip response in get-gzip.pcap');
+          return { msg: m.id, text };
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      };
+    }
+    return cfg;
+  });
+});
+
+describe('own capture (nginx + curl in netns)', { skip: isRoot ? false : 'needs root (network namespaces)' }, () => {
+  fileSuite('own', async () => {
+    const c = ownCaptures();
+    const doc = await htracrJson(c.site_pcap);
+    const req = allMessages(doc).find((m) => m.kind === 'request' && m.url === c.gzip_url);
+    assert.ok(req, `the capture has GET ${c.gzip_url}`);
+    return {
+      file: c.site_pcap,
+      upload: c.lossy_pcap,
+      body: { msg: req.response, text: fs.readFileSync(c.gzip_file, 'utf8') },
+      uploadBody: null,
+      noUploadBodyWhy: 'the uploaded lossy capture is a binary download (its body is checked above on site.pcap)',
+    };
+  });
+});
+
+describe('lossy connection with its charts', { skip: isRoot ? false : 'needs root (network namespaces, tc)' }, () => {
+  let h = null;
+  let ui = null;
+  after(async () => {
+    if (ui) await ui.page.close();
+    if (h) await h.stop();
+  });
+
+  it('the connection with losses shows its retransmits and charts (screenshot lossy-charts.png)', async () => {
+    const c = ownCaptures();
+    assert.ok(c.lossy_dropped > 0, `the tc program dropped packets (${c.lossy_dropped})`);
+    const doc = await htracrJson(c.lossy_pcap);
+    const conn = [...doc.connections].sort((a, b) => b.stats.retransmits_s2c - a.stats.retransmits_s2c)[0];
+    assert.ok(conn.stats.retransmits_s2c > 0, 'htracr --json sees retransmissions');
+    h = await startHtracr(['-r', c.lossy_pcap]);
+    ui = await openUi(browser.context, h);
+    const { page, errors } = ui;
+    // a click in the connection's gutter selects it; Enter shows the charts
+    const pos = await page.evaluate((id) => {
+      const tl = window.htracr.timeline;
+      const row = tl.rows[tl.rowOfConn.get(id)];
+      const r = document.querySelector('#scroller').getBoundingClientRect();
+      return { x: r.left + 120, y: r.top + row.y - document.querySelector('#scroller').scrollTop + 20 };
+    }, conn.id);
+    await page.mouse.click(pos.x, pos.y);
+    assert.deepEqual(await page.evaluate(() => window.htracr.selection), { kind: 'conn', conn: conn.id });
+    await page.keyboard.press('Enter');
+    const st = await page.evaluate((id) => {
+      const tl = window.htracr.timeline;
+      return { expanded: tl.expanded.has(id), h: tl.rows[tl.rowOfConn.get(id)].h };
+    }, conn.id);
+    assert.ok(st.expanded, 'Enter expanded the connection');
+    assert.ok(st.h > 100, `the row grew to hold the charts (${st.h} px)`);
+    const rex = await page.evaluate(() => {
+      const row = [...document.querySelectorAll('#detail table.dirs tr')].find((r) => r.querySelector('th')?.textContent === 'retransmits');
+      return row ? [...row.querySelectorAll('td')].map((td) => td.textContent) : null;
+    });
+    assert.deepEqual(rex?.map((x) => Number(x.replace(/\D/g, ''))), [conn.stats.retransmits_c2s, conn.stats.retransmits_s2c],
+      'the panel\'s retransmit counts');
+    assert.equal(await page.locator('#detail [data-testid=expand]').textContent(), 'Hide charts');
+    await page.setViewportSize({ width: 1500, height: 640 });
+    await page.keyboard.press('0');
+    await page.evaluate(() => document.querySelectorAll('#toasts .toast').forEach((t) => t.remove()));
+    await page.waitForTimeout(200);
+    await page.screenshot({ path: path.join(OUT, 'lossy-charts.png') });
+    assert.deepEqual(errors, [], 'console errors');
+  });
+});
