@@ -661,11 +661,10 @@ static int live_loop(struct app *a)
 }
 
 /* Offline with a UI: serve until Ctrl-C. */
-static void serve_loop(struct app *a)
+static void serve_loop(void)
 {
     while (!g_stop)
         usleep(100 * 1000);
-    (void)a;
 }
 
 /* ---- the server's callbacks (civetweb threads) ---- */
@@ -1088,7 +1087,7 @@ int main(int argc, char **argv)
         pipeline_finish(pl);
         store_unlock(st);
     } else if (ui) {
-        serve_loop(&app);
+        serve_loop();
     }
     server_free(app.srv);
     app.srv = NULL;
