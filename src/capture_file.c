@@ -98,6 +98,7 @@ struct file_priv {
     struct file_src *src; /* owned by the stdio cookie, valid until pcap_close */
     pcap_t *pcap;
     FILE *fp; /* owned by pcap once pcap is open */
+    char *iobuf; /* fp's stdio buffer; freed after fp is closed */
     int linktype;
     /* the fast path (pcap == NULL, rbuf != NULL): a classic pcap file read
      * into rbuf and parsed here */
@@ -535,6 +536,7 @@ static void file_close(struct capture *cap)
             pcap_close(pv->pcap); /* fclose()s pv->fp, which frees the source */
         else if (pv->fp)
             fclose(pv->fp);
+        free(pv->iobuf);
         free(pv);
     }
     free(cap);
@@ -605,8 +607,11 @@ static struct capture *file_open_src(struct file_src *src, const char *name, con
         file_cookie_close(src);
         goto out;
     }
-    /* Large reads: fewer calls through the cookie for every record. */
-    setvbuf(pv->fp, NULL, _IOFBF, 256 * 1024);
+    /* Large reads: fewer calls through the cookie for every record. glibc
+     * ignores the size unless it is given the buffer (it would take 8 KiB). */
+    pv->iobuf = malloc(256 * 1024);
+    if (pv->iobuf)
+        setvbuf(pv->fp, pv->iobuf, _IOFBF, 256 * 1024);
     pcerr[0] = '\0';
     pv->pcap = pcap_fopen_offline_with_tstamp_precision(pv->fp, PCAP_TSTAMP_PRECISION_NANO, pcerr);
     if (!pv->pcap) {
@@ -627,6 +632,7 @@ static struct capture *file_open_src(struct file_src *src, const char *name, con
 out:
     if (err) {
         if (pv && pv->fp) fclose(pv->fp);
+        if (pv) free(pv->iobuf);
         free(pv);
         free(cap);
         errno = err;

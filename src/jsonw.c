@@ -30,16 +30,18 @@ static void jsonw_fail(struct jsonw *w, int err)
         w->err = err;
 }
 
-/* n bytes out. A stream with a file descriptor gets them with write(2)
- * after stdio's own buffer is flushed (so the order stays right): copying
- * every byte once more into stdio's buffer was a measurable share of
- * writing a big JSONL file. Other streams go through fwrite. */
+/* n bytes out. A big chunk (a full buffer) to a stream with a file
+ * descriptor goes out with write(2) after stdio's own buffer is flushed (so
+ * the order stays right): copying every byte once more into stdio's buffer
+ * was a measurable share of writing a big JSONL file. Small chunks (the
+ * tail of each finished object, once per JSONL line when streaming) and
+ * streams without a descriptor go through fwrite, which batches them. */
 static void jsonw_out(struct jsonw *w, const void *p, size_t n)
 {
     if (w->err || !n)
         return;
     errno = 0;
-    if (w->fd < 0) {
+    if (w->fd < 0 || n < JSONW_BUF / 2) {
         if (fwrite(p, 1, n, w->f) != n)
             jsonw_fail(w, errno ? -errno : -EIO);
         return;

@@ -38,7 +38,10 @@
 struct output {
     const char *path; /* NULL = not wanted; "-" = stdout */
     FILE *f;
+    char *buf;        /* f's stdio buffer */
 };
+
+#define OUTPUT_BUF (256 * 1024)
 
 struct cli {
     const char *read;
@@ -410,7 +413,10 @@ static int open_output(struct output *o, const char *what)
     if (!o->path)
         return 0;
     if (strcmp(o->path, "-") == 0) {
+        /* Never freed: stdio may still touch stdout's buffer at exit. */
+        static char stdout_buf[OUTPUT_BUF];
         o->f = stdout;
+        setvbuf(stdout, stdout_buf, _IOFBF, sizeof(stdout_buf));
         return 0;
     }
     o->f = fopen(o->path, "w");
@@ -418,7 +424,12 @@ static int open_output(struct output *o, const char *what)
         log_msg(LOG_ERROR, "cannot write %s output '%s': %s", what, o->path, strerror(errno));
         return -errno;
     }
-    setvbuf(o->f, NULL, _IOFBF, 256 * 1024);
+    /* glibc ignores the size when it allocates the buffer itself (it takes
+     * the file's block size, 4 KiB): give it one, or a JSONL file is
+     * written 4 KiB per write(2). */
+    o->buf = malloc(OUTPUT_BUF);
+    if (o->buf)
+        setvbuf(o->f, o->buf, _IOFBF, OUTPUT_BUF);
     return 0;
 }
 
@@ -434,6 +445,8 @@ static int close_output(struct output *o, const char *what)
     if (r < 0)
         log_msg(LOG_ERROR, "writing %s output '%s' failed: %s", what, o->path, strerror(errno));
     o->f = NULL;
+    free(o->buf);
+    o->buf = NULL;
     return r;
 }
 
