@@ -80,7 +80,8 @@ struct htracr_counters {
 
 /* Index 0 of the `ctl` array map. */
 struct htracr_ctl {
-    __u32 enabled; /* 0: count packets, select none */
+    __u32 enabled;     /* 0: count packets, select none */
+    __u32 skip_active; /* userspace has written a skip entry: look the map up */
 };
 
 #endif

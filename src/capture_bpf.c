@@ -68,6 +68,8 @@ struct bpf_cap {
     int nports;
     int64_t clock_off; /* record clock minus CLOCK_REALTIME, ns */
     int tai;
+    uint32_t enabled;     /* the ctl map's value, as last written */
+    uint32_t skip_active;
     /* the dispatch() in progress */
     capture_cb cb;
     void *cb_ctx;
@@ -227,19 +229,20 @@ static int bpf_set_ports(struct capture *cap, const uint16_t *ports, int nports)
 
     if (nports < 0 || (nports && !ports)) return -EINVAL;
     if (nports > MAX_PORTS) return -E2BIG;
-    /* Add the new ports first, so a port in both sets is never missing. */
+    /* Select the new ports first, so a port in both sets is never missing. */
     for (i = 0; i < nports; i++) {
-        __u16 p = ports[i];
+        __u32 p = ports[i];
 
         if (bpf_map_update_elem(fd, &p, &one, BPF_ANY) < 0) return -errno;
     }
     for (i = 0; i < b->nports; i++) {
-        __u16 p = b->ports[i];
+        __u32 p = b->ports[i];
+        __u8 none = 0;
 
         for (j = 0; j < nports && ports[j] != p; j++) {
         }
         if (j < nports) continue;
-        if (bpf_map_delete_elem(fd, &p) < 0 && errno != ENOENT) {
+        if (bpf_map_update_elem(fd, &p, &none, BPF_ANY) < 0) {
             err = -errno;
             return err;
         }
@@ -252,10 +255,11 @@ static int bpf_set_ports(struct capture *cap, const uint16_t *ports, int nports)
 static int bpf_set_enabled(struct capture *cap, int on)
 {
     struct bpf_cap *b = cap->priv;
-    struct htracr_ctl c = {.enabled = on ? 1 : 0};
+    struct htracr_ctl c = {.enabled = on ? 1 : 0, .skip_active = b->skip_active};
     __u32 zero = 0;
 
     if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.ctl), &zero, &c, BPF_ANY) < 0) return -errno;
+    b->enabled = c.enabled;
     return 0;
 }
 
@@ -280,6 +284,16 @@ static int bpf_skip(struct capture *cap, const struct capture_skip *sk)
     key.family = sk->family;
     if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.skip), &key, &val, BPF_ANY) < 0)
         return -errno;
+    if (!b->skip_active) {
+        /* From now on the filter looks the skip map up for TCP packets;
+         * until the first hint it saves that lookup on every packet. */
+        struct htracr_ctl c = {.enabled = b->enabled, .skip_active = 1};
+        __u32 zero = 0;
+
+        if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.ctl), &zero, &c, BPF_ANY) < 0)
+            return -errno;
+        b->skip_active = 1;
+    }
     return 0;
 }
 
