@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import {
   OUT, isRoot, startHtracr, api, launchBrowser, openUi, pageCounts, waitMsgCount, startLab, curl,
-  watchErrors, sleep, waitFor,
+  watchErrors, sleep, waitFor, clickMessage,
 } from './lib.mjs';
 
 describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root (live capture, network namespaces)' }, () => {
@@ -89,6 +89,27 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
     const model = (await api(h, '/api/model.json')).json();
     assert.equal(c1.conns, model.connections.length, 'connections: page vs /api/model.json');
     assert.equal(c1.msgs, model.connections.reduce((n, c) => n + c.messages.length, 0), 'messages: page vs /api/model.json');
+    assert.deepEqual(errors, [], 'console errors');
+  });
+
+  it('the panel\'s Replay makes a request again, and the exchange appears live', async () => {
+    const { page, errors } = ui;
+    const before0 = await pageConns(page);
+    const target = before0.flatMap((c) => c.msgs).find((m) => m.kind === 'request' && m.url === '/text.txt');
+    assert.ok(target, 'a captured request for /text.txt');
+    const c0 = await pageCounts(page);
+    await clickMessage(page, target.id);
+    await page.waitForFunction((id) => window.htracr.selection?.msg === id, target.id, { timeout: 3000 });
+    await page.locator('[data-testid=replay]').click();
+    await waitMsgCount(page, c0.msgs + 2);
+    const c1 = await settle(page);
+    assert.equal(c1.msgs, c0.msgs + 2, 'one request and its response more');
+    assert.equal(c1.conns, c0.conns + 1, 'on a new connection');
+    const known = new Set(before0.map((c) => c.id));
+    const fresh = (await pageConns(page)).filter((c) => !known.has(c.id));
+    assert.equal(fresh.length, 1, 'one new connection');
+    assert.deepEqual(fresh[0].msgs.map((m) => [m.kind, m.kind === 'request' ? m.url : m.status]),
+      [['request', '/text.txt'], ['response', 200]], 'the same request, answered');
     assert.deepEqual(errors, [], 'console errors');
   });
 
