@@ -36,6 +36,7 @@ struct store {
     int warned_budget;
     uint64_t seq, generation;
     size_t body_mem;        /* decoded bodies, all connections */
+    uint32_t nfinished;     /* finished connections held: what eviction can take */
     pthread_mutex_t lock;
     /* raw records (keep_raw), oldest chunk first */
     struct raw_chunk *raw_head, *raw_tail;
@@ -163,6 +164,7 @@ void store_clear(struct store *st)
     memset(&st->stats, 0, sizeof(st->stats));
     st->mem = 0;
     st->body_mem = 0;
+    st->nfinished = 0;
     st->next_conn_id = 1;
     st->next_msg_id = 1;
     st->start_us = st->end_us = -1;
@@ -262,6 +264,12 @@ static int reserve(struct store *st, struct store_conn *keep, size_t need)
 {
     if (!st->opts.max_memory || st->mem - st->raw_mem + need <= st->opts.max_memory)
         return 0;
+    if (!st->nfinished) {
+        /* Nothing to evict (long-lived connections only): fail at once
+         * rather than walk every connection on every allocation. */
+        st->stats.alloc_failures++;
+        return -ENOMEM;
+    }
     struct store_conn *c = st->head;
     while (c && st->mem - st->raw_mem + need > st->opts.max_memory) {
         struct store_conn *next = c->next;
@@ -274,6 +282,7 @@ static int reserve(struct store *st, struct store_conn *keep, size_t need)
             }
             unlink_conn(st, c);
             conn_free_mem(c);
+            st->nfinished--;
             st->stats.evicted_connections++;
             st->seq++;
         }
@@ -366,6 +375,8 @@ void store_conn_discard(struct store *st, struct store_conn *c)
         srv->connections--;
     unlink_conn(st, c);
     st->stats.connections--;
+    if (c->finished)
+        st->nfinished--;
     /* Its messages (if any were made) no longer count. */
     for (uint32_t i = 0; i < c->nmessages; i++) {
         if (c->messages[i]->kind == MSG_REQUEST)
@@ -382,12 +393,14 @@ void store_conn_finish(struct store *st, struct store_conn *c)
     if (!c || c->finished)
         return;
     c->finished = 1;
+    st->nfinished++;
     store_touch(st, c);
     if (st->opts.on_finish)
         st->opts.on_finish(st->opts.ctx, st, c);
     if (st->opts.stream) {
         unlink_conn(st, c);
         conn_free_mem(c);
+        st->nfinished--;
     }
 }
 
