@@ -279,11 +279,7 @@ int export_json_servers(struct jsonw *w, struct store *st)
             jsonw_strn(w, name, namelen);
         else
             jsonw_null(w);
-        jsonw_key(w, "dns_name");
-        if (srv->dns_name[0])
-            jsonw_str(w, srv->dns_name);
-        else
-            jsonw_null(w);
+        jsonw_kstr(w, "dns_name", srv->dns_name[0] ? srv->dns_name : NULL);
         jsonw_key(w, "connections");
         jsonw_arr_open(w);
         for (uint32_t i = start[s - 1]; i < start[s]; i++)
@@ -459,13 +455,12 @@ static const char *qtype_name(unsigned t, char buf[16])
 
 void export_json_dns(struct jsonw *w, struct store *st)
 {
-    uint32_t n;
-    const struct store_dns *d = store_dns_list(st, &n);
+    uint32_t n = store_dns_count(st);
     char a[64], t[16];
     jsonw_key(w, "dns");
     jsonw_arr_open(w);
     for (uint32_t i = 0; i < n; i++) {
-        const struct store_dns *e = &d[i];
+        const struct store_dns *e = store_dns_at(st, i);
         jsonw_obj_open(w);
         jsonw_kuint(w, "id", e->id);
         jsonw_kstr(w, "name", e->qname);
@@ -482,11 +477,7 @@ void export_json_dns(struct jsonw *w, struct store *st)
             jsonw_str(w, dns_rcode_name(e->rcode));
         else
             jsonw_null(w);
-        jsonw_key(w, "cname");
-        if (e->cname[0])
-            jsonw_str(w, e->cname);
-        else
-            jsonw_null(w);
+        jsonw_kstr(w, "cname", e->cname[0] ? e->cname : NULL);
         jsonw_key(w, "addrs");
         jsonw_arr_open(w);
         for (uint32_t k = 0; k < e->naddrs; k++)

@@ -1118,6 +1118,10 @@ int main(int argc, char **argv)
     ret = rc.write_error ? 1 : 0;
 out:
     server_free(app.srv);
+    if (app.dump && capture_dump_skipped(app.dump))
+        log_msg(LOG_WARN, "'%s' is missing %llu packets of another link type than its first "
+                "(capture on one interface with -i to keep them all)", cli.write,
+                (unsigned long long)capture_dump_skipped(app.dump));
     if (app.dump && capture_dump_close(app.dump) < 0) {
         log_msg(LOG_ERROR, "writing '%s' failed", cli.write);
         ret = 1;

@@ -1268,11 +1268,6 @@ const char *server_url(const struct server *srv)
     return srv->url;
 }
 
-const char *server_token(const struct server *srv)
-{
-    return srv->token;
-}
-
 static int make_token(char out[33])
 {
     static const char hex[] = "0123456789abcdef";

@@ -943,22 +943,14 @@ void store_dns_msg(struct store *st, const struct dns_msg *m, const struct ip_ad
     st->seq++;
 }
 
-const struct store_dns *store_dns_list(const struct store *st, uint32_t *n)
+uint32_t store_dns_count(const struct store *st)
 {
-    /* Callers want a plain array: keep the ring unrolled when read. */
-    struct store *w = (struct store *)st;
-    if (w->dns_head) {
-        struct store_dns *nd = malloc((size_t)w->dns_cap * sizeof(*nd));
-        if (nd) {
-            for (uint32_t i = 0; i < w->ndns; i++)
-                nd[i] = *dns_at(w, i);
-            free(w->dns);
-            w->dns = nd;
-            w->dns_head = 0;
-        }
-    }
-    *n = w->dns_head ? 0 : w->ndns;
-    return w->dns;
+    return st->ndns;
+}
+
+const struct store_dns *store_dns_at(const struct store *st, uint32_t i)
+{
+    return i < st->ndns ? &st->dns[(st->dns_head + i) % st->dns_cap] : NULL;
 }
 
 const char *store_server_display_name(const struct store_server *s)

@@ -195,23 +195,21 @@ static void http_data(struct tcp_conn *t, int dir, const uint8_t *p, size_t n, u
         d->stopped = 1;
 }
 
-static void http_gap(struct tcp_conn *t, int dir, uint64_t n, uint32_t pkt)
+/* n stream bytes HTTP will not see: lost (a gap), or left out on purpose
+ * by the capture (skipped: known, not lost). */
+static void http_hole(struct tcp_conn *t, int dir, uint64_t n, uint32_t pkt, int skipped)
 {
     struct tcp_dir *d = &t->d[dir];
-    t->c->stats.gap_bytes[dir] += n;
+    if (skipped)
+        t->c->stats.skipped_bytes[dir] += n;
+    else
+        t->c->stats.gap_bytes[dir] += n;
     if (!t->http || d->stopped || n == 0)
         return;
-    http_conn_gap(t->http, dir, n, pkt);
-}
-
-/* Bytes the capture left out on purpose: known, not lost. */
-static void http_skipped(struct tcp_conn *t, int dir, uint64_t n, uint32_t pkt)
-{
-    struct tcp_dir *d = &t->d[dir];
-    t->c->stats.skipped_bytes[dir] += n;
-    if (!t->http || d->stopped || n == 0)
-        return;
-    http_conn_skipped(t->http, dir, n, pkt);
+    if (skipped)
+        http_conn_skipped(t->http, dir, n, pkt);
+    else
+        http_conn_gap(t->http, dir, n, pkt);
 }
 
 /* Body skip: when what follows in this direction is a body HTTP only counts,
@@ -250,12 +248,8 @@ static void deliver(struct tcp_conn *t, int dir, uint32_t seq, const uint8_t *da
     if (skip < cap_len)
         http_data(t, dir, data + skip, cap_len - skip, pkt);
     uint32_t have = cap_len > skip ? cap_len : skip;
-    if (seg_len > have) {
-        if (skipped)
-            http_skipped(t, dir, seg_len - have, pkt);
-        else
-            http_gap(t, dir, seg_len - have, pkt);
-    }
+    if (seg_len > have)
+        http_hole(t, dir, seg_len - have, pkt, skipped);
     d->next_seq = seq + seg_len;
 }
 
@@ -283,7 +277,7 @@ static void skip_to(struct tcp_conn *t, int dir, uint32_t upto, uint32_t pkt)
             hole_end = d->ooo->seq;
         if (seq_gt(hole_end, d->next_seq)) {
             uint32_t gap = (uint32_t)seq_diff(hole_end, d->next_seq);
-            http_gap(t, dir, gap, d->ooo ? d->ooo->pkt : pkt);
+            http_hole(t, dir, gap, d->ooo ? d->ooo->pkt : pkt, 0);
             d->next_seq = hole_end;
         }
         flush_ooo(t, dir);

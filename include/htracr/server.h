@@ -78,9 +78,6 @@ void server_notify(struct server *srv);
 /* "http://127.0.0.1:8000/" for the log line. */
 const char *server_url(const struct server *srv);
 
-/* The per-run token (tests read it from the page like the UI does). */
-const char *server_token(const struct server *srv);
-
 /* Stop serving and free; server_free(NULL) is a no-op. */
 void server_free(struct server *srv);
 

@@ -369,8 +369,9 @@ struct dns_msg;
 /* One DNS message seen from src:sport to dst:dport at ts_us. */
 void store_dns_msg(struct store *st, const struct dns_msg *m, const struct ip_addr *src,
                    uint16_t sport, const struct ip_addr *dst, uint16_t dport, int64_t ts_us);
-/* The lookups, oldest first: *n of them. */
-const struct store_dns *store_dns_list(const struct store *st, uint32_t *n);
+/* The lookups held, and the i-th of them, oldest first (NULL past the end). */
+uint32_t store_dns_count(const struct store *st);
+const struct store_dns *store_dns_at(const struct store *st, uint32_t i);
 /* Display name of a server: its Host name, else its DNS name, else "". */
 const char *store_server_display_name(const struct store_server *s);
 

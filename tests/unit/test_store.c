@@ -233,14 +233,13 @@ TEST(store_dns_pairs_and_names_servers)
     a.answers[1].type = DNS_TYPE_A;
     memcpy(a.answers[1].addr, web.a, 4);
     store_dns_msg(st, &a, &res, 53, &cl, 40000, 1500);
-    uint32_t n;
-    const struct store_dns *d = store_dns_list(st, &n);
+    uint32_t n = store_dns_count(st);
     CHECK_INT(n, 2);
-    CHECK_INT(d[0].query_us, 1000);
-    CHECK_INT(d[0].answer_us, 1500);
-    CHECK_INT(d[0].naddrs, 1);
-    CHECK_STR(d[0].cname, "edge.example.net");
-    CHECK_INT(d[1].answered, 0);
+    CHECK_INT(store_dns_at(st, 0)->query_us, 1000);
+    CHECK_INT(store_dns_at(st, 0)->answer_us, 1500);
+    CHECK_INT(store_dns_at(st, 0)->naddrs, 1);
+    CHECK_STR(store_dns_at(st, 0)->cname, "edge.example.net");
+    CHECK_INT(store_dns_at(st, 1)->answered, 0);
     /* a server seen before the answer, and one after, both get the name */
     CHECK_STR(store_server_display_name(early), "www.example.com");
     struct store_server *later = store_server_get(st, &web, 443);
@@ -252,9 +251,9 @@ TEST(store_dns_pairs_and_names_servers)
     /* an answer with no query seen is a lookup of its own */
     a.id = 78;
     store_dns_msg(st, &a, &res, 53, &cl, 40002, 3000);
-    d = store_dns_list(st, &n);
+    n = store_dns_count(st);
     CHECK_INT(n, 3);
-    CHECK_INT(d[2].query_us, -1);
+    CHECK_INT(store_dns_at(st, 2)->query_us, -1);
     store_free(st);
 }
 
@@ -268,12 +267,11 @@ TEST(store_dns_ring_is_bounded)
         snprintf(q.qname, sizeof(q.qname), "n%u.example", i);
         store_dns_msg(st, &q, &cl, 40000, &res, 53, i);
     }
-    uint32_t n;
-    const struct store_dns *d = store_dns_list(st, &n);
+    uint32_t n = store_dns_count(st);
     CHECK_INT(n, STORE_DNS_MAX);
     CHECK_INT(store_stats(st)->dns_evicted, 10);
-    CHECK_INT(d[0].query_us, 10);
-    CHECK_INT(d[n - 1].query_us, STORE_DNS_MAX + 9);
+    CHECK_INT(store_dns_at(st, 0)->query_us, 10);
+    CHECK_INT(store_dns_at(st, n - 1)->query_us, STORE_DNS_MAX + 9);
     store_free(st);
 }
 
