@@ -21,8 +21,9 @@
  * which matches the CLOCK_REALTIME stamps libpcap gives for the same
  * packets.
  *
- * Runtime changes without touching the socket: the port set (a hash map),
- * on/off (an array map), body-skip hints (a hash map keyed by flow
+ * Runtime changes without touching the socket: the port set (an array map
+ * indexed by port), on/off (the ctl array map, which also says once a
+ * body-skip hint exists), body-skip hints (an LRU hash map keyed by flow
  * direction). Counters live in a per-CPU map and are summed on demand.
  */
 #include <errno.h>
@@ -52,7 +53,7 @@
 #define RING_DEFAULT (8u << 20)
 #define RING_MIN (256u << 10) /* must hold a 64 KiB record several times */
 #define RING_MAX (1u << 30)
-#define MAX_PORTS 1024 /* the ports map's max_entries */
+#define MAX_PORTS 1024 /* ports userspace remembers, to unselect them on a change */
 
 static const char privilege_hint[] =
     "operation not permitted (run with sudo, or setcap cap_bpf,cap_net_raw,cap_net_admin+ep on "
