@@ -134,31 +134,6 @@ def nginx_body(addr, root, ports):
 # --------------------------------------------------------------------------
 # capture mode
 
-class Tcpdump:
-    def __init__(self, ns, ifname, path):
-        self.proc = ns.popen(["tcpdump", "-i", ifname, "-w", path, "-U", "--immediate-mode",
-                              "-s", "0", "-B", "16384", "-n", "-Z", "root", "tcp port 80"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        err = b""
-        end = time.monotonic() + 10
-        while b"listening on" not in err:
-            left = end - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
-                raise RuntimeError("tcpdump did not start: " + err.decode(errors="replace"))
-            r, _, _ = select.select([self.proc.stderr], [], [], left)
-            if r:
-                err += os.read(self.proc.stderr.fileno(), 4096)
-
-    def stop(self):
-        """Stop tcpdump; returns how many packets it says the kernel dropped."""
-        time.sleep(0.2)     # the last ACKs and FINs
-        netns.stop_process(self.proc, signal.SIGINT, 5.0)
-        err = self.proc.stderr.read() or b""
-        self.proc.stderr.close()
-        m = re.search(rb"(\d+) packets? dropped by kernel", err)
-        return int(m.group(1)) if m else 0
-
-
 def curl(ns, args, timeout=30):
     r = ns.run(["curl", "-s", "-S", "--max-time", "20"] + args, timeout=timeout)
     if r.returncode != 0:
@@ -216,7 +191,7 @@ def capture(outdir):
         c, s = pair.client, pair.server
         base = pair.url("")
         for attempt in range(3):
-            dump = Tcpdump(c, pair.client_if, made["site_pcap"])
+            dump = netns.Tcpdump(c, pair.client_if, made["site_pcap"], buffer_kib=16384)
             # the page and its CSS and JS on one keep-alive connection, gzip'd
             curl(c, ["--compressed", "-o", "/dev/null", base + "/index.html",
                      "-o", "/dev/null", base + "/css/site.css",
@@ -230,7 +205,7 @@ def capture(outdir):
             # the text file gzip'd on its own connection, then a 404
             curl(c, ["--compressed", "-o", os.path.join(tmp, "text.out"), base + "/text.txt"])
             curl(c, ["-o", "/dev/null", base + "/missing.html"])
-            if dump.stop() == 0:
+            if (netns.tcpdump_kernel_drops(dump.stop()) or 0) == 0:
                 break
         made["site_requests"] = 3 + len(imgs) + 2
         made["gzip_url"] = "/text.txt"
@@ -247,9 +222,9 @@ def capture(outdir):
         s.run_checked(["tc", "qdisc", "add", "dev", pair.server_if, "clsact"])
         s.run_checked(["tc", "filter", "add", "dev", pair.server_if, "egress", "bpf",
                        "direct-action", "obj", obj, "sec", "tc"])
-        dump = Tcpdump(c, pair.client_if, made["lossy_pcap"])
+        dump = netns.Tcpdump(c, pair.client_if, made["lossy_pcap"], buffer_kib=16384)
         curl(c, ["-o", "/dev/null", base + "/big.bin"])
-        made["lossy_tcpdump_drops"] = dump.stop()
+        made["lossy_tcpdump_drops"] = netns.tcpdump_kernel_drops(dump.stop()) or 0
         made["lossy_dropped"] = dropped_count(s, pair.server_if)
         made["lossy_size"] = LOSSY_SIZE
     netns.cleanup_all()

@@ -158,39 +158,6 @@ def nginx_http_body(addr, root):
 
 
 # --------------------------------------------------------------------------
-# tcpdump
-
-class Tcpdump:
-    def __init__(self, ns, ifname, path):
-        self.path = path
-        # --immediate-mode: without it packets wait in the kernel ring until a
-        # block fills, and SIGINT ends tcpdump before they are written
-        self.proc = ns.popen(["tcpdump", "-i", ifname, "-w", path, "-U", "--immediate-mode",
-                              "-s", "0", "-n", "-Z", "root", "tcp port 80"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.err = b""
-        end = time.monotonic() + 10
-        while b"listening on" not in self.err:
-            left = end - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
-                raise RuntimeError("tcpdump did not start: " + self.err.decode(errors="replace"))
-            r, _, _ = select.select([self.proc.stderr], [], [], left)
-            if r:
-                chunk = os.read(self.proc.stderr.fileno(), 4096)
-                if not chunk:
-                    continue
-                self.err += chunk
-
-    def stop(self):
-        # let the last ACKs/FINs arrive before stopping
-        time.sleep(0.3)
-        netns.stop_process(self.proc, signal.SIGINT, 5.0)
-        self.err += self.proc.stderr.read() or b""
-        self.proc.stderr.close()
-        return self.err.decode(errors="replace")
-
-
-# --------------------------------------------------------------------------
 # the scenarios: each makes its traffic and returns what it made
 
 def curl(ctx, args, timeout=20):
@@ -718,7 +685,7 @@ def capture(ctx, path, fn, attempts=3):
     """Record fn's traffic into path. A capture that tcpdump could not keep
     whole (kernel buffer drops on a busy machine) is made again."""
     for attempt in range(1, attempts + 1):
-        td = Tcpdump(ctx.pair.client, ctx.pair.client_if, path)
+        td = netns.Tcpdump(ctx.pair.client, ctx.pair.client_if, path)
         try:
             result = fn(ctx)
         finally:

@@ -198,34 +198,6 @@ class Dropper:
 # --------------------------------------------------------------------------
 # capture and reading
 
-class Tcpdump:
-    def __init__(self, ns, ifname, path):
-        self.path = path
-        self.proc = ns.popen(["tcpdump", "-i", ifname, "-w", path, "-U", "--immediate-mode",
-                              "-s", "0", "-B", "65536", "-n", "-Z", "root", "tcp port 80"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        err = b""
-        end = time.monotonic() + 10
-        while b"listening on" not in err:
-            left = end - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
-                raise RuntimeError("tcpdump did not start: " + err.decode(errors="replace"))
-            r, _, _ = select.select([self.proc.stderr], [], [], left)
-            if r:
-                chunk = os.read(self.proc.stderr.fileno(), 4096)
-                if chunk:
-                    err += chunk
-
-    def stop(self):
-        """Returns the count tcpdump gives of packets dropped by the kernel."""
-        time.sleep(0.3)     # the last ACKs and FINs
-        netns.stop_process(self.proc, signal.SIGINT, 5.0)
-        err = self.proc.stderr.read() or b""
-        self.proc.stderr.close()
-        m = re.search(rb"(\d+) packets? dropped by kernel", err)
-        return int(m.group(1)) if m else None
-
-
 def link_drops(pair):
     """[server veth tx drops, client veth rx drops]: packets lost on the
     veth itself (a full receive backlog), which no capture sees."""
@@ -657,11 +629,11 @@ class Ctx:
         pcap path, htracr's JSON model and tshark's per-connection counts."""
         pcap = os.path.join(KEEP_DIR, name + ".pcap")
         before = link_drops(self.pair)
-        td = Tcpdump(self.pair.client, self.pair.client_if, pcap)
+        td = netns.Tcpdump(self.pair.client, self.pair.client_if, pcap, buffer_kib=65536)
         try:
             self.last_result = traffic()
         finally:
-            self.tcpdump_drops = td.stop()
+            self.tcpdump_drops = netns.tcpdump_kernel_drops(td.stop())
         self.link_drops = [a - b for a, b in zip(link_drops(self.pair), before)]
         doc = run_htracr(pcap, os.path.join(KEEP_DIR, name + ".json"))
         res = self.res

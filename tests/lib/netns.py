@@ -19,6 +19,8 @@ Python 3 standard library only.  Root is needed (see is_root()).
 
 import atexit
 import os
+import re
+import select
 import shutil
 import signal
 import subprocess
@@ -230,6 +232,46 @@ class Nginx:
             self.proc = None
         if not self.stderr.closed:
             self.stderr.close()
+
+
+class Tcpdump:
+    """tcpdump recording one namespace's interface into path (full packets,
+    written as they come: --immediate-mode, or packets wait in the kernel
+    ring until a block fills and SIGINT ends tcpdump before they are
+    written). Returns once tcpdump says it is listening."""
+
+    def __init__(self, ns, ifname, path, buffer_kib=None, filt="tcp port 80"):
+        self.path = path
+        argv = ["tcpdump", "-i", ifname, "-w", path, "-U", "--immediate-mode", "-s", "0"]
+        if buffer_kib:
+            argv += ["-B", str(buffer_kib)]
+        self.proc = ns.popen(argv + ["-n", "-Z", "root", filt],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.err = b""
+        end = time.monotonic() + 10
+        while b"listening on" not in self.err:
+            left = end - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                raise RuntimeError("tcpdump did not start: " + self.err.decode(errors="replace"))
+            r, _, _ = select.select([self.proc.stderr], [], [], left)
+            if r:
+                self.err += os.read(self.proc.stderr.fileno(), 4096)
+
+    def stop(self):
+        """Stop it (after the last ACKs and FINs had time to come); returns
+        what tcpdump wrote on stderr."""
+        time.sleep(0.3)
+        stop_process(self.proc, signal.SIGINT, 5.0)
+        self.err += self.proc.stderr.read() or b""
+        self.proc.stderr.close()
+        return self.err.decode(errors="replace")
+
+
+def tcpdump_kernel_drops(stderr_text):
+    """The "N packets dropped by kernel" count in tcpdump's closing words,
+    or None when it did not say."""
+    m = re.search(r"(\d+) packets? dropped by kernel", stderr_text)
+    return int(m.group(1)) if m else None
 
 
 class Pair:
