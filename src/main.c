@@ -699,7 +699,6 @@ static void ctl_status(void *ctx, struct server_status *o)
     o->ring_drops = a->cst.ring_drops;
     o->socket_drops = a->cst.socket_drops;
     o->skipped_bytes = a->cst.skipped_bytes;
-    o->decode_errors = store_stats(a->st)->decode_errors;
     o->memory_used = store_memory(a->st);
     o->memory_budget = a->cli->max_memory;
     store_unlock(a->st);

@@ -35,7 +35,7 @@ struct server_status {
     uint16_t ports[SERVER_MAX_PORTS];
     int nports;
     /* capture-side counters (store-side ones the server reads itself) */
-    uint64_t ring_drops, socket_drops, skipped_bytes, decode_errors;
+    uint64_t ring_drops, socket_drops, skipped_bytes;
     size_t memory_used, memory_budget;
 };
 
