@@ -221,8 +221,10 @@ static __always_inline void emit(struct __sk_buff *skb, struct htracr_counters *
     }
     *r = *h;
     r->cap_len = len;
-    flags = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) >= wake_bytes ? BPF_RB_FORCE_WAKEUP
-                                                                    : BPF_RB_NO_WAKEUP;
+    flags = (h->flags & HTRACR_F_WAKE) ||
+                    bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) >= wake_bytes
+                ? BPF_RB_FORCE_WAKEUP
+                : BPF_RB_NO_WAKEUP;
     bpf_ringbuf_submit(r, flags);
     c->records++;
     c->skipped_bytes += h->skipped;
@@ -271,6 +273,16 @@ int htracr_filter(struct __sk_buff *skb)
         if (thl < sizeof(th)) return 0;
         p.paylen = p.l4off + thl; /* payload offset for now */
         p.seq = bpf_ntohl(th.seq);
+        /* A response's headers wake userspace at once rather than waiting
+         * for the batch: the body-skip hint is made from them, and every
+         * packet of a fast download queued before it is copied whole. */
+        {
+            char b[5];
+
+            if (bpf_skb_load_bytes_relative(skb, p.paylen, b, sizeof(b), BPF_HDR_START_NET) == 0 &&
+                b[0] == 'H' && b[1] == 'T' && b[2] == 'T' && b[3] == 'P' && b[4] == '/')
+                h.flags |= HTRACR_F_WAKE;
+        }
     } else if (p.l4proto == IPPROTO_UDP && dns) {
         struct udphdr uh;
 

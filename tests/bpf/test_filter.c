@@ -525,6 +525,18 @@ static void canned(void)
     else
         check(1, "an ACK takes the smallest size class (record %zu bytes)", got[0].size);
 
+    /* a response's first segment ("HTTP/...") asks for a wakeup; others not */
+    s = (struct spec){.sport = 80, .dport = 40000, .seq = 9000, .paylen = 64};
+    len = build(pkt, &s);
+    memcpy(pkt + len - s.paylen, "HTTP/1.1 200 OK\r\n", 17);
+    n = run(&e, pkt, len);
+    check(n == 1 && (got[0].h.flags & HTRACR_F_WAKE), "a segment starting HTTP/ is flagged "
+          "for a forced wakeup (flags %#x)", n == 1 ? got[0].h.flags : 0);
+    memcpy(pkt + len - s.paylen, "HTTX/", 5);
+    n = run(&e, pkt, len);
+    check(n == 1 && !(got[0].h.flags & HTRACR_F_WAKE), "other payload is not (flags %#x)",
+          n == 1 ? got[0].h.flags : 0);
+
     /* the port map changed while loaded */
     port = 8080;
     bpf_map_update_elem(bpf_map__fd(e.skel->maps.ports), &port, &one, BPF_ANY);
