@@ -104,6 +104,11 @@ struct http_dir {
     struct store_header *hdrs;
     uint32_t nhdrs, cap_hdrs;
     size_t hdr_kept;    /* bytes of names + values kept for this message */
+    /* The previous message's kept headers (in the connection's arena): a
+     * keep-alive connection repeats most names and values, which are then
+     * shared instead of copied again. */
+    const struct store_header *prev_hdrs;
+    uint32_t prev_nhdrs;
     struct body body;
     char ext_method[HTTP_EXT_METHOD_MAX + 1]; /* a method llhttp does not know */
     uint8_t ext_len;
@@ -602,6 +607,42 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     return 0;
 }
 
+/* A kept string equal to the n bytes at s (which may hold a NUL: the
+ * length check reads no further than k's own terminator). */
+static int same_str(const char *k, const char *s, size_t n)
+{
+    return strnlen(k, n + 1) == n && memcmp(k, s, n) == 0;
+}
+
+/* The common header names, as clients and servers spell them: kept as
+ * these constants rather than copied into the arena for every message. A
+ * name in any other case is copied as it came. */
+static const char *known_header_name(const char *s, size_t n)
+{
+#define KNOWN(lit)                                                                                 \
+    if (n == sizeof(lit) - 1 && memcmp(s, lit, sizeof(lit) - 1) == 0)                             \
+        return lit;
+    switch (n) {
+    case 3: KNOWN("Age") break;
+    case 4: KNOWN("Host") KNOWN("Date") KNOWN("ETag") KNOWN("Vary") break;
+    case 5: KNOWN("Range") break;
+    case 6: KNOWN("Accept") KNOWN("Server") KNOWN("Cookie") KNOWN("Origin") KNOWN("Pragma") break;
+    case 7: KNOWN("Referer") KNOWN("Expires") KNOWN("Upgrade") break;
+    case 8: KNOWN("Location") break;
+    case 10: KNOWN("Connection") KNOWN("User-Agent") KNOWN("Set-Cookie") KNOWN("Keep-Alive") break;
+    case 12: KNOWN("Content-Type") break;
+    case 13: KNOWN("Accept-Ranges") KNOWN("Cache-Control") KNOWN("Last-Modified")
+             KNOWN("If-None-Match") KNOWN("Authorization") KNOWN("Content-Range") break;
+    case 14: KNOWN("Content-Length") break;
+    case 15: KNOWN("Accept-Encoding") KNOWN("Accept-Language") KNOWN("X-Forwarded-For") break;
+    case 16: KNOWN("Content-Encoding") break;
+    case 17: KNOWN("Transfer-Encoding") KNOWN("If-Modified-Since") break;
+    default: break;
+    }
+#undef KNOWN
+    return NULL;
+}
+
 static int on_header_value_complete(llhttp_t *p)
 {
     struct http_dir *d = dir_of(p);
@@ -628,8 +669,15 @@ static int on_header_value_complete(llhttp_t *p)
         d->cap_hdrs = cap;
     }
     struct store_header *hd = &d->hdrs[d->nhdrs];
-    hd->name = store_strndup(h->st, h->c, d->name.p ? d->name.p : "", d->name.n);
-    hd->value = store_strndup(h->st, h->c, d->value.p ? d->value.p : "", vlen);
+    const char *np = d->name.p ? d->name.p : "", *vp = d->value.p ? d->value.p : "";
+    const struct store_header *ph = d->nhdrs < d->prev_nhdrs ? &d->prev_hdrs[d->nhdrs] : NULL;
+    hd->name = known_header_name(np, d->name.n);
+    if (!hd->name && ph && same_str(ph->name, np, d->name.n))
+        hd->name = ph->name;
+    if (!hd->name)
+        hd->name = store_strndup(h->st, h->c, np, d->name.n);
+    hd->value = ph && same_str(ph->value, vp, vlen) ? ph->value
+                                                    : store_strndup(h->st, h->c, vp, vlen);
     if (!hd->name || !hd->value) {
         m->headers_dropped++;
         goto out;
@@ -693,11 +741,20 @@ static void keep_head(struct http_dir *d)
     m->http_major = d->parser.http_major;
     m->http_minor = d->parser.http_minor;
     if (d->nhdrs) {
-        m->headers = store_memdup(h->st, h->c, d->hdrs, d->nhdrs * sizeof(*d->hdrs));
-        if (m->headers)
-            m->nheaders = d->nhdrs;
+        /* The same header lines as last time (a client repeating its
+         * request): share the array too. */
+        if (d->nhdrs == d->prev_nhdrs &&
+            !memcmp(d->hdrs, d->prev_hdrs, d->nhdrs * sizeof(*d->hdrs)))
+            m->headers = (struct store_header *)d->prev_hdrs;
         else
+            m->headers = store_memdup(h->st, h->c, d->hdrs, d->nhdrs * sizeof(*d->hdrs));
+        if (m->headers) {
+            m->nheaders = d->nhdrs;
+            d->prev_hdrs = m->headers;
+            d->prev_nhdrs = d->nhdrs;
+        } else {
             m->headers_dropped += d->nhdrs;
+        }
     }
     if (m->kind == MSG_REQUEST) {
         keep_request_line(d);
@@ -1094,7 +1151,12 @@ static void maybe_flush(struct http_conn *h)
     if (h->fifo_n || h->d[0].m || h->d[1].m || h->upgrade_req || h->npend)
         return;
     store_conn_flush(h->st, h->c);
-    h->d[0].last = h->d[1].last = NULL;
+    /* The arena is gone: nothing in it may be shared any more. */
+    for (int i = 0; i < 2; i++) {
+        h->d[i].last = NULL;
+        h->d[i].prev_hdrs = NULL;
+        h->d[i].prev_nhdrs = 0;
+    }
 }
 
 int http_conn_data(struct http_conn *h, int dir, const uint8_t *data, size_t len, uint32_t pkt)

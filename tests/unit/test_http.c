@@ -184,6 +184,38 @@ TEST(http_keep_alive_three_transactions)
     fx_free(&f);
 }
 
+/* Repeated header lines on a keep-alive connection are shared with the
+ * previous message rather than copied; anything that differs is its own. */
+TEST(http_repeated_headers_shared_not_confused)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    CHECK_INT(fx_send(&f, DIR_C2S, "GET /a HTTP/1.1\r\nHost: h\r\nx-trace: 1\r\n\r\n"), 0);
+    CHECK_INT(fx_send(&f, DIR_C2S, "GET /b HTTP/1.1\r\nHost: h\r\nx-trace: 1\r\n\r\n"), 0);
+    CHECK_INT(fx_send(&f, DIR_C2S, "GET /c HTTP/1.1\r\nHost: h\r\nx-trace: 12\r\n\r\n"), 0);
+    CHECK_INT(fx_send(&f, DIR_C2S, "GET /d HTTP/1.1\r\nHOST: h\r\nx-trace: 1\r\n\r\n"), 0);
+    CHECK_INT(f.c->nmessages, 4);
+    struct store_message *a = msg(&f, 0), *b = msg(&f, 1), *c = msg(&f, 2), *d = msg(&f, 3);
+    CHECK(a && b && c && d);
+    /* the same lines: the array itself is shared */
+    CHECK(b->headers == a->headers);
+    CHECK_INT(b->nheaders, 2);
+    /* one value differs: its own array and value, the rest shared */
+    CHECK(c->headers != b->headers);
+    CHECK(c->headers[0].value == b->headers[0].value);
+    CHECK(!strcmp(c->headers[1].value, "12"));
+    CHECK(!strcmp(b->headers[1].value, "1"));
+    /* names keep their case: "HOST" is not the previous "Host" */
+    CHECK(!strcmp(d->headers[0].name, "HOST"));
+    CHECK(!strcmp(c->headers[0].name, "Host"));
+    CHECK(!strcmp(d->headers[1].value, "1"));
+    CHECK(!strcmp(d->url, "/d") && !strcmp(a->url, "/a"));
+    /* a value that is a prefix of the previous one is not taken for it */
+    CHECK_INT(fx_send(&f, DIR_C2S, "GET /e HTTP/1.1\r\nHOST: h\r\nx-trace: \r\n\r\n"), 0);
+    CHECK(!strcmp(msg(&f, 4)->headers[1].value, ""));
+    fx_free(&f);
+}
+
 TEST(http_pipelined_one_segment_each_way)
 {
     struct fx f;
