@@ -5,13 +5,15 @@
  * Last stage of the pipeline, beside export_json.c, and read-only on the
  * store like it: the server calls these under the store lock, into a memory
  * buffer it sends once the lock is released. The timeline's model differs
- * from --json in two ways only: it can hold just the connections changed
+ * from --json in three ways only: it can hold just the connections changed
  * since a sequence number the page already has (store_touch() stamps each
- * change with c->mod_seq), and packets are arrays with the analysis flags as
+ * change with c->mod_seq), packets are arrays with the analysis flags as
  * a bit mask, which makes a 200k-packet model a fraction of the size and
- * quick for the page to parse. Everything else (connection fields, states,
- * events, stats, series, message objects, servers) is spelled exactly as
- * export_json.c spells it, through the helpers export.h shares.
+ * quick for the page to parse, and the series leave out "rtt" (the two
+ * directions' samples merged: the page has them as rtt_c2s and rtt_s2c).
+ * Everything else (connection fields, states, events, stats, the other
+ * series, message objects, servers) is spelled exactly as export_json.c
+ * spells it, through the helpers export.h shares.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -109,7 +111,7 @@ int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, FILE *
     jsonw_arr_open(w);
     for (struct store_conn *c = store_first(st); c; c = store_next(c))
         if (full || c->mod_seq > since)
-            export_json_conn(w, c, api_packet_compact);
+            export_json_conn(w, c, api_packet_compact, 0);
     jsonw_arr_close(w);
     export_json_dns(w, st);
     jsonw_obj_close(w);

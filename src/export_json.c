@@ -52,7 +52,8 @@ static const char *const state_names[STATE_COUNT] = {
 };
 
 static const char *const series_names[SERIES_COUNT] = {
-    [SERIES_RTT] = "rtt",
+    [SERIES_RTT_C2S] = "rtt_c2s",
+    [SERIES_RTT_S2C] = "rtt_s2c",
     [SERIES_FLIGHT_C2S] = "flight_c2s",
     [SERIES_FLIGHT_S2C] = "flight_s2c",
     [SERIES_RWND_C2S] = "rwnd_c2s",
@@ -335,8 +336,36 @@ void export_json_packet_members(struct jsonw *w, const struct store_packet *p)
     }
 }
 
+static void series_point(struct jsonw *w, const struct store_point *p)
+{
+    jsonw_arr_open(w);
+    jsonw_int(w, p->ts_us);
+    jsonw_int(w, p->value);
+    jsonw_arr_close(w);
+}
+
+/* "rtt": the samples of both directions in time order, each once. A merge
+ * of the two series as they are: should a capture's clock have gone
+ * backwards in one, the output is out of order there too, but no point is
+ * lost or repeated (each series is walked once, front to back). Ties go
+ * to c2s. */
+static void rtt_merged(struct jsonw *w, const struct store_series *a, const struct store_series *b)
+{
+    uint32_t i = 0, j = 0;
+    jsonw_key(w, "rtt");
+    jsonw_arr_open(w);
+    while (i < a->n || j < b->n) {
+        if (j >= b->n || (i < a->n && a->v[i].ts_us <= b->v[j].ts_us))
+            series_point(w, &a->v[i++]);
+        else
+            series_point(w, &b->v[j++]);
+    }
+    jsonw_arr_close(w);
+}
+
 void export_json_conn(struct jsonw *w, const struct store_conn *c,
-                      void (*packet)(struct jsonw *w, const struct store_packet *p))
+                      void (*packet)(struct jsonw *w, const struct store_packet *p),
+                      int merged_rtt)
 {
     const struct store_conn_stats *s = &c->stats;
     char addr[64];
@@ -409,6 +438,12 @@ void export_json_conn(struct jsonw *w, const struct store_conn *c,
     jsonw_kint_opt(w, "rtt_min_us", s->rtt_min_us);
     jsonw_kint_opt(w, "rtt_avg_us", s->rtt_avg_us);
     jsonw_kint_opt(w, "rtt_max_us", s->rtt_max_us);
+    jsonw_kint_opt(w, "rtt_c2s_min_us", s->rtt_dir_min_us[DIR_C2S]);
+    jsonw_kint_opt(w, "rtt_c2s_avg_us", s->rtt_dir_avg_us[DIR_C2S]);
+    jsonw_kint_opt(w, "rtt_c2s_max_us", s->rtt_dir_max_us[DIR_C2S]);
+    jsonw_kint_opt(w, "rtt_s2c_min_us", s->rtt_dir_min_us[DIR_S2C]);
+    jsonw_kint_opt(w, "rtt_s2c_avg_us", s->rtt_dir_avg_us[DIR_S2C]);
+    jsonw_kint_opt(w, "rtt_s2c_max_us", s->rtt_dir_max_us[DIR_S2C]);
     jsonw_kuint(w, "rtt_ts_samples", s->rtt_ts_samples);
     jsonw_obj_close(w);
 
@@ -420,16 +455,17 @@ void export_json_conn(struct jsonw *w, const struct store_conn *c,
 
     jsonw_key(w, "series");
     jsonw_obj_open(w);
+    /* The merged "rtt" is the --json document's alone: the API's compact
+     * model leaves it out, as the UI draws the two directions and it would
+     * double the samples sent. */
+    if (merged_rtt)
+        rtt_merged(w, &c->series[SERIES_RTT_C2S], &c->series[SERIES_RTT_S2C]);
     for (int k = 0; k < SERIES_COUNT; k++) {
         const struct store_series *sr = &c->series[k];
         jsonw_key(w, series_names[k]);
         jsonw_arr_open(w);
-        for (uint32_t i = 0; i < sr->n; i++) {
-            jsonw_arr_open(w);
-            jsonw_int(w, sr->v[i].ts_us);
-            jsonw_int(w, sr->v[i].value);
-            jsonw_arr_close(w);
-        }
+        for (uint32_t i = 0; i < sr->n; i++)
+            series_point(w, &sr->v[i]);
         jsonw_arr_close(w);
     }
     jsonw_obj_close(w);
@@ -506,7 +542,7 @@ int export_json(struct store *st, FILE *f)
     jsonw_key(&w, "connections");
     jsonw_arr_open(&w);
     for (struct store_conn *c = store_first(st); c; c = store_next(c))
-        export_json_conn(&w, c, export_json_packet);
+        export_json_conn(&w, c, export_json_packet, 1);
     jsonw_arr_close(&w);
     export_json_dns(&w, st);
     jsonw_obj_close(&w);

@@ -53,7 +53,7 @@ static int export_jsonl_covered(const struct store_conn *c, const struct store_m
 struct line_index {
     const struct store_message **v;
     uint32_t n;
-    int rtt_sorted; /* the RTT samples are in time order: binary search them */
+    int rtt_sorted[2]; /* that direction's RTT samples are in time order: binary search */
 };
 
 static int interim_cmp(const void *a, const void *b)
@@ -72,10 +72,12 @@ static int line_index_build(struct line_index *ix, const struct store_conn *c)
     /* A long kept connection has many lines and many samples: find each
      * line's samples by binary search, unless the capture's clock went
      * backwards somewhere (then every line scans them all). */
-    const struct store_series *rs = &c->series[SERIES_RTT];
-    ix->rtt_sorted = 1;
-    for (uint32_t i = 1; i < rs->n && ix->rtt_sorted; i++)
-        ix->rtt_sorted = rs->v[i].ts_us >= rs->v[i - 1].ts_us;
+    for (int d = 0; d < 2; d++) {
+        const struct store_series *rs = &c->series[d == DIR_C2S ? SERIES_RTT_C2S : SERIES_RTT_S2C];
+        ix->rtt_sorted[d] = 1;
+        for (uint32_t i = 1; i < rs->n && ix->rtt_sorted[d]; i++)
+            ix->rtt_sorted[d] = rs->v[i].ts_us >= rs->v[i - 1].ts_us;
+    }
     uint32_t n = 0;
     for (uint32_t i = 0; i < c->nmessages; i++)
         n += c->messages[i]->kind == MSG_RESPONSE && c->messages[i]->interim;
@@ -196,28 +198,33 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c, const
         pk[sp->dir]++;
         rx[sp->dir] += (sp->analysis & PKT_RETRANS) != 0;
     }
+    /* Over the samples of both directions, as before they were kept apart:
+     * min, sum and count do not care in which order they are seen. */
     int64_t rmin = -1, rsum = 0, rn = 0;
-    const struct store_series *rs = &c->series[SERIES_RTT];
-    uint32_t lo = 0;
-    if (ix->rtt_sorted) {
-        uint32_t hi = rs->n;
-        while (lo < hi) {
-            uint32_t mid = lo + (hi - lo) / 2;
-            if (rs->v[mid].ts_us < start)
-                lo = mid + 1;
-            else
-                hi = mid;
+    for (int d = 0; d < 2; d++) {
+        const struct store_series *rs = &c->series[d == DIR_C2S ? SERIES_RTT_C2S : SERIES_RTT_S2C];
+        int sorted = ix->rtt_sorted[d];
+        uint32_t lo = 0;
+        if (sorted) {
+            uint32_t hi = rs->n;
+            while (lo < hi) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                if (rs->v[mid].ts_us < start)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
         }
-    }
-    for (uint32_t i = lo; i < rs->n; i++) {
-        if (ix->rtt_sorted && rs->v[i].ts_us >= end)
-            break;
-        if (rs->v[i].ts_us < start || rs->v[i].ts_us >= end)
-            continue;
-        if (rmin < 0 || rs->v[i].value < rmin)
-            rmin = rs->v[i].value;
-        rsum += rs->v[i].value;
-        rn++;
+        for (uint32_t i = lo; i < rs->n; i++) {
+            if (sorted && rs->v[i].ts_us >= end)
+                break;
+            if (rs->v[i].ts_us < start || rs->v[i].ts_us >= end)
+                continue;
+            if (rmin < 0 || rs->v[i].value < rmin)
+                rmin = rs->v[i].value;
+            rsum += rs->v[i].value;
+            rn++;
+        }
     }
     p = jsonw_run_begin(w, 512);
     JW_INT_OPT(p, "rtt_min_us", rmin);

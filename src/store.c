@@ -353,6 +353,8 @@ struct store_conn *store_conn_new(struct store *st, const struct ip_addr *caddr,
     c->handshake_rtt_us = -1;
     c->syn_us = c->synack_us = c->hs_ack_us = -1;
     c->stats.rtt_min_us = c->stats.rtt_avg_us = c->stats.rtt_max_us = -1;
+    for (int d = 0; d < 2; d++)
+        c->stats.rtt_dir_min_us[d] = c->stats.rtt_dir_avg_us[d] = c->stats.rtt_dir_max_us[d] = -1;
     arena_init(&c->arena);
     c->prev = st->tail;
     if (st->tail)
@@ -500,7 +502,7 @@ int store_conn_point(struct store *st, struct store_conn *c, int series, int64_t
 {
     if (series < 0 || series >= SERIES_COUNT)
         return -EINVAL;
-    if (st->opts.stream && series != SERIES_RTT)
+    if (st->opts.stream && series != SERIES_RTT_C2S && series != SERIES_RTT_S2C)
         return 0; /* JSONL uses only the RTT samples: the rest is not kept */
     struct store_series *s = &c->series[series];
     if (grow(st, c, (void **)&s->v, s->n, &s->cap, sizeof(struct store_point)) < 0)
@@ -718,7 +720,13 @@ int64_t store_conn_base_rtt(const struct store_conn *c)
 {
     if (c->handshake_rtt_us >= 0)
         return c->handshake_rtt_us;
-    return c->stats.rtt_min_us;
+    /* Stall is the server's thinking time: TTFB less one round trip as
+     * seen from the capture point, usually near the client. There a sample
+     * timed on the client's segment (its data to the server's ACK) spans
+     * the path and back, while one timed on the server's segment spans
+     * only the client's own ACK delay (a few µs): taken as the RTT, that
+     * would leave stall ≈ TTFB and the idle threshold at its floor. */
+    return c->stats.rtt_dir_min_us[DIR_C2S];
 }
 
 void store_raw_add(struct store *st, int64_t ts_ns, int linktype, const uint8_t *data,

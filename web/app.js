@@ -86,8 +86,16 @@ function showTooltip(hit, p) {
   tooltip.append(h);
   for (const l of d.lines) {
     if (!l) continue;
+    // a line is text, or {text, colour}: a swatch of its series' colour first
     const e = document.createElement('div');
-    e.textContent = l;
+    if (typeof l === 'string') {
+      e.textContent = l;
+    } else {
+      const sw = document.createElement('span');
+      sw.className = 'tt-swatch';
+      sw.style.background = l.colour;
+      e.append(sw, l.text);
+    }
     tooltip.append(e);
   }
   tooltip.hidden = false;

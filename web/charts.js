@@ -4,9 +4,14 @@
 // congestion-window estimate, and the advertised receive windows. Each series
 // is drawn by binary search to the visible range and reduced to one min/max
 // pair per pixel column when denser than that.
+//
+// RTT samples come in two series, by the side whose data was timed: the
+// client's data ACKed by the server, and the server's data ACKed by the
+// client. Near the client the first is the round trip to the server and the
+// second only the client's own ACK delay (µs), so they are never mixed.
 
 import { lowerBound } from './model.js';
-import { fmtBytes, fmtDur } from './format.js';
+import { fmtAxis, fmtBytes, fmtDur } from './format.js';
 
 export const CHART_H = 62;
 const GAP = 6;
@@ -16,8 +21,15 @@ const S2C = '#f0c36b';
 
 export const CHARTS = [
   {
-    title: 'RTT samples', fmt: fmtDur,
-    series: [{ key: 'rtt', colour: '#e2e6ee', style: 'dots', label: 'RTT' }],
+    // the first series is drawn last, on top: near the client it is the
+    // sparse one that matters, and the other's dense dots would hide it
+    title: 'RTT samples', fmt: fmtDur, firstOnTop: true,
+    series: [
+      { key: 'rtt_c2s', colour: C2S, style: 'dots', label: 'client data → server ACK' },
+      { key: 'rtt_s2c', colour: S2C, style: 'dots', shape: 'diamond', label: 'server data → client ACK' },
+      // a --json file from before the split: its samples, direction unknown
+      { key: 'rtt', colour: '#e2e6ee', style: 'dots', label: 'data → ACK' },
+    ],
   },
   {
     title: 'bytes in flight · cwnd estimate', fmt: fmtBytes,
@@ -92,7 +104,7 @@ export function drawCharts(f, c, y, hoverT) {
     // values above the scale (outliers) sit on the top edge; the top 14 px hold the labels
     const yOf = (v) => top + CHART_H - 2 - (Math.min(v, max) / max) * (CHART_H - 18);
     let any = false;
-    for (const s of ch.series) {
+    for (const s of ch.firstOnTop ? [...ch.series].reverse() : ch.series) {
       const sr = c.series[s.key];
       if (!sr.n) continue;
       any = true;
@@ -111,7 +123,14 @@ export function drawCharts(f, c, y, hoverT) {
     for (const [txt, s] of items) {
       if (s) {
         ctx.fillStyle = s.colour;
-        ctx.fillRect(lx, top + 7, 10, s.dash ? 1 : 2);
+        if (s.style === 'dots') {
+          // the marker the plot uses, bigger: colour and shape tell the series apart
+          ctx.beginPath();
+          marker(ctx, s, lx + 5, top + 7.5, 2.5);
+          ctx.fill();
+        } else {
+          ctx.fillRect(lx, top + 7, 10, s.dash ? 1 : 2);
+        }
         lx += 13;
       }
       ctx.fillStyle = s ? '#8b909a' : '#b5bac3';
@@ -135,6 +154,21 @@ export function drawCharts(f, c, y, hoverT) {
   }
 }
 
+// One dot of a 'dots' series centred on (x, y), added to the current path:
+// a square, or a diamond for shape: 'diamond' (r: half the square's side).
+function marker(ctx, s, x, y, r) {
+  if (s.shape === 'diamond') {
+    const d = r * 1.4;
+    ctx.moveTo(x, y - d);
+    ctx.lineTo(x + d, y);
+    ctx.lineTo(x, y + d);
+    ctx.lineTo(x - d, y);
+    ctx.closePath();
+  } else {
+    ctx.rect(x - r, y - r, 2 * r, 2 * r);
+  }
+}
+
 function drawSeries(ctx, sr, s, x0, w, tL, tR, upp, yOf, holdUntil) {
   const { t, v, n } = sr;
   let i = Math.max(0, lowerBound(t, tL) - 1);
@@ -153,7 +187,7 @@ function drawSeries(ctx, sr, s, x0, w, tL, tR, upp, yOf, holdUntil) {
       if (Math.abs(x - lastPx) < 1 && Math.abs(yy - lastY) < 1) continue;
       lastPx = x;
       lastY = yy;
-      ctx.rect(x - 1.5, yy - 1.5, 3, 3);
+      marker(ctx, s, x, yy, 1.5);
     }
     ctx.fill();
     ctx.setLineDash([]);
@@ -207,7 +241,11 @@ function drawSeries(ctx, sr, s, x0, w, tL, tR, upp, yOf, holdUntil) {
   ctx.setLineDash([]);
 }
 
-/** Values of the series of chart k nearest to time t, for the tooltip. */
+/**
+ * Values of the series of chart k nearest to time t, for the tooltip: one
+ * line per series, {text, colour}. A sample (dots) says when it was taken,
+ * as the nearest one of a direction may be far from t.
+ */
 export function chartValues(c, k, t) {
   const ch = CHARTS[k];
   const out = [];
@@ -218,7 +256,8 @@ export function chartValues(c, k, t) {
     if (s.style !== 'dots') i = Math.max(0, i - (i >= sr.n || sr.t[i] > t ? 1 : 0));
     else if (i >= sr.n || (i > 0 && t - sr.t[i - 1] < sr.t[i] - t)) i = Math.max(0, i - 1);
     if (i >= sr.n) i = sr.n - 1;
-    out.push(`${s.label}: ${ch.fmt(sr.v[i])}`);
+    const at = s.style === 'dots' ? `  (at ${fmtAxis(sr.t[i], 1)})` : '';
+    out.push({ text: `${s.label}: ${ch.fmt(sr.v[i])}${at}`, colour: s.colour });
   }
   return { title: ch.title, lines: out };
 }

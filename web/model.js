@@ -236,11 +236,20 @@ export class Conn {
 
     const sr = raw.series || {};
     this.series = {};
-    for (const k of ['rtt', 'flight_c2s', 'flight_s2c', 'cwnd_c2s', 'cwnd_s2c', 'rwnd_c2s', 'rwnd_s2c']) {
+    for (const k of ['rtt_c2s', 'rtt_s2c', 'flight_c2s', 'flight_s2c', 'cwnd_c2s', 'cwnd_s2c', 'rwnd_c2s', 'rwnd_s2c']) {
       this.series[k] = series(sr[k], origin);
     }
+    // "rtt" (both directions merged) only from a --json file made before the
+    // directions were split; otherwise the two above already hold its samples
+    const split = 'rtt_c2s' in sr || 'rtt_s2c' in sr;
+    this.series.rtt = series(split ? null : sr.rtt, origin);
     this.handshake_rtt_us = raw.handshake_rtt_us;
-    this.rtt = raw.handshake_rtt_us || this.stats.rtt_min_us || null;
+    // The connection's RTT (the RTT scale, the typical RTT): as htracr's
+    // base RTT, the handshake's, else the smallest sample timed on the
+    // client's data; the server's data is ACKed by the client within µs
+    // when the capture is near the client, which is no round trip.
+    const s = this.stats;
+    this.rtt = raw.handshake_rtt_us || ('rtt_c2s_min_us' in s ? s.rtt_c2s_min_us : s.rtt_min_us) || null;
   }
 
   /** The packet's fields as an object (docs/json.md's packet, plus index). */

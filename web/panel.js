@@ -252,7 +252,6 @@ export class Panel {
         ['start', `${fmtDur(c.t0 - model.span.t0)} (${fmtClock(c.raw.start_us)})`],
         ['duration', fmtDur(c.t1 - c.t0)],
         ['handshake RTT', fmtDur(c.handshake_rtt_us)],
-        ['RTT min / avg / max', `${fmtDur(s.rtt_min_us)} / ${fmtDur(s.rtt_avg_us)} / ${fmtDur(s.rtt_max_us)}`],
         ['end', c.close === 'fin' ? 'FIN' : c.close === 'rst' ? 'reset' : 'open / not seen', c.close === 'rst' ? 'bad' : null],
         c.raw.midstream ? ['midstream', 'capture started after the handshake', 'warn'] : null,
         ['states', Object.entries(states).map(([k, v]) => `${STATE_LABELS[k] || k} ${fmtDur(v)}`).join(' · ') || '–'],
@@ -263,7 +262,9 @@ export class Panel {
         dirRow('payload', s.bytes_c2s, s.bytes_s2c, fmtBytes),
         dirRow('retransmits', s.retransmits_c2s, s.retransmits_s2c, fmtInt, CAT_COLOURS[6]),
         dirRow('not captured', s.gap_bytes_c2s, s.gap_bytes_s2c, fmtBytes, CAT_COLOURS[7]),
-        dirRow('HTTP resyncs', s.http_resyncs_c2s, s.http_resyncs_s2c, fmtInt)),
+        dirRow('HTTP resyncs', s.http_resyncs_c2s, s.http_resyncs_s2c, fmtInt),
+        rttRow(s, 'min'), rttRow(s, 'avg'), rttRow(s, 'max')),
+      el('p', { class: 'muted small', text: 'RTT: from data sent in that direction to the other side\'s ACK of it' }),
       kv([
         ['out of order', fmtInt(s.out_of_order), s.out_of_order ? 'warn' : null],
         ['duplicate ACKs', fmtInt(s.dup_acks), s.dup_acks ? 'warn' : null],
@@ -323,6 +324,16 @@ export class Panel {
         ['resolver', d.resolver || '–'],
       ])));
   }
+}
+
+// One statistic (min, avg, max) of the RTT samples by the side whose data
+// was timed: sent in the column's direction, ACKed by the other side. Never
+// merged: near the client the server's data is ACKed within µs, which is the
+// client's ACK delay, not a round trip.
+function rttRow(s, what) {
+  const td = (d) => el('td', { text: fmtDur(s[`rtt_${d}_${what}_us`]) });
+  return el('tr', { title: 'time from a data segment sent this way to the ACK that covers it' },
+    el('th', { text: `RTT ${what}` }), td('c2s'), td('s2c'));
 }
 
 function dirRow(label, a, b, fmt, hot) {

@@ -73,9 +73,12 @@ int export_json_servers(struct jsonw *w, struct store *st);
 void export_json_packet(struct jsonw *w, const struct store_packet *p);
 /* its members only, for an object that adds more (the API's packet detail) */
 void export_json_packet_members(struct jsonw *w, const struct store_packet *p);
-/* one connection object, its packets written by packet() */
+/* one connection object, its packets written by packet(); merged_rtt: the
+ * series include "rtt", both directions' samples merged (--json has it, the
+ * API's compact model leaves it out: the page draws the two directions) */
 void export_json_conn(struct jsonw *w, const struct store_conn *c,
-                      void (*packet)(struct jsonw *w, const struct store_packet *p));
+                      void (*packet)(struct jsonw *w, const struct store_packet *p),
+                      int merged_rtt);
 
 /* The DNS lookups as the "dns" member (docs/json.md). */
 void export_json_dns(struct jsonw *w, struct store *st);

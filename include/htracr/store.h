@@ -12,7 +12,8 @@
  * Two modes: "retain" keeps every finished connection for the model outputs
  * (JSON, HAR, UI); "stream" (JSONL only) hands each finished connection to a
  * callback and frees it at once, so memory stays flat on any file size, and
- * keeps only what JSONL writes (no events, states, or series but the RTT).
+ * keeps only what JSONL writes (no events, states, or series but the RTT
+ * samples of both directions).
  *
  * Every stage may include this header: the model is the shared vocabulary.
  */
@@ -124,7 +125,11 @@ struct store_conn_stats {
     uint64_t overlap_conflicts;
     uint64_t http_resyncs[2];   /* HTTP parsing found its feet again after a gap */
     uint64_t http_skipped[2];   /* stream bytes skipped while looking for a message start */
-    int64_t rtt_min_us, rtt_avg_us, rtt_max_us; /* -1 when no sample */
+    int64_t rtt_min_us, rtt_avg_us, rtt_max_us; /* all samples; -1 when no sample */
+    /* The same per direction of the timed segment: [DIR_C2S] from the
+     * client's segments ACKed by the server, [DIR_S2C] the other way. Near
+     * the client, [DIR_S2C] is only the client's ACK delay. -1 when none. */
+    int64_t rtt_dir_min_us[2], rtt_dir_avg_us[2], rtt_dir_max_us[2];
     uint64_t rtt_ts_samples;    /* of the samples, those a timestamp echo allowed */
 };
 
@@ -139,7 +144,8 @@ struct store_series {
 };
 
 enum {
-    SERIES_RTT = 0,         /* value: µs */
+    SERIES_RTT_C2S = 0,     /* RTT samples (µs) timed on the client's segments */
+    SERIES_RTT_S2C,         /* ... on the server's segments (ACKed by the client) */
     SERIES_FLIGHT_C2S,      /* bytes */
     SERIES_FLIGHT_S2C,
     SERIES_RWND_C2S,        /* receive window advertised by the client (bytes) */
@@ -339,8 +345,10 @@ static inline struct store_conn *store_next(struct store_conn *c)
  * are no longer held. */
 int32_t store_conn_round_trips(struct store_conn *c, uint32_t first, uint32_t last, uint8_t dir);
 
-/* The connection's RTT for stall estimates: the handshake RTT, else the
- * smallest RTT sample so far; -1 when neither is known. */
+/* The connection's RTT for stall estimates and the idle threshold: the
+ * handshake RTT, else the smallest sample timed on the client's segments;
+ * -1 when neither is known. Samples timed on the server's segments are left
+ * out: seen near the client they are the client's ACK delay, not a path. */
 int64_t store_conn_base_rtt(const struct store_conn *c);
 
 /*

@@ -23,8 +23,10 @@ import {
   OUT, isRoot, corpusFile, freePort, run, htracrJson, counts, shape, startHtracr, api,
   launchBrowser, watchErrors, openUi, waitReady, pageCounts, clickMessage, panelHeaders, makeCaptures,
 } from './lib.mjs';
+import { fmtDur } from '../../web/format.js';
 
 const CORPUS = corpusFile('zeek/wikipedia/wikipedia.pcap');
+const CORPUS_NEAR_CLIENT = corpusFile('zeek/missing-syn/missing-syn.pcap');
 const CORPUS_GZIP = corpusFile('zeek/get-gzip/get-gzip.pcap');
 const CAPDIR = path.join(OUT, 'captures');
 
@@ -415,6 +417,71 @@ describe('own capture (nginx + curl in netns)', { skip: isRoot ? false : 'needs 
       uploadBody: null,
       noUploadBodyWhy: 'the uploaded lossy capture is a binary download (its body is checked above on site.pcap)',
     };
+  });
+});
+
+// Captured near the client, without the SYN: the server's data is ACKed
+// within about a millisecond (the client's ACK delay), the client's after a
+// round trip of about 180 ms. The two must stay apart in the page.
+describe('RTT samples per direction (corpus zeek/missing-syn)', { skip: CORPUS_NEAR_CLIENT ? false : 'the shared corpus is absent' }, () => {
+  let h = null;
+  let ui = null;
+  after(async () => {
+    if (ui) await ui.page.close();
+    if (h) await h.stop();
+  });
+
+  it('the panel, the RTT chart\'s tooltip and the connection\'s RTT keep the directions apart (screenshot rtt-directions.png)', async () => {
+    const doc = await htracrJson(CORPUS_NEAR_CLIENT);
+    const conn = doc.connections[0];
+    const s = conn.stats;
+    assert.ok(conn.handshake_rtt_us === null && s.rtt_c2s_min_us > 100 * s.rtt_s2c_max_us,
+      `the capture is what this test is about (${JSON.stringify(s)})`);
+    h = await startHtracr(['-r', CORPUS_NEAR_CLIENT]);
+    ui = await openUi(browser.context, h);
+    const { page, errors } = ui;
+    await page.evaluate((id) => window.htracr.select({ kind: 'conn', conn: id }), conn.id);
+    await page.locator('#scroller').focus();
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('z');
+
+    // the page's model: the two series as --json has them, no merged one
+    // (the API leaves it out), and the connection's RTT is the client's
+    const m = await page.evaluate((id) => {
+      const c = window.htracr.model.conn(id);
+      return { c2s: c.series.rtt_c2s.n, s2c: c.series.rtt_s2c.n, merged: c.series.rtt.n, rtt: c.rtt };
+    }, conn.id);
+    assert.deepEqual(m, { c2s: conn.series.rtt_c2s.length, s2c: conn.series.rtt_s2c.length, merged: 0, rtt: s.rtt_c2s_min_us });
+
+    const rows = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('#detail table.dirs tr')]
+      .map((r) => [r.querySelector('th')?.textContent, [...r.querySelectorAll('td')].map((td) => td.textContent)])));
+    for (const what of ['min', 'avg', 'max']) {
+      assert.deepEqual(rows[`RTT ${what}`], [fmtDur(s[`rtt_c2s_${what}_us`]), fmtDur(s[`rtt_s2c_${what}_us`])],
+        `the panel's RTT ${what} per direction`);
+    }
+
+    // hover in the RTT chart (the first under the row): one line per direction
+    const at = await page.evaluate((id) => {
+      const tl = window.htracr.timeline;
+      const row = tl.rows[tl.rowOfConn.get(id)];
+      const sc = document.querySelector('#scroller');
+      const r = sc.getBoundingClientRect();
+      return { x: r.left + r.width * 0.3, y: r.top + row.y - sc.scrollTop + 46 + 6 + 30 };
+    }, conn.id);
+    await page.mouse.move(at.x, at.y);
+    await page.waitForFunction(() => !document.querySelector('#tooltip').hidden);
+    const tip = (await page.locator('#tooltip').innerText()).split('\n');
+    assert.equal(tip[0], 'RTT samples', 'the tooltip is the RTT chart\'s');
+    const line = (label, key) => {
+      const l = tip.find((x) => x.startsWith(`${label}: `));
+      assert.ok(l, `a tooltip line for ${label} (${JSON.stringify(tip)})`);
+      const v = l.slice(label.length + 2).replace(/\s*\(at .*\)$/, '');
+      assert.ok(conn.series[key].some(([, x]) => fmtDur(x) === v), `${label}: ${v} is one of ${key}'s samples`);
+    };
+    line('client data → server ACK', 'rtt_c2s');
+    line('server data → client ACK', 'rtt_s2c');
+    await page.screenshot({ path: path.join(OUT, 'rtt-directions.png') });
+    assert.deepEqual(errors, [], 'console errors');
   });
 });
 

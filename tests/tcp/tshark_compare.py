@@ -6,6 +6,9 @@ For each capture (the shared corpus, and the captures the integration tests
 made), tshark's tcp.analysis.* flags for every frame are compared with the
 flags htracr puts on the same packet (packets are matched by connection and
 order), and each connection's handshake RTT with tcp.analysis.initial_rtt.
+RTT samples are compared with tcp.analysis.ack_rtt: all of them (the merged
+`rtt` series), and per direction of the timed segment (`rtt_c2s`,
+`rtt_s2c`).
 Differences the project has decided on are listed in KNOWN with the reason;
 anything else fails. Last line: "N passed, N failed, N skipped"."""
 import glob
@@ -87,6 +90,10 @@ def htracr_conns(pcap):
     hs = {}
     rtts = defaultdict(list)
     tsx = {}
+    # per connection: the server's endpoint, and the samples per direction
+    # of the segment they time
+    server = {}
+    rtt_dir = defaultdict(lambda: {'c2s': [], 's2c': []})
     for c in doc['connections']:
         cl = (c['client_addr'], c['client_port'])
         sv = (c['server_addr'], c['server_port'])
@@ -98,14 +105,68 @@ def htracr_conns(pcap):
                                'dupnum': dupnum.get(i)})
         hs.setdefault(key, []).append(c['handshake_rtt_us'])
         rtts[key] += [v for _, v in c['series']['rtt']]
+        server[key] = sv
+        for d in ('c2s', 's2c'):
+            rtt_dir[key][d] += [v for _, v in c['series']['rtt_' + d]]
         tsx[key] = tsx.get(key, 0) + c['stats'].get('rtt_ts_samples', 0)
-    return conns, hs, rtts, tsx
+    return conns, hs, rtts, tsx, server, rtt_dir
 
 
 def median(v):
     v = sorted(v)
     n = len(v)
     return (v[n // 2] + v[(n - 1) // 2]) / 2
+
+
+def rtt_per_direction(key, tp, sent_twice, server, h_dir, n_ts):
+    """The samples of each direction against tshark's. tshark puts ack_rtt
+    on the ACK; the segment it times went the other way, so an ack_rtt on a
+    frame from the server is a c2s sample (the client's data, ACKed by the
+    server). Returns the problems found.
+
+    Count: the merged check's rule (within 5 % of tshark's count) per
+    direction. Below 20 samples 5 % is less than one, so the count must
+    match exactly, and nearly every direction of every connection in the
+    corpus and the captures has fewer (7 of 208 have more). That is as it
+    should be: the two tools time the same (segment, ACK) pairs, so a
+    difference there is a sample filed in the wrong direction or lost, not
+    noise; and a sample filed in the wrong direction shows as one too many
+    in one direction and one too few in the other, which the merged check
+    cannot see. The samples a timestamp echo allowed
+    (n_ts, htracr's own: tshark's of those segments were left out as sent
+    twice) are counted per connection, not per direction, so each direction
+    may have up to n_ts more than tshark.
+    Median: 1 % + 1 us as in the merged check. Near the client the s2c
+    samples are tens of us, where 1 % is nothing: the bound is then the
+    1 us that the two tools' rounding to us may differ by."""
+    problems = []
+    t_dir = {'c2s': [], 's2c': []}
+    t_all = {'c2s': [], 's2c': []}
+    for x in tp:
+        if x['ack_rtt'] is None:
+            continue
+        d = 'c2s' if x['src'] == server else 's2c'
+        t_all[d].append(x['ack_rtt'])
+        if not sent_twice(x['acks']):
+            t_dir[d].append(x['ack_rtt'])
+    for d in ('c2s', 's2c'):
+        h_s, t_s = h_dir[d], t_dir[d]
+        slack = 0.05 * max(len(t_s), 1)
+        if not (len(t_s) - slack <= len(h_s) <= len(t_s) + n_ts + slack):
+            problems.append('%s: %d RTT samples %s (+%d by timestamp echo, either direction), '
+                            'tshark %d' % (sorted(key), len(h_s), d, n_ts, len(t_s)))
+            continue
+        # As in the merged check, but per direction: where htracr has more
+        # samples than tshark's Karn-filtered set, they are timestamp-echo
+        # samples, and the median is taken against all of tshark's. (A SYN
+        # sent twice whose SYN/ACK echoes the second gives no sample to
+        # htracr, but a 1 s one to tshark: all of tshark's c2s samples would
+        # be wrong for a direction that holds no echo sample.)
+        t_m = t_all[d] if n_ts and len(h_s) > len(t_s) else t_s
+        if t_m and h_s and abs(median(h_s) - median(t_m)) > 0.01 * median(t_m) + 1:
+            problems.append('%s: RTT median %s %.0f us, tshark %.0f us' % (
+                sorted(key), d, median(h_s), median(t_m)))
+    return problems
 
 
 def main():
@@ -126,7 +187,7 @@ def main():
     for pcap in pcaps:
         name = os.path.basename(pcap)
         ts = tshark_frames(pcap)
-        hc, hs, hr, hx = htracr_conns(pcap)
+        hc, hs, hr, hx, hsrv, hrd = htracr_conns(pcap)
         problems = []
         for key, hp in hc.items():
             tp = ts.get(key)
@@ -165,7 +226,8 @@ def main():
             t_s = [x['ack_rtt'] for x in tp if x['ack_rtt'] is not None and
                    not sent_twice(x['acks'])]
             h_s = hr.get(key, [])
-            if (t_s or h_s) and (name, 'rtt', 'ack_rtt') not in KNOWN:
+            rtt_checked = (t_s or h_s) and (name, 'rtt', 'ack_rtt') not in KNOWN
+            if rtt_checked:
                 # Samples a timestamp echo allowed on a segment sent twice are
                 # htracr's own (tshark's of those were left out above).
                 n_h = len(h_s) - hx.get(key, 0)
@@ -180,6 +242,9 @@ def main():
                     if t_m and h_s and abs(median(h_s) - median(t_m)) > 0.01 * median(t_m) + 1:
                         problems.append('%s: RTT median %.0f us, tshark %.0f us' % (
                             sorted(key), median(h_s), median(t_m)))
+            if rtt_checked:
+                problems += rtt_per_direction(key, tp, sent_twice, hsrv[key], hrd[key],
+                                              hx.get(key, 0))
             t_rtt = [x['initial_rtt'] for x in tp if x['initial_rtt']]
             h_rtt = [r for r in hs.get(key, []) if r is not None]
             if t_rtt and h_rtt:

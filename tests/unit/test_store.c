@@ -144,6 +144,42 @@ TEST(store_stream_mode_frees_after_callback)
     store_free(st);
 }
 
+/* Streaming keeps the RTT samples of both directions (JSONL's per-line
+ * RTT reads them) and no other series. */
+TEST(store_stream_mode_keeps_both_rtt_series)
+{
+    struct store *st = store_new(&(struct store_opts){.stream = 1});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    struct store_conn *c = store_conn_new(st, &cl, 1000, &sv, 80, 5);
+    CHECK(c != NULL);
+    CHECK_INT(store_conn_point(st, c, SERIES_RTT_C2S, 10, 5000), 0);
+    CHECK_INT(store_conn_point(st, c, SERIES_RTT_S2C, 11, 20), 0);
+    CHECK_INT(store_conn_point(st, c, SERIES_FLIGHT_C2S, 12, 1000), 0);
+    CHECK_INT(c->series[SERIES_RTT_C2S].n, 1);
+    CHECK_INT(c->series[SERIES_RTT_S2C].n, 1);
+    CHECK_INT(c->series[SERIES_FLIGHT_C2S].n, 0);
+    store_free(st);
+}
+
+/* The base RTT: the handshake's, else the smallest sample timed on the
+ * client's segments; those timed on the server's (the client's ACK delay,
+ * seen near the client) never count. */
+TEST(store_base_rtt_ignores_server_timed_samples)
+{
+    struct store *st = store_new(&(struct store_opts){0});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    struct store_conn *c = store_conn_new(st, &cl, 1000, &sv, 80, 5);
+    CHECK(c != NULL);
+    CHECK_INT(store_conn_base_rtt(c), -1);
+    c->stats.rtt_min_us = c->stats.rtt_dir_min_us[DIR_S2C] = 20;
+    CHECK_INT(store_conn_base_rtt(c), -1);
+    c->stats.rtt_dir_min_us[DIR_C2S] = 5000;
+    CHECK_INT(store_conn_base_rtt(c), 5000);
+    c->handshake_rtt_us = 7000;
+    CHECK_INT(store_conn_base_rtt(c), 7000);
+    store_free(st);
+}
+
 struct raw_walk {
     int n;
     int64_t last;

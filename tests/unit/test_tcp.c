@@ -575,9 +575,73 @@ TEST(tcp_rtt_timestamp_echo_after_retransmission)
     struct store_conn *c = only_conn(&r);
     CHECK(c->packets[4].analysis & PKT_RETRANS);
     CHECK_INT(c->stats.rtt_ts_samples, 1);
-    const struct store_series *rs = &c->series[SERIES_RTT];
+    const struct store_series *rs = &c->series[SERIES_RTT_C2S];
     CHECK(rs->n >= 1);
     CHECK_INT(rs->v[rs->n - 1].value, acked - resent);
+    rig_free(&r);
+}
+
+/* A sample belongs to the direction of the segment it times, not of the
+ * ACK. Near the client the server's segments are ACKed within µs (the
+ * client's ACK delay): the overall minimum shows that, but the base RTT,
+ * and so the stall, takes only samples timed on the client's segments. */
+TEST(tcp_rtt_samples_per_direction)
+{
+    struct rig r;
+    rig_init(&r, 80, 5555, 7777, 1);
+    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1;
+    int64_t t0 = r.t;
+    seg(&r, 0, r.sseq, r.cseq, TCPF_ACK, NULL, 0, 0); /* midstream: no handshake RTT */
+    r.t = t0 + 1000;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    r.cseq += ql;
+    r.t = t0 + 6000;
+    seg(&r, 0, r.sseq, r.cseq, TCPF_ACK, NULL, 0, 0); /* c2s sample 5000 */
+    r.t = t0 + 31000;
+    seg(&r, 0, r.sseq, r.cseq, TCPF_ACK | TCPF_PSH, RSP, sl, sl);
+    r.sseq += sl;
+    r.t = t0 + 31020;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK, NULL, 0, 0); /* s2c sample 20 */
+    r.t = t0 + 40000;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    r.cseq += ql;
+    r.t = t0 + 52000;
+    seg(&r, 0, r.sseq, r.cseq, TCPF_ACK | TCPF_PSH, RSP, sl, sl); /* c2s sample 12000 */
+    r.sseq += sl;
+    r.t = t0 + 52030;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK, NULL, 0, 0); /* s2c sample 30 */
+    struct store_conn *c = only_conn(&r);
+    CHECK(c != NULL);
+    CHECK_INT(c->handshake_rtt_us, -1);
+    const struct store_series *a = &c->series[SERIES_RTT_C2S], *b = &c->series[SERIES_RTT_S2C];
+    CHECK_INT(a->n, 2);
+    CHECK_INT(b->n, 2);
+    if (a->n == 2 && b->n == 2) {
+        CHECK_INT(a->v[0].value, 5000);
+        CHECK_INT(a->v[0].ts_us, t0 + 6000);
+        CHECK_INT(a->v[1].value, 12000);
+        CHECK_INT(b->v[0].value, 20);
+        CHECK_INT(b->v[0].ts_us, t0 + 31020);
+        CHECK_INT(b->v[1].value, 30);
+    }
+    const struct store_conn_stats *s = &c->stats;
+    CHECK_INT(s->rtt_dir_min_us[DIR_C2S], 5000);
+    CHECK_INT(s->rtt_dir_avg_us[DIR_C2S], 8500);
+    CHECK_INT(s->rtt_dir_max_us[DIR_C2S], 12000);
+    CHECK_INT(s->rtt_dir_min_us[DIR_S2C], 20);
+    CHECK_INT(s->rtt_dir_avg_us[DIR_S2C], 25);
+    CHECK_INT(s->rtt_dir_max_us[DIR_S2C], 30);
+    CHECK_INT(s->rtt_min_us, 20); /* all samples, as before */
+    CHECK_INT(s->rtt_avg_us, (5000 + 12000 + 20 + 30) / 4);
+    CHECK_INT(s->rtt_max_us, 12000);
+    CHECK_INT(store_conn_base_rtt(c), 5000);
+    CHECK_INT(c->nmessages, 4);
+    if (c->nmessages == 4) {
+        CHECK_INT(c->messages[1]->ttfb_us, 30000);
+        CHECK_INT(c->messages[1]->stall_us, 25000); /* less the 5 ms, not the 20 µs */
+        CHECK_INT(c->messages[3]->ttfb_us, 12000);
+        CHECK_INT(c->messages[3]->stall_us, 7000);
+    }
     rig_free(&r);
 }
 
