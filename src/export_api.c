@@ -70,11 +70,13 @@ static void api_packet_compact(struct jsonw *w, const struct store_packet *p)
     jsonw_arr_close(w);
 }
 
-int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, FILE *f)
+int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, FILE *f,
+                     int (*yield)(void *ctx), void *ctx)
 {
     uint64_t gen = store_generation(st);
     int full = have_gen != gen;
     struct jsonw *w = api_writer(f);
+    size_t work = 0;
     int err;
 
     if (!w)
@@ -84,6 +86,29 @@ int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, FILE *
     jsonw_kuint(w, "generation", gen);
     jsonw_kuint(w, "seq", store_seq(st));
     jsonw_kbool(w, "full", full);
+    /* The connections first: the lock may be let go between them. What
+     * sums them up (servers, ids, stats) comes after, from the store as it
+     * is at the end. */
+    jsonw_key(w, "connections");
+    jsonw_arr_open(w);
+    for (struct store_conn *c = store_first(st); c; c = store_next(c)) {
+        if (full || c->mod_seq > since) {
+            export_json_conn(w, c, api_packet_compact, 0);
+            work += (size_t)c->npackets + c->nmessages + 1;
+        }
+        if (yield && work >= EXPORT_API_YIELD_WORK) {
+            work = 0;
+            store_pin(st, c);
+            yield(ctx);
+            const struct store_conn *still = store_pinned(st);
+            store_pin(st, NULL);
+            if (still != c || store_generation(st) != gen) {
+                free(w);
+                return -EAGAIN;
+            }
+        }
+    }
+    jsonw_arr_close(w);
     jsonw_kstr(w, "source", store_source(st));
     jsonw_kint_opt(w, "start_us", store_start_us(st));
     jsonw_kint_opt(w, "end_us", store_end_us(st));
@@ -106,12 +131,6 @@ int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, FILE *
     jsonw_arr_open(w);
     for (struct store_conn *c = store_first(st); c; c = store_next(c))
         jsonw_uint(w, c->id);
-    jsonw_arr_close(w);
-    jsonw_key(w, "connections");
-    jsonw_arr_open(w);
-    for (struct store_conn *c = store_first(st); c; c = store_next(c))
-        if (full || c->mod_seq > since)
-            export_json_conn(w, c, api_packet_compact, 0);
     jsonw_arr_close(w);
     export_json_dns(w, st);
     jsonw_obj_close(w);

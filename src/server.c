@@ -6,7 +6,9 @@
  * Last stage of the pipeline, beside export: it reads the store under
  * store_lock(), writes what it needs into a memory buffer or a temporary
  * file (export_api.c, export_json.c, ...), releases the lock, and only then
- * writes to the socket, so a slow browser never holds up the capture loop.
+ * writes to the socket, so a slow browser never holds up the capture loop;
+ * the whole model, which can be hundreds of MB, is written in steps that
+ * let a waiting capture thread in (export_api_model's yield).
  * What changes the capture goes through the controller's callbacks (struct
  * server_ctl), never into the store directly. The only file that includes
  * civetweb.
@@ -432,6 +434,16 @@ static int api_status(struct req *rq)
 
 /* ---- model, packet, body ---- */
 
+/* Between connections of a long model write: let the capture thread in. */
+static int model_yield(void *ctx)
+{
+    return store_lock_yield(ctx);
+}
+
+/* Tries with the lock let go between connections before one write with the
+ * lock held throughout (the model kept changing under the first ones). */
+#define MODEL_TRIES 3
+
 static int api_model(struct req *rq)
 {
     struct server *srv = rq->srv;
@@ -446,11 +458,17 @@ static int api_model(struct req *rq)
                                    "(from the last /api/model reply)");
     if (!hg || !hs)
         gen = 0; /* no generation is 0: the whole model */
-    if (membuf_open(&mb) < 0)
-        return send_error(rq, 500, "out of memory");
-    store_lock(srv->st);
-    r = export_api_model(srv->st, gen, since, mb.f);
-    store_unlock(srv->st);
+    for (int i = 0;; i++) {
+        if (membuf_open(&mb) < 0)
+            return send_error(rq, 500, "out of memory");
+        store_lock(srv->st);
+        r = export_api_model(srv->st, gen, since, mb.f, i < MODEL_TRIES ? model_yield : NULL,
+                             srv->st);
+        store_unlock(srv->st);
+        if (r != -EAGAIN)
+            break;
+        membuf_free(&mb);
+    }
     if (membuf_close(&mb) < 0 || r < 0) {
         membuf_free(&mb);
         return send_error(rq, 500, "writing the model failed: %s", strerror(r < 0 ? -r : EIO));

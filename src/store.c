@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +40,8 @@ struct store {
     size_t body_mem;        /* decoded bodies, all connections */
     uint32_t nfinished;     /* finished connections held: what eviction can take */
     pthread_mutex_t lock;
+    atomic_int lock_waiters;    /* threads in store_lock() that do not hold it yet */
+    const struct store_conn *pinned; /* a long reader's place: not evicted (store_pin) */
     /* raw records (keep_raw), oldest chunk first */
     struct raw_chunk *raw_head, *raw_tail;
     uint64_t raw_next;      /* number the next record gets */
@@ -170,13 +174,43 @@ void store_clear(struct store *st)
     st->start_us = st->end_us = -1;
     st->warned_budget = 0;
     st->raw_cur = 0;
+    st->pinned = NULL;
     st->generation++;
     st->seq++;
 }
 
 void store_lock(struct store *st)
 {
+    atomic_fetch_add(&st->lock_waiters, 1);
     pthread_mutex_lock(&st->lock);
+    atomic_fetch_sub(&st->lock_waiters, 1);
+}
+
+/* A waiter must get the lock before the reader takes it back: a mutex lets
+ * the thread that just unlocked take it again before the woken waiter runs.
+ * The wait for the waiter to come through is bounded (it may have been
+ * descheduled) by a number of yields. */
+#define LOCK_YIELD_SPINS 1000
+
+int store_lock_yield(struct store *st)
+{
+    if (!atomic_load(&st->lock_waiters))
+        return 0;
+    pthread_mutex_unlock(&st->lock);
+    for (int i = 0; i < LOCK_YIELD_SPINS && atomic_load(&st->lock_waiters); i++)
+        sched_yield();
+    pthread_mutex_lock(&st->lock);
+    return 1;
+}
+
+void store_pin(struct store *st, const struct store_conn *c)
+{
+    st->pinned = c;
+}
+
+const struct store_conn *store_pinned(const struct store *st)
+{
+    return st->pinned;
 }
 
 void store_unlock(struct store *st)
@@ -246,6 +280,8 @@ size_t store_memory(const struct store *st)
 
 static void unlink_conn(struct store *st, struct store_conn *c)
 {
+    if (st->pinned == c)
+        st->pinned = NULL; /* the reader holding its place finds it gone */
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -273,7 +309,7 @@ static int reserve(struct store *st, struct store_conn *keep, size_t need)
     struct store_conn *c = st->head;
     while (c && st->mem - st->raw_mem + need > st->opts.max_memory) {
         struct store_conn *next = c->next;
-        if (c->finished && c != keep) {
+        if (c->finished && c != keep && c != st->pinned) {
             if (!st->warned_budget) {
                 log_msg(LOG_WARN, "memory budget of %zu bytes reached: evicting the oldest "
                         "finished connections (raise --max-memory to keep more)",

@@ -25,8 +25,19 @@ struct server_status;
 /* The model for /api/model. When have_gen is the store's generation, only
  * the connections changed after seq since are written ("full": false);
  * otherwise every connection ("full": true). Caller holds the store lock.
- * 0 or -errno (-ENOMEM, -EIO for a write error). */
-int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, FILE *f);
+ *
+ * yield (may be NULL) is called between connections every
+ * EXPORT_API_YIELD_WORK packets and messages written, with the current
+ * connection pinned (store_pin): the server's store_lock_yield(), so the
+ * capture thread is not kept waiting for the whole model. What changed
+ * meanwhile is in the document or has a mod_seq above its "seq" (the seq
+ * when writing began), so the next fetch has it. When the model was
+ * replaced or the pinned connection went away meanwhile, -EAGAIN: what was
+ * written to f is to be thrown away.
+ * 0 or -errno (-ENOMEM, -EIO for a write error, -EAGAIN). */
+#define EXPORT_API_YIELD_WORK 20000
+int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, FILE *f,
+                     int (*yield)(void *ctx), void *ctx);
 
 /* Packet idx of connection conn_id in full, with its payload (hex and
  * printable text) from the kept raw bytes. -ENOENT when the connection, the

@@ -389,7 +389,10 @@ size_t store_memory(const struct store *st);
 /*
  * Sharing with readers on other threads (the web server). The capture loop
  * holds the lock while it feeds a batch of records; a reader holds it while
- * it copies out what it needs. Neither holds it for long.
+ * it copies out what it needs. Neither holds it for long: a reader with a
+ * lot to copy (the whole model for the web page) lets waiting threads in
+ * between connections with store_lock_yield(), after store_pin() has marked
+ * its place so that eviction cannot free it meanwhile.
  *
  * Change tracking: every change to a connection (a packet, a message, its
  * end, a state) sets c->mod_seq to a new value of a store-wide counter, so a
@@ -399,6 +402,15 @@ size_t store_memory(const struct store *st);
  */
 void store_lock(struct store *st);
 void store_unlock(struct store *st);
+/* With the lock held: if another thread is waiting for it, let that thread
+ * have it, then take it back (1); else nothing happens (0). Anything read
+ * before may have changed: a connection is still there only if pinned. */
+int store_lock_yield(struct store *st);
+/* Mark c (NULL: none) as a reader's place, with the lock held: eviction
+ * passes over it. Discarding, freeing (JSONL streaming) or clearing the
+ * model unpins it, which store_pinned() then shows as NULL. */
+void store_pin(struct store *st, const struct store_conn *c);
+const struct store_conn *store_pinned(const struct store *st);
 uint64_t store_seq(const struct store *st);
 uint64_t store_generation(const struct store *st);
 /* Mark c changed now. */

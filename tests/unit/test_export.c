@@ -1136,7 +1136,7 @@ TEST(export_rtt_directions)
 
     struct membuf m;
     CHECK(membuf_open(&m) == 0);
-    CHECK_INT(export_api_model(st, 0, 0, m.f), 0);
+    CHECK_INT(export_api_model(st, 0, 0, m.f, NULL, NULL), 0);
     membuf_close(&m);
     CHECK(m.buf && json_valid(m.buf, m.len));
     CHECK(jv_get(m.buf, "connections.0.series.rtt") == NULL);
@@ -1467,4 +1467,111 @@ TEST(jsonw_runs_write_what_the_calls_write)
     CHECK(jsonw_finish(&w) < 0);
     fclose(f);
     free(buf);
+}
+
+/*
+ * The web page's model written with the lock let go between connections:
+ * a fake yield stands in for the capture thread and changes the store the
+ * way it can meanwhile.
+ */
+struct yield_rig {
+    struct store *st;
+    int calls;
+    int action; /* 0 add a connection, 1 evict (tight budget), 2 clear, 3 discard the pinned */
+};
+
+static struct store_conn *api_conn(struct store *st, uint16_t port, int packets)
+{
+    struct ip_addr cli = {.family = 4, .a = {192, 0, 2, 10}};
+    struct ip_addr srv = {.family = 4, .a = {198, 51, 100, 1}};
+    struct store_conn *c = store_conn_new(st, &cli, port, &srv, 80, T0 + port);
+    for (int i = 0; c && i < packets; i++)
+        if (add_pkt(st, c, T0 + port + i, DIR_C2S, TCPF_ACK, 1, 1, 0, 1, 0) < 0)
+            return NULL;
+    return c;
+}
+
+static int fake_yield(void *ctx)
+{
+    struct yield_rig *y = ctx;
+    y->calls++;
+    if (y->calls > 1)
+        return 1;
+    switch (y->action) {
+    case 0:
+        api_conn(y->st, 60000, 3);
+        break;
+    case 1: /* every finished connection but the pinned one can go */
+        for (struct store_conn *c = store_first(y->st); c; c = store_next(c))
+            store_conn_finish(y->st, c);
+        api_conn(y->st, 60001, EXPORT_API_YIELD_WORK / 2);
+        break;
+    case 2:
+        store_clear(y->st);
+        break;
+    case 3:
+        store_conn_discard(y->st, (struct store_conn *)store_pinned(y->st));
+        break;
+    }
+    return 1;
+}
+
+static int api_model_with(struct yield_rig *y, size_t max_memory, char **doc)
+{
+    struct store_opts o = {.max_memory = max_memory};
+    struct membuf m;
+    int rc;
+
+    y->st = store_new(&o);
+    y->calls = 0;
+    *doc = NULL;
+    /* four connections, the first two big enough to yield after each */
+    if (!y->st || !api_conn(y->st, 50001, EXPORT_API_YIELD_WORK) ||
+        !api_conn(y->st, 50002, EXPORT_API_YIELD_WORK) || !api_conn(y->st, 50003, 2) ||
+        !api_conn(y->st, 50004, 2) || membuf_open(&m) != 0)
+        return -100;
+    rc = export_api_model(y->st, 0, 0, m.f, fake_yield, y);
+    membuf_close(&m);
+    *doc = m.buf;
+    return rc;
+}
+
+TEST(export_api_model_lets_the_lock_go)
+{
+    struct yield_rig y = {.action = 0};
+    char *doc = NULL;
+
+    /* a connection made meanwhile is in the document, its id listed */
+    CHECK_INT(api_model_with(&y, 0, &doc), 0);
+    CHECK_INT(y.calls, 2);
+    CHECK(doc && json_valid(doc, strlen(doc)));
+    CHECK_INT(jv_count(doc, "connections"), 5);
+    CHECK_JV(doc, "connection_ids", "[1,2,3,4,5]");
+    CHECK_JV(doc, "stats.connections", "5");
+    CHECK_JV(doc, "seq", "40008"); /* when writing began: 4 connections + 40004 packets made */
+    free(doc);
+    store_free(y.st);
+
+    /* eviction meanwhile: the four take 2.6 MB of a 3 MiB budget, the new
+     * one needs 0.65 MB more; the oldest finished connection goes, but for
+     * the pinned one (1): the second. The ids and stats say what is left at
+     * the end, which the page keeps. */
+    y.action = 1;
+    CHECK_INT(api_model_with(&y, 3u << 20, &doc), 0);
+    CHECK(doc && json_valid(doc, strlen(doc)));
+    CHECK_JV(doc, "connections.0.id", "1");
+    CHECK_JV(doc, "connection_ids", "[1,3,4,5]");
+    CHECK_JV(doc, "stats.evicted_connections", "1");
+    free(doc);
+    store_free(y.st);
+
+    /* cleared, or the pinned connection discarded: start again */
+    y.action = 2;
+    CHECK_INT(api_model_with(&y, 0, &doc), -EAGAIN);
+    free(doc);
+    store_free(y.st);
+    y.action = 3;
+    CHECK_INT(api_model_with(&y, 0, &doc), -EAGAIN);
+    free(doc);
+    store_free(y.st);
 }

@@ -4,9 +4,12 @@
  * stream mode.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "htracr/dns.h"
 #include "htracr/store.h"
@@ -342,5 +345,46 @@ TEST(store_raw_bytes_do_not_count_against_the_model)
     for (int i = 0; i < 5; i++)
         CHECK(store_alloc(st, c, 1u << 20) != NULL);
     CHECK_INT(store_stats(st)->alloc_failures, 0);
+    store_free(st);
+}
+
+/* store_lock_yield: a thread waiting for the lock gets it before the
+ * reader takes it back; with nobody waiting, nothing happens. */
+struct lock_waiter {
+    struct store *st;
+    atomic_int done;
+};
+
+static void *take_lock(void *arg)
+{
+    struct lock_waiter *lw = arg;
+    store_lock(lw->st);
+    atomic_store(&lw->done, 1);
+    store_unlock(lw->st);
+    return NULL;
+}
+
+TEST(store_lock_yield_lets_a_waiter_in)
+{
+    struct store *st = store_new(&(struct store_opts){0});
+    struct lock_waiter lw = {.st = st};
+    pthread_t t;
+    int yielded = 0;
+
+    CHECK(st);
+    store_lock(st);
+    CHECK_INT(store_lock_yield(st), 0); /* nobody waits */
+    CHECK(pthread_create(&t, NULL, take_lock, &lw) == 0);
+    /* until the thread is inside store_lock() (5 s at most) */
+    for (int i = 0; i < 5000 && !yielded; i++) {
+        yielded = store_lock_yield(st);
+        if (!yielded)
+            usleep(1000);
+    }
+    CHECK_INT(yielded, 1);
+    /* back with the lock: the waiter has been through */
+    CHECK_INT(atomic_load(&lw.done), 1);
+    store_unlock(st);
+    pthread_join(t, NULL);
     store_free(st);
 }
