@@ -776,6 +776,8 @@ struct live {
     size_t first_skip; /* stream offset + 1 of the first skipped segment */
 };
 
+#define LIVE_HEADER_ROOM 4096 /* stream bytes before the skip range */
+
 static void live_cb(void *ctx, const struct capture_rec *r)
 {
     struct live *l = ctx;
@@ -833,7 +835,11 @@ static void live_cb(void *ctx, const struct capture_rec *r)
             memcpy(sk.daddr, p + 14 + 16, 4);
             sk.sport = sport;
             sk.dport = dport;
-            sk.from_seq = seq + 1;
+            /* The hint is set at the SYN/ACK, before the response exists:
+             * it starts past room for its headers (as htracr's own starts
+             * after the parsed headers), or a client slow to send its
+             * request would see them skipped too. */
+            sk.from_seq = seq + 1 + LIVE_HEADER_ROOM;
             sk.until_seq = seq + 1 + l->skip_at;
             l->skip_set = capture_skip(l->cap, &sk) == 0 ? 1 : -1;
         }
@@ -1015,6 +1021,9 @@ static int live(const char *iface, const char *path, const char *cmd, uint32_t s
     }
     if (skip_at) {
         check(l.skip_set == 1, "live %s: skip hint set at the SYN/ACK", iface);
+        check(l.first_skip > LIVE_HEADER_ROOM,
+              "live %s: nothing skipped before the range starts (first at stream offset %zu)",
+              iface, l.first_skip ? l.first_skip - 1 : 0);
         check(nskip > l.file_len / 2 && ncap > 0,
               "live %s: most of the body skipped in the kernel (%zu of %zu bytes)", iface, nskip,
               l.file_len);
