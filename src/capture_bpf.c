@@ -15,7 +15,11 @@
  * Reading: the filter submits records without waking us (BPF_RB_NO_WAKEUP)
  * until the ring is an eighth full, so dispatch() polls the ring with a
  * short tick (POLL_TICK_MS) and hands every ready record to the caller in
- * place, borrowed from the ring's memory, no copy. Timestamps come from
+ * place, borrowed from the ring's memory, no copy. After a second with
+ * nothing, the tick grows to IDLE_TICK_MS, so an idle capture left running
+ * for days wakes ten times a second, not a hundred (a response's first
+ * segment and a filling ring still wake it at once: the filter forces
+ * those wakeups). Timestamps come from
  * CLOCK_TAI (or CLOCK_BOOTTIME on kernels without the TAI helper) and are
  * turned into wall-clock time with an offset measured at each dispatch,
  * which matches the CLOCK_REALTIME stamps libpcap gives for the same
@@ -49,7 +53,9 @@
 #include "../bpf/htracr.h"
 #include "htracr.skel.h"
 
-#define POLL_TICK_MS 10 /* longest a record waits without a wakeup */
+#define POLL_TICK_MS 10 /* longest a record waits without a wakeup... */
+#define IDLE_TICK_MS 100 /* ...unless nothing came for IDLE_AFTER_TICKS ticks */
+#define IDLE_AFTER_TICKS 100
 #define RING_DEFAULT (8u << 20)
 #define RING_MIN (256u << 10) /* must hold a 64 KiB record several times */
 #define RING_MAX (1u << 30)
@@ -75,6 +81,7 @@ struct bpf_cap {
     capture_cb cb;
     void *cb_ctx;
     int max, n, full, intr;
+    uint32_t empty_ticks; /* polls in a row that brought nothing */
     uint64_t bad_records;
     struct htracr_counters *sum_buf; /* ncpu slots for the per-CPU counters */
     struct capture_rec one;          /* next()'s record, in one_buf */
@@ -171,8 +178,9 @@ static int bpf_dispatch(struct capture *cap, int max, int timeout_ms, capture_cb
     for (;;) {
         r = ring_result(b, ring_buffer__consume(b->ring), errbuf);
         if (r < 0) return b->n ? b->n : r;
+        if (b->n) b->empty_ticks = 0;
         if (b->n || timeout_ms == 0) return b->n;
-        wait = POLL_TICK_MS;
+        wait = b->empty_ticks >= IDLE_AFTER_TICKS ? IDLE_TICK_MS : POLL_TICK_MS;
         if (timeout_ms > 0) {
             int64_t left = deadline - clock_ns(CLOCK_MONOTONIC);
 
@@ -187,7 +195,11 @@ static int bpf_dispatch(struct capture *cap, int max, int timeout_ms, capture_cb
         }
         r = ring_result(b, r, errbuf);
         if (r < 0) return b->n ? b->n : r;
-        if (b->n) return b->n;
+        if (b->n) {
+            b->empty_ticks = 0;
+            return b->n;
+        }
+        if (b->empty_ticks < IDLE_AFTER_TICKS) b->empty_ticks++;
     }
 }
 
