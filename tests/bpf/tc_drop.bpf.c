@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fault injector for the TCP fault tests (tests/integration/faults.py).
+ * Fault injector for the TCP fault tests (tests/integration/faults.py) and
+ * the browser tests' lossy download (tests/e2e/netlab.py), both through
+ * tests/lib/tcdrop.py.
  *
  * This program is not part of htracr: it sits on the egress of the server's
  * veth end, as a tc clsact direct-action filter, and throws away chosen

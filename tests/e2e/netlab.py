@@ -33,7 +33,6 @@ Needs root.  Python 3 standard library only.
 import json
 import os
 import random
-import re
 import select
 import signal
 import struct
@@ -47,8 +46,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 
 import netns  # noqa: E402
+import tcdrop  # noqa: E402
 
-BPF_SRC = os.path.join(REPO, "tests", "bpf", "tc_drop.bpf.c")
 LOSSY_SIZE = 1024 * 1024
 DROP_PERCENT = 3
 
@@ -142,48 +141,12 @@ def curl(ns, args, timeout=30):
     return r.stdout
 
 
-def compile_dropper(tmp):
-    obj = os.path.join(tmp, "tc_drop.o")
-    cmd = ["clang", "-O2", "-g", "-target", "bpf", "-Wall", "-Werror",
-           "-DDROP_PERCENT=%d" % DROP_PERCENT]
-    arch_inc = "/usr/include/%s-linux-gnu" % os.uname().machine
-    if os.path.isdir(arch_inc):
-        cmd += ["-I", arch_inc]
-    cmd += ["-c", BPF_SRC, "-o", obj]
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=60)
-    if r.returncode != 0:
-        raise RuntimeError("clang tc_drop: " + r.stderr.strip())
-    return obj
-
-
-def dropped_count(ns, dev):
-    """Packets the tc program dropped (counter 0 of its map)."""
-    out = ns.run_checked(["tc", "filter", "show", "dev", dev, "egress"])
-    m = re.search(r"\bid (\d+)", out)
-    if not m:
-        return None
-    r = subprocess.run(["bpftool", "-j", "prog", "show", "id", m.group(1)],
-                       stdout=subprocess.PIPE, text=True, timeout=10)
-    maps = json.loads(r.stdout).get("map_ids", []) if r.returncode == 0 else []
-    if len(maps) != 1:
-        return None
-    r = subprocess.run(["bpftool", "-j", "map", "lookup", "id", str(maps[0]), "key",
-                        "0", "0", "0", "0"], stdout=subprocess.PIPE, text=True, timeout=10)
-    if r.returncode != 0:
-        return None
-    v = json.loads(r.stdout).get("value")
-    if isinstance(v, list):
-        return int.from_bytes(bytes(int(x, 16) for x in v), "little")
-    return int(v)
-
-
 def capture(outdir):
     os.makedirs(outdir, exist_ok=True)
     tmp = netns.make_tempdir("htr-e2e-")
     site = os.path.join(outdir, "site")
     files = write_site(site)
-    obj = compile_dropper(tmp)
+    obj = tcdrop.compile_variant(tmp, "lossy", ["-DDROP_PERCENT=%d" % DROP_PERCENT])
     made = {"site_pcap": os.path.join(outdir, "site.pcap"),
             "lossy_pcap": os.path.join(outdir, "lossy.pcap"), "site_dir": site}
     with netns.Pair("htr-e2c") as pair:
@@ -219,13 +182,12 @@ def capture(outdir):
         s.run_checked(["ip", "link", "set", "dev", pair.server_if, "gso_max_segs", "1"])
         s.run_checked(["tc", "qdisc", "add", "dev", pair.server_if, "root", "tbf", "rate",
                        "20mbit", "burst", "16k", "limit", "96k"])
-        s.run_checked(["tc", "qdisc", "add", "dev", pair.server_if, "clsact"])
-        s.run_checked(["tc", "filter", "add", "dev", pair.server_if, "egress", "bpf",
-                       "direct-action", "obj", obj, "sec", "tc"])
+        dropper = tcdrop.Dropper(s, pair.server_if)
+        dropper.attach(obj)
         dump = netns.Tcpdump(c, pair.client_if, made["lossy_pcap"], buffer_kib=16384)
         curl(c, ["-o", "/dev/null", base + "/big.bin"])
         made["lossy_tcpdump_drops"] = netns.tcpdump_kernel_drops(dump.stop()) or 0
-        made["lossy_dropped"] = dropped_count(s, pair.server_if)
+        made["lossy_dropped"] = dropper.counters()[0]
         made["lossy_size"] = LOSSY_SIZE
     netns.cleanup_all()
     print(json.dumps(made), flush=True)

@@ -30,7 +30,6 @@ kept in /tmp/htracr-faults/ (NAME.pcap, NAME.json) so a failure can be read.
 
 import json
 import os
-import re
 import select
 import shutil
 import signal
@@ -44,9 +43,9 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 
 import netns  # noqa: E402
+import tcdrop  # noqa: E402
 
 HTRACR = os.environ.get("HTRACR_BIN", os.path.join(REPO, "htracr"))
-BPF_SRC = os.path.join(REPO, "tests", "bpf", "tc_drop.bpf.c")
 KEEP_DIR = "/tmp/htracr-faults"
 PYTHON = "/usr/bin/python3"
 TOOLS = ["clang", "tc", "bpftool", "tshark", "tcpdump", "curl", "taskset", netns.NGINX]
@@ -129,70 +128,7 @@ class Results:
 
 def compile_variants(tmp):
     """Compile tc_drop.bpf.c once per variant; returns name -> object path."""
-    arch_inc = "/usr/include/%s-linux-gnu" % os.uname().machine
-    objs = {}
-    for name, defs in VARIANTS.items():
-        obj = os.path.join(tmp, "tc_drop_%s.o" % name)
-        cmd = ["clang", "-O2", "-g", "-target", "bpf", "-Wall", "-Werror"]
-        if os.path.isdir(arch_inc):      # asm/types.h lives there on Debian
-            cmd += ["-I", arch_inc]
-        cmd += defs + ["-c", BPF_SRC, "-o", obj]
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError("clang %s: %s" % (name, r.stderr.strip()))
-        objs[name] = obj
-    return objs
-
-
-class Dropper:
-    """tc clsact + one BPF filter on the server veth's egress."""
-
-    def __init__(self, pair):
-        self.pair = pair
-        self.ns = pair.server
-        self.dev = pair.server_if
-        self.ns.run_checked(["tc", "qdisc", "add", "dev", self.dev, "clsact"])
-        self.token = netns.add_cleanup("clsact " + self.dev, self.remove)
-        self.map_id = None
-
-    def attach(self, obj):
-        self.detach()
-        self.ns.run_checked(["tc", "filter", "add", "dev", self.dev, "egress", "bpf",
-                             "direct-action", "obj", obj, "sec", "tc"])
-        out = self.ns.run_checked(["tc", "filter", "show", "dev", self.dev, "egress"])
-        m = re.search(r"\bid (\d+)", out)
-        if not m:
-            raise RuntimeError("no BPF program id in: " + out)
-        r = subprocess.run(["bpftool", "-j", "prog", "show", "id", m.group(1)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=10)
-        maps = json.loads(r.stdout).get("map_ids", []) if r.returncode == 0 else []
-        if len(maps) != 1:
-            raise RuntimeError("program %s has maps %r" % (m.group(1), maps))
-        self.map_id = maps[0]
-
-    def counters(self):
-        r = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(self.map_id)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=10)
-        if r.returncode != 0:
-            raise RuntimeError("bpftool map dump: " + r.stderr.strip())
-        vals = {}
-        for e in json.loads(r.stdout):
-            k, v = e.get("key"), e.get("value")
-            if isinstance(k, list):     # no BTF: little-endian hex byte strings
-                k = int.from_bytes(bytes(int(x, 16) for x in k), "little")
-                v = int.from_bytes(bytes(int(x, 16) for x in v), "little")
-            vals[int(k)] = int(v)
-        return [vals.get(i, 0) for i in range(5)]
-
-    def detach(self):
-        self.ns.run(["tc", "filter", "del", "dev", self.dev, "egress"])
-        self.map_id = None
-
-    def remove(self):
-        if self.ns.name is not None:
-            self.ns.run(["tc", "qdisc", "del", "dev", self.dev, "clsact"])
-        netns.cancel_cleanup(self.token)
+    return {name: tcdrop.compile_variant(tmp, name, defs) for name, defs in VARIANTS.items()}
 
 
 # --------------------------------------------------------------------------
@@ -692,7 +628,7 @@ def main(argv):
             # two CPUs can cross on the veth, which is reordering nobody asked for
             subprocess.run(["taskset", "-p", "-c", "0", str(pair.nginx.proc.pid)],
                            stdout=subprocess.DEVNULL, check=True)
-            ctx = Ctx(pair, tmp, objs, Dropper(pair), res)
+            ctx = Ctx(pair, tmp, objs, tcdrop.Dropper(pair.server, pair.server_if), res)
             for name, fn in SCENARIOS:
                 if name not in want:
                     continue
