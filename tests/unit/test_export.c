@@ -1370,20 +1370,22 @@ static char *json_string_of(const uint8_t *s, size_t n)
 
 TEST(jsonw_word_scan_escapes_like_byte_scan)
 {
-    /* Every ASCII byte at every position of a 24-byte run: the writer's
-     * 8-bytes-at-a-time scan must escape exactly what a byte-at-a-time
-     * writer escapes, i.e. the concatenation of each byte written alone. */
+    /* Every byte value at every position of a 40-byte run (five words of
+     * the 8-byte scan, or a word scan that stops and the byte loop): the
+     * writer must escape exactly what a byte-at-a-time writer escapes,
+     * i.e. the concatenation of each byte written alone (a byte of 0x80
+     * and above alone among ASCII is not UTF-8: escaped either way). */
+    static const char as[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     int bad = 0;
-    for (int c = 0; c < 0x80 && !bad; c++)
-        for (size_t pos = 0; pos < 24 && !bad; pos++) {
-            uint8_t s[24];
+    for (int c = 0; c < 0x100 && !bad; c++)
+        for (size_t pos = 0; pos < 40 && !bad; pos++) {
+            uint8_t s[40];
             memset(s, 'a', sizeof(s));
             s[pos] = (uint8_t)c;
             char *whole = json_string_of(s, sizeof(s));
             char *one = json_string_of(&s[pos], 1);
             char want[256];
-            snprintf(want, sizeof(want), "%.*s%s%.*s", (int)pos, "aaaaaaaaaaaaaaaaaaaaaaaa", one,
-                     (int)(23 - pos), "aaaaaaaaaaaaaaaaaaaaaaaa");
+            snprintf(want, sizeof(want), "%.*s%s%.*s", (int)pos, as, one, (int)(39 - pos), as);
             if (strcmp(whole, want) != 0)
                 bad = 1;
             CHECK_STR(whole, want);
