@@ -421,8 +421,8 @@ static int export_har_entry(struct jsonw *w, const struct har_entry *e)
     jsonw_key(w, "_tcp");
     jsonw_obj_open(w);
     export_har_kms_opt(w, "handshake_rtt_ms", c->handshake_rtt_us);
-    export_har_kms_opt(w, "rtt_min_ms", c->stats.rtt_min_us);
-    export_har_kms_opt(w, "rtt_avg_ms", c->stats.rtt_avg_us);
+    export_har_kms_opt(w, "rtt_min_ms", store_rtt_min(&c->stats, -1));
+    export_har_kms_opt(w, "rtt_avg_ms", store_rtt_avg(&c->stats, -1));
     jsonw_kuint(w, "retransmits_c2s", c->stats.retransmits[DIR_C2S]);
     jsonw_kuint(w, "retransmits_s2c", c->stats.retransmits[DIR_S2C]);
     jsonw_kuint(w, "packets_c2s", c->stats.packets[DIR_C2S]);

@@ -435,15 +435,17 @@ void export_json_conn(struct jsonw *w, const struct store_conn *c,
     jsonw_kuint(w, "http_resyncs_s2c", s->http_resyncs[DIR_S2C]);
     jsonw_kuint(w, "http_skipped_c2s", s->http_skipped[DIR_C2S]);
     jsonw_kuint(w, "http_skipped_s2c", s->http_skipped[DIR_S2C]);
-    jsonw_kint_opt(w, "rtt_min_us", s->rtt_min_us);
-    jsonw_kint_opt(w, "rtt_avg_us", s->rtt_avg_us);
-    jsonw_kint_opt(w, "rtt_max_us", s->rtt_max_us);
-    jsonw_kint_opt(w, "rtt_c2s_min_us", s->rtt_dir_min_us[DIR_C2S]);
-    jsonw_kint_opt(w, "rtt_c2s_avg_us", s->rtt_dir_avg_us[DIR_C2S]);
-    jsonw_kint_opt(w, "rtt_c2s_max_us", s->rtt_dir_max_us[DIR_C2S]);
-    jsonw_kint_opt(w, "rtt_s2c_min_us", s->rtt_dir_min_us[DIR_S2C]);
-    jsonw_kint_opt(w, "rtt_s2c_avg_us", s->rtt_dir_avg_us[DIR_S2C]);
-    jsonw_kint_opt(w, "rtt_s2c_max_us", s->rtt_dir_max_us[DIR_S2C]);
+    /* over all samples (-1), then per direction of the timed segment */
+    static const char *const rtt_keys[3][3] = {
+        {"rtt_min_us", "rtt_avg_us", "rtt_max_us"},
+        {"rtt_c2s_min_us", "rtt_c2s_avg_us", "rtt_c2s_max_us"},
+        {"rtt_s2c_min_us", "rtt_s2c_avg_us", "rtt_s2c_max_us"},
+    };
+    for (int d = -1; d < 2; d++) {
+        jsonw_kint_opt(w, rtt_keys[d + 1][0], store_rtt_min(s, d));
+        jsonw_kint_opt(w, rtt_keys[d + 1][1], store_rtt_avg(s, d));
+        jsonw_kint_opt(w, rtt_keys[d + 1][2], store_rtt_max(s, d));
+    }
     jsonw_kuint(w, "rtt_ts_samples", s->rtt_ts_samples);
     jsonw_obj_close(w);
 

@@ -388,9 +388,8 @@ struct store_conn *store_conn_new(struct store *st, const struct ip_addr *caddr,
     c->end_us = ts_us;
     c->handshake_rtt_us = -1;
     c->syn_us = c->synack_us = c->hs_ack_us = -1;
-    c->stats.rtt_min_us = c->stats.rtt_avg_us = c->stats.rtt_max_us = -1;
     for (int d = 0; d < 2; d++)
-        c->stats.rtt_dir_min_us[d] = c->stats.rtt_dir_avg_us[d] = c->stats.rtt_dir_max_us[d] = -1;
+        c->stats.rtt_min_us[d] = c->stats.rtt_max_us[d] = -1;
     arena_init(&c->arena);
     c->prev = st->tail;
     if (st->tail)
@@ -762,7 +761,7 @@ int64_t store_conn_base_rtt(const struct store_conn *c)
      * the path and back, while one timed on the server's segment spans
      * only the client's own ACK delay (a few µs): taken as the RTT, that
      * would leave stall ≈ TTFB and the idle threshold at its floor. */
-    return c->stats.rtt_dir_min_us[DIR_C2S];
+    return c->stats.rtt_min_us[DIR_C2S];
 }
 
 void store_raw_add(struct store *st, int64_t ts_ns, int linktype, const uint8_t *data,

@@ -117,8 +117,6 @@ struct tcp_conn {
     struct tcp_dir d[2];
     uint8_t rst_seen;
     uint8_t syn_wscale[2]; /* SYN of that direction carried window scale */
-    int64_t rtt_sum[2];     /* RTT samples per direction of the timed segment */
-    uint64_t rtt_count[2];
     uint32_t rwnd_last[2];
     uint8_t rwnd_set[2];
     int64_t last_ts;        /* the previous packet's time, µs */
@@ -435,18 +433,12 @@ static void rtt_acked(struct tcp_conn *t, struct tcp_dir *d, const struct decode
     ts /= 1000;
     struct store_conn_stats *cs = &t->c->stats;
     store_conn_point(t->st, t->c, dir == DIR_C2S ? SERIES_RTT_C2S : SERIES_RTT_S2C, ts, rtt);
-    if (cs->rtt_dir_min_us[dir] < 0 || rtt < cs->rtt_dir_min_us[dir])
-        cs->rtt_dir_min_us[dir] = rtt;
-    if (rtt > cs->rtt_dir_max_us[dir])
-        cs->rtt_dir_max_us[dir] = rtt;
-    t->rtt_sum[dir] += rtt;
-    t->rtt_count[dir]++;
-    cs->rtt_dir_avg_us[dir] = t->rtt_sum[dir] / (int64_t)t->rtt_count[dir];
-    if (cs->rtt_min_us < 0 || rtt < cs->rtt_min_us)
-        cs->rtt_min_us = rtt;
-    if (rtt > cs->rtt_max_us)
-        cs->rtt_max_us = rtt;
-    cs->rtt_avg_us = (t->rtt_sum[0] + t->rtt_sum[1]) / (int64_t)(t->rtt_count[0] + t->rtt_count[1]);
+    if (cs->rtt_min_us[dir] < 0 || rtt < cs->rtt_min_us[dir])
+        cs->rtt_min_us[dir] = rtt;
+    if (rtt > cs->rtt_max_us[dir])
+        cs->rtt_max_us[dir] = rtt;
+    cs->rtt_sum_us[dir] += rtt;
+    cs->rtt_samples[dir]++;
 }
 
 static void maybe_eof(struct tcp_conn *t, int dir, uint32_t pkt)

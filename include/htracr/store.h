@@ -125,11 +125,12 @@ struct store_conn_stats {
     uint64_t overlap_conflicts;
     uint64_t http_resyncs[2];   /* HTTP parsing found its feet again after a gap */
     uint64_t http_skipped[2];   /* stream bytes skipped while looking for a message start */
-    int64_t rtt_min_us, rtt_avg_us, rtt_max_us; /* all samples; -1 when no sample */
-    /* The same per direction of the timed segment: [DIR_C2S] from the
-     * client's segments ACKed by the server, [DIR_S2C] the other way. Near
-     * the client, [DIR_S2C] is only the client's ACK delay. -1 when none. */
-    int64_t rtt_dir_min_us[2], rtt_dir_avg_us[2], rtt_dir_max_us[2];
+    /* RTT samples per direction of the timed segment: [DIR_C2S] from the
+     * client's segments ACKed by the server, [DIR_S2C] the other way (near
+     * the client, only its ACK delay). min and max -1 when none; averages,
+     * and the figures over both directions, come from store_rtt_*(). */
+    int64_t rtt_min_us[2], rtt_max_us[2], rtt_sum_us[2];
+    uint64_t rtt_samples[2];
     uint64_t rtt_ts_samples;    /* of the samples, those a timestamp echo allowed */
 };
 
@@ -344,6 +345,30 @@ static inline struct store_conn *store_next(struct store_conn *c)
  * (ACK-clocked rounds). 1 for a message in one flight; -1 when its packets
  * are no longer held. */
 int32_t store_conn_round_trips(struct store_conn *c, uint32_t first, uint32_t last, uint8_t dir);
+
+/* A connection's RTT samples summed up: those timed on dir's segments, or
+ * all of them for dir < 0; -1 when there is none. */
+static inline int64_t store_rtt_min(const struct store_conn_stats *s, int dir)
+{
+    if (dir >= 0)
+        return s->rtt_min_us[dir];
+    int64_t a = s->rtt_min_us[0], b = s->rtt_min_us[1];
+    return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+static inline int64_t store_rtt_max(const struct store_conn_stats *s, int dir)
+{
+    if (dir >= 0)
+        return s->rtt_max_us[dir];
+    return s->rtt_max_us[0] > s->rtt_max_us[1] ? s->rtt_max_us[0] : s->rtt_max_us[1];
+}
+
+static inline int64_t store_rtt_avg(const struct store_conn_stats *s, int dir)
+{
+    uint64_t n = dir >= 0 ? s->rtt_samples[dir] : s->rtt_samples[0] + s->rtt_samples[1];
+    int64_t sum = dir >= 0 ? s->rtt_sum_us[dir] : s->rtt_sum_us[0] + s->rtt_sum_us[1];
+    return n ? sum / (int64_t)n : -1;
+}
 
 /* The connection's RTT for stall estimates and the idle threshold: the
  * handshake RTT, else the smallest sample timed on the client's segments;

@@ -174,9 +174,9 @@ TEST(store_base_rtt_ignores_server_timed_samples)
     struct store_conn *c = store_conn_new(st, &cl, 1000, &sv, 80, 5);
     CHECK(c != NULL);
     CHECK_INT(store_conn_base_rtt(c), -1);
-    c->stats.rtt_min_us = c->stats.rtt_dir_min_us[DIR_S2C] = 20;
+    c->stats.rtt_min_us[DIR_S2C] = 20;
     CHECK_INT(store_conn_base_rtt(c), -1);
-    c->stats.rtt_dir_min_us[DIR_C2S] = 5000;
+    c->stats.rtt_min_us[DIR_C2S] = 5000;
     CHECK_INT(store_conn_base_rtt(c), 5000);
     c->handshake_rtt_us = 7000;
     CHECK_INT(store_conn_base_rtt(c), 7000);

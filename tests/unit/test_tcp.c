@@ -625,15 +625,15 @@ TEST(tcp_rtt_samples_per_direction)
         CHECK_INT(b->v[1].value, 30);
     }
     const struct store_conn_stats *s = &c->stats;
-    CHECK_INT(s->rtt_dir_min_us[DIR_C2S], 5000);
-    CHECK_INT(s->rtt_dir_avg_us[DIR_C2S], 8500);
-    CHECK_INT(s->rtt_dir_max_us[DIR_C2S], 12000);
-    CHECK_INT(s->rtt_dir_min_us[DIR_S2C], 20);
-    CHECK_INT(s->rtt_dir_avg_us[DIR_S2C], 25);
-    CHECK_INT(s->rtt_dir_max_us[DIR_S2C], 30);
-    CHECK_INT(s->rtt_min_us, 20); /* all samples, as before */
-    CHECK_INT(s->rtt_avg_us, (5000 + 12000 + 20 + 30) / 4);
-    CHECK_INT(s->rtt_max_us, 12000);
+    CHECK_INT(store_rtt_min(s, DIR_C2S), 5000);
+    CHECK_INT(store_rtt_avg(s, DIR_C2S), 8500);
+    CHECK_INT(store_rtt_max(s, DIR_C2S), 12000);
+    CHECK_INT(store_rtt_min(s, DIR_S2C), 20);
+    CHECK_INT(store_rtt_avg(s, DIR_S2C), 25);
+    CHECK_INT(store_rtt_max(s, DIR_S2C), 30);
+    CHECK_INT(store_rtt_min(s, -1), 20); /* all samples, as before */
+    CHECK_INT(store_rtt_avg(s, -1), (5000 + 12000 + 20 + 30) / 4);
+    CHECK_INT(store_rtt_max(s, -1), 12000);
     CHECK_INT(store_conn_base_rtt(c), 5000);
     CHECK_INT(c->nmessages, 4);
     if (c->nmessages == 4) {
