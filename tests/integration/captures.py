@@ -363,7 +363,8 @@ def tshark_fields(pcap, dfilter, fields):
 def tshark_view(pcap):
     """Requests and responses in capture order, one entry per HTTP message
     (a frame may carry several).  Body sizes: Content-Length, or the sum of
-    the chunk sizes of a chunked body."""
+    the chunk sizes of a chunked body (unknown when a frame carries several
+    responses and some are chunked)."""
     reqs = []
     for frame, stream, method, uri, host in tshark_fields(
             pcap, "http.request", ["frame.number", "tcp.stream", "http.request.method",
@@ -383,6 +384,11 @@ def tshark_view(pcap):
                     size = sum(int(c) for c in chunks)
                 elif clen:
                     size = int(clen[0])
+            elif not chunks and len(clen) == len(code):
+                # several responses completed by one frame (a body's last
+                # segment carrying the next response whole, as nginx may
+                # send pipelined answers): one Content-Length each, in order
+                size = int(clen[i])
             resps.append({"stream": int(stream[0]), "status": int(code[i]), "body": size,
                           "encoding": enc[0] if len(code) == 1 and enc else None})
     streams = tshark_fields(pcap, "tcp.flags.syn == 1 && tcp.flags.ack == 0", ["tcp.stream"])
