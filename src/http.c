@@ -65,8 +65,13 @@ enum dstate { DS_PARSING = 0, DS_WAIT_UPGRADE, DS_STOPPED, DS_RESYNC, DS_RAW09 }
 enum pev { EV_NONE = 0, EV_BEGIN, EV_HEADERS, EV_COMPLETE };
 enum bmode { BODY_OFF = 0, BODY_IDENTITY, BODY_INFLATE, BODY_DONE };
 
+/* A string llhttp hands over in spans. The first span is only pointed at
+ * (ext): it lies in the bytes being parsed, and most start lines, names
+ * and values come whole. A second span, or the end of the bytes being
+ * parsed (strbuf_own), copies it into p. */
 struct strbuf {
     char *p;
+    const char *ext; /* the bytes, while not copied; else NULL */
     size_t n, cap;
     uint8_t over; /* more arrived than the bound allows */
 };
@@ -81,6 +86,10 @@ struct body {
     uint8_t nstash;
     uint8_t stash[2]; /* first encoded bytes, to tell zlib from raw deflate */
     z_stream zs;
+};
+
+struct hdr_len {
+    uint32_t name, value;
 };
 
 struct http_dir {
@@ -109,6 +118,12 @@ struct http_dir {
      * shared instead of copied again. */
     const struct store_header *prev_hdrs;
     uint32_t prev_nhdrs;
+    struct hdr_len *lens;      /* name and value lengths of hdrs */
+    struct hdr_len *prev_lens; /* ... and of prev_hdrs */
+    uint32_t cap_prev_lens;
+    /* Likewise the previous request's URL, the previous response's reason. */
+    const char *prev_url, *prev_reason;
+    size_t prev_url_len, prev_reason_len;
     struct body body;
     char ext_method[HTTP_EXT_METHOD_MAX + 1]; /* a method llhttp does not know */
     uint8_t ext_len;
@@ -159,6 +174,13 @@ static void strbuf_reset(struct strbuf *b)
 {
     b->n = 0;
     b->over = 0;
+    b->ext = NULL;
+}
+
+/* The bytes so far ("" when none). */
+static const char *strbuf_data(const struct strbuf *b)
+{
+    return b->ext ? b->ext : b->p ? b->p : "";
 }
 
 static void strbuf_free(struct strbuf *b)
@@ -167,8 +189,55 @@ static void strbuf_free(struct strbuf *b)
     memset(b, 0, sizeof(*b));
 }
 
-/* Append, keeping at most max bytes; the rest only sets over. */
-static void strbuf_add(struct strbuf *b, const char *s, size_t n, size_t max)
+/* Room for n bytes in b->p; 0, or -1 (over set) when out of memory. */
+static int strbuf_room(struct strbuf *b, size_t n)
+{
+    if (n <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < n)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        b->over = 1;
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static void strbuf_copy_ext(struct strbuf *b)
+{
+    const char *s = b->ext;
+    b->ext = NULL;
+    if (strbuf_room(b, b->n) < 0) {
+        b->n = 0;
+        return;
+    }
+    memcpy(b->p, s, b->n);
+}
+
+/* Copy a pointed-at string into b's own buffer: its bytes are about to go. */
+static inline void strbuf_own(struct strbuf *b)
+{
+    if (b->ext)
+        strbuf_copy_ext(b);
+}
+
+static void strbuf_append(struct strbuf *b, const char *s, size_t n)
+{
+    strbuf_own(b);
+    if (strbuf_room(b, b->n + n) < 0)
+        return;
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+
+/* Append, keeping at most max bytes; the rest only sets over. s must stay
+ * valid until strbuf_own or the next append. */
+static inline __attribute__((always_inline)) void strbuf_add(struct strbuf *b, const char *s,
+                                                             size_t n, size_t max)
 {
     if (b->n + n > max) {
         b->over = 1;
@@ -176,20 +245,12 @@ static void strbuf_add(struct strbuf *b, const char *s, size_t n, size_t max)
     }
     if (!n)
         return;
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->over = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
+    if (!b->n) {
+        b->ext = s;
+        b->n = n;
+        return;
     }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
+    strbuf_append(b, s, n);
 }
 
 static size_t trim_len(const char *s, size_t n)
@@ -571,6 +632,16 @@ static void stop_c2s(struct http_conn *h)
 
 /* ---- llhttp callbacks -------------------------------------------------- */
 
+/* After llhttp returns: the spans still pointing into what it parsed are
+ * copied (a start line or header cut by a packet boundary). */
+static void dir_own_spans(struct http_dir *d)
+{
+    strbuf_own(&d->url);
+    strbuf_own(&d->reason);
+    strbuf_own(&d->name);
+    strbuf_own(&d->value);
+}
+
 static struct http_dir *dir_of(llhttp_t *p)
 {
     return p->data;
@@ -607,13 +678,6 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     return 0;
 }
 
-/* A kept string equal to the n bytes at s (which may hold a NUL: the
- * length check reads no further than k's own terminator). */
-static int same_str(const char *k, const char *s, size_t n)
-{
-    return strnlen(k, n + 1) == n && memcmp(k, s, n) == 0;
-}
-
 /* The common header names, as clients and servers spell them: kept as
  * these constants rather than copied into the arena for every message. A
  * name in any other case is copied as it came. */
@@ -648,7 +712,7 @@ static int on_header_value_complete(llhttp_t *p)
     struct http_dir *d = dir_of(p);
     struct http_conn *h = d->h;
     struct store_message *m = d->m;
-    size_t vlen = trim_len(d->value.p ? d->value.p : "", d->value.n);
+    size_t vlen = trim_len(strbuf_data(&d->value), d->value.n);
     size_t need = d->name.n + vlen;
     if (!m || d->hdr_done)
         goto out; /* chunked trailers are not kept */
@@ -660,32 +724,45 @@ static int on_header_value_complete(llhttp_t *p)
     if (d->nhdrs == d->cap_hdrs) {
         uint32_t cap = d->cap_hdrs ? d->cap_hdrs * 2 : 16;
         struct store_header *a = realloc(d->hdrs, cap * sizeof(*a));
-        if (!a) {
+        if (a)
+            d->hdrs = a;
+        struct hdr_len *l = a ? realloc(d->lens, cap * sizeof(*l)) : NULL;
+        if (!l) {
             store_stats(h->st)->alloc_failures++;
             m->headers_dropped++;
             goto out;
         }
-        d->hdrs = a;
+        d->lens = l;
         d->cap_hdrs = cap;
     }
     struct store_header *hd = &d->hdrs[d->nhdrs];
-    const char *np = d->name.p ? d->name.p : "", *vp = d->value.p ? d->value.p : "";
-    const struct store_header *ph = d->nhdrs < d->prev_nhdrs ? &d->prev_hdrs[d->nhdrs] : NULL;
-    hd->name = known_header_name(np, d->name.n);
-    if (!hd->name && ph && same_str(ph->name, np, d->name.n))
+    const char *np = strbuf_data(&d->name), *vp = strbuf_data(&d->value);
+    size_t nlen = d->name.n;
+    /* A common name is a constant; a name or value the same as the
+     * previous message's at this place is its string. */
+    const struct store_header *ph = NULL;
+    const struct hdr_len *pl = NULL;
+    if (d->nhdrs < d->prev_nhdrs) {
+        ph = &d->prev_hdrs[d->nhdrs];
+        pl = &d->prev_lens[d->nhdrs];
+    }
+    hd->name = known_header_name(np, nlen);
+    if (!hd->name && ph && pl->name == nlen && memcmp(ph->name, np, nlen) == 0)
         hd->name = ph->name;
     if (!hd->name)
-        hd->name = store_strndup(h->st, h->c, np, d->name.n);
-    hd->value = ph && same_str(ph->value, vp, vlen) ? ph->value
-                                                    : store_strndup(h->st, h->c, vp, vlen);
+        hd->name = store_strndup(h->st, h->c, np, nlen);
+    hd->value = ph && pl->value == vlen && memcmp(ph->value, vp, vlen) == 0
+                    ? ph->value
+                    : store_strndup(h->st, h->c, vp, vlen);
     if (!hd->name || !hd->value) {
         m->headers_dropped++;
         goto out;
     }
+    d->lens[d->nhdrs].name = (uint32_t)nlen;
+    d->lens[d->nhdrs].value = (uint32_t)vlen;
     d->nhdrs++;
     d->hdr_kept += need;
     /* Length first: most header names are none of these. */
-    size_t nlen = d->name.n;
     if (nlen == 12 && !m->content_type && !strcasecmp(hd->name, "content-type"))
         m->content_type = hd->value;
     else if (nlen == 16 && !m->content_encoding && !strcasecmp(hd->name, "content-encoding"))
@@ -701,6 +778,21 @@ out:
     return 0;
 }
 
+/* The n bytes at s as a kept string: *prev (of length *prev_len) when it
+ * has them, else a copy, which becomes *prev. NULL when out of memory. */
+static const char *keep_shared(struct http_dir *d, const char **prev, size_t *prev_len,
+                               const char *s, size_t n)
+{
+    if (*prev && *prev_len == n && memcmp(*prev, s, n) == 0)
+        return *prev;
+    char *k = store_strndup(d->h->st, d->h->c, s, n);
+    if (k) {
+        *prev = k;
+        *prev_len = n;
+    }
+    return k;
+}
+
 /* Method and URL of the request d->m, once. */
 static void keep_request_line(struct http_dir *d)
 {
@@ -708,14 +800,12 @@ static void keep_request_line(struct http_dir *d)
     struct store_message *m = d->m;
     if (!m || m->kind != MSG_REQUEST || m->url)
         return;
-    const char *meth = llhttp_method_name((llhttp_method_t)d->parser.method);
-    size_t mlen = strlen(meth);
-    if (d->ext_len) {
-        meth = d->ext_method;
-        mlen = d->ext_len;
-    }
-    m->method = store_strndup(h->st, h->c, meth, mlen);
-    m->url = store_strndup(h->st, h->c, d->url.p ? d->url.p : "", d->url.n);
+    /* llhttp's method names are constants: kept as they are. */
+    if (d->ext_len)
+        m->method = store_strndup(h->st, h->c, d->ext_method, d->ext_len);
+    else
+        m->method = llhttp_method_name((llhttp_method_t)d->parser.method);
+    m->url = keep_shared(d, &d->prev_url, &d->prev_url_len, strbuf_data(&d->url), d->url.n);
     /* Known now even if the headers turn out malformed: a CONNECT answered
      * 2xx must still end parsing of the response side. */
     struct fifo_ent *e = fifo_find(h, m);
@@ -751,7 +841,18 @@ static void keep_head(struct http_dir *d)
         if (m->headers) {
             m->nheaders = d->nhdrs;
             d->prev_hdrs = m->headers;
-            d->prev_nhdrs = d->nhdrs;
+            d->prev_nhdrs = 0;
+            if (d->cap_prev_lens < d->nhdrs) {
+                struct hdr_len *l = realloc(d->prev_lens, d->cap_hdrs * sizeof(*l));
+                if (l) {
+                    d->prev_lens = l;
+                    d->cap_prev_lens = d->cap_hdrs;
+                }
+            }
+            if (d->cap_prev_lens >= d->nhdrs) {
+                memcpy(d->prev_lens, d->lens, d->nhdrs * sizeof(*d->lens));
+                d->prev_nhdrs = d->nhdrs;
+            }
         } else {
             m->headers_dropped += d->nhdrs;
         }
@@ -760,7 +861,8 @@ static void keep_head(struct http_dir *d)
         keep_request_line(d);
     } else {
         m->status = d->parser.status_code;
-        m->reason = store_strndup(h->st, h->c, d->reason.p ? d->reason.p : "", d->reason.n);
+        m->reason = keep_shared(d, &d->prev_reason, &d->prev_reason_len,
+                                strbuf_data(&d->reason), d->reason.n);
     }
 }
 
@@ -911,7 +1013,9 @@ static int try_ext_method(struct http_dir *d, const uint8_t *data, size_t begin,
         return 0;
     llhttp_reset(&d->parser);
     d->pausing = 0; /* the message has begun already: no second begin */
-    if (llhttp_execute(&d->parser, "GET", 3) != HPE_OK)
+    llhttp_errno_t err = llhttp_execute(&d->parser, "GET", 3);
+    dir_own_spans(d);
+    if (err != HPE_OK)
         return 0;
     d->ext_len = (uint8_t)(i - begin);
     memcpy(d->ext_method, data + begin, d->ext_len);
@@ -977,6 +1081,7 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
         d->ev = EV_NONE;
         d->pausing = 1;
         llhttp_errno_t err = llhttp_execute(&d->parser, (const char *)data + pos, len - pos);
+        dir_own_spans(d);
         size_t epos = len;
         if (err != HPE_OK) {
             const char *ep = llhttp_get_error_pos(&d->parser);
@@ -1135,6 +1240,8 @@ void http_conn_free(struct http_conn *h)
         strbuf_free(&d->name);
         strbuf_free(&d->value);
         free(d->hdrs);
+        free(d->lens);
+        free(d->prev_lens);
     }
     free(h->fifo);
     free(h->pend);
@@ -1156,6 +1263,7 @@ static void maybe_flush(struct http_conn *h)
         h->d[i].last = NULL;
         h->d[i].prev_hdrs = NULL;
         h->d[i].prev_nhdrs = 0;
+        h->d[i].prev_url = h->d[i].prev_reason = NULL;
     }
 }
 

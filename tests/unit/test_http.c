@@ -55,11 +55,21 @@ static uint32_t fx_pkt(struct fx *f, int dir, size_t n)
     return i < 0 ? UINT32_MAX : (uint32_t)i;
 }
 
-/* One packet with these bytes; returns http_conn_data's answer. */
+/* One packet with these bytes; returns http_conn_data's answer. The bytes
+ * are handed over in a buffer of their own that is overwritten and freed
+ * afterwards, as a capture reuses its buffers: nothing the parser keeps
+ * may point into them. */
 static int fx_send_n(struct fx *f, int dir, const void *s, size_t n)
 {
     uint32_t pkt = fx_pkt(f, dir, n);
-    return http_conn_data(f->h, dir, s, n, pkt);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        return -1;
+    memcpy(buf, s, n);
+    int r = http_conn_data(f->h, dir, buf, n, pkt);
+    memset(buf, 0xa5, n);
+    free(buf);
+    return r;
 }
 
 static int fx_send(struct fx *f, int dir, const char *s)
