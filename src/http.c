@@ -103,6 +103,7 @@ struct http_dir {
     uint8_t hdr_done;   /* header end placed for the current message */
     uint8_t in_body;    /* inside Content-Length data or a chunk's data */
     uint8_t body_eof;   /* body delimited by close */
+    uint8_t midstream;  /* picked up mid-stream, no byte fed yet (http_conn_midstream) */
     uint32_t pkt;       /* packet carrying the bytes being fed */
     int64_t ts;
     uint64_t off;       /* stream bytes consumed by the parser (gaps included) */
@@ -1280,6 +1281,16 @@ int http_conn_data(struct http_conn *h, int dir, const uint8_t *data, size_t len
         }
         return d->state == DS_STOPPED;
     }
+    if (d->midstream && len) {
+        /* The first bytes of a direction picked up mid-stream: parsed as
+         * they come if they may begin a message, else skipped up to one
+         * that does (a body's middle must not stop the parser for good). */
+        d->midstream = 0;
+        int may = dir == DIR_C2S ? http_looks_like_request(data, len) != 0
+                                 : memcmp(data, "HTTP/", len < 5 ? len : 5) == 0;
+        if (d->state == DS_PARSING && !may)
+            d->state = DS_RESYNC;
+    }
     if (d->state == DS_RESYNC) {
         size_t k = find_message_start(dir, data, len);
         d->off += k;
@@ -1306,6 +1317,12 @@ int http_conn_data(struct http_conn *h, int dir, const uint8_t *data, size_t len
     dir_feed(d, data, len);
     maybe_flush(h);
     return d->state == DS_STOPPED;
+}
+
+void http_conn_midstream(struct http_conn *h, int dir)
+{
+    if (dir == DIR_C2S || dir == DIR_S2C)
+        h->d[dir].midstream = 1;
 }
 
 /* Leave the parser and skip bytes until a message starts. pop: the oldest

@@ -669,11 +669,15 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
         d->isn_set = 1;
         d->next_seq = dp->seq;
         c->midstream = 1;
+        if (t->http)
+            http_conn_midstream(t->http, dir);
     }
     if (ack && !o->isn_set) {
         o->isn = dp->ack - 1;
         o->isn_set = 1;
         o->next_seq = dp->ack;
+        if (t->http)
+            http_conn_midstream(t->http, !dir);
     }
 
     p.ts_us = ts;

@@ -61,6 +61,11 @@ uint64_t http_conn_skippable(const struct http_conn *h, int dir, uint64_t *keep)
  * a message cut short is kept, marked incomplete. */
 void http_conn_eof(struct http_conn *h, int dir, uint32_t pkt);
 
+/* Direction dir's stream was picked up after its start (no SYN): if its
+ * first bytes cannot begin a message, they are skipped up to one that does
+ * (counted as a resync), instead of stopping the parser at the error. */
+void http_conn_midstream(struct http_conn *h, int dir);
+
 /* Whether the first bytes a client sent look like an HTTP/1.x request line:
  * 1 yes, 0 no, -1 not enough bytes yet to tell. Cheap; used once per
  * connection to find HTTP on ports outside the sniff set in files. */

@@ -666,3 +666,32 @@ TEST(flow_split_request_line_on_other_port)
     CHECK_INT(c->messages[0]->headers_split, 1);
     rig_free(&r);
 }
+
+/* A capture that begins in the middle of a response body (a live capture
+ * started beside busy keep-alive connections, or a connection the budget
+ * evicted): the body's tail is skipped up to the next status line, and
+ * the exchanges after it are parsed and paired. */
+TEST(tcp_midstream_start_inside_a_body_resyncs)
+{
+    struct rig r;
+    rig_init(&r, 80, 1000, 5000, 0);
+    static const char tail[] = "89";
+    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1;
+    seg(&r, 0, r.sseq, r.cseq, TCPF_ACK | TCPF_PSH, tail, 2, 2);
+    r.sseq += 2;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK | TCPF_PSH, RSP, sl, sl);
+    struct store_conn *c = only_conn(&r);
+    CHECK(c != NULL);
+    CHECK_INT(c->midstream, 1);
+    CHECK_INT(c->nmessages, 2);
+    CHECK_INT(c->messages[0]->kind, MSG_REQUEST);
+    CHECK_STR(c->messages[0]->url, "/a");
+    CHECK_INT(c->messages[1]->status, 200);
+    CHECK_INT(c->messages[1]->request, c->messages[0]->id);
+    CHECK_INT(c->messages[1]->error == NULL, 1);
+    CHECK_INT(c->stats.http_skipped[DIR_S2C], 2);
+    CHECK_INT(c->stats.http_resyncs[DIR_S2C], 1);
+    CHECK_INT(c->stats.http_skipped[DIR_C2S], 0);
+    rig_free(&r);
+}
