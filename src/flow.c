@@ -43,6 +43,7 @@ struct flow {
     uint8_t ignored;                  /* DONE because it is not HTTP */
     uint8_t client_is_a;              /* roles, once known */
     uint8_t roles_known;
+    uint8_t evicted;                  /* DONE because the store evicted its open connection */
     int64_t last_us;
     int64_t closed_us;                /* when both FINs / a RST were seen; -1 */
     struct tcp_conn *tcp;
@@ -66,6 +67,8 @@ struct flow_table {
     int stream;                       /* the store streams: finish early */
 };
 
+static int flow_evict_open(void *ctx, struct store_conn *c);
+
 struct flow_table *flow_table_new(struct store *st, const struct flow_opts *opts)
 {
     struct flow_table *ft = calloc(1, sizeof(*ft));
@@ -85,6 +88,8 @@ struct flow_table *flow_table_new(struct store *st, const struct flow_opts *opts
         errno = ENOMEM;
         return NULL;
     }
+    if (!ft->stream)
+        store_set_evict_open(st, flow_evict_open, ft);
     return ft;
 }
 
@@ -255,6 +260,45 @@ static void expire(struct flow_table *ft)
             ft->stats.expired++;
         flow_remove(ft, f);
     }
+}
+
+/* The flow of a canonical tuple (a <= b) in bucket h, or NULL. */
+static struct flow *flow_lookup(const struct flow_table *ft, const struct ip_addr *a, uint16_t pa,
+                                const struct ip_addr *b, uint16_t pb, uint32_t h)
+{
+    struct flow *f = ft->buckets[h];
+    while (f && !(f->pa == pa && f->pb == pb && addr_cmp(&f->a, 0, a, 0) == 0 &&
+                  addr_cmp(&f->b, 0, b, 0) == 0))
+        f = f->hnext;
+    return f;
+}
+
+static struct flow *flow_find(const struct flow_table *ft, const struct ip_addr *a, uint16_t pa,
+                              const struct ip_addr *b, uint16_t pb)
+{
+    if (addr_cmp(a, pa, b, pb) > 0)
+        return flow_find(ft, b, pb, a, pa);
+    return flow_lookup(ft, a, pa, b, pb, flow_hash(a, pa, b, pb) & (ft->nbuckets - 1));
+}
+
+/* The store evicts open connection c for its budget: forget it without
+ * finishing it (finishing may allocate, and this runs inside an allocation
+ * for another connection). The flow's next packet starts a new connection,
+ * picked up mid-stream. */
+static int flow_evict_open(void *ctx, struct store_conn *c)
+{
+    struct flow_table *ft = ctx;
+    struct flow *f = flow_find(ft, &c->client_addr, c->client_port, &c->server_addr,
+                               c->server_port);
+    if (!f || f->conn != c)
+        return -1;
+    tcp_conn_free(f->tcp);
+    f->tcp = NULL;
+    f->conn = NULL;
+    pending_drop(f);
+    f->state = FLOW_DONE;
+    f->evicted = 1;
+    return 0;
 }
 
 /* Start modelling f with the given client side. */
@@ -460,10 +504,7 @@ void flow_table_packet(struct flow_table *ft, const struct decoded *d)
     }
 
     uint32_t h = flow_hash(a, pa, b, pb) & (ft->nbuckets - 1);
-    struct flow *f = ft->buckets[h];
-    while (f && !(f->pa == pa && f->pb == pb && addr_cmp(&f->a, 0, a, 0) == 0 &&
-                  addr_cmp(&f->b, 0, b, 0) == 0))
-        f = f->hnext;
+    struct flow *f = flow_lookup(ft, a, pa, b, pb, h);
 
     int syn_only = (d->flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN;
     if (f && syn_only && f->state != FLOW_PENDING) {
@@ -475,6 +516,7 @@ void flow_table_packet(struct flow_table *ft, const struct decoded *d)
                 ft->stats.port_reuse++;
             flow_finish_conn(ft, f);
             f->ignored = 0;
+            f->evicted = 0;
             f->roles_known = 0;
             f->nsniff = 0;
             f->closed_us = -1;
@@ -514,6 +556,16 @@ void flow_table_packet(struct flow_table *ft, const struct decoded *d)
         feed(ft, f, d);
         break;
     default:
+        if (f->evicted) {
+            /* Its connection went for the budget: what comes now is a new
+             * one, with the roles it had. */
+            f->evicted = 0;
+            if (flow_activate(ft, f, f->client_is_a, ts) == 0) {
+                feed(ft, f, d);
+                break;
+            }
+            f->state = FLOW_DONE;
+        }
         if (f->ignored)
             store_stats(ft->st)->ignored_packets++;
         else
@@ -533,6 +585,8 @@ void flow_table_free(struct flow_table *ft)
 {
     if (!ft)
         return;
+    if (!ft->stream)
+        store_set_evict_open(ft->st, NULL, NULL);
     for (uint32_t i = 0; i < ft->nbuckets; i++) {
         struct flow *f = ft->buckets[i];
         while (f) {

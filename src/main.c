@@ -872,11 +872,12 @@ static void report_end(struct app *a, struct capture *cap)
     const struct flow_stats *fs = pipeline_flow_stats(a->pl);
     log_msg(LOG_DEBUG,
             "%llu packets (%llu TCP), %llu connections, %llu requests, %llu responses, "
-            "%llu decode errors, %llu non-HTTP flows ignored, %llu evicted",
+            "%llu decode errors, %llu non-HTTP flows ignored, %llu evicted (%llu open)",
             (unsigned long long)ss->packets, (unsigned long long)ds->tcp,
             (unsigned long long)ss->connections, (unsigned long long)ss->requests,
             (unsigned long long)ss->responses, (unsigned long long)ss->decode_errors,
-            (unsigned long long)fs->ignored_flows, (unsigned long long)ss->evicted_connections);
+            (unsigned long long)fs->ignored_flows, (unsigned long long)ss->evicted_connections,
+            (unsigned long long)ss->evicted_open);
     struct capture_stats cst;
     capture_get_stats(cap, &cst);
     if (cst.bad_timestamps)

@@ -42,6 +42,9 @@ struct store {
     pthread_mutex_t lock;
     atomic_int lock_waiters;    /* threads in store_lock() that do not hold it yet */
     const struct store_conn *pinned; /* a long reader's place: not evicted (store_pin) */
+    int (*evict_open)(void *ctx, struct store_conn *c); /* store_set_evict_open */
+    void *evict_open_ctx;
+    int warned_open;
     /* raw records (keep_raw), oldest chunk first */
     struct raw_chunk *raw_head, *raw_tail;
     uint64_t raw_next;      /* number the next record gets */
@@ -294,20 +297,33 @@ static void unlink_conn(struct store *st, struct store_conn *c)
     st->body_mem -= c->body_mem;
 }
 
+/* Evict c (not pinned, not the one allocating) for the budget. */
+static void evict_conn(struct store *st, struct store_conn *c)
+{
+    unlink_conn(st, c);
+    if (c->finished)
+        st->nfinished--;
+    conn_free_mem(c);
+    st->stats.evicted_connections++;
+    st->seq++;
+}
+
+static int over_budget(const struct store *st, size_t need)
+{
+    return st->mem - st->raw_mem + need > st->opts.max_memory;
+}
+
 /* Make room for `need` more bytes: evict finished connections, oldest first,
- * never `keep` (the one asking). 0 when the budget allows it, else -ENOMEM. */
+ * never `keep` (the one asking); when none is left, open ones, oldest first,
+ * that their owner lets go (store_set_evict_open). 0 when the budget allows
+ * it, else -ENOMEM. */
 static int reserve(struct store *st, struct store_conn *keep, size_t need)
 {
-    if (!st->opts.max_memory || st->mem - st->raw_mem + need <= st->opts.max_memory)
+    if (!st->opts.max_memory || !over_budget(st, need))
         return 0;
-    if (!st->nfinished) {
-        /* Nothing to evict (long-lived connections only): fail at once
-         * rather than walk every connection on every allocation. */
-        st->stats.alloc_failures++;
-        return -ENOMEM;
-    }
-    struct store_conn *c = st->head;
-    while (c && st->mem - st->raw_mem + need > st->opts.max_memory) {
+    /* With nothing finished and no owner to ask, fail at once rather than
+     * walk every connection on every allocation. */
+    for (struct store_conn *c = st->nfinished ? st->head : NULL; c && over_budget(st, need);) {
         struct store_conn *next = c->next;
         if (c->finished && c != keep && c != st->pinned) {
             if (!st->warned_budget) {
@@ -316,18 +332,40 @@ static int reserve(struct store *st, struct store_conn *keep, size_t need)
                         st->opts.max_memory);
                 st->warned_budget = 1;
             }
-            unlink_conn(st, c);
-            conn_free_mem(c);
-            st->nfinished--;
-            st->stats.evicted_connections++;
-            st->seq++;
+            evict_conn(st, c);
         }
         c = next;
     }
-    if (st->mem - st->raw_mem + need <= st->opts.max_memory)
+    int open = st->evict_open && !st->opts.stream;
+    for (struct store_conn *c = open ? st->head : NULL; c && over_budget(st, need);) {
+        struct store_conn *next = c->next;
+        if (!c->finished && c != keep && c != st->pinned) {
+            if (st->evict_open(st->evict_open_ctx, c) == 0) {
+                if (st->opts.on_finish)
+                    st->opts.on_finish(st->opts.ctx, st, c); /* what it has, to JSONL */
+                if (!st->warned_open) {
+                    log_msg(LOG_WARN, "memory budget of %zu bytes reached with no finished "
+                            "connection left: evicting the oldest open ones (what they "
+                            "carry next starts a new connection in the model; raise "
+                            "--max-memory to keep more)", st->opts.max_memory);
+                    st->warned_open = 1;
+                }
+                st->stats.evicted_open++;
+                evict_conn(st, c);
+            }
+        }
+        c = next;
+    }
+    if (!over_budget(st, need))
         return 0;
     st->stats.alloc_failures++;
     return -ENOMEM;
+}
+
+void store_set_evict_open(struct store *st, int (*cb)(void *ctx, struct store_conn *c), void *ctx)
+{
+    st->evict_open = cb;
+    st->evict_open_ctx = ctx;
 }
 
 static void account(struct store *st, struct store_conn *c, size_t n)

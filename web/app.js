@@ -223,7 +223,8 @@ function updateStatus(s) {
   d.dataset.value = String(drops);
   d.title = `Packets lost before htracr saw them: ${fmtInt(st.dropped || 0)} total` +
     (st.ring_drops !== undefined ? `, ring buffer ${fmtInt(st.ring_drops)}, socket ${fmtInt(st.socket_drops || 0)}` : '') +
-    (st.evicted_connections ? `\n${fmtInt(st.evicted_connections)} finished connections evicted to stay within the memory budget` : '') +
+    (st.evicted_connections ? `\n${fmtInt(st.evicted_connections)} connections evicted to stay within the memory budget` +
+      (st.evicted_open_connections ? ` (${fmtInt(st.evicted_open_connections)} still open: their later traffic shows as new connections)` : '') : '') +
     (st.decode_errors ? `\n${fmtInt(st.decode_errors)} packets could not be decoded` : '') +
     (st.alloc_failures ? `\n${fmtInt(st.alloc_failures)} times data was not kept because the memory budget was full (raise --max-memory)` : '');
   if (s.memory) {

@@ -94,7 +94,8 @@ export class Panel {
         ['packets', fmtInt(st.packets)],
         ['connections', fmtInt(m.conns.size)],
         ['requests / responses', `${fmtInt(st.requests)} / ${fmtInt(st.responses)}`],
-        st.evicted_connections ? ['evicted (memory)', fmtInt(st.evicted_connections), 'warn'] : null,
+        st.evicted_connections ? ['evicted (memory)', fmtInt(st.evicted_connections) +
+          (st.evicted_open_connections ? ` (${fmtInt(st.evicted_open_connections)} open)` : ''), 'warn'] : null,
         st.decode_errors ? ['decode errors', fmtInt(st.decode_errors), 'warn'] : null,
         st.ignored_packets ? ['not HTTP (ignored)', fmtInt(st.ignored_packets)] : null,
       ]));

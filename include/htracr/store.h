@@ -7,7 +7,10 @@
  * only read. Memory: each connection owns an arena for its strings and bodies
  * plus growable arrays for packets, events and series; the store counts every
  * byte against --max-memory and evicts the oldest finished connections whole
- * when the budget is reached (counted in stats.evicted_connections).
+ * when the budget is reached (counted in stats.evicted_connections). When no
+ * finished connection is left (long-lived keep-alive connections only), the
+ * oldest open ones go, if their owner lets go of them (store_set_evict_open),
+ * so that a capture left running keeps showing what is happening now.
  *
  * Two modes: "retain" keeps every finished connection for the model outputs
  * (JSON, HAR, UI); "stream" (JSONL only) hands each finished connection to a
@@ -226,7 +229,8 @@ struct store_stats {
     uint64_t dropped;           /* lost before us (kernel, ring) */
     uint64_t connections;       /* connections in the model, ever */
     uint64_t requests, responses;
-    uint64_t evicted_connections;
+    uint64_t evicted_connections; /* finished or open, removed for the budget */
+    uint64_t evicted_open;      /* ... of which still open (store_set_evict_open) */
     uint64_t decode_errors;
     uint64_t ignored_packets;   /* TCP not on a sniffed port and not HTTP */
     uint64_t late_packets;      /* for a connection already finished and streamed */
@@ -435,6 +439,15 @@ int store_lock_yield(struct store *st);
  * passes over it. Discarding, freeing (JSONL streaming) or clearing the
  * model unpins it, which store_pinned() then shows as NULL. */
 void store_pin(struct store *st, const struct store_conn *c);
+/* Who may give up an open connection for the budget: cb(ctx, c) drops every
+ * pointer its owner holds to c and returns 0 (or non-zero to keep it), then
+ * the store evicts c whole, after on_finish has seen it. Called from inside
+ * an allocation for another connection (never the one allocating, nor the
+ * pinned one), so cb must not allocate from the store. Not used in stream
+ * mode, where connections are written out as they go. cb NULL: open
+ * connections are never evicted. */
+void store_set_evict_open(struct store *st, int (*cb)(void *ctx, struct store_conn *c),
+                          void *ctx);
 const struct store_conn *store_pinned(const struct store *st);
 uint64_t store_seq(const struct store *st);
 uint64_t store_generation(const struct store *st);

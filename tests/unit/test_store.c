@@ -120,6 +120,100 @@ TEST(store_budget_fails_when_nothing_to_evict)
     store_free(st);
 }
 
+/* store_set_evict_open: whom the store asks about, and in which order. */
+struct evict_log {
+    uint32_t asked[8], finished[8];
+    int nasked, nfinished;
+    uint32_t refuse; /* id the owner keeps */
+};
+
+static int log_evict(void *ctx, struct store_conn *c)
+{
+    struct evict_log *l = ctx;
+    if (l->nasked < 8)
+        l->asked[l->nasked++] = c->id;
+    return c->id == l->refuse ? -1 : 0;
+}
+
+static void log_finish(void *ctx, struct store *st, struct store_conn *c)
+{
+    struct evict_log *l = ctx;
+    (void)st;
+    if (l->nfinished < 8)
+        l->finished[l->nfinished++] = c->id;
+}
+
+/* Four open connections of 64 packets each (arrays of 64): the budget
+ * holds 300 packets, so one of them growing to 128 needs another gone. */
+static struct store *open_conns(struct evict_log *l, int stream, struct store_conn **c)
+{
+    struct store *st = store_new(&(struct store_opts){
+        .max_memory = 300 * sizeof(struct store_packet) + 4 * sizeof(struct store_conn),
+        .stream = stream, .on_finish = log_finish, .ctx = l});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    store_set_evict_open(st, log_evict, l);
+    for (int i = 0; i < 4; i++) {
+        c[i] = store_conn_new(st, &cl, (uint16_t)(1000 + i), &sv, 80, i);
+        for (int k = 0; k < 64; k++) {
+            struct store_packet p = {.ts_us = k};
+            store_conn_add_packet(st, c[i], &p);
+        }
+    }
+    return st;
+}
+
+TEST(store_budget_evicts_open_oldest_first_when_nothing_finished)
+{
+    struct evict_log l = {.refuse = 2};
+    struct store_conn *c[4];
+    struct store *st = open_conns(&l, 0, c);
+    CHECK_INT(l.nasked, 0); /* all fit */
+    store_pin(st, c[0]);
+    /* c[3] grows past the budget: not itself, not the pinned c[0], not c[1]
+     * (its owner keeps it)... c[1] is asked first, then c[2]. */
+    l.refuse = c[1]->id;
+    uint32_t id2 = c[2]->id;
+    for (int k = 0; k < 64; k++) {
+        struct store_packet p = {.ts_us = k};
+        CHECK(store_conn_add_packet(st, c[3], &p) >= 0);
+    }
+    CHECK(l.nasked >= 2);
+    CHECK_INT(l.asked[0], c[1]->id);
+    CHECK_INT(l.asked[1], id2);
+    /* on_finish saw the evicted one before it went, and only that one */
+    CHECK_INT(l.nfinished, 1);
+    CHECK_INT(l.finished[0], id2);
+    CHECK_INT(store_stats(st)->evicted_open, 1);
+    CHECK_INT(store_stats(st)->evicted_connections, 1);
+    CHECK(store_first(st) == c[0] && store_next(c[0]) == c[1] && store_next(c[1]) == c[3]);
+    /* Nothing left to give: the allocation fails and is counted. */
+    int failed = 0;
+    for (int k = 0; k < 2000 && !failed; k++) {
+        struct store_packet p = {.ts_us = k};
+        failed = store_conn_add_packet(st, c[3], &p) < 0;
+    }
+    CHECK(failed);
+    CHECK(store_stats(st)->alloc_failures > 0);
+    CHECK_INT(store_stats(st)->evicted_open, 1);
+    store_free(st);
+}
+
+TEST(store_stream_mode_never_evicts_open)
+{
+    struct evict_log l = {0};
+    struct store_conn *c[4];
+    struct store *st = open_conns(&l, 1, c);
+    int failed = 0;
+    for (int k = 0; k < 2000 && !failed; k++) {
+        struct store_packet p = {.ts_us = k};
+        failed = store_conn_add_packet(st, c[3], &p) < 0;
+    }
+    CHECK(failed);
+    CHECK_INT(l.nasked, 0);
+    CHECK_INT(store_stats(st)->evicted_open, 0);
+    store_free(st);
+}
+
 static int finished_count;
 static void count_finish(void *ctx, struct store *st, struct store_conn *c)
 {

@@ -667,6 +667,82 @@ TEST(flow_split_request_line_on_other_port)
     rig_free(&r);
 }
 
+/* Two keep-alive connections that never close, and a budget they fill
+ * many times over: the oldest open connection is evicted each time, and
+ * what its client sends next starts a new connection, picked up
+ * mid-stream, whose exchanges are parsed as before. */
+struct side {
+    uint16_t cport;
+    uint32_t cseq, sseq;
+};
+
+static void use_side(struct rig *r, struct side *s, const struct side *next)
+{
+    s->cport = r->cport;
+    s->cseq = r->cseq;
+    s->sseq = r->sseq;
+    r->cport = next->cport;
+    r->cseq = next->cseq;
+    r->sseq = next->sseq;
+}
+
+TEST(flow_budget_evicts_open_connections_and_picks_them_up_again)
+{
+    struct rig r;
+    rig_init(&r, 80, 1000, 5000, 0);
+    store_free(r.st);
+    flow_table_free(r.ft);
+    /* A budget a few dozen exchanges fill. */
+    r.st = store_new(&(struct store_opts){.max_memory = 64 * 1024, .body_limit = 1 << 20});
+    struct flow_opts fo = {.nports = 1};
+    fo.ports[0] = 80;
+    r.ft = flow_table_new(r.st, &fo);
+    struct side other = {.cport = 40001, .cseq = 7000, .sseq = 9000}, cur;
+    handshake(&r);
+    use_side(&r, &cur, &other);
+    handshake(&r);
+    char req[64];
+    const int rounds = 400;
+    for (int i = 0; i < rounds * 2; i++) {
+        use_side(&r, &other, &cur);
+        cur = other;
+        snprintf(req, sizeof(req), "GET /%d/%u HTTP/1.1\r\nHost: example.com\r\n\r\n", i,
+                 r.cport);
+        uint32_t ql = (uint32_t)strlen(req), sl = sizeof(RSP) - 1;
+        seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, req, ql, ql);
+        seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK | TCPF_PSH, RSP, sl, sl);
+        seg(&r, 1, r.cseq + ql, r.sseq + sl, TCPF_ACK, NULL, 0, 0);
+        r.cseq += ql;
+        r.sseq += sl;
+    }
+    const struct store_stats *ss = store_stats(r.st);
+    CHECK(ss->evicted_open >= 4);
+    CHECK_INT(ss->evicted_connections, ss->evicted_open);
+    CHECK_INT(ss->alloc_failures, 0);
+    CHECK_INT(ss->requests, ss->responses);
+    /* The model holds the newest exchanges of both clients, each on a
+     * connection that began mid-stream (its SYN belongs to an evicted one),
+     * and every request there is answered. */
+    int found[2] = {0, 0};
+    for (struct store_conn *c = store_first(r.st); c; c = store_next(c)) {
+        CHECK_INT(c->midstream, 1);
+        CHECK(c->nmessages >= 2);
+        CHECK_INT(c->nmessages % 2, 0);
+        struct store_message *q = c->messages[c->nmessages - 2];
+        struct store_message *p = c->messages[c->nmessages - 1];
+        CHECK_INT(q->kind, MSG_REQUEST);
+        CHECK_INT(p->request, q->id);
+        CHECK_INT(p->status, 200);
+        snprintf(req, sizeof(req), "/%d/%u", rounds * 2 - (c->client_port == 40000 ? 2 : 1),
+                 c->client_port);
+        if (!strcmp(q->url, req))
+            found[c->client_port - 40000]++;
+    }
+    CHECK_INT(found[0], 1);
+    CHECK_INT(found[1], 1);
+    rig_free(&r);
+}
+
 /* A capture that begins in the middle of a response body (a live capture
  * started beside busy keep-alive connections, or a connection the budget
  * evicted): the body's tail is skipped up to the next status line, and
