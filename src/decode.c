@@ -419,13 +419,15 @@ static enum decode_result decode_tcp(const struct pkt *b, const struct l4 *l4, s
         st->truncated_tcp++;
         return DECODE_ERROR;
     }
-    pkt_be16(b, l4->off, &out->sport);
-    pkt_be16(b, l4->off + 2, &out->dport);
-    pkt_be32(b, l4->off + 4, &out->seq);
-    pkt_be32(b, l4->off + 8, &out->ack);
-    pkt_u8(b, l4->off + 12, &off_byte);
-    pkt_u8(b, l4->off + 13, &flags);
-    pkt_be16(b, l4->off + 14, &out->window);
+    /* The 20 fixed bytes are there (checked above): read them as they are. */
+    const uint8_t *h = b->p + l4->off;
+    out->sport = (uint16_t)(h[0] << 8 | h[1]);
+    out->dport = (uint16_t)(h[2] << 8 | h[3]);
+    out->seq = (uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 | (uint32_t)h[6] << 8 | h[7];
+    out->ack = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11];
+    off_byte = h[12];
+    flags = h[13];
+    out->window = (uint16_t)(h[14] << 8 | h[15]);
     doff = (uint32_t)(off_byte >> 4) * 4;
     if (doff < 20 || doff > l4->len) {
         st->bad_tcp_offset++;

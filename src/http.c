@@ -635,7 +635,7 @@ static void stop_c2s(struct http_conn *h)
 
 /* After llhttp returns: the spans still pointing into what it parsed are
  * copied (a start line or header cut by a packet boundary). */
-static void dir_own_spans(struct http_dir *d)
+static inline void dir_own_spans(struct http_dir *d)
 {
     strbuf_own(&d->url);
     strbuf_own(&d->reason);
