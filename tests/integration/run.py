@@ -36,6 +36,15 @@ Per backend:
             none), and htracr's completed transactions equal wrk's request
             count under the rule in check_wrk(); a run with drops is run
             once more (drops depend on machine load), and the retry is said
+  budget    `wrk -t1 -c4 -d3s` beside `htracr --max-memory 8M --json
+            --jsonl`: the budget fills many times over with only open
+            keep-alive connections, so the oldest open ones are evicted
+            (stats.evicted_open_connections > 0) and picked up again
+            mid-stream; no allocation fails, the final model reaches the
+            end of the run, and every response wrk parsed is a complete
+            transaction in the JSONL (written as each connection went), so
+            that count equals wrk's within one in-flight request per
+            connection
 
 One line per check ("ok   ..." / "FAIL ... (details)" / "skip ..."); last
 line "N passed, N failed, N skipped"; exit 1 on any failure.  Needs root
@@ -68,7 +77,7 @@ import live_site  # noqa: E402
 from live_htracr import LiveRun  # noqa: E402
 
 BACKENDS = ["bpf", "pcap"]
-GROUPS = ["nonroot", "mixed", "count", "stopdrain", "wrk"]
+GROUPS = ["nonroot", "mixed", "count", "stopdrain", "wrk", "budget"]
 TOOLS = ["curl", "wrk", "tcpdump", "setpriv", netns.NGINX]
 COUNT = 25                     # -c
 WRK_SUDO = (4321, 4321)        # SUDO_UID/SUDO_GID given to the wrk run
@@ -662,6 +671,60 @@ def check_wrk(res, tag, wrk_requests, total, complete, by_conn, rst_ports):
               "%d lines, %d complete, %d connections" % (total, complete, len(by_conn)))
 
 
+def group_budget(res, ctx):
+    tag = "%s: budget" % ctx.backend
+    jsonl = os.path.join(ctx.tmp, "budget.jsonl")
+    run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "budget",
+                  extra=["--max-memory", "8M", "--jsonl", jsonl, "--stats-interval", "1"])
+    run.wait_ready()
+    time.sleep(0.3)
+    try:
+        w = live_site.wrk(ctx.client, ctx.pair.url("/static/small.txt"), seconds=3)
+    finally:
+        time.sleep(SETTLE + 0.3)
+        rc = run.stop()
+    if not res.check(tag + ": exit status after SIGINT", 0, rc, "stderr: " + run.stderr_tail()):
+        return
+    model = run.model()
+    st = model["stats"]
+    lines = run.stats_lines()
+    drops = sum(x[2] + x[3] for x in lines[-1:])
+    note("%s: wrk %d requests; model stats %r; drops %d" % (
+        tag, w.requests, {k: st.get(k) for k in ("connections", "requests", "responses",
+                                                 "evicted_connections",
+                                                 "evicted_open_connections",
+                                                 "alloc_failures")}, drops))
+    res.truth(tag + ": open connections evicted for the budget (stats, and a warning)",
+              st.get("evicted_open_connections", 0) > 0 and
+              "evicting the oldest open ones" in run.stderr(),
+              "stats %r; stderr: %s" % (st, run.stderr_tail()))
+    res.check(tag + ": no allocation failed", 0, st.get("alloc_failures"))
+    conns = model["connections"]
+    ends = [m["end_us"] for c in conns for m in c["messages"]]
+    res.truth(tag + ": the final model holds the last second of the run",
+              ends and model["end_us"] - max(ends) < 1000000,
+              "capture end %s, newest message end %s" % (model["end_us"], max(ends or [0])))
+    res.truth(tag + ": connections in the final model were picked up mid-stream",
+              conns and all(c["midstream"] for c in conns),
+              "%r" % [(c["id"], c["client_port"], c["midstream"]) for c in conns])
+    complete = total = 0
+    with open(jsonl) as fh:
+        for line in fh:
+            if line.strip():
+                x = json.loads(line)
+                total += 1
+                r = x.get("response")
+                complete += bool(r and r.get("complete") and x.get("status") is not None)
+    if drops:
+        res.skip(tag + ": JSONL transactions vs wrk's count",
+                 "%d packets dropped under load: the count cannot match" % drops)
+        return
+    res.truth(tag + ": complete transactions in the JSONL == wrk's requests, within one "
+              "in-flight per connection (%d complete of %d lines, wrk %d)"
+              % (complete, total, w.requests),
+              0 <= complete - w.requests <= 4, "")
+
+
 # --------------------------------------------------------------------------
 
 def run_backend(res, backend, groups):
@@ -677,7 +740,7 @@ def run_backend(res, backend, groups):
             ctx.pair.client_if))
         for g, fn in (("nonroot", group_nonroot), ("mixed", group_mixed),
                       ("count", group_count), ("stopdrain", group_stopdrain),
-                      ("wrk", group_wrk)):
+                      ("wrk", group_wrk), ("budget", group_budget)):
             if g in groups:
                 t = time.monotonic()
                 try:
