@@ -607,8 +607,9 @@ void flow_table_free(struct flow_table *ft)
 {
     if (!ft)
         return;
-    if (!ft->stream)
-        store_set_evict_open(ft->st, NULL, NULL);
+    /* A table replacing this one (pipeline_clear) has registered itself
+     * already: only this one's registration goes. */
+    store_unset_evict_open(ft->st, ft);
     for (uint32_t i = 0; i < ft->nbuckets; i++) {
         struct flow *f = ft->buckets[i];
         while (f) {

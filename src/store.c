@@ -368,6 +368,12 @@ void store_set_evict_open(struct store *st, int (*cb)(void *ctx, struct store_co
     st->evict_open_ctx = ctx;
 }
 
+void store_unset_evict_open(struct store *st, void *ctx)
+{
+    if (st->evict_open_ctx == ctx)
+        store_set_evict_open(st, NULL, NULL);
+}
+
 static void account(struct store *st, struct store_conn *c, size_t n)
 {
     st->mem += n;

@@ -54,7 +54,8 @@ void flow_table_tick(struct flow_table *ft, int64_t now_us);
  * table keep their role; new ones use the new ports. */
 void flow_table_set_ports(struct flow_table *ft, const uint16_t *ports, int nports);
 /* Free; flow_table_free(NULL) is a no-op. Call flow_table_finish() first to
- * keep what is in flight. */
+ * keep what is in flight. The table is registered with its store
+ * (store_set_evict_open): free it before the store. */
 void flow_table_free(struct flow_table *ft);
 
 #endif

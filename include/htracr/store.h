@@ -448,6 +448,8 @@ void store_pin(struct store *st, const struct store_conn *c);
  * connections are never evicted. */
 void store_set_evict_open(struct store *st, int (*cb)(void *ctx, struct store_conn *c),
                           void *ctx);
+/* Forget the owner set with this ctx (a newer owner set since is kept). */
+void store_unset_evict_open(struct store *st, void *ctx);
 const struct store_conn *store_pinned(const struct store *st);
 uint64_t store_seq(const struct store *st);
 uint64_t store_generation(const struct store *st);

@@ -143,6 +143,17 @@ static void log_finish(void *ctx, struct store *st, struct store_conn *c)
         l->finished[l->nfinished++] = c->id;
 }
 
+/* Add packets to c until an allocation fails (at most 2000): 1 if one did. */
+static int grows_until_it_fails(struct store *st, struct store_conn *c)
+{
+    for (int k = 0; k < 2000; k++) {
+        struct store_packet p = {.ts_us = k};
+        if (store_conn_add_packet(st, c, &p) < 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Four open connections of 64 packets each (arrays of 64): the budget
  * holds 300 packets, so one of them growing to 128 needs another gone. */
 static struct store *open_conns(struct evict_log *l, int stream, struct store_conn **c)
@@ -187,14 +198,29 @@ TEST(store_budget_evicts_open_oldest_first_when_nothing_finished)
     CHECK_INT(store_stats(st)->evicted_connections, 1);
     CHECK(store_first(st) == c[0] && store_next(c[0]) == c[1] && store_next(c[1]) == c[3]);
     /* Nothing left to give: the allocation fails and is counted. */
-    int failed = 0;
-    for (int k = 0; k < 2000 && !failed; k++) {
-        struct store_packet p = {.ts_us = k};
-        failed = store_conn_add_packet(st, c[3], &p) < 0;
-    }
-    CHECK(failed);
+    CHECK(grows_until_it_fails(st, c[3]));
     CHECK(store_stats(st)->alloc_failures > 0);
     CHECK_INT(store_stats(st)->evicted_open, 1);
+    store_free(st);
+}
+
+/* A flow table replacing another (pipeline_clear) registers before the old
+ * one is freed: freeing the old one must leave the new registration. */
+TEST(store_unset_evict_open_only_forgets_its_own)
+{
+    struct evict_log l = {0}, other = {0};
+    struct store_conn *c[4];
+    struct store *st = open_conns(&l, 0, c);
+    store_unset_evict_open(st, &other);
+    for (int k = 0; k < 64; k++) {
+        struct store_packet p = {.ts_us = k};
+        CHECK(store_conn_add_packet(st, c[3], &p) >= 0);
+    }
+    CHECK_INT(store_stats(st)->evicted_open, 1);
+    CHECK_INT(l.nasked, 1);
+    store_unset_evict_open(st, &l);
+    CHECK(grows_until_it_fails(st, c[3]));
+    CHECK_INT(l.nasked, 1);
     store_free(st);
 }
 
@@ -203,12 +229,7 @@ TEST(store_stream_mode_never_evicts_open)
     struct evict_log l = {0};
     struct store_conn *c[4];
     struct store *st = open_conns(&l, 1, c);
-    int failed = 0;
-    for (int k = 0; k < 2000 && !failed; k++) {
-        struct store_packet p = {.ts_us = k};
-        failed = store_conn_add_packet(st, c[3], &p) < 0;
-    }
-    CHECK(failed);
+    CHECK(grows_until_it_fails(st, c[3]));
     CHECK_INT(l.nasked, 0);
     CHECK_INT(store_stats(st)->evicted_open, 0);
     store_free(st);

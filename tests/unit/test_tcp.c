@@ -352,8 +352,8 @@ TEST(tcp_stream_mode_flushes_keepalive_transactions)
 {
     struct rig r;
     rig_init(&r, 80, 1000, 5000, 1);
-    store_free(r.st);
     flow_table_free(r.ft);
+    store_free(r.st);
     flushed_msgs = flush_calls = 0;
     r.st = store_new(&(struct store_opts){.stream = 1, .on_finish = count_msgs});
     struct flow_opts fo = {.nports = 1, .sniff_http = 1};
@@ -690,8 +690,8 @@ TEST(flow_budget_evicts_open_connections_and_picks_them_up_again)
 {
     struct rig r;
     rig_init(&r, 80, 1000, 5000, 0);
-    store_free(r.st);
     flow_table_free(r.ft);
+    store_free(r.st);
     /* A budget a few dozen exchanges fill. */
     r.st = store_new(&(struct store_opts){.max_memory = 64 * 1024, .body_limit = 1 << 20});
     struct flow_opts fo = {.nports = 1};
