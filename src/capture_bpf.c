@@ -56,7 +56,10 @@
 #define POLL_TICK_MS 10 /* longest a record waits without a wakeup... */
 #define IDLE_TICK_MS 100 /* ...unless nothing came for IDLE_AFTER_TICKS ticks */
 #define IDLE_AFTER_TICKS 100
-#define RING_DEFAULT (8u << 20)
+/* As libpcap's buffer: 8 MiB (the first default) held about 180 ms of
+ * wrk's traffic, which a server thread writing the whole model outlasted
+ * now and then (bench/live --parts uifetch, docs/performance.md). */
+#define RING_DEFAULT (32u << 20)
 #define RING_MIN (256u << 10) /* must hold a 64 KiB record several times */
 #define RING_MAX (1u << 30)
 #define MAX_PORTS 1024 /* ports userspace remembers, to unselect them on a change */

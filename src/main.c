@@ -89,7 +89,7 @@ static void usage(FILE *f)
             "      --web-root DIR     serve the UI's files from DIR (development)\n"
             "      --upload-limit SIZE   largest pcap upload (default 256M)\n"
             "      --no-dns           live: do not capture DNS (UDP 53)\n"
-            "      --buffer SIZE      live: ring buffer (eBPF, default 8M) or kernel\n"
+            "      --buffer SIZE      live: ring buffer (eBPF, default 32M) or kernel\n"
             "                         buffer (libpcap, default 32M)\n"
             "  -p, --port PORT[,..]   HTTP server ports (repeatable; default 80). In files,\n"
             "                         HTTP on other ports is found unless -p is given\n"
