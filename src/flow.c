@@ -88,8 +88,8 @@ struct flow_table *flow_table_new(struct store *st, const struct flow_opts *opts
         errno = ENOMEM;
         return NULL;
     }
-    if (!ft->stream)
-        store_set_evict_open(st, flow_evict_open, ft);
+    /* The store asks only outside stream mode. */
+    store_set_evict_open(st, flow_evict_open, ft);
     return ft;
 }
 
