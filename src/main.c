@@ -22,8 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <llhttp.h>
+
 #include "htracr/capture.h"
 #include "htracr/export.h"
+#include "htracr/llhttp_simd.h"
 #include "htracr/log.h"
 #include "htracr/pipeline.h"
 #include "htracr/export_api.h"
@@ -353,7 +356,10 @@ static int parse_args(struct cli *cli, int argc, char **argv)
             break;
         case 'v': verbose++; break;
         case 'q': quiet = 1; break;
-        case OPT_VERSION: printf("htracr %s\n", HTRACR_VERSION); exit(0);
+        case OPT_VERSION:
+            printf("htracr %s (llhttp %d.%d.%d, %s)\n", HTRACR_VERSION, LLHTTP_VERSION_MAJOR,
+                   LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH, llhttp_simd_name());
+            exit(0);
         case 'h': usage(stdout); exit(0);
         case '?':
             if (optopt) {
