@@ -381,12 +381,11 @@ static void account(struct store *st, struct store_conn *c, size_t n)
         c->mem += n;
 }
 
-/* Grow *arr (element size sz, count n, capacity *cap) to hold one more. */
-static int grow(struct store *st, struct store_conn *c, void **arr, uint32_t n, uint32_t *cap,
-                size_t sz)
+/* Grow *arr (element size sz, count n, capacity *cap) to hold one more:
+ * the check inline (it passes for all but a few appends), the growing not. */
+static __attribute__((noinline)) int grow_slow(struct store *st, struct store_conn *c, void **arr,
+                                               uint32_t *cap, size_t sz)
 {
-    if (n < *cap)
-        return 0;
     uint32_t ncap = *cap ? *cap * 2 : 16;
     if (ncap <= *cap || (size_t)ncap > SIZE_MAX / sz)
         return -ENOMEM;
@@ -402,6 +401,12 @@ static int grow(struct store *st, struct store_conn *c, void **arr, uint32_t n, 
     *cap = ncap;
     account(st, c, add);
     return 0;
+}
+
+static inline int grow(struct store *st, struct store_conn *c, void **arr, uint32_t n,
+                       uint32_t *cap, size_t sz)
+{
+    return n < *cap ? 0 : grow_slow(st, c, arr, cap, sz);
 }
 
 struct store_conn *store_conn_new(struct store *st, const struct ip_addr *caddr, uint16_t cport,
