@@ -19,14 +19,19 @@ LLHTTP_OBJS := $(OUT)/llhttp/llhttp_base.o $(OUT)/llhttp/llhttp_sse42.o \
 	$(OUT)/llhttp/api.o $(OUT)/llhttp/http.o
 ALL_CFLAGS += -DHTRACR_LLHTTP_SIMD=1
 
-$(OUT)/llhttp/llhttp_base.o: $(OUT)/llhttp/llhttp.o
-	$(call msg,OBJCOPY,$@)
-	$(Q)$(OBJCOPY) --redefine-sym llhttp__internal_execute=llhttp__internal_execute_base $< $@
+# Both copies compiled here, with -fno-lto: objcopy renames symbols only in
+# real object code (CFLAGS may ask for -flto).
+LLHTTP_SIMD_CC = $(CC) -std=gnu11 $(filter-out -MMD -MP,$(CFLAGS)) -fno-lto -w -I$(LLHTTP_INC)
+
+$(OUT)/llhttp/llhttp_base.o: $(LLHTTP_DIR)/llhttp.c | $(OUT)/llhttp
+	$(call msg,CC,$@)
+	$(Q)$(LLHTTP_SIMD_CC) -c -o $@.tmp $<
+	$(Q)$(OBJCOPY) --redefine-sym llhttp__internal_execute=llhttp__internal_execute_base $@.tmp $@
+	$(Q)rm -f $@.tmp
 
 $(OUT)/llhttp/llhttp_sse42.o: $(LLHTTP_DIR)/llhttp.c | $(OUT)/llhttp
 	$(call msg,CC,$@)
-	$(Q)$(CC) -std=gnu11 $(filter-out -MMD -MP,$(CFLAGS)) -w -msse4.2 -I$(LLHTTP_INC) \
-		-c -o $@.tmp $<
+	$(Q)$(LLHTTP_SIMD_CC) -msse4.2 -c -o $@.tmp $<
 	$(Q)$(NM) --defined-only -g $@.tmp | awk '{ print $$3, $$3 "_sse42" }' > $@.syms
 	$(Q)$(OBJCOPY) --redefine-syms=$@.syms $@.tmp $@
 	$(Q)rm -f $@.tmp $@.syms
