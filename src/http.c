@@ -78,6 +78,8 @@ struct strbuf {
 
 struct body {
     uint8_t *buf;   /* decoded bytes kept so far (malloc, <= body_limit) */
+    const uint8_t *ext; /* or: the first len bytes, still in the data being
+                         * parsed (body_own copies them into buf) */
     size_t len, cap;
     size_t limit;
     uint8_t mode;   /* enum bmode */
@@ -346,6 +348,7 @@ static void body_start(struct http_dir *d)
     struct body *b = &d->body;
     const char *enc = d->m->content_encoding;
     b->len = 0;
+    b->ext = NULL;
     b->nstash = 0;
     b->ended = 0;
     b->limit = store_get_opts(d->h->st)->body_limit;
@@ -449,13 +452,39 @@ static void inflate_bytes(struct http_dir *d, const uint8_t *p, size_t n)
 }
 
 /* Body bytes of d->m on the wire (already de-chunked by llhttp). */
-static void body_add(struct http_dir *d, const uint8_t *p, size_t n)
+/* The kept bytes of a body pointed at in the data being parsed, copied:
+ * that data is gone once the caller returns. */
+static void body_own(struct http_dir *d)
+{
+    struct body *b = &d->body;
+    if (!b->ext)
+        return;
+    const uint8_t *p = b->ext;
+    b->ext = NULL;
+    if (body_reserve(b, b->len) < 0) {
+        store_stats(d->h->st)->alloc_failures++;
+        b->len = 0;
+        body_stop(d, 1);
+        return;
+    }
+    memcpy(b->buf, p, b->len);
+}
+
+/* n body bytes at p. borrow: p stays valid until dir_feed() returns, so a
+ * body that begins and ends within it is copied once, into the store. */
+static void body_add(struct http_dir *d, const uint8_t *p, size_t n, int borrow)
 {
     struct body *b = &d->body;
     if (b->mode == BODY_IDENTITY) {
         size_t room = b->limit - b->len;
         size_t take = n < room ? n : room;
-        if (take) {
+        if (take && borrow && b->len == 0) {
+            b->ext = p;
+            b->len = take;
+        } else if (take) {
+            body_own(d);
+            if (b->mode != BODY_IDENTITY)
+                return; /* out of memory: body_own stopped it */
             if (body_reserve(b, b->len + take) < 0) {
                 store_stats(d->h->st)->alloc_failures++;
                 body_stop(d, 1);
@@ -500,7 +529,7 @@ static void body_finish(struct http_dir *d, int complete)
         (b->zinit || b->nstash))
         m->body_decode_error = 1;
     if (m && b->len) {
-        m->body = store_body_dup(d->h->st, d->h->c, b->buf, b->len);
+        m->body = store_body_dup(d->h->st, d->h->c, b->ext ? b->ext : b->buf, b->len);
         if (m->body)
             m->body_len = (uint32_t)(b->len > UINT32_MAX ? UINT32_MAX : b->len);
         else
@@ -509,6 +538,7 @@ static void body_finish(struct http_dir *d, int complete)
     body_end_inflate(b);
     b->mode = BODY_OFF;
     b->len = 0;
+    b->ext = NULL;
     b->nstash = 0;
     if (b->cap > HTTP_BODY_KEEP_CAP) {
         free(b->buf);
@@ -926,7 +956,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
         return 0;
     d->m->body_bytes += n;
     if (!d->gap)
-        body_add(d, (const uint8_t *)at, n);
+        body_add(d, (const uint8_t *)at, n, 1);
     return 0;
 }
 
@@ -1048,7 +1078,7 @@ static void raw09_feed(struct http_dir *d, const uint8_t *p, size_t n)
     account(d, n);
     d->off += n;
     d->m->body_bytes += n;
-    body_add(d, p, n);
+    body_add(d, p, n, 0);
 }
 
 /* The response that began at data[begin] has no status line and answers
@@ -1127,6 +1157,9 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
     }
     if (h->resume_c2s)
         replay_pending(h);
+    /* data is the caller's: a body still pointed at is copied. Not sooner,
+     * so that a body whose message completes here is copied only once. */
+    body_own(d);
 }
 
 static int pend_add(struct http_conn *h, const uint8_t *p, size_t n, uint32_t pkt)
