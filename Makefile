@@ -4,6 +4,8 @@
 #   make                      build ./htracr
 #   make BPF=0                build without libbpf (libpcap only)
 #   make SANITIZE=address,undefined
+#   make LTO=                 build without link-time optimisation
+#   make LLHTTP_SIMD=0        build llhttp once, without its SSE4.2 copy (mk/llhttp.mk)
 #   make test                 install test dependencies, build, run every test
 #   make run                  install dependencies, build, start htracr (live, UI on :8000;
 #                             DEMO=1 serves a demo capture instead)
