@@ -451,7 +451,6 @@ static void inflate_bytes(struct http_dir *d, const uint8_t *p, size_t n)
     }
 }
 
-/* Body bytes of d->m on the wire (already de-chunked by llhttp). */
 /* The kept bytes of a body pointed at in the data being parsed, copied:
  * that data is gone once the caller returns. */
 static void body_own(struct http_dir *d)
@@ -470,8 +469,9 @@ static void body_own(struct http_dir *d)
     memcpy(b->buf, p, b->len);
 }
 
-/* n body bytes at p. borrow: p stays valid until dir_feed() returns, so a
- * body that begins and ends within it is copied once, into the store. */
+/* Body bytes of d->m on the wire (already de-chunked by llhttp): n at p.
+ * borrow: p stays valid until dir_feed() returns, so a body that begins and
+ * ends within it is copied once, into the store. */
 static void body_add(struct http_dir *d, const uint8_t *p, size_t n, int borrow)
 {
     struct body *b = &d->body;
