@@ -13,7 +13,7 @@
  * socket stays empty and all data arrives through the BPF ring buffer.
  *
  * Reading: the filter submits records without waking us (BPF_RB_NO_WAKEUP)
- * until the ring is an eighth full, so dispatch() polls the ring with a
+ * until the ring is an eighth full (at most 1 MiB), so dispatch() polls the ring with a
  * short tick (POLL_TICK_MS) and hands every ready record to the caller in
  * place, borrowed from the ring's memory, no copy. After a second with
  * nothing, the tick grows to IDLE_TICK_MS, so an idle capture left running
@@ -62,6 +62,12 @@
 #define RING_DEFAULT (32u << 20)
 #define RING_MIN (256u << 10) /* must hold a 64 KiB record several times */
 #define RING_MAX (1u << 30)
+/* A wakeup once the ring is an eighth full, and no later than this: a
+ * bigger ring must not delay what a filling ring hurries along (a body-skip
+ * hint set before the response's headers arrive, tests/bpf). 1 MiB is an
+ * eighth of the first default ring; at wrk's rate it wakes us 40 times a
+ * second. */
+#define WAKE_MAX (1u << 20)
 #define MAX_PORTS 1024 /* ports userspace remembers, to unselect them on a change */
 
 static const char privilege_hint[] =
@@ -466,7 +472,7 @@ struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[
     b->skel->rodata->dns = o->dns ? 1 : 0;
     b->skel->rodata->snaplen =
         o->snaplen && o->snaplen < HTRACR_MAX_CAP ? o->snaplen : HTRACR_MAX_CAP;
-    b->skel->rodata->wake_bytes = rsz / 8;
+    b->skel->rodata->wake_bytes = rsz / 8 < WAKE_MAX ? rsz / 8 : WAKE_MAX;
     b->tai =
         libbpf_probe_bpf_helper(BPF_PROG_TYPE_SOCKET_FILTER, BPF_FUNC_ktime_get_tai_ns, NULL) == 1;
     b->skel->rodata->tai_clock = b->tai;
