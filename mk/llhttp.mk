@@ -1,14 +1,15 @@
 # SPDX-License-Identifier: MIT
-# mk/llhttp.mk - llhttp twice on x86-64: as built by the Makefile, and again
-# with -msse4.2, where llhttp's generated parser scans header values 16
-# bytes at a time (_mm_cmpestri) instead of one. The second copy's symbols
-# get a _sse42 suffix (objcopy), the first copy's entry point a _base one,
-# and src/llhttp_simd.c puts llhttp__internal_execute back as an ifunc that
-# picks one when the program is loaded, from what the CPU says it has. So
-# the binary still runs on any x86-64, and parses with fewer instructions
-# where SSE4.2 exists (everywhere since 2008-2011). Off with LLHTTP_SIMD=0,
-# on other architectures, and in sanitizer builds (an ifunc resolver runs
-# before the sanitizer's runtime is up).
+# mk/llhttp.mk - llhttp.c compiled twice on x86-64 (in place of the
+# Makefile's one llhttp.o): plain, and with -msse4.2, where llhttp's
+# generated parser scans header values 16 bytes at a time (_mm_cmpestri)
+# instead of one. The second copy's symbols get a _sse42 suffix (objcopy),
+# the first copy's entry point a _base one, and src/llhttp_simd.c puts
+# llhttp__internal_execute back as an ifunc that picks one when the program
+# is loaded, from what the CPU says it has. So the binary still runs on any
+# x86-64, and parses with fewer instructions where SSE4.2 exists (everywhere
+# since 2008-2011). Off with LLHTTP_SIMD=0, on other architectures, and in
+# sanitizer builds (an ifunc resolver runs before the sanitizer's runtime
+# is up).
 
 LLHTTP_SIMD ?= $(if $(filter x86_64-%,$(shell $(CC) -dumpmachine 2>/dev/null)),$(if $(SANITIZE),0,1),0)
 OBJCOPY ?= objcopy
