@@ -192,14 +192,22 @@ static void strbuf_free(struct strbuf *b)
     memset(b, 0, sizeof(*b));
 }
 
+/* A buffer's next capacity for need bytes: doubled from cap (first, when
+ * it has none yet) until it holds them. */
+static size_t next_cap(size_t cap, size_t first, size_t need)
+{
+    cap = cap ? cap : first;
+    while (cap < need)
+        cap *= 2;
+    return cap;
+}
+
 /* Room for n bytes in b->p; 0, or -1 (over set) when out of memory. */
 static int strbuf_room(struct strbuf *b, size_t n)
 {
     if (n <= b->cap)
         return 0;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < n)
-        cap *= 2;
+    size_t cap = next_cap(b->cap, 64, n);
     char *p = realloc(b->p, cap);
     if (!p) {
         b->over = 1;
@@ -322,9 +330,7 @@ static int body_reserve(struct body *b, size_t need)
 {
     if (need <= b->cap)
         return 0;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < need)
-        cap *= 2;
+    size_t cap = next_cap(b->cap, 4096, need);
     if (cap > b->limit)
         cap = b->limit;
     uint8_t *p = realloc(b->buf, cap);
