@@ -19,7 +19,7 @@
  * nothing, the tick grows to IDLE_TICK_MS, so an idle capture left running
  * for days wakes ten times a second, not a hundred (a response's first
  * segment and a filling ring still wake it at once: the filter forces
- * those wakeups). Timestamps come from
+ * those wakeups, a response's at most once per CPU every 10 ms). Timestamps come from
  * CLOCK_TAI (or CLOCK_BOOTTIME on kernels without the TAI helper) and are
  * turned into wall-clock time with an offset measured at each dispatch,
  * which matches the CLOCK_REALTIME stamps libpcap gives for the same
@@ -334,10 +334,12 @@ static void bpf_refresh_stats(struct capture *cap)
             t.ring_fail += b->sum_buf[i].ring_fail;
             t.skipped_bytes += b->sum_buf[i].skipped_bytes;
             t.load_fail += b->sum_buf[i].load_fail;
+            t.resp_wakes += b->sum_buf[i].resp_wakes;
         }
         cap->stats.ring_drops = t.ring_fail;
         cap->stats.skipped_bytes = t.skipped_bytes;
         cap->stats.filtered = t.matched;
+        cap->stats.resp_wakes = t.resp_wakes;
     }
     /* The filter queues nothing, so the socket should never drop; the
      * kernel's counter is read (and reset by the read) anyway. */

@@ -52,6 +52,8 @@ struct capture_stats {
     uint64_t socket_drops;      /* kernel socket / libpcap drops */
     uint64_t skipped_bytes;     /* payload bytes left out by body skipping */
     uint64_t filtered;          /* packets the kernel filter passed to us, when known */
+    uint64_t resp_wakes;        /* eBPF: records of a response's first segment that woke
+                                 * the reader at once (at most one per CPU per 10 ms) */
 };
 
 /* Live capture. */
