@@ -226,6 +226,38 @@ TEST(http_repeated_headers_shared_not_confused)
     fx_free(&f);
 }
 
+/* A body the same as the previous message's in that direction (a polled
+ * resource, a benchmark's page) is shared, not copied again; a body that
+ * differs, even only in its last byte or its length, is its own. */
+TEST(http_repeated_body_shared_not_confused)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    static const char *const bodies[] = {"hello", "hello", "hellp", "hell", "hell", "hello"};
+    char rsp[128];
+    for (int i = 0; i < 6; i++) {
+        CHECK_INT(fx_send(&f, DIR_C2S, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+        snprintf(rsp, sizeof(rsp), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s",
+                 strlen(bodies[i]), bodies[i]);
+        CHECK_INT(fx_send(&f, DIR_S2C, rsp), 0);
+    }
+    CHECK_INT(f.c->nmessages, 12);
+    const struct store_message *r[6];
+    for (int i = 0; i < 6; i++) {
+        r[i] = msg(&f, 2 * i + 1);
+        CHECK(r[i] && r[i]->kind == MSG_RESPONSE);
+        CHECK(body_is(r[i], bodies[i], strlen(bodies[i])));
+    }
+    CHECK(r[1]->body == r[0]->body);
+    CHECK(r[2]->body != r[1]->body);
+    CHECK(r[3]->body != r[2]->body);
+    CHECK(r[4]->body == r[3]->body);
+    CHECK(r[5]->body != r[4]->body); /* only the previous body is compared */
+    /* the store counts each kept copy once: 5 + 5 + 4 + 5 bytes */
+    CHECK_INT(f.c->body_mem, 19);
+    fx_free(&f);
+}
+
 TEST(http_pipelined_one_segment_each_way)
 {
     struct fx f;
