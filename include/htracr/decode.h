@@ -87,6 +87,12 @@ struct decode_stats {
 enum decode_result decode_packet(const struct capture_rec *rec, struct decoded *out,
                                  struct decode_stats *st);
 
+/* The same without the fast path for the common Ethernet/IPv4/TCP packet:
+ * every packet goes through the decoder of each layer. Same results and
+ * counters as decode_packet(); there for tests that compare the two. */
+enum decode_result decode_packet_general(const struct capture_rec *rec, struct decoded *out,
+                                         struct decode_stats *st);
+
 /* Format an address ("192.0.2.1" or "2001:db8::1") into buf (>= 46 bytes). */
 const char *decode_addr_str(const struct ip_addr *a, char *buf, size_t len);
 

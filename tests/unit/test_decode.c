@@ -923,6 +923,129 @@ TEST(decode_truncation_sweep)
     }
 }
 
+/* ---- the fast path against the general decoder ---- */
+
+static int decoded_same(const struct decoded *a, const struct decoded *b)
+{
+    return a->ts_ns == b->ts_ns && a->proto == b->proto && !memcmp(&a->src, &b->src, sizeof(a->src)) &&
+           !memcmp(&a->dst, &b->dst, sizeof(a->dst)) && a->sport == b->sport &&
+           a->dport == b->dport && a->ip_frag == b->ip_frag && a->wirelen == b->wirelen &&
+           a->seq == b->seq && a->ack == b->ack && a->flags == b->flags &&
+           a->window == b->window && a->opt.mss == b->opt.mss && a->opt.has_mss == b->opt.has_mss &&
+           a->opt.has_wscale == b->opt.has_wscale && a->opt.wscale == b->opt.wscale &&
+           a->opt.sack_perm == b->opt.sack_perm && a->opt.has_ts == b->opt.has_ts &&
+           a->opt.nsack == b->opt.nsack && a->opt.tsval == b->opt.tsval &&
+           a->opt.tsecr == b->opt.tsecr && !memcmp(a->opt.sack, b->opt.sack, sizeof(a->opt.sack)) &&
+           a->payload == b->payload && a->seg_len == b->seg_len && a->cap_len == b->cap_len &&
+           a->skipped == b->skipped;
+}
+
+/* decode_packet (fast path) and decode_packet_general on one record: the
+ * same result, the same fields, the same counters. Returns 1 when they
+ * agree; *fast says whether the record was one the fast path could take. */
+static int fast_agrees(const struct capture_rec *rec)
+{
+    struct decoded a, b;
+    struct decode_stats sa = {0}, sb = {0};
+    enum decode_result ra = decode_packet(rec, &a, &sa);
+    enum decode_result rb = decode_packet_general(rec, &b, &sb);
+    if (ra != rb || memcmp(&sa, &sb, sizeof(sa)))
+        return 0;
+    return (ra != DECODE_TCP && ra != DECODE_UDP) || decoded_same(&a, &b);
+}
+
+/* Ethernet, IPv4, TCP with the options given and a payload. */
+static void build_eth_v4_tcp(struct pb *p, const void *opts, unsigned optlen, unsigned flags)
+{
+    build_tcp(p, flags, opts, optlen, http_get, HTTP_GET_LEN);
+    wrap_ipv4(p, 6, 0, -1, 0x4000);
+    wrap_eth(p, (const unsigned[]){0x0800}, 1);
+}
+
+static const uint8_t ts_opts[] = {1, 1, 8, 10, 0, 0, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc};
+
+/* Every prefix of the packets the fast path is for, and of some it must
+ * leave alone, with the wire length the full packet or the prefix, with and
+ * without the body-skip mark. */
+TEST(decode_fast_path_matches_general_on_prefixes)
+{
+    static const uint8_t ts_then_nop[] = {1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1, 1, 0};
+    static const uint8_t nop_ts_nop[] = {1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1};
+    static const uint32_t tsval[5] = {0, 0x1234, 7, 1, 1};
+    struct pb set[5];
+    build_eth_v4_tcp(&set[0], NULL, 0, TCPF_ACK);
+    build_eth_v4_tcp(&set[1], ts_opts, sizeof(ts_opts), TCPF_ACK | TCPF_PSH | TCPF_AE);
+    build_eth_v4_tcp(&set[2], syn_opts, sizeof(syn_opts), TCPF_SYN);
+    build_eth_v4_tcp(&set[3], ts_then_nop, sizeof(ts_then_nop), TCPF_ACK);
+    build_eth_v4_tcp(&set[4], nop_ts_nop, sizeof(nop_ts_nop), TCPF_ACK);
+    int taken = 0;
+    for (int i = 0; i < 5; i++) {
+        for (uint32_t cut = 0; cut <= set[i].n; cut++) {
+            for (int k = 0; k < 4; k++) {
+                uint8_t *copy = malloc(cut ? cut : 1);
+                memcpy(copy, set[i].b, cut);
+                struct capture_rec rec = {.ts_ns = 42,
+                                          .linktype = LINK_ETHERNET,
+                                          .data = copy,
+                                          .caplen = cut,
+                                          .wirelen = k & 1 ? cut : set[i].n,
+                                          .skipped = k & 2 ? set[i].n - cut : 0};
+                CHECK(fast_agrees(&rec));
+                struct decoded d;
+                struct decode_stats st = {0};
+                if (decode_packet(&rec, &d, &st) == DECODE_TCP && d.opt.has_ts)
+                    CHECK_INT(d.opt.tsval, tsval[i]);
+                taken += i < 2 && cut >= set[i].n - HTTP_GET_LEN;
+                free(copy);
+            }
+        }
+    }
+    CHECK_INT(taken, 4 * 2 * (HTTP_GET_LEN + 1));
+}
+
+/* Random changes to the headers of packets the fast path takes: a byte or
+ * a few set at random, the capture cut, the wire length changed. Whatever
+ * the fast path takes, it decodes as the general path does; whatever it
+ * must not take (IP options, fragments, lying lengths, odd TCP options,
+ * another EtherType) it leaves to it. Deterministic generator. */
+TEST(decode_fast_path_matches_general_on_mutations)
+{
+    struct pb base[2];
+    build_eth_v4_tcp(&base[0], NULL, 0, TCPF_ACK);
+    build_eth_v4_tcp(&base[1], ts_opts, sizeof(ts_opts), TCPF_ACK);
+    uint32_t x = 88172645u;
+#define NEXT() (x ^= x << 13, x ^= x >> 17, x ^= x << 5, x)
+    int agree = 0, n = 60000;
+    for (int iter = 0; iter < n; iter++) {
+        const struct pb *t = &base[iter & 1];
+        uint8_t buf[sizeof(t->b)];
+        memcpy(buf, t->b, t->n);
+        int changes = 1 + NEXT() % 3;
+        for (int c = 0; c < changes; c++) {
+            uint32_t at = NEXT() % 70 % t->n;
+            /* often a plausible value for the field's kind, else anything */
+            buf[at] = (uint8_t)(NEXT() & 1 ? NEXT() : buf[at] ^ (1u << NEXT() % 8));
+        }
+        uint32_t cap = t->n, wire = t->n;
+        if (NEXT() % 4 == 0)
+            cap = NEXT() % (t->n + 1);
+        if (NEXT() % 4 == 0)
+            wire = cap + NEXT() % 3000;
+        uint8_t *copy = malloc(cap ? cap : 1);
+        memcpy(copy, buf, cap);
+        struct capture_rec rec = {.ts_ns = iter,
+                                  .linktype = LINK_ETHERNET,
+                                  .data = copy,
+                                  .caplen = cap,
+                                  .wirelen = wire,
+                                  .skipped = NEXT() % 8 == 0 ? wire - cap : 0};
+        agree += fast_agrees(&rec);
+        free(copy);
+    }
+#undef NEXT
+    CHECK_INT(agree, n);
+}
+
 static uint64_t decode_error_sum(const struct decode_stats *st)
 {
     return st->unknown_linktype + st->truncated_link + st->truncated_ip + st->bad_ip_length +
