@@ -1155,6 +1155,14 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
                 place_header_end(d);
             } else if (d->ev == EV_COMPLETE) {
                 msg_complete(d);
+                /* The usual end of a packet: a message ends with its last
+                 * byte. What llhttp has left (resetting its flags for the
+                 * next message) runs at the start of the next call, so no
+                 * call is made for it now, with no bytes; the end of the
+                 * stream (http_conn_eof) has no message open to finish.
+                 * Not after an upgrade: llhttp says so only then. */
+                if (pos == len && !d->parser.upgrade && !h->resume_c2s)
+                    break;
             }
             if (h->resume_c2s)
                 replay_pending(h);
