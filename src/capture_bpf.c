@@ -15,7 +15,13 @@
  * Reading: the filter submits records without waking us (BPF_RB_NO_WAKEUP)
  * until the ring is an eighth full (at most 1 MiB), so dispatch() polls the ring with a
  * short tick (POLL_TICK_MS) and hands every ready record to the caller in
- * place, borrowed from the ring's memory, no copy. After a second with
+ * place, borrowed from the ring's memory, no copy. The ring is read here,
+ * not through libbpf's ring_buffer, which hands each record back to the
+ * kernel as soon as its callback returns: one write of the consumer
+ * position per record, which the filter reads on every reservation from
+ * another CPU, so its cache line went back and forth once a packet. Here
+ * the position is written every RING_PUBLISH bytes read (64 KiB, less in a
+ * small ring) and at the end of each batch. After a second with
  * nothing, the tick grows to IDLE_TICK_MS, so an idle capture left running
  * for days wakes ten times a second, not a hundred (a response's first
  * segment and a filling ring still wake it at once: the filter forces
@@ -39,7 +45,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +77,24 @@
  * second. */
 #define WAKE_MAX (1u << 20)
 #define MAX_PORTS 1024 /* ports userspace remembers, to unselect them on a change */
+/* Bytes read before the consumer position is written back mid-batch: at
+ * most a 32nd of the ring, so the filter's view of the free space (and of
+ * the fill level that decides its wakeups) is never far behind. */
+#define RING_PUBLISH (64u << 10)
+
+/* The BPF ring buffer as the kernel maps it: a page with the consumer
+ * position (ours to write), a page with the producer position, then the
+ * data, mapped twice in a row so a record that wraps is contiguous. */
+struct ring {
+    int epfd;
+    unsigned long *cons_pos;
+    const unsigned long *prod_pos;
+    const uint8_t *data;
+    unsigned long mask;
+    unsigned long publish; /* see RING_PUBLISH */
+    void *cons_map, *prod_map;
+    size_t prod_map_len;
+};
 
 static const char privilege_hint[] =
     "operation not permitted (run with sudo, or setcap cap_bpf,cap_net_raw,cap_net_admin+ep on "
@@ -77,7 +103,7 @@ static const char privilege_hint[] =
 struct bpf_cap {
     struct capture cap; /* first: close() frees the whole struct */
     struct htracr_bpf *skel;
-    struct ring_buffer *ring;
+    struct ring ring;
     int sock;
     int ncpu;
     uint16_t ports[MAX_PORTS];
@@ -134,9 +160,8 @@ static void clock_sync(struct bpf_cap *b)
     b->clock_off = d;
 }
 
-static int on_record(void *ctx, void *data, size_t size)
+static int on_record(struct bpf_cap *b, const void *data, size_t size)
 {
-    struct bpf_cap *b = ctx;
     const struct htracr_rec *h = data;
     struct capture_rec rec;
 
@@ -156,17 +181,91 @@ static int on_record(void *ctx, void *data, size_t size)
     b->n++;
     if (b->max > 0 && b->n >= b->max) {
         b->full = 1;
-        return -1; /* libbpf stops here; the rest stays in the ring */
+        return -1; /* the rest stays in the ring */
     }
     return 0;
 }
 
-/* ring_buffer__poll/consume result: the count, our own stop, or an error. */
-static int ring_result(struct bpf_cap *b, int r, char *errbuf)
+static int ring_open(struct ring *r, int map_fd, uint32_t size)
 {
-    if (r >= 0 || b->full || r == -EINTR) return 0;
-    snprintf(errbuf, CAPTURE_ERRBUF, "cannot read the eBPF ring buffer: %s", strerror(-r));
-    return r;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    struct epoll_event ev = {.events = EPOLLIN};
+
+    r->mask = size - 1;
+    r->publish = size / 32 < RING_PUBLISH ? size / 32 : RING_PUBLISH;
+    r->cons_map = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0);
+    if (r->cons_map == MAP_FAILED) {
+        r->cons_map = NULL;
+        return -errno;
+    }
+    r->prod_map_len = page + 2 * (size_t)size;
+    r->prod_map = mmap(NULL, r->prod_map_len, PROT_READ, MAP_SHARED, map_fd, (off_t)page);
+    if (r->prod_map == MAP_FAILED) {
+        r->prod_map = NULL;
+        return -errno;
+    }
+    r->cons_pos = r->cons_map;
+    r->prod_pos = r->prod_map;
+    r->data = (const uint8_t *)r->prod_map + page;
+    r->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (r->epfd < 0)
+        return -errno;
+    if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, map_fd, &ev) < 0)
+        return -errno;
+    return 0;
+}
+
+static void ring_close(struct ring *r)
+{
+    if (r->epfd >= 0) close(r->epfd);
+    if (r->prod_map) munmap(r->prod_map, r->prod_map_len);
+    if (r->cons_map) munmap(r->cons_map, (size_t)sysconf(_SC_PAGESIZE));
+}
+
+/* Hand every committed record to on_record, in order, until the ring is
+ * empty, a record is still being written, or the caller's count is
+ * reached. Discarded records are stepped over. The kernel gets the space
+ * back every RING_PUBLISH bytes and at the end. */
+static void ring_consume(struct bpf_cap *b)
+{
+    struct ring *r = &b->ring;
+    unsigned long cons = __atomic_load_n(r->cons_pos, __ATOMIC_ACQUIRE);
+    unsigned long published = cons;
+    int more = 1;
+
+    while (more) {
+        unsigned long prod = __atomic_load_n(r->prod_pos, __ATOMIC_ACQUIRE);
+        if (cons >= prod)
+            break;
+        while (cons < prod) {
+            const uint32_t *hdr = (const uint32_t *)(r->data + (cons & r->mask));
+            uint32_t len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
+            if (len & BPF_RINGBUF_BUSY_BIT) {
+                more = 0; /* being written: the next batch takes it */
+                break;
+            }
+            uint32_t sz = len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+            cons += ((unsigned long)sz + BPF_RINGBUF_HDR_SZ + 7) & ~7ul;
+            if (!(len & BPF_RINGBUF_DISCARD_BIT) &&
+                on_record(b, (const uint8_t *)hdr + BPF_RINGBUF_HDR_SZ, sz) < 0) {
+                more = 0;
+                break;
+            }
+            if (cons - published >= r->publish) {
+                __atomic_store_n(r->cons_pos, cons, __ATOMIC_RELEASE);
+                published = cons;
+            }
+        }
+    }
+    if (cons != published)
+        __atomic_store_n(r->cons_pos, cons, __ATOMIC_RELEASE);
+}
+
+/* Wait up to wait_ms for the filter's wakeup. 0, or a negative errno. */
+static int ring_wait(struct ring *r, int wait_ms)
+{
+    struct epoll_event ev;
+    return epoll_wait(r->epfd, &ev, 1, wait_ms) < 0 ? -errno : 0;
 }
 
 static int bpf_dispatch(struct capture *cap, int max, int timeout_ms, capture_cb cb, void *ctx,
@@ -185,8 +284,7 @@ static int bpf_dispatch(struct capture *cap, int max, int timeout_ms, capture_cb
     clock_sync(b);
     if (timeout_ms > 0) deadline = clock_ns(CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000000;
     for (;;) {
-        r = ring_result(b, ring_buffer__consume(b->ring), errbuf);
-        if (r < 0) return b->n ? b->n : r;
+        ring_consume(b);
         if (b->n) b->empty_ticks = 0;
         if (b->n || timeout_ms == 0) return b->n;
         wait = b->empty_ticks >= IDLE_AFTER_TICKS ? IDLE_TICK_MS : POLL_TICK_MS;
@@ -196,14 +294,19 @@ static int bpf_dispatch(struct capture *cap, int max, int timeout_ms, capture_cb
             if (left <= 0) return 0;
             if (left < (int64_t)wait * 1000000) wait = (int)((left + 999999) / 1000000);
         }
-        /* Woken early only when the ring passed the filter's threshold. */
-        r = ring_buffer__poll(b->ring, wait);
+        /* Woken early only when the filter forces it (a filling ring, a
+         * response's first segment). */
+        r = ring_wait(&b->ring, wait);
         if (r == -EINTR) {
             b->intr = 1;
             return b->n; /* let the caller look at its signals */
         }
-        r = ring_result(b, r, errbuf);
-        if (r < 0) return b->n ? b->n : r;
+        if (r < 0) {
+            snprintf(errbuf, CAPTURE_ERRBUF, "cannot wait for the eBPF ring buffer: %s",
+                     strerror(-r));
+            return b->n ? b->n : r;
+        }
+        ring_consume(b);
         if (b->n) {
             b->empty_ticks = 0;
             return b->n;
@@ -353,7 +456,7 @@ static void bpf_close(struct capture *cap)
 {
     struct bpf_cap *b = cap->priv;
 
-    ring_buffer__free(b->ring);
+    ring_close(&b->ring);
     if (b->sock >= 0) close(b->sock);
     htracr_bpf__destroy(b->skel);
     free(b->sum_buf);
@@ -446,6 +549,7 @@ struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[
         goto out;
     }
     b->sock = -1;
+    b->ring.epfd = -1;
     b->cap.ops = &bpf_ops;
     b->cap.priv = b;
     b->ncpu = libbpf_num_possible_cpus();
@@ -527,9 +631,9 @@ struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[
         goto out;
     }
 
-    b->ring = ring_buffer__new(bpf_map__fd(b->skel->maps.rb), on_record, b, NULL);
-    if (!b->ring) {
-        err = errno;
+    r = ring_open(&b->ring, bpf_map__fd(b->skel->maps.rb), rsz);
+    if (r < 0) {
+        err = -r;
         snprintf(errbuf, CAPTURE_ERRBUF, "cannot map the eBPF ring buffer: %s", strerror(err));
         goto out;
     }

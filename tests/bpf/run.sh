@@ -8,6 +8,8 @@
 #   lo     the same over loopback inside one namespace (each packet once,
 #          GSO super-segments whole)
 #   any    the loopback download captured on all interfaces
+#   wrap   a 12 MB download through a 4 MiB ring: read across the ring's
+#          end, every byte read right, every loss counted
 #   skip   a 4 MB download, rate-limited, with a body-skip hint set at the
 #          SYN/ACK: most of the body arrives as headers only
 # Needs root (BPF, AF_PACKET, namespaces). The namespaces and servers are
@@ -86,6 +88,7 @@ fi
 mkdir -p "$tmp/www"
 head -c 300000 /dev/urandom >"$tmp/www/small.bin"
 head -c 4000000 /dev/urandom >"$tmp/www/big.bin"
+head -c 12000000 /dev/urandom >"$tmp/www/huge.bin"
 ip netns exec "$nsb" "$PY" -m http.server 80 --bind 10.231.0.2 --directory "$tmp/www" \
     >/dev/null 2>&1 &
 pids+=($!)
@@ -98,11 +101,11 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 
-live() { # name iface file url [skip]
+live() { # name iface file url [skip [ring bytes]]
     local name=$1
     shift
     ip netns exec "$nsa" "$BIN" $V --live "$1" "$tmp/www/$2" \
-        "curl -s -o /dev/null $3" ${4:-} >"$tmp/$name.out" 2>&1
+        "curl -s -o /dev/null $3" ${4:-} ${5:-} >"$tmp/$name.out" 2>&1
     grep -v 'passed, .* failed$' "$tmp/$name.out"
     tally "$tmp/$name.out"
     grep -q '^[0-9]* passed, [0-9]* failed' "$tmp/$name.out" || {
@@ -142,6 +145,13 @@ live any any small.bin http://127.0.0.1/small.bin
 # rate-limited reader before the hint (set when the SYN/ACK's record is read,
 # up to 10 ms later) is in place.
 ip netns exec "$nsa" sysctl -qw net.ipv4.tcp_rmem="4096 65536 131072"
+# A 4 MiB ring, an eighth of the default. A packet of 16 KiB or more (GSO
+# and GRO make most of them that big) takes a 64 KiB slot, and the download
+# comes in bursts (up to 294 records between two reads, in spite of the
+# rate limit): this ring dropped a few records in 2 of 5 runs, with
+# libbpf's reader as with ours. So the test asks that what was read is
+# right and that every loss is counted, not that nothing is lost.
+live wrap "$va" huge.bin "--limit-rate 3M http://10.231.0.2/huge.bin" 0 4194304
 live skip "$va" big.bin "--limit-rate 8M http://10.231.0.2/big.bin" 3000000
 
 echo "$pass passed, $fail failed"
