@@ -131,6 +131,19 @@ struct http_dir {
      * benchmark's page, a health check repeat theirs byte for byte. */
     const uint8_t *prev_body;
     size_t prev_body_len;
+    /* The previous message's header block as it was on the wire (from the
+     * start line's end to the blank line's), when one packet carried it
+     * whole and every header was kept, and what it gave. A message whose
+     * block is the same bytes gets the same headers without the work per
+     * header: on a keep-alive connection most are (a client's headers
+     * rarely change; a server's change with its Date, once a second). */
+    uint8_t *blk;
+    size_t blk_len, blk_cap;
+    uint8_t blk_ok;             /* blk and the fields below are valid */
+    uint8_t same_blk;           /* the current message repeats blk */
+    const struct store_header *blk_hdrs;
+    uint32_t blk_nhdrs;
+    const char *blk_ctype, *blk_cenc;
     struct body body;
     char ext_method[HTTP_EXT_METHOD_MAX + 1]; /* a method llhttp does not know */
     uint8_t ext_len;
@@ -593,6 +606,7 @@ static void msg_reset_parse(struct http_dir *d)
     d->nhdrs = 0;
     d->hdr_kept = 0;
     d->hdr_done = 0;
+    d->same_blk = 0;
     d->in_body = 0;
     d->body_eof = 0;
 }
@@ -718,13 +732,17 @@ static int on_status(llhttp_t *p, const char *at, size_t n)
 
 static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
-    strbuf_add(&dir_of(p)->name, at, n, HTTP_MAX_HEADER_BYTES);
+    struct http_dir *d = dir_of(p);
+    if (!d->same_blk)
+        strbuf_add(&d->name, at, n, HTTP_MAX_HEADER_BYTES);
     return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
-    strbuf_add(&dir_of(p)->value, at, n, HTTP_MAX_HEADER_BYTES);
+    struct http_dir *d = dir_of(p);
+    if (!d->same_blk)
+        strbuf_add(&d->value, at, n, HTTP_MAX_HEADER_BYTES);
     return 0;
 }
 
@@ -760,6 +778,8 @@ static const char *known_header_name(const char *s, size_t n)
 static int on_header_value_complete(llhttp_t *p)
 {
     struct http_dir *d = dir_of(p);
+    if (d->same_blk)
+        return 0; /* keep_head takes the previous message's headers */
     struct http_conn *h = d->h;
     struct store_message *m = d->m;
     size_t vlen = trim_len(strbuf_data(&d->value), d->value.n);
@@ -880,7 +900,14 @@ static void keep_head(struct http_dir *d)
     struct store_message *m = d->m;
     m->http_major = d->parser.http_major;
     m->http_minor = d->parser.http_minor;
-    if (d->nhdrs) {
+    if (d->same_blk) {
+        /* What the callbacks would have made of the same bytes: every
+         * name and value the previous message's, so its array. */
+        m->headers = (struct store_header *)d->blk_hdrs;
+        m->nheaders = d->blk_nhdrs;
+        m->content_type = d->blk_ctype;
+        m->content_encoding = d->blk_cenc;
+    } else if (d->nhdrs) {
         /* The same header lines as last time (a client repeating its
          * request): share the array too. */
         if (d->nhdrs == d->prev_nhdrs &&
@@ -1119,6 +1146,55 @@ static void start_raw09(struct http_dir *d, const uint8_t *data, size_t begin, s
 }
 
 /* Feed bytes (or zeros, when d->gap) to the parser of d. */
+/* A header block kept for comparison is at most this long: a longer one
+ * is parsed header by header every time. */
+#define HTTP_BLK_MAX 8192
+
+/* Whether the message that begins at data[begin] has the same header
+ * block as the one before it, in these bytes. */
+static int blk_repeats(const struct http_dir *d, const uint8_t *data, size_t begin, size_t len)
+{
+    if (!d->blk_ok || d->gap)
+        return 0;
+    const uint8_t *e = memchr(data + begin, '\n', len - begin);
+    if (!e)
+        return 0;
+    size_t at = (size_t)(e + 1 - data);
+    return len - at >= d->blk_len && memcmp(data + at, d->blk, d->blk_len) == 0;
+}
+
+/* The headers of d->m ended at data[end]; it began at data[begin] (SIZE_MAX:
+ * in an earlier packet). Keep its header block for the next message. */
+static void blk_save(struct http_dir *d, const uint8_t *data, size_t begin, size_t end)
+{
+    struct store_message *m = d->m;
+    if (d->same_blk)
+        return; /* the kept block is this one */
+    d->blk_ok = 0;
+    if (!m || begin == SIZE_MAX || begin >= end || d->gap || m->headers_dropped)
+        return;
+    const uint8_t *e = memchr(data + begin, '\n', end - begin);
+    if (!e)
+        return;
+    size_t at = (size_t)(e + 1 - data), n = end - at;
+    if (n > HTTP_BLK_MAX)
+        return;
+    if (n > d->blk_cap) {
+        uint8_t *b = realloc(d->blk, HTTP_BLK_MAX);
+        if (!b)
+            return;
+        d->blk = b;
+        d->blk_cap = HTTP_BLK_MAX;
+    }
+    memcpy(d->blk, data + at, n);
+    d->blk_len = n;
+    d->blk_hdrs = m->headers;
+    d->blk_nhdrs = m->nheaders;
+    d->blk_ctype = m->content_type;
+    d->blk_cenc = m->content_encoding;
+    d->blk_ok = 1;
+}
+
 static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
 {
     struct http_conn *h = d->h;
@@ -1150,9 +1226,12 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
                 if (!msg_begin(d)) {
                     store_stats(h->st)->alloc_failures++;
                     stop_dir(d);
+                } else {
+                    d->same_blk = (uint8_t)blk_repeats(d, data, pos, len);
                 }
             } else if (d->ev == EV_HEADERS) {
                 place_header_end(d);
+                blk_save(d, data, begin_pos, pos);
             } else if (d->ev == EV_COMPLETE) {
                 msg_complete(d);
                 /* The usual end of a packet: a message ends with its last
@@ -1303,6 +1382,7 @@ void http_conn_free(struct http_conn *h)
         free(d->hdrs);
         free(d->lens);
         free(d->prev_lens);
+        free(d->blk);
     }
     free(h->fifo);
     free(h->pend);
@@ -1326,6 +1406,7 @@ static void maybe_flush(struct http_conn *h)
         h->d[i].prev_nhdrs = 0;
         h->d[i].prev_url = h->d[i].prev_reason = NULL;
         h->d[i].prev_body = NULL;
+        h->d[i].blk_ok = 0;
     }
 }
 
