@@ -141,6 +141,7 @@ struct http_dir {
     size_t blk_len, blk_cap;
     uint8_t blk_ok;             /* blk and the fields below are valid */
     uint8_t same_blk;           /* the current message repeats blk */
+    uint64_t blk_hdr_bytes;     /* its header_bytes when it does */
     const struct store_header *blk_hdrs;
     uint32_t blk_nhdrs;
     const char *blk_ctype, *blk_cenc;
@@ -943,6 +944,21 @@ static void keep_head(struct http_dir *d)
     }
 }
 
+/* on_headers_complete's answer ret (HPE_PAUSED when pausing): a repeated
+ * header block ends where the kept one did, in the packet the message
+ * began in, so its end is placed here and llhttp goes on without the pause
+ * that finds it (unless a refused upgrade has requests to replay, which
+ * dir_feed does at the pause). */
+static int headers_end(struct http_dir *d, int ret)
+{
+    if (ret != HPE_PAUSED || !d->same_blk || d->h->resume_c2s)
+        return ret;
+    d->hdr_done = 1;
+    d->m->header_bytes = d->blk_hdr_bytes; /* headers_split stays 0 */
+    d->ev = EV_NONE;
+    return 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     struct http_dir *d = dir_of(p);
@@ -989,10 +1005,10 @@ static int on_headers_complete(llhttp_t *p)
         d->body_eof = llhttp_message_needs_eof(p);
     }
     if (m->interim)
-        return ret;
+        return headers_end(d, ret);
     d->in_body = (p->flags & F_CONTENT_LENGTH) && !(p->flags & F_CHUNKED) && p->content_length;
     body_start(d);
-    return ret;
+    return headers_end(d, ret);
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t n)
@@ -1152,7 +1168,7 @@ static void start_raw09(struct http_dir *d, const uint8_t *data, size_t begin, s
 
 /* Whether the message that begins at data[begin] has the same header
  * block as the one before it, in these bytes. */
-static int blk_repeats(const struct http_dir *d, const uint8_t *data, size_t begin, size_t len)
+static int blk_repeats(struct http_dir *d, const uint8_t *data, size_t begin, size_t len)
 {
     if (!d->blk_ok || d->gap)
         return 0;
@@ -1160,7 +1176,10 @@ static int blk_repeats(const struct http_dir *d, const uint8_t *data, size_t beg
     if (!e)
         return 0;
     size_t at = (size_t)(e + 1 - data);
-    return len - at >= d->blk_len && memcmp(data + at, d->blk, d->blk_len) == 0;
+    if (len - at < d->blk_len || memcmp(data + at, d->blk, d->blk_len) != 0)
+        return 0;
+    d->blk_hdr_bytes = at - begin + d->blk_len;
+    return 1;
 }
 
 /* The headers of d->m ended at data[end]; it began at data[begin] (SIZE_MAX:

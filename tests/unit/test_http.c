@@ -306,6 +306,12 @@ TEST(http_repeated_header_block)
         CHECK_INT(r->headers_dropped, 0);
         CHECK_INT(r->body_len, 1);
         CHECK_INT(r->body[0], 'A' + i);
+        /* where the head ends, found without a pause when it repeats */
+        CHECK_INT(r->header_bytes, strstr(rsp[i], "\r\n\r\n") - rsp[i] + 4);
+        CHECK_INT(q->header_bytes, strlen(urls[i]) + 39);
+        CHECK_INT(r->headers_split, 0);
+        CHECK_INT(r->complete, 1);
+        CHECK_INT(r->packets, 1);
         if (i > 0)
             CHECK(q->headers == msg(&f, 0)->headers);
     }
@@ -322,6 +328,8 @@ TEST(http_repeated_header_block)
         CHECK_INT(msg(&f, i)->nheaders, 2);
         CHECK_STR(msg(&f, i)->headers[1].value, "*/*");
         CHECK_INT(msg(&f, i)->complete, 1);
+        CHECK_INT(msg(&f, i)->header_bytes, 41);
+        CHECK_INT(msg(&f, i)->headers_split, i == 14);
     }
     /* A block that only starts like the kept one. */
     CHECK_INT(fx_send(&f, DIR_C2S, "GET /j HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX: 1\r\n\r\n"), 0);
@@ -695,6 +703,34 @@ TEST(http_101_upgrade_then_opaque)
     http_conn_eof(f.h, DIR_C2S, f.c->npackets - 1);
     http_conn_eof(f.h, DIR_S2C, f.c->npackets - 1);
     CHECK_INT(f.c->nmessages, 2);
+    fx_free(&f);
+}
+
+/* The same when the refusal's header block repeats the response before
+ * it (and so is not parsed header by header): the held request is still
+ * parsed at the refusal's header end, while the refused request waits for
+ * its answer to end. */
+TEST(http_upgrade_refused_after_a_repeated_block)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    CHECK_INT(fx_send(&f, DIR_C2S, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    CHECK_INT(fx_send(&f, DIR_S2C, "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"), 0);
+    fx_send(&f, DIR_C2S, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n"
+                         "Upgrade: websocket\r\n\r\n");
+    CHECK_INT(fx_send(&f, DIR_C2S, "GET /next HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    CHECK_INT(fx_send(&f, DIR_S2C, "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n"
+                                   "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+              0);
+    CHECK_INT(f.c->nmessages, 6);
+    struct store_message *ws = msg(&f, 2), *r426 = msg(&f, 3), *next = msg(&f, 4);
+    CHECK_STR(next->url, "/next");
+    CHECK_INT(next->pipelined, 1);
+    CHECK_INT(r426->status, 426);
+    CHECK_INT(r426->request, ws->id);
+    CHECK(r426->headers == msg(&f, 1)->headers);
+    CHECK_INT(msg(&f, 5)->request, next->id);
+    CHECK(body_is(msg(&f, 5), "ok", 2));
     fx_free(&f);
 }
 
