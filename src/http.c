@@ -959,12 +959,15 @@ static int headers_end(struct http_dir *d, int ret)
     return 0;
 }
 
+static const llhttp_settings_t http_settings, http_settings_repeat;
+
 static int on_headers_complete(llhttp_t *p)
 {
     struct http_dir *d = dir_of(p);
     struct http_conn *h = d->h;
     struct store_message *m = d->m;
     int ret = 0;
+    p->settings = (void *)&http_settings; /* the trailers' lines are parsed */
     if (d->pausing) {
         d->ev = EV_HEADERS;
         ret = HPE_PAUSED;
@@ -1053,6 +1056,25 @@ static const llhttp_settings_t http_settings = {
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
     .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_complete = on_chunk_complete,
+};
+
+/* The same without the callbacks for each header line, for a message whose
+ * header block repeats the one before (same_blk), from its begin to its
+ * headers' end: nothing is called for them at all. llhttp reads the
+ * settings through the parser at every callback, so the message's begin
+ * swaps them in the parser (every begin sets one or the other, so a reset
+ * in between, which keeps them, leaves no stale choice) and
+ * on_headers_complete swaps them back. */
+static const llhttp_settings_t http_settings_repeat = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_url_complete = on_url_complete,
+    .on_status = on_status,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
@@ -1247,6 +1269,8 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
                     stop_dir(d);
                 } else {
                     d->same_blk = (uint8_t)blk_repeats(d, data, pos, len);
+                    d->parser.settings =
+                        (void *)(d->same_blk ? &http_settings_repeat : &http_settings);
                 }
             } else if (d->ev == EV_HEADERS) {
                 place_header_end(d);
