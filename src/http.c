@@ -1183,7 +1183,6 @@ static void start_raw09(struct http_dir *d, const uint8_t *data, size_t begin, s
     raw09_feed(d, data + begin, len - begin);
 }
 
-/* Feed bytes (or zeros, when d->gap) to the parser of d. */
 /* A header block kept for comparison is at most this long: a longer one
  * is parsed header by header every time. */
 #define HTTP_BLK_MAX 8192
@@ -1221,11 +1220,14 @@ static void blk_save(struct http_dir *d, const uint8_t *data, size_t begin, size
     if (n > HTTP_BLK_MAX)
         return;
     if (n > d->blk_cap) {
-        uint8_t *b = realloc(d->blk, HTTP_BLK_MAX);
+        /* As big as this block, in steps of 256 bytes: there is one per
+         * direction of every open connection. */
+        size_t cap = (n + 255) & ~(size_t)255;
+        uint8_t *b = realloc(d->blk, cap);
         if (!b)
             return;
         d->blk = b;
-        d->blk_cap = HTTP_BLK_MAX;
+        d->blk_cap = cap;
     }
     memcpy(d->blk, data + at, n);
     d->blk_len = n;
@@ -1236,6 +1238,7 @@ static void blk_save(struct http_dir *d, const uint8_t *data, size_t begin, size
     d->blk_ok = 1;
 }
 
+/* Feed bytes (or zeros, when d->gap) to the parser of d. */
 static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
 {
     struct http_conn *h = d->h;

@@ -335,6 +335,20 @@ TEST(http_repeated_header_block)
     CHECK_INT(fx_send(&f, DIR_C2S, "GET /j HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX: 1\r\n\r\n"), 0);
     CHECK_INT(msg(&f, 16)->nheaders, 3);
     CHECK_STR(msg(&f, 16)->headers[2].name, "X");
+    /* A block longer than the one kept before (its buffer grows), twice. */
+    char longreq[600], longval[301];
+    memset(longval, 'v', 300);
+    longval[300] = '\0';
+    snprintf(longreq, sizeof(longreq), "GET /k HTTP/1.1\r\nHost: h\r\nX-Long: %s\r\n\r\n", longval);
+    CHECK_INT(fx_send(&f, DIR_C2S, longreq), 0);
+    CHECK_INT(fx_send(&f, DIR_C2S, longreq), 0);
+    CHECK_INT(f.c->nmessages, 19);
+    for (int i = 17; i < 19; i++) {
+        CHECK_INT(msg(&f, i)->nheaders, 2);
+        CHECK_STR(msg(&f, i)->headers[1].value, longval);
+        CHECK_INT(msg(&f, i)->header_bytes, strlen(longreq));
+    }
+    CHECK(msg(&f, 18)->headers == msg(&f, 17)->headers);
     fx_free(&f);
 }
 
