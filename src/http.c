@@ -1048,19 +1048,18 @@ static int on_message_complete(llhttp_t *p)
     return 0;
 }
 
+/* The callbacks of both settings below: all but those for header lines. */
+#define HTTP_SETTINGS_COMMON                                                                     \
+    .on_message_begin = on_message_begin, .on_url = on_url, .on_url_complete = on_url_complete, \
+    .on_status = on_status, .on_headers_complete = on_headers_complete, .on_body = on_body,    \
+    .on_message_complete = on_message_complete, .on_chunk_header = on_chunk_header,           \
+    .on_chunk_complete = on_chunk_complete
+
 static const llhttp_settings_t http_settings = {
-    .on_message_begin = on_message_begin,
-    .on_url = on_url,
-    .on_url_complete = on_url_complete,
-    .on_status = on_status,
+    HTTP_SETTINGS_COMMON,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
     .on_header_value_complete = on_header_value_complete,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-    .on_chunk_header = on_chunk_header,
-    .on_chunk_complete = on_chunk_complete,
 };
 
 /* The same without the callbacks for each header line, for a message whose
@@ -1070,17 +1069,7 @@ static const llhttp_settings_t http_settings = {
  * swaps them in the parser (every begin sets one or the other, so a reset
  * in between, which keeps them, leaves no stale choice) and
  * on_headers_complete swaps them back. */
-static const llhttp_settings_t http_settings_repeat = {
-    .on_message_begin = on_message_begin,
-    .on_url = on_url,
-    .on_url_complete = on_url_complete,
-    .on_status = on_status,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-    .on_chunk_header = on_chunk_header,
-    .on_chunk_complete = on_chunk_complete,
-};
+static const llhttp_settings_t http_settings_repeat = {HTTP_SETTINGS_COMMON};
 
 /* ---- feeding ----------------------------------------------------------- */
 
