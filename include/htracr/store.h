@@ -73,7 +73,10 @@ struct store_header {
     const char *value;
 };
 
-/* One HTTP message. Strings live in the connection's arena. Times are µs. */
+/* One HTTP message. Strings live in the connection's arena. Times are µs.
+ * Fields are grouped by size, so that only 4 bytes go to padding (184
+ * bytes in all, 200 when they were not): the model keeps two for every
+ * transaction. */
 struct store_message {
     uint32_t id;            /* unique in the capture, from 1 */
     uint8_t kind;           /* MSG_REQUEST / MSG_RESPONSE */
@@ -83,31 +86,31 @@ struct store_message {
     uint8_t headers_split;  /* header block spread over more than one packet */
     uint8_t interim;        /* 1xx response */
     uint8_t upgrade;        /* 101 / CONNECT 2xx / Upgrade request: parsing stopped after it */
+    uint8_t body_truncated; /* more body existed than was kept */
+    uint8_t body_decode_error;
+    uint16_t status;        /* responses */
     int64_t start_us, end_us;
     uint32_t first_packet;  /* index into the connection's packets */
     uint32_t last_packet;
     uint32_t packets;       /* number of packets carrying its bytes */
+    uint32_t nheaders;
+    uint32_t headers_dropped; /* past the header bound: counted, not kept */
+    uint32_t request;       /* responses: id of the request answered; 0 unknown */
+    uint32_t response;      /* requests: id of the final response; 0 none */
+    uint32_t body_len;
+    int32_t round_trips;    /* -1 until TCP analysis fills it */
     const char *method;     /* requests */
     const char *url;        /* requests */
     const char *reason;     /* responses */
-    uint16_t status;        /* responses */
     struct store_header *headers;
-    uint32_t nheaders;
-    uint32_t headers_dropped; /* past the header bound: counted, not kept */
     uint64_t header_bytes;  /* start line + headers + blank line */
     uint64_t body_bytes;    /* body on the wire after de-chunking */
     uint64_t gap_bytes;     /* body bytes missing from the capture */
     uint64_t skipped_bytes; /* body bytes the capture left out on purpose (body skip) */
     const char *content_type;     /* value of Content-Type, or NULL */
     const char *content_encoding; /* value of Content-Encoding, or NULL */
-    uint32_t request;       /* responses: id of the request answered; 0 unknown */
-    uint32_t response;      /* requests: id of the final response; 0 none */
     /* decoded body (gzip/deflate undone) up to the body limit */
     const uint8_t *body;
-    uint32_t body_len;
-    uint8_t body_truncated; /* more body existed than was kept */
-    uint8_t body_decode_error;
-    int32_t round_trips;    /* -1 until TCP analysis fills it */
     int64_t ttfb_us;        /* responses: first response byte - last request byte; -1 */
     int64_t stall_us;       /* ttfb minus one RTT; -1 unknown */
     const char *error;      /* parse error text, or NULL */
