@@ -10,7 +10,9 @@
  *
  * The bytes are untrusted. Every read goes through the pkt_* accessors below,
  * which check the offset against the captured length and fail cleanly, in the
- * spirit of tcpdump's GET_ macros; nothing here indexes the buffer directly.
+ * spirit of tcpdump's GET_ macros. Two places index the buffer directly, each
+ * after one check that the captured length covers every byte it reads: the
+ * fixed TCP header in decode_tcp, and decode_fast for the common packet.
  * Lengths from headers are checked against what the wire carried (wirelen)
  * and what was captured (caplen), separately: a snaplen cut is normal and
  * shows up as cap_len < seg_len, a length that lies is a counted error.
@@ -502,8 +504,9 @@ static inline uint32_t load_be32(const uint8_t *p)
  * odd (a length that lies, a fragment, a cut header, a cut payload is
  * fine), returns false and goes the general way, which gives every packet
  * taken here the same result and counters (test_decode compares the two
- * on every prefix and on random mutations of such packets). About 270 of
- * the general path's 355 instructions a packet are saved. */
+ * on every prefix and on random mutations of such packets). On bench/live's
+ * traffic (callgrind) a packet took 355 instructions the general way, 130
+ * here. */
 static inline bool decode_fast(const struct capture_rec *rec, struct decoded *out,
                                struct decode_stats *st)
 {

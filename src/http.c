@@ -733,17 +733,13 @@ static int on_status(llhttp_t *p, const char *at, size_t n)
 
 static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
-    struct http_dir *d = dir_of(p);
-    if (!d->same_blk)
-        strbuf_add(&d->name, at, n, HTTP_MAX_HEADER_BYTES);
+    strbuf_add(&dir_of(p)->name, at, n, HTTP_MAX_HEADER_BYTES);
     return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
-    struct http_dir *d = dir_of(p);
-    if (!d->same_blk)
-        strbuf_add(&d->value, at, n, HTTP_MAX_HEADER_BYTES);
+    strbuf_add(&dir_of(p)->value, at, n, HTTP_MAX_HEADER_BYTES);
     return 0;
 }
 
@@ -779,8 +775,6 @@ static const char *known_header_name(const char *s, size_t n)
 static int on_header_value_complete(llhttp_t *p)
 {
     struct http_dir *d = dir_of(p);
-    if (d->same_blk)
-        return 0; /* keep_head takes the previous message's headers */
     struct http_conn *h = d->h;
     struct store_message *m = d->m;
     size_t vlen = trim_len(strbuf_data(&d->value), d->value.n);
