@@ -94,6 +94,17 @@ struct hdr_len {
     uint32_t name, value;
 };
 
+/* What llhttp's state is made of, less what the start line sets (method,
+ * version, status) and what never changes on a direction (type, lenient
+ * flags, data): see blk_skip. */
+struct ll_mark {
+    void *cur;
+    uint64_t content_length;
+    int32_t index;
+    uint16_t flags;
+    uint8_t header_state, finish;
+};
+
 struct http_dir {
     struct http_conn *h;
     int dir;
@@ -145,6 +156,12 @@ struct http_dir {
     const struct store_header *blk_hdrs;
     uint32_t blk_nhdrs;
     const char *blk_ctype, *blk_cenc;
+    /* llhttp's state where the current message's start line ended, when it
+     * ended in the packet the message began in (line_ok); the kept block's
+     * state where it began and where it ended (blk_skip_ok): a block that
+     * repeats it from the same state is not parsed again (blk_skip). */
+    struct ll_mark line_mark, blk_pre, blk_post;
+    uint8_t line_ok, blk_skip_ok;
     struct body body;
     char ext_method[HTTP_EXT_METHOD_MAX + 1]; /* a method llhttp does not know */
     uint8_t ext_len;
@@ -608,6 +625,7 @@ static void msg_reset_parse(struct http_dir *d)
     d->hdr_kept = 0;
     d->hdr_done = 0;
     d->same_blk = 0;
+    d->line_ok = 0;
     d->in_body = 0;
     d->body_eof = 0;
 }
@@ -1170,20 +1188,118 @@ static void start_raw09(struct http_dir *d, const uint8_t *data, size_t begin, s
  * is parsed header by header every time. */
 #define HTTP_BLK_MAX 8192
 
-/* Whether the message that begins at data[begin] has the same header
- * block as the one before it, in these bytes. */
-static int blk_repeats(struct http_dir *d, const uint8_t *data, size_t begin, size_t len)
+/* Whether the message that begins at data[begin], its start line ending
+ * at data[at], has the same header block as the one before it, in these
+ * bytes. */
+static int blk_repeats(struct http_dir *d, const uint8_t *data, size_t begin, size_t at,
+                       size_t len)
 {
     if (!d->blk_ok || d->gap)
         return 0;
-    const uint8_t *e = memchr(data + begin, '\n', len - begin);
-    if (!e)
-        return 0;
-    size_t at = (size_t)(e + 1 - data);
     if (len - at < d->blk_len || memcmp(data + at, d->blk, d->blk_len) != 0)
         return 0;
     d->blk_hdr_bytes = at - begin + d->blk_len;
     return 1;
+}
+
+static void mark_take(const llhttp_t *p, struct ll_mark *k)
+{
+    k->cur = p->_current;
+    k->content_length = p->content_length;
+    k->index = p->_index;
+    k->flags = p->flags;
+    k->header_state = p->header_state;
+    k->finish = p->finish;
+}
+
+static int mark_eq(const struct ll_mark *a, const struct ll_mark *b)
+{
+    return a->cur == b->cur && a->content_length == b->content_length && a->index == b->index &&
+           a->flags == b->flags && a->header_state == b->header_state && a->finish == b->finish;
+}
+
+/* llhttp's own step before on_headers_complete (its http.c): whether the
+ * message upgrades, from the flags, the method and the status. */
+int llhttp__before_headers_complete(llhttp_t *parser, const char *p, const char *endp);
+
+int http_test_blk_skip = 1, http_test_blk_verify = 0;
+unsigned long http_test_blk_skips, http_test_blk_mismatches;
+
+static int verify_pause(llhttp_t *p)
+{
+    (void)p;
+    return HPE_PAUSED;
+}
+
+/* Tests only: llhttp's own parse of the block at data, on a copy of the
+ * parser in the state the block starts in, paused where on_headers_complete
+ * is called; *ok whether it paused at the block's end. */
+static void blk_parse_copy(const struct http_dir *d, const uint8_t *at, llhttp_t *q, int *ok)
+{
+    static const llhttp_settings_t pause_at_head = {.on_headers_complete = verify_pause};
+    *q = d->parser;
+    q->settings = (void *)&pause_at_head;
+    llhttp_errno_t err = llhttp_execute(q, (const char *)at, d->blk_len);
+    *ok = err == HPE_PAUSED && llhttp_get_error_pos(q) == (const char *)at + d->blk_len &&
+          !q->_span_pos0;
+    llhttp_resume(q);
+}
+
+/* The message's start line ended at data[*pos] and its header block
+ * repeats the kept one (same_blk). llhttp keeps all it knows in llhttp_t,
+ * and what it does with a header line depends on that state and the line's
+ * bytes alone: llhttp 8 reads the method, version and status in the start
+ * line and after the headers, never in between (it reads the type and the
+ * lenient flags, which do not change on a direction). So when the block
+ * starts in the state the kept one started in, it ends in the state the
+ * kept one ended in, and that state is set here instead of parsing the
+ * block again; its own step before on_headers_complete, and the answer of
+ * that callback, are then taken as llhttp takes them. (Every start line
+ * the tests and captures have, HTTP/0.9's included, leaves llhttp in the
+ * same state; the check is there for one that would not.) Returns 0 when the
+ * block is not skipped (llhttp parses it), else what on_headers_complete
+ * answered for llhttp: 0 or HPE_PAUSED. */
+static int blk_skip(struct http_dir *d, const uint8_t *data, size_t *pos)
+{
+#if LLHTTP_VERSION_MAJOR == 8
+    llhttp_t *p = &d->parser;
+    if (!d->line_ok || !d->same_blk || !d->blk_skip_ok || !http_test_blk_skip || !d->m ||
+        !mark_eq(&d->line_mark, &d->blk_pre))
+        return 0;
+    llhttp_t q;
+    int verify = http_test_blk_verify, ok = 0;
+    if (verify)
+        blk_parse_copy(d, data + *pos, &q, &ok);
+    http_test_blk_skips++;
+    p->_current = d->blk_post.cur;
+    p->content_length = d->blk_post.content_length;
+    p->_index = d->blk_post.index;
+    p->flags = d->blk_post.flags;
+    p->header_state = d->blk_post.header_state;
+    p->finish = d->blk_post.finish;
+    llhttp__before_headers_complete(p, NULL, NULL);
+    if (verify) {
+        struct ll_mark a, b;
+        mark_take(p, &a);
+        mark_take(&q, &b);
+        if (!ok || !mark_eq(&a, &b) || p->upgrade != q.upgrade)
+            http_test_blk_mismatches++;
+    }
+    int ret = on_headers_complete(p);
+    if (ret == 1) {
+        p->flags |= F_SKIPBODY; /* no body: a HEAD answer */
+    } else if (ret == 2) {
+        p->upgrade = 1; /* the rest is another protocol */
+        p->flags |= F_SKIPBODY;
+    }
+    account(d, d->blk_len);
+    d->off += d->blk_len;
+    *pos += d->blk_len;
+    return ret == HPE_PAUSED ? HPE_PAUSED : 0;
+#else
+    (void)d, (void)data, (void)pos;
+    return 0; /* another llhttp: each block is parsed */
+#endif
 }
 
 /* The headers of d->m ended at data[end]; it began at data[begin] (SIZE_MAX:
@@ -1194,6 +1310,7 @@ static void blk_save(struct http_dir *d, const uint8_t *data, size_t begin, size
     if (d->same_blk)
         return; /* the kept block is this one */
     d->blk_ok = 0;
+    d->blk_skip_ok = 0;
     if (!m || begin == SIZE_MAX || begin >= end || d->gap || m->headers_dropped)
         return;
     const uint8_t *e = memchr(data + begin, '\n', end - begin);
@@ -1219,6 +1336,11 @@ static void blk_save(struct http_dir *d, const uint8_t *data, size_t begin, size
     d->blk_ctype = m->content_type;
     d->blk_cenc = m->content_encoding;
     d->blk_ok = 1;
+    if (d->line_ok) { /* taken at data[at] */
+        d->blk_pre = d->line_mark;
+        mark_take(&d->parser, &d->blk_post);
+        d->blk_skip_ok = 1;
+    }
 }
 
 /* Feed bytes (or zeros, when d->gap) to the parser of d. */
@@ -1227,25 +1349,45 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
     struct http_conn *h = d->h;
     size_t pos = 0;
     size_t begin_pos = SIZE_MAX; /* where a message began in this call */
+    size_t line_end = SIZE_MAX;  /* ...and where its start line ends, once */
     /* After a pause, llhttp may have work left that consumes no bytes (the
      * end of a message right after its headers), so it runs again even
      * when every byte has been consumed. */
     while (d->state == DS_PARSING) {
         d->ev = EV_NONE;
         d->pausing = 1;
-        llhttp_errno_t err = llhttp_execute(&d->parser, (const char *)data + pos, len - pos);
+        /* A message begun here is parsed up to its start line's end first,
+         * where llhttp's state is taken (blk_skip). */
+        size_t end = len;
+        if (line_end != SIZE_MAX) {
+            end = line_end;
+            line_end = SIZE_MAX;
+        }
+        llhttp_errno_t err = llhttp_execute(&d->parser, (const char *)data + pos, end - pos);
         dir_own_spans(d);
-        size_t epos = len;
+        size_t epos = end;
         if (err != HPE_OK) {
             const char *ep = llhttp_get_error_pos(&d->parser);
-            if (ep && ep >= (const char *)data + pos && ep <= (const char *)data + len)
+            if (ep && ep >= (const char *)data + pos && ep <= (const char *)data + end)
                 epos = (size_t)(ep - (const char *)data);
         }
         account(d, epos - pos);
         d->off += epos - pos;
         pos = epos;
-        if (err == HPE_OK)
-            break;
+        if (err == HPE_OK) {
+            if (pos == len)
+                break;
+            /* The start line ended here, nothing pending (no pause), so
+             * llhttp waits for the first header line. */
+            if (!d->m || d->parser._span_pos0)
+                continue;
+            mark_take(&d->parser, &d->line_mark);
+            d->line_ok = 1;
+            err = blk_skip(d, data, &pos);
+            if (err == HPE_OK)
+                continue;
+            /* else paused at the headers' end, as llhttp would have */
+        }
         if (err == HPE_PAUSED) {
             llhttp_resume(&d->parser);
             if (d->ev == EV_BEGIN) {
@@ -1254,7 +1396,11 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
                     store_stats(h->st)->alloc_failures++;
                     stop_dir(d);
                 } else {
-                    d->same_blk = (uint8_t)blk_repeats(d, data, pos, len);
+                    const uint8_t *e =
+                        d->gap ? NULL : memchr(data + pos, '\n', len - pos);
+                    if (e)
+                        line_end = (size_t)(e + 1 - data);
+                    d->same_blk = (uint8_t)(e && blk_repeats(d, data, pos, line_end, len));
                     d->parser.settings =
                         (void *)(d->same_blk ? &http_settings_repeat : &http_settings);
                 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "htracr/export.h"
 #include "htracr/http.h"
 #include "htracr/store.h"
 #include "testlib.h"
@@ -746,6 +747,146 @@ TEST(http_upgrade_refused_after_a_repeated_block)
     CHECK_INT(msg(&f, 5)->request, next->id);
     CHECK(body_is(msg(&f, 5), "ok", 2));
     fx_free(&f);
+}
+
+/* Random conversations whose header blocks repeat often (the same block
+ * after another start line, a HEAD's answer repeating a GET's, a CONNECT's
+ * a GET's, 1xx, chunked, refused upgrades, a 101 repeating a 200's),
+ * cut into packets at random: the model is the same whether a repeated
+ * block is skipped (http.c blk_skip) or parsed, and each skip ends in the
+ * state llhttp's own parse of the block ends in. */
+static const char *const skip_req[] = {
+    "GET /a%u HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n",
+    "HEAD /a%u HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n",
+    "GET /b%u HTTP/1.0\r\nHost: h\r\nAccept: */*\r\n\r\n",
+    "POST /p%u HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc",
+    "POST /c%u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    "GET /ws%u HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    "CONNECT h:%u HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n",
+    /* HTTP/0.9: no version, no headers; what follows is the next request */
+    "GET /n%u\r\nHost: h\r\nAccept: */*\r\n\r\n",
+};
+enum { SKIP_HEAD = 1, SKIP_WS = 5, SKIP_CONNECT = 6, SKIP_09 = 7, SKIP_NREQ = 8 };
+static const char *const skip_rsp[] = {
+    "HTTP/1.1 200 OK\r\nContent-Type: text/a\r\nContent-Length: 5\r\n\r\nhello",
+    "HTTP/1.1 404 Nope\r\nContent-Type: text/a\r\nContent-Length: 5\r\n\r\nnope!",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    "HTTP/1.1 304 Not Modified\r\nContent-Type: text/a\r\n\r\n",
+    "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/a\r\nContent-Length: 5\r\n\r\n"
+    "hello",
+    "HTTP/1.1 200 OK\r\nContent-Type: text/a\r\nContent-Length: 0\r\n\r\n",
+    /* announces an upgrade it does not make */
+    "HTTP/1.1 200 OK\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n",
+};
+enum { SKIP_NRSP = 7 };
+static const char skip_head_rsp[] = "HTTP/1.1 200 OK\r\nContent-Type: text/a\r\nContent-Length: 5\r\n\r\n";
+static const char skip_refused[] =
+    "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/a\r\nContent-Length: 0\r\n\r\n";
+static const char skip_tunnel[] =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/a\r\nContent-Length: 0\r\n\r\n\x16\x03\x01tls";
+static const char skip_switch[] =
+    "HTTP/1.1 101 Switching\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n";
+
+static unsigned skip_rand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 16) & 0x7fff;
+}
+
+/* bytes in 1 to 3 packets */
+static void skip_send(struct fx *f, int dir, const char *b, size_t n, unsigned *s)
+{
+    size_t cut1 = skip_rand(s) % 3 == 0 ? skip_rand(s) % (n + 1) : n;
+    size_t cut2 = skip_rand(s) % 4 == 0 ? cut1 + skip_rand(s) % (n - cut1 + 1) : n;
+    if (cut1 > 0)
+        fx_send_n(f, dir, b, cut1);
+    if (cut2 > cut1)
+        fx_send_n(f, dir, b + cut1, cut2 - cut1);
+    if (n > cut2)
+        fx_send_n(f, dir, b + cut2, n - cut2);
+}
+
+static void skip_append(char *buf, size_t *n, size_t cap, const char *fmt, unsigned k)
+{
+    int w = snprintf(buf + *n, cap - *n, fmt, k);
+    if (w > 0 && (size_t)w < cap - *n)
+        *n += (size_t)w;
+}
+
+/* One conversation from seed, exported as JSON into *out. */
+static int skip_run(unsigned seed, char **out, size_t *outn)
+{
+    struct fx f;
+    char c2s[2048], s2c[2048];
+    unsigned s = seed;
+    if (fx_init(&f, 1 << 20) != 0)
+        return -1;
+    for (int t = 0; t < 40; t++) {
+        /* one to three requests in a row (pipelined when more), then their
+         * answers, each side in one run of bytes cut into packets */
+        size_t nq = 0, nr = 0;
+        int k = 1 + (skip_rand(&s) % 5 == 0 ? (int)(skip_rand(&s) % 3) : 0);
+        for (int i = 0; i < k; i++) {
+            unsigned r = skip_rand(&s) % SKIP_NREQ, a = skip_rand(&s) % SKIP_NRSP;
+            int last = i == k - 1;
+            if ((r == SKIP_WS || r == SKIP_CONNECT || r == SKIP_09) && !last)
+                r = 0; /* they hold what follows until answered */
+            if (r == SKIP_09 && t < 39)
+                r = 0; /* its answer lasts until the connection closes */
+            skip_append(c2s, &nq, sizeof(c2s), skip_req[r], (unsigned)t);
+            const char *rsp = skip_rsp[a];
+            if (r == SKIP_HEAD)
+                rsp = skip_head_rsp;
+            else if ((r == SKIP_CONNECT || r == SKIP_WS) && t < 39)
+                rsp = skip_refused;
+            else if (r == SKIP_WS) /* the end: the rest is another protocol */
+                rsp = skip_switch;
+            else if (r == SKIP_CONNECT)
+                rsp = skip_tunnel;
+            else if (r == SKIP_09)
+                rsp = "raw bytes";
+            size_t l = strlen(rsp);
+            if (nr + l <= sizeof(s2c)) {
+                memcpy(s2c + nr, rsp, l);
+                nr += l;
+            }
+        }
+        skip_send(&f, DIR_C2S, c2s, nq, &s);
+        skip_send(&f, DIR_S2C, s2c, nr, &s);
+    }
+    http_conn_eof(f.h, DIR_C2S, f.c->npackets - 1);
+    http_conn_eof(f.h, DIR_S2C, f.c->npackets - 1);
+    FILE *m = open_memstream(out, outn);
+    int r = m ? export_json(f.st, m) : -1;
+    if (m)
+        fclose(m);
+    fx_free(&f);
+    return r;
+}
+
+TEST(http_repeated_block_skip_same_as_parsing)
+{
+    unsigned long skips0 = http_test_blk_skips, bad0 = http_test_blk_mismatches;
+    unsigned long skipped = 0;
+    for (unsigned seed = 1; seed <= 400; seed++) {
+        char *a = NULL, *b = NULL;
+        size_t an = 0, bn = 0;
+        http_test_blk_verify = 1;
+        CHECK_INT(skip_run(seed, &a, &an), 0);
+        unsigned long after = http_test_blk_skips;
+        http_test_blk_skip = 0;
+        CHECK_INT(skip_run(seed, &b, &bn), 0);
+        http_test_blk_skip = 1;
+        http_test_blk_verify = 0;
+        CHECK_INT(http_test_blk_skips, after); /* none while off */
+        CHECK(an > 0 && an == bn && !memcmp(a, b, an));
+        free(a);
+        free(b);
+    }
+    skipped = http_test_blk_skips - skips0;
+    CHECK_INT(http_test_blk_mismatches - bad0, 0);
+    /* most answers and requests repeat a block: the path is taken */
+    CHECK(skipped > 2000);
 }
 
 TEST(http_upgrade_refused_parsing_goes_on)
