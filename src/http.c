@@ -171,6 +171,7 @@ struct pend_seg {
     uint32_t pkt;
     uint32_t len;
 };
+_Static_assert(HTTP_PEND_MAX % _Alignof(struct pend_seg) == 0, "segments follow the bytes");
 
 struct fifo_ent {
     struct store_message *req;
@@ -187,7 +188,7 @@ struct http_conn {
     struct store_message *upgrade_req; /* c2s paused after this request */
     uint8_t *pend;
     size_t npend;
-    struct pend_seg segs[HTTP_PEND_SEGS];
+    struct pend_seg *segs; /* in pend's allocation, after its bytes */
     uint32_t nsegs;
     uint8_t resume_c2s; /* the upgrade was refused: replay pend into c2s */
     uint8_t named;      /* server name given from a Host header */
@@ -1450,9 +1451,12 @@ static int pend_add(struct http_conn *h, const uint8_t *p, size_t n, uint32_t pk
     if (h->npend + n > HTTP_PEND_MAX || h->nsegs == HTTP_PEND_SEGS)
         return -ENOSPC;
     if (!h->pend) {
-        h->pend = malloc(HTTP_PEND_MAX);
+        /* The segments' list too: few connections ever hold bytes, so
+         * none carries the list otherwise. */
+        h->pend = malloc(HTTP_PEND_MAX + HTTP_PEND_SEGS * sizeof(struct pend_seg));
         if (!h->pend)
             return -ENOMEM;
+        h->segs = (struct pend_seg *)(h->pend + HTTP_PEND_MAX);
     }
     memcpy(h->pend + h->npend, p, n);
     h->npend += n;
@@ -1501,8 +1505,10 @@ static void replay_pending(struct http_conn *h)
     uint8_t *buf = h->pend;
     size_t npend = h->npend;
     struct pend_seg segs[HTTP_PEND_SEGS];
-    memcpy(segs, h->segs, nsegs * sizeof(*segs));
+    if (nsegs)
+        memcpy(segs, h->segs, nsegs * sizeof(*segs));
     h->pend = NULL;
+    h->segs = NULL;
     h->npend = 0;
     for (uint32_t i = 0; i < nsegs && off < npend; i++) {
         if (d->state == DS_WAIT_UPGRADE) {
