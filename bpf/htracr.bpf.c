@@ -14,7 +14,7 @@
  * Design points:
  * - Size classes. A reservation must have a constant size, and reserving
  *   64 KiB for every ACK would fill the ring with air. So the record is
- *   reserved in the smallest of a few classes (128 B .. 64 KiB) that holds
+ *   reserved in the smallest of 15 classes (128 B .. 64 KiB) that holds
  *   the bytes to copy, and bpf_skb_load_bytes copies a length bounded by the
  *   class. bpf_skb_load_bytes also reads paged data, so GSO/GRO
  *   super-segments (normal on loopback and veth) arrive whole.
@@ -369,8 +369,26 @@ int htracr_filter(struct __sk_buff *skb)
         emit(skb, c, &h, len, 1536);
     else if (len <= 4096)
         emit(skb, c, &h, len, 4096);
+    /* GSO/GRO super-segments: any number of segments up to 64 KiB. In
+     * steps of 4 KiB, then 8 KiB, a record wastes at most a third of its
+     * slot (with 16 KiB and 64 KiB alone, a 17 KiB one took 64 KiB, and a
+     * burst of them overflowed a small ring that had the room). */
+    else if (len <= 8192)
+        emit(skb, c, &h, len, 8192);
+    else if (len <= 12288)
+        emit(skb, c, &h, len, 12288);
     else if (len <= 16384)
         emit(skb, c, &h, len, 16384);
+    else if (len <= 24576)
+        emit(skb, c, &h, len, 24576);
+    else if (len <= 32768)
+        emit(skb, c, &h, len, 32768);
+    else if (len <= 40960)
+        emit(skb, c, &h, len, 40960);
+    else if (len <= 49152)
+        emit(skb, c, &h, len, 49152);
+    else if (len <= 57344)
+        emit(skb, c, &h, len, 57344);
     else
         emit(skb, c, &h, len, HTRACR_MAX_CAP);
     return 0;
