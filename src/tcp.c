@@ -69,7 +69,12 @@ struct rtt_seg {
     uint8_t has_ts, retrans;
 };
 
+/* Segments a direction times at once, at most: past that the oldest is
+ * forgotten. The ring starts at RTT_RING_FIRST and doubles as needed, so a
+ * connection that never has more than a few in flight (most) carries a
+ * few hundred bytes for it, not 5 KiB. */
 #define RTT_RING 64
+#define RTT_RING_FIRST 4
 
 /* What Wireshark's TCP analysis remembers per direction (its "fwd"/"rev"),
  * kept apart from reassembly so the flags follow its definitions. */
@@ -105,8 +110,8 @@ struct tcp_dir {
     size_t ooo_bytes;
     uint32_t skip_until; /* the body-skip hint last given (absolute seq) */
     uint8_t skip_set;
-    struct rtt_seg rtt[RTT_RING];
-    uint32_t rtt_head, rtt_n;   /* oldest entry, count */
+    struct rtt_seg *rtt;        /* ring of rtt_cap entries (a power of two), or NULL */
+    uint32_t rtt_cap, rtt_head, rtt_n; /* size, oldest entry, count */
     struct ws_dir ws;
 };
 
@@ -160,6 +165,8 @@ void tcp_conn_free(struct tcp_conn *t)
         return;
     ooo_free(&t->d[0]);
     ooo_free(&t->d[1]);
+    free(t->d[0].rtt);
+    free(t->d[1].rtt);
     http_conn_free(t->http);
     free(t);
 }
@@ -362,18 +369,48 @@ static void settle_acked(struct tcp_conn *t, int dir, uint32_t pkt)
     d->acked_set = 0;
 }
 
-/* A segment of d occupying [seq, end) was sent at ts. */
-static void rtt_sent(struct tcp_dir *d, const struct decoded *dp, uint32_t seq, uint32_t end,
-                     int64_t ts, int is_new)
+/* Room for one more timed segment in d's ring: it doubles (up to
+ * RTT_RING), or when it cannot the oldest entry goes. 0, or -1 when there
+ * is no ring at all. */
+static int rtt_room(struct tcp_conn *t, struct tcp_dir *d)
 {
+    if (d->rtt_n < d->rtt_cap)
+        return 0;
+    if (d->rtt_cap < RTT_RING) {
+        uint32_t cap = d->rtt_cap ? 2 * d->rtt_cap : RTT_RING_FIRST;
+        struct rtt_seg *r = malloc(cap * sizeof(*r));
+        if (r) {
+            /* oldest first, from 0 */
+            for (uint32_t i = 0; i < d->rtt_n; i++)
+                r[i] = d->rtt[(d->rtt_head + i) & (d->rtt_cap - 1)];
+            free(d->rtt);
+            d->rtt = r;
+            d->rtt_cap = cap;
+            d->rtt_head = 0;
+            return 0;
+        }
+        store_stats(t->st)->alloc_failures++;
+        if (!d->rtt_cap)
+            return -1; /* no sample from this segment */
+    }
+    d->rtt_head = (d->rtt_head + 1) & (d->rtt_cap - 1);
+    d->rtt_n--;
+    return 0;
+}
+
+/* A segment of d occupying [seq, end) was sent at ts. */
+static void rtt_sent(struct tcp_conn *t, struct tcp_dir *d, const struct decoded *dp,
+                     uint32_t seq, uint32_t end, int64_t ts, int is_new)
+{
+    uint32_t mask = d->rtt_cap - 1;
     if (is_new) {
-        if (d->rtt_n && !seq_gt(end, d->rtt[(d->rtt_head + d->rtt_n - 1) % RTT_RING].end))
+        if (d->rtt_n && !seq_gt(end, d->rtt[(d->rtt_head + d->rtt_n - 1) & mask].end))
             is_new = 0;
     }
     if (!is_new) {
         /* Karn: the segments this one sends again give no sample. */
         for (uint32_t i = 0; i < d->rtt_n; i++) {
-            struct rtt_seg *r = &d->rtt[(d->rtt_head + i) % RTT_RING];
+            struct rtt_seg *r = &d->rtt[(d->rtt_head + i) & mask];
             if (seq_gt(r->end, seq) && seq_lt(r->start, end)) {
                 r->retrans = 1;
                 r->re_ts_ns = ts;
@@ -383,11 +420,9 @@ static void rtt_sent(struct tcp_dir *d, const struct decoded *dp, uint32_t seq, 
         }
         return;
     }
-    if (d->rtt_n == RTT_RING) {
-        d->rtt_head = (d->rtt_head + 1) % RTT_RING;
-        d->rtt_n--;
-    }
-    struct rtt_seg *r = &d->rtt[(d->rtt_head + d->rtt_n) % RTT_RING];
+    if (rtt_room(t, d) < 0)
+        return;
+    struct rtt_seg *r = &d->rtt[(d->rtt_head + d->rtt_n) & (d->rtt_cap - 1)];
     r->start = seq;
     r->end = end;
     r->ts_ns = ts;
@@ -407,7 +442,7 @@ static void rtt_acked(struct tcp_conn *t, struct tcp_dir *d, const struct decode
     struct rtt_seg *hit = NULL;
     while (d->rtt_n && seq_le(d->rtt[d->rtt_head].end, ack)) {
         hit = &d->rtt[d->rtt_head];
-        d->rtt_head = (d->rtt_head + 1) % RTT_RING;
+        d->rtt_head = (d->rtt_head + 1) & (d->rtt_cap - 1);
         d->rtt_n--;
     }
     /* Only an ACK that ends exactly at a segment's end is a sample (as in
@@ -803,7 +838,7 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
      * what its ACK covers in the other direction. */
     uint32_t occupy = dp->seg_len + (syn ? 1 : 0) + ((dp->flags & TCPF_FIN) ? 1 : 0);
     if (occupy)
-        rtt_sent(d, dp, dp->seq, dp->seq + occupy, dp->ts_ns,
+        rtt_sent(t, d, dp, dp->seq, dp->seq + occupy, dp->ts_ns,
                  !(analysis & PKT_RETRANS) && !(analysis & PKT_SYN_RETRY));
 
     /* Bytes of this direction that the peer ACKed but we never saw are

@@ -569,6 +569,63 @@ static void segts(struct rig *r, int c2s, uint32_t seq, uint32_t ack, uint16_t f
     send_seg(r, &d);
 }
 
+/* Segments in flight are timed in a ring that starts small and doubles
+ * (4, 8, ... 64), wrapped or not: every ACK that ends at a segment's end
+ * gives that segment's RTT. Past 64 the oldest are forgotten, and an ACK
+ * of one of them gives no sample. */
+TEST(tcp_rtt_ring_grows_in_order)
+{
+    struct rig r;
+    rig_init(&r, 80, 1, 1, 0);
+    handshake(&r);
+    static const char ten[] = "0123456789";
+    uint32_t s0 = r.sseq;
+    int64_t sent[120];
+    uint32_t nsent = 0, nack = 0;
+    int64_t want[120];
+    uint32_t nwant = 0;
+    /* server segment i covers [s0 + 10 i, s0 + 10 (i + 1)) */
+#define SEND_ONE()                                                                                 \
+    do {                                                                                           \
+        sent[nsent] = r.t;                                                                         \
+        seg(&r, 0, s0 + 10 * nsent, r.cseq, TCPF_ACK, ten, 10, 10);                                \
+        nsent++;                                                                                   \
+    } while (0)
+#define ACK_TO(i, sample)                                                                          \
+    do {                                                                                           \
+        if (sample)                                                                                \
+            want[nwant++] = r.t - sent[(i)];                                                       \
+        seg(&r, 1, r.cseq, s0 + 10 * ((i) + 1), TCPF_ACK, NULL, 0, 0);                             \
+        nack = (i) + 1;                                                                            \
+    } while (0)
+    for (int i = 0; i < 3; i++)
+        SEND_ONE();
+    ACK_TO(1, 1); /* the ring's head moves: what follows wraps it */
+    for (int i = 0; i < 30; i++)
+        SEND_ONE(); /* 31 in flight: the ring grows 4 -> 8 -> 16 -> 32 */
+    while (nack < nsent)
+        ACK_TO(nack, 1); /* each, in order */
+    /* 70 more without an ACK: the first 6 are forgotten */
+    uint32_t first = nsent;
+    for (int i = 0; i < 70; i++)
+        SEND_ONE();
+    ACK_TO(first + 2, 0);  /* forgotten: no sample */
+    ACK_TO(first + 9, 1);  /* the newest of those it covers */
+    ACK_TO(first + 69, 1);
+    CHECK_INT(nsent, 103);
+    struct store_conn *c = only_conn(&r);
+    CHECK(c != NULL);
+    /* the first sample times the SYN/ACK */
+    const struct store_series *rs = &c->series[SERIES_RTT_S2C];
+    CHECK_INT(rs->n, nwant + 1);
+    for (uint32_t i = 0; i < nwant && i + 1 < rs->n; i++)
+        CHECK_INT(rs->v[i + 1].value, want[i]);
+    CHECK_INT(store_stats(r.st)->alloc_failures, 0);
+    rig_free(&r);
+#undef SEND_ONE
+#undef ACK_TO
+}
+
 /* Karn's rule leaves a segment sent twice without a sample, unless the
  * ACK's timestamp echo names the copy it answers. */
 TEST(tcp_rtt_timestamp_echo_after_retransmission)
