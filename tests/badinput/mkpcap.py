@@ -569,6 +569,23 @@ def h_syn_storm(f):
         t = c.t
 
 
+def h_open_3k_bodies(f):
+    """3 000 keep-alive connections left open, each answered once with a
+    20 KB body in 15 segments: per-connection state outside the store's
+    budget must stay small (each direction once kept its body buffer)."""
+    w = PcapWriter(f)
+    body = b"{" + b'"k": "value", ' * 1460 + b"}"
+    rsp = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+           % len(body) + body)
+    t = T0_US
+    for i in range(3000):
+        c = Conv(w, cport=1024 + i % 50000, chost=1 + i // 200, t_us=t, step_us=1)
+        c.handshake()
+        c.send(0, b"GET /api/%d HTTP/1.1\r\nHost: api.test\r\n\r\n" % i)
+        c.send(1, rsp)
+        t = c.t
+
+
 def h_time_travel(f):
     """Timestamps that jump back, sit at 0 and at the end of 32-bit time."""
     w = PcapWriter(f)
@@ -617,6 +634,7 @@ HOSTILE = {
     "http-100k-pipelined.pcap": h_http_100k_pipelined,
     "tcp-ooo-flood.pcap": h_tcp_ooo_flood,
     "syn-storm.pcap": h_syn_storm,
+    "open-3k-bodies.pcap": h_open_3k_bodies,
     "time-travel.pcap": h_time_travel,
     "bomb.gz": h_gzip_bomb_file,
     "empty-records.pcap.gz": h_gzip_empty_records,
