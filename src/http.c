@@ -161,6 +161,12 @@ struct http_dir {
     const struct store_header *blk_hdrs;
     uint32_t blk_nhdrs;
     const char *blk_ctype, *blk_cenc;
+    /* Stream mode: the arena goes at every flush, so blk_hdrs (and the two
+     * above) point into this copy of them instead, blk_copy_len bytes,
+     * which each message that repeats the block copies back (blk_own). */
+    uint8_t *blk_copy;
+    size_t blk_copy_len, blk_copy_cap;
+    uint8_t blk_own;
     /* llhttp's state where the current message's start line ended, when it
      * ended in the packet the message began in (line_ok); the kept block's
      * state where it began and where it ended (blk_skip_ok): a block that
@@ -912,6 +918,66 @@ static int on_url_complete(llhttp_t *p)
     return 0;
 }
 
+/* A pointer into d->blk_copy, moved to the same place in to (a copy of
+ * it); any other pointer (a name llhttp knows, NULL) as it is. */
+static const char *blk_rebase(const struct http_dir *d, const uint8_t *to, const char *q)
+{
+    const uint8_t *u = (const uint8_t *)q;
+    if (u >= d->blk_copy && u < d->blk_copy + d->blk_copy_len)
+        return (const char *)(to + (u - d->blk_copy));
+    return q;
+}
+
+/* Stream mode: m's headers, Content-Type and Content-Encoding copied out
+ * of the arena into d->blk_copy (an array, then the strings; names that
+ * are known_header_name's constants stay pointers to them), and the
+ * blk_ fields pointed at the copy. 0, or -1 (nothing kept). */
+static int blk_copy_out(struct http_dir *d, const struct store_message *m)
+{
+    size_t n = (size_t)m->nheaders * sizeof(struct store_header), at = n;
+    for (uint32_t i = 0; i < m->nheaders; i++) {
+        const char *nm = m->headers[i].name;
+        size_t nl = strlen(nm);
+        if (known_header_name(nm, nl) != nm)
+            n += nl + 1;
+        n += strlen(m->headers[i].value) + 1;
+    }
+    if (n > d->blk_copy_cap) {
+        size_t cap = (n + 255) & ~(size_t)255;
+        uint8_t *b = realloc(d->blk_copy, cap);
+        if (!b)
+            return -1;
+        d->blk_copy = b;
+        d->blk_copy_cap = cap;
+    }
+    struct store_header *hs = (struct store_header *)d->blk_copy;
+    const char *ctype = NULL, *cenc = NULL;
+    for (uint32_t i = 0; i < m->nheaders; i++) {
+        const struct store_header *src = &m->headers[i];
+        size_t nl = strlen(src->name), vl = strlen(src->value) + 1;
+        hs[i].name = src->name;
+        if (known_header_name(src->name, nl) != src->name) {
+            memcpy(d->blk_copy + at, src->name, nl + 1);
+            hs[i].name = (const char *)d->blk_copy + at;
+            at += nl + 1;
+        }
+        memcpy(d->blk_copy + at, src->value, vl);
+        hs[i].value = (const char *)d->blk_copy + at;
+        at += vl;
+        if (src->value == m->content_type && !ctype)
+            ctype = hs[i].value;
+        if (src->value == m->content_encoding && !cenc)
+            cenc = hs[i].value;
+    }
+    if ((m->content_type && !ctype) || (m->content_encoding && !cenc))
+        return -1; /* not one of its headers' values: cannot happen */
+    d->blk_copy_len = n;
+    d->blk_hdrs = hs;
+    d->blk_ctype = ctype;
+    d->blk_cenc = cenc;
+    return 0;
+}
+
 /* Start line and headers of d->m into the arena. */
 static void keep_head(struct http_dir *d)
 {
@@ -919,7 +985,26 @@ static void keep_head(struct http_dir *d)
     struct store_message *m = d->m;
     m->http_major = d->parser.http_major;
     m->http_minor = d->parser.http_minor;
-    if (d->same_blk) {
+    if (d->same_blk && d->blk_own && !d->blk_copy_len) {
+        m->nheaders = 0; /* a block with no header lines */
+    } else if (d->same_blk && d->blk_own) {
+        /* The same, from the copy: back into the arena, every pointer into
+         * the copy moved with it. */
+        uint8_t *p = store_memdup(h->st, h->c, d->blk_copy, d->blk_copy_len);
+        if (p) {
+            struct store_header *hs = (struct store_header *)p;
+            for (uint32_t i = 0; i < d->blk_nhdrs; i++) {
+                hs[i].name = blk_rebase(d, p, hs[i].name);
+                hs[i].value = blk_rebase(d, p, hs[i].value);
+            }
+            m->headers = hs;
+            m->nheaders = d->blk_nhdrs;
+            m->content_type = blk_rebase(d, p, d->blk_ctype);
+            m->content_encoding = blk_rebase(d, p, d->blk_cenc);
+        } else {
+            m->headers_dropped += d->blk_nhdrs;
+        }
+    } else if (d->same_blk) {
         /* What the callbacks would have made of the same bytes: every
          * name and value the previous message's, so its array. */
         m->headers = (struct store_header *)d->blk_hdrs;
@@ -1341,6 +1426,9 @@ static void blk_save(struct http_dir *d, const uint8_t *data, size_t begin, size
     d->blk_nhdrs = m->nheaders;
     d->blk_ctype = m->content_type;
     d->blk_cenc = m->content_encoding;
+    d->blk_own = (uint8_t)store_get_opts(d->h->st)->stream;
+    if (d->blk_own && blk_copy_out(d, m) < 0)
+        return;
     d->blk_ok = 1;
     if (d->line_ok) { /* taken at data[at] */
         d->blk_pre = d->line_mark;
@@ -1569,6 +1657,7 @@ void http_conn_free(struct http_conn *h)
         free(d->lens);
         free(d->prev_lens);
         free(d->blk);
+        free(d->blk_copy);
     }
     free(h->fifo);
     free(h->pend);
@@ -1592,7 +1681,8 @@ static void maybe_flush(struct http_conn *h)
         h->d[i].prev_nhdrs = 0;
         h->d[i].prev_url = h->d[i].prev_reason = NULL;
         h->d[i].prev_body = NULL;
-        h->d[i].blk_ok = 0;
+        if (!h->d[i].blk_own)
+            h->d[i].blk_ok = 0; /* its headers were in the arena */
     }
 }
 

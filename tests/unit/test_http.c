@@ -21,14 +21,13 @@ struct fx {
     int64_t now;
 };
 
-static int fx_init(struct fx *f, size_t body_limit)
+static int fx_init_opts(struct fx *f, const struct store_opts *o)
 {
-    struct store_opts o = {.body_limit = body_limit};
     struct ip_addr ca = {.family = AF_INET, .a = {10, 0, 0, 1}};
     struct ip_addr sa = {.family = AF_INET, .a = {10, 0, 0, 2}};
     memset(f, 0, sizeof(*f));
     f->now = 1700000000000000LL;
-    f->st = store_new(&o);
+    f->st = store_new(o);
     if (!f->st)
         return -1;
     f->c = store_conn_new(f->st, &ca, 40000, &sa, 80, f->now);
@@ -36,6 +35,12 @@ static int fx_init(struct fx *f, size_t body_limit)
         return -1;
     f->h = http_conn_new(f->st, f->c);
     return f->h ? 0 : -1;
+}
+
+static int fx_init(struct fx *f, size_t body_limit)
+{
+    struct store_opts o = {.body_limit = body_limit};
+    return fx_init_opts(f, &o);
 }
 
 static void fx_free(struct fx *f)
@@ -813,13 +818,23 @@ static void skip_append(char *buf, size_t *n, size_t cap, const char *fmt, unsig
         *n += (size_t)w;
 }
 
-/* One conversation from seed, exported as JSON into *out. */
-static int skip_run(unsigned seed, char **out, size_t *outn)
+static void skip_jsonl(void *ctx, struct store *st, struct store_conn *c)
+{
+    export_jsonl_conn(st, c, ctx);
+}
+
+/* One conversation from seed, exported into *out: as JSON, or in stream
+ * mode (each exchange written as JSONL and freed as soon as it is
+ * answered, as with --jsonl alone) as JSONL. */
+static int skip_run(unsigned seed, int stream, char **out, size_t *outn)
 {
     struct fx f;
     char c2s[2048], s2c[2048];
     unsigned s = seed;
-    if (fx_init(&f, 1 << 20) != 0)
+    FILE *m = open_memstream(out, outn);
+    struct store_opts o = {.body_limit = 1 << 20, .stream = stream, .on_finish = skip_jsonl,
+                           .ctx = m};
+    if (!m || fx_init_opts(&f, &o) != 0)
         return -1;
     for (int t = 0; t < 40; t++) {
         /* one to three requests in a row (pipelined when more), then their
@@ -854,14 +869,62 @@ static int skip_run(unsigned seed, char **out, size_t *outn)
         skip_send(&f, DIR_C2S, c2s, nq, &s);
         skip_send(&f, DIR_S2C, s2c, nr, &s);
     }
-    http_conn_eof(f.h, DIR_C2S, f.c->npackets - 1);
-    http_conn_eof(f.h, DIR_S2C, f.c->npackets - 1);
-    FILE *m = open_memstream(out, outn);
-    int r = m ? export_json(f.st, m) : -1;
-    if (m)
-        fclose(m);
+    http_conn_eof(f.h, DIR_C2S, store_conn_total_packets(f.c) - 1);
+    http_conn_eof(f.h, DIR_S2C, store_conn_total_packets(f.c) - 1);
+    int r = 0;
+    if (stream)
+        store_conn_finish(f.st, f.c); /* the rest, then the connection goes */
+    else
+        r = export_json(f.st, m);
+    fclose(m);
     fx_free(&f);
     return r;
+}
+
+/* Stream mode frees the arena after each exchange, so the kept block's
+ * headers live in a copy of their own, and a message that repeats the
+ * block gets them copied back into the arena: a block kept after it (a
+ * pipelined request) must not change what it has. */
+static char stream_seen[8][64];
+static uint32_t stream_nseen;
+static void stream_keep(void *ctx, struct store *st, struct store_conn *c)
+{
+    (void)ctx;
+    (void)st;
+    for (uint32_t i = 0; i < c->nmessages && stream_nseen < 8; i++) {
+        const struct store_message *m = c->messages[i];
+        if (m->kind != MSG_REQUEST)
+            continue;
+        snprintf(stream_seen[stream_nseen++], sizeof(stream_seen[0]), "%s %s=%s %s=%s",
+                 m->url, m->nheaders > 0 ? m->headers[0].name : "-",
+                 m->nheaders > 0 ? m->headers[0].value : "-",
+                 m->nheaders > 1 ? m->headers[1].name : "-",
+                 m->nheaders > 1 ? m->headers[1].value : "-");
+    }
+}
+
+TEST(http_stream_repeated_block_keeps_its_headers)
+{
+    struct fx f;
+    struct store_opts o = {.body_limit = 1 << 20, .stream = 1, .on_finish = stream_keep};
+    stream_nseen = 0;
+    CHECK(fx_init_opts(&f, &o) == 0);
+    unsigned long skips = http_test_blk_skips;
+    CHECK_INT(fx_send(&f, DIR_C2S, "GET /a HTTP/1.1\r\nHost: h\r\nX-Tag: one\r\n\r\n"), 0);
+    CHECK_INT(fx_send(&f, DIR_S2C, "HTTP/1.1 204 No Content\r\n\r\n"), 0);
+    CHECK_INT(stream_nseen, 1); /* flushed */
+    CHECK_INT(fx_send(&f, DIR_C2S, "GET /b HTTP/1.1\r\nHost: h\r\nX-Tag: one\r\n\r\n"
+                                   "POST /p HTTP/1.1\r\nHost: k\r\nX-Tag: two\r\n"
+                                   "Content-Length: 3\r\n\r\nabc"),
+              0);
+    CHECK_INT(http_test_blk_skips - skips, 1); /* /b */
+    CHECK_INT(fx_send(&f, DIR_S2C, "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"),
+              0);
+    CHECK_INT(stream_nseen, 3);
+    CHECK_STR(stream_seen[0], "/a Host=h X-Tag=one");
+    CHECK_STR(stream_seen[1], "/b Host=h X-Tag=one");
+    CHECK_STR(stream_seen[2], "/p Host=k X-Tag=two");
+    fx_free(&f);
 }
 
 TEST(http_repeated_block_skip_same_as_parsing)
@@ -871,11 +934,12 @@ TEST(http_repeated_block_skip_same_as_parsing)
     for (unsigned seed = 1; seed <= 400; seed++) {
         char *a = NULL, *b = NULL;
         size_t an = 0, bn = 0;
+        int stream = seed % 2; /* every other one flushed after each exchange */
         http_test_blk_verify = 1;
-        CHECK_INT(skip_run(seed, &a, &an), 0);
+        CHECK_INT(skip_run(seed, stream, &a, &an), 0);
         unsigned long after = http_test_blk_skips;
         http_test_blk_skip = 0;
-        CHECK_INT(skip_run(seed, &b, &bn), 0);
+        CHECK_INT(skip_run(seed, stream, &b, &bn), 0);
         http_test_blk_skip = 1;
         http_test_blk_verify = 0;
         CHECK_INT(http_test_blk_skips, after); /* none while off */
