@@ -75,6 +75,9 @@ struct rtt_seg {
  * few hundred bytes for it, not 5 KiB. */
 #define RTT_RING 64
 #define RTT_RING_FIRST 4
+_Static_assert((RTT_RING & (RTT_RING - 1)) == 0 && (RTT_RING_FIRST & (RTT_RING_FIRST - 1)) == 0 &&
+                   RTT_RING_FIRST <= RTT_RING,
+               "the ring is indexed with a mask");
 
 /* What Wireshark's TCP analysis remembers per direction (its "fwd"/"rev"),
  * kept apart from reassembly so the flags follow its definitions. */
