@@ -14,7 +14,7 @@
  * Design points:
  * - Size classes. A reservation must have a constant size, and reserving
  *   64 KiB for every ACK would fill the ring with air. So the record is
- *   reserved in the smallest of 15 classes (128 B .. 64 KiB) that holds
+ *   reserved in the smallest of 14 classes (128 B .. 64 KiB) that holds
  *   the bytes to copy, and bpf_skb_load_bytes copies a length bounded by the
  *   class. bpf_skb_load_bytes also reads paged data, so GSO/GRO
  *   super-segments (normal on loopback and veth) arrive whole.

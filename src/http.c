@@ -918,6 +918,23 @@ static int on_url_complete(llhttp_t *p)
     return 0;
 }
 
+/* *buf holding at least n bytes (its contents kept), grown to n in steps
+ * of 256 bytes: the kept block and its copy, one per direction of every
+ * open connection, outside the store's budget, are as big as the block.
+ * 0, or -1 (unchanged). */
+static int blk_grow(uint8_t **buf, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return 0;
+    size_t c = (n + 255) & ~(size_t)255;
+    uint8_t *b = realloc(*buf, c);
+    if (!b)
+        return -1;
+    *buf = b;
+    *cap = c;
+    return 0;
+}
+
 /* A pointer into d->blk_copy, moved to the same place in to (a copy of
  * it); any other pointer (a name llhttp knows, NULL) as it is. */
 static const char *blk_rebase(const struct http_dir *d, const uint8_t *to, const char *q)
@@ -942,14 +959,8 @@ static int blk_copy_out(struct http_dir *d, const struct store_message *m)
             n += nl + 1;
         n += strlen(m->headers[i].value) + 1;
     }
-    if (n > d->blk_copy_cap) {
-        size_t cap = (n + 255) & ~(size_t)255;
-        uint8_t *b = realloc(d->blk_copy, cap);
-        if (!b)
-            return -1;
-        d->blk_copy = b;
-        d->blk_copy_cap = cap;
-    }
+    if (blk_grow(&d->blk_copy, &d->blk_copy_cap, n) < 0)
+        return -1;
     struct store_header *hs = (struct store_header *)d->blk_copy;
     const char *ctype = NULL, *cenc = NULL;
     for (uint32_t i = 0; i < m->nheaders; i++) {
@@ -985,12 +996,12 @@ static void keep_head(struct http_dir *d)
     struct store_message *m = d->m;
     m->http_major = d->parser.http_major;
     m->http_minor = d->parser.http_minor;
-    if (d->same_blk && d->blk_own && !d->blk_copy_len) {
-        m->nheaders = 0; /* a block with no header lines */
-    } else if (d->same_blk && d->blk_own) {
+    if (d->same_blk && d->blk_own) {
         /* The same, from the copy: back into the arena, every pointer into
-         * the copy moved with it. */
-        uint8_t *p = store_memdup(h->st, h->c, d->blk_copy, d->blk_copy_len);
+         * the copy moved with it (a block without header lines has none). */
+        uint8_t *p = NULL;
+        if (d->blk_copy_len && !(p = store_memdup(h->st, h->c, d->blk_copy, d->blk_copy_len)))
+            m->headers_dropped += d->blk_nhdrs;
         if (p) {
             struct store_header *hs = (struct store_header *)p;
             for (uint32_t i = 0; i < d->blk_nhdrs; i++) {
@@ -1001,8 +1012,6 @@ static void keep_head(struct http_dir *d)
             m->nheaders = d->blk_nhdrs;
             m->content_type = blk_rebase(d, p, d->blk_ctype);
             m->content_encoding = blk_rebase(d, p, d->blk_cenc);
-        } else {
-            m->headers_dropped += d->blk_nhdrs;
         }
     } else if (d->same_blk) {
         /* What the callbacks would have made of the same bytes: every
@@ -1410,16 +1419,8 @@ static void blk_save(struct http_dir *d, const uint8_t *data, size_t begin, size
     size_t at = (size_t)(e + 1 - data), n = end - at;
     if (n > HTTP_BLK_MAX)
         return;
-    if (n > d->blk_cap) {
-        /* As big as this block, in steps of 256 bytes: there is one per
-         * direction of every open connection. */
-        size_t cap = (n + 255) & ~(size_t)255;
-        uint8_t *b = realloc(d->blk, cap);
-        if (!b)
-            return;
-        d->blk = b;
-        d->blk_cap = cap;
-    }
+    if (blk_grow(&d->blk, &d->blk_cap, n) < 0)
+        return;
     memcpy(d->blk, data + at, n);
     d->blk_len = n;
     d->blk_hdrs = m->headers;

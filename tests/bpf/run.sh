@@ -149,7 +149,7 @@ ip netns exec "$nsa" sysctl -qw net.ipv4.tcp_rmem="4096 65536 131072"
 # of the download tens of KiB, and it comes in bursts (up to 294 records
 # between two reads, in spite of the rate limit). When every record of
 # 16 KiB or more took a 64 KiB slot, this ring dropped a few records in 2
-# of 5 runs (at 8 MB/s, in 4 of 7); with slots in steps of 8 KiB, 0 of 6
+# of 5 runs (at 8 MB/s, in 4 of 7); with slots in steps of 4 and 8 KiB, 0 of 6
 # at 8 MB/s. A 1 MiB ring still drops at 2 MB/s. So the test asks that
 # what was read is right and that every loss is counted, not that nothing
 # is lost.

@@ -1049,9 +1049,9 @@ static int live(const char *iface, const char *path, const char *cmd, uint32_t s
      * across its end many times (the reader sees the data mapped twice in
      * a row), and the checks above found every byte in place. */
     if (ring) {
-        /* A burst can outrun a small ring (a record of 16 KiB or more takes
-         * a 64 KiB slot): then packets are lost, counted, and their bytes
-         * missing. What was read is right either way. */
+        /* A burst can outrun a small ring (GSO/GRO records of tens of KiB
+         * each): then packets are lost, counted, and their bytes missing.
+         * What was read is right either way. */
         check(st.bytes > 2 * (uint64_t)ring,
               "live %s: %llu record bytes went through a %zu KiB ring (it wrapped %llu times)",
               iface, (unsigned long long)st.bytes, ring >> 10,

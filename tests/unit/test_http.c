@@ -832,8 +832,8 @@ static int skip_run(unsigned seed, int stream, char **out, size_t *outn)
     char c2s[2048], s2c[2048];
     unsigned s = seed;
     FILE *m = open_memstream(out, outn);
-    struct store_opts o = {.body_limit = 1 << 20, .stream = stream, .on_finish = skip_jsonl,
-                           .ctx = m};
+    struct store_opts o = {.body_limit = 1 << 20, .stream = stream,
+                           .on_finish = stream ? skip_jsonl : NULL, .ctx = m};
     if (!m || fx_init_opts(&f, &o) != 0)
         return -1;
     for (int t = 0; t < 40; t++) {
