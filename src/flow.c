@@ -323,6 +323,13 @@ static int flow_evict_open(void *ctx, struct store_conn *c)
     return 0;
 }
 
+size_t flow_table_side(const struct flow_table *ft, const struct store_conn *c)
+{
+    const struct flow *f = flow_find(ft, &c->client_addr, c->client_port, &c->server_addr,
+                                     c->server_port);
+    return f && f->conn == c && f->tcp ? tcp_conn_footprint(f->tcp) : 0;
+}
+
 /* Start modelling f with the given client side. */
 static int flow_activate(struct flow_table *ft, struct flow *f, int client_is_a, int64_t ts_us)
 {

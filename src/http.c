@@ -174,6 +174,7 @@ struct http_dir {
     struct ll_mark line_mark, blk_pre, blk_post;
     uint8_t line_ok, blk_skip_ok;
     struct body body;
+    size_t zmem;                /* bytes zlib holds for body (z_alloc) */
     char ext_method[HTTP_EXT_METHOD_MAX + 1]; /* a method llhttp does not know */
     uint8_t ext_len;
 };
@@ -206,6 +207,8 @@ struct http_conn {
 };
 
 static const uint8_t http_zeros[HTTP_ZERO_CHUNK];
+
+_Thread_local uint8_t conn_side_changed;
 
 
 static int64_t pkt_ts(const struct store_conn *c, uint32_t pkt)
@@ -262,6 +265,7 @@ static int strbuf_room(struct strbuf *b, size_t n)
     }
     b->p = p;
     b->cap = cap;
+    conn_side_changed = 1;
     return 0;
 }
 
@@ -347,6 +351,7 @@ static void fifo_push(struct http_conn *h, struct store_message *req)
         }
         h->fifo = f;
         h->fifo_cap = cap;
+        conn_side_changed = 1;
     }
     struct fifo_ent *e = &h->fifo[h->fifo_head + h->fifo_n++];
     e->req = req;
@@ -385,6 +390,7 @@ static int body_reserve(struct body *b, size_t need)
         return -ENOMEM;
     b->buf = p;
     b->cap = cap;
+    conn_side_changed = 1;
     return 0;
 }
 
@@ -432,6 +438,36 @@ static void body_decode_fail(struct http_dir *d)
     d->body.mode = BODY_DONE;
 }
 
+/* zlib's allocations (its state, then a 32 KiB window), counted in the
+ * direction's footprint: a size in front of each block, which zfree is not
+ * told. */
+#define ZHDR 16 /* keeps malloc's alignment */
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+    struct http_dir *d = opaque;
+    if (size && items > (SIZE_MAX - ZHDR) / size)
+        return Z_NULL;
+    size_t n = (size_t)items * size;
+    uint8_t *p = malloc(ZHDR + n);
+    if (!p)
+        return Z_NULL;
+    memcpy(p, &n, sizeof(n));
+    d->zmem += n;
+    conn_side_changed = 1;
+    return p + ZHDR;
+}
+
+static void z_free(voidpf opaque, voidpf addr)
+{
+    struct http_dir *d = opaque;
+    uint8_t *p = (uint8_t *)addr - ZHDR;
+    size_t n;
+    memcpy(&n, p, sizeof(n));
+    d->zmem -= n;
+    conn_side_changed = 1;
+    free(p);
+}
+
 static int inflate_begin(struct http_dir *d)
 {
     struct body *b = &d->body;
@@ -444,6 +480,9 @@ static int inflate_begin(struct http_dir *d)
     else
         wbits = -15;
     memset(&b->zs, 0, sizeof(b->zs));
+    b->zs.zalloc = z_alloc;
+    b->zs.zfree = z_free;
+    b->zs.opaque = d;
     if (inflateInit2(&b->zs, wbits) != Z_OK)
         return -ENOMEM;
     b->zinit = 1;
@@ -606,6 +645,7 @@ static void body_finish(struct http_dir *d, int complete)
         free(b->buf);
         b->buf = NULL;
         b->cap = 0;
+        conn_side_changed = 1;
     }
 }
 
@@ -829,6 +869,7 @@ static int on_header_value_complete(llhttp_t *p)
         }
         d->lens = l;
         d->cap_hdrs = cap;
+        conn_side_changed = 1;
     }
     struct store_header *hd = &d->hdrs[d->nhdrs];
     const char *np = strbuf_data(&d->name), *vp = strbuf_data(&d->value);
@@ -932,6 +973,7 @@ static int blk_grow(uint8_t **buf, size_t *cap, size_t n)
         return -1;
     *buf = b;
     *cap = c;
+    conn_side_changed = 1;
     return 0;
 }
 
@@ -1037,6 +1079,7 @@ static void keep_head(struct http_dir *d)
                 if (l) {
                     d->prev_lens = l;
                     d->cap_prev_lens = d->cap_hdrs;
+                    conn_side_changed = 1;
                 }
             }
             if (d->cap_prev_lens >= d->nhdrs) {
@@ -1550,6 +1593,7 @@ static int pend_add(struct http_conn *h, const uint8_t *p, size_t n, uint32_t pk
         h->pend = malloc(HTTP_PEND_MAX + HTTP_PEND_SEGS * sizeof(struct pend_seg));
         if (!h->pend)
             return -ENOMEM;
+        conn_side_changed = 1;
         h->segs = (struct pend_seg *)(h->pend + HTTP_PEND_MAX);
     }
     memcpy(h->pend + h->npend, p, n);
@@ -1604,6 +1648,7 @@ static void replay_pending(struct http_conn *h)
     h->pend = NULL;
     h->segs = NULL;
     h->npend = 0;
+    conn_side_changed = 1; /* buf is freed below */
     for (uint32_t i = 0; i < nsegs && off < npend; i++) {
         if (d->state == DS_WAIT_UPGRADE) {
             if (pend_add(h, buf + off, segs[i].len, segs[i].pkt) < 0)
@@ -1640,6 +1685,23 @@ struct http_conn *http_conn_new(struct store *st, struct store_conn *c)
         llhttp_set_lenient_keep_alive(&d->parser, 1);
     }
     return h;
+}
+
+size_t http_conn_footprint(const struct http_conn *h)
+{
+    if (!h)
+        return 0;
+    size_t n = sizeof(*h) + (size_t)h->fifo_cap * sizeof(*h->fifo);
+    if (h->pend)
+        n += HTTP_PEND_MAX + HTTP_PEND_SEGS * sizeof(struct pend_seg);
+    for (int i = 0; i < 2; i++) {
+        const struct http_dir *d = &h->d[i];
+        n += d->url.cap + d->reason.cap + d->name.cap + d->value.cap + d->body.cap + d->zmem;
+        n += (size_t)d->cap_hdrs * (sizeof(*d->hdrs) + sizeof(*d->lens));
+        n += (size_t)d->cap_prev_lens * sizeof(*d->prev_lens);
+        n += d->blk_cap + d->blk_copy_cap;
+    }
+    return n;
 }
 
 void http_conn_free(struct http_conn *h)

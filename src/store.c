@@ -316,8 +316,8 @@ static int over_budget(const struct store *st, size_t need)
 /* Make room for `need` more bytes: evict finished connections, oldest first,
  * never `keep` (the one asking); when none is left, open ones, oldest first,
  * that their owner lets go (store_set_evict_open). 0 when the budget allows
- * it, else -ENOMEM. */
-static int reserve(struct store *st, struct store_conn *keep, size_t need)
+ * it, else -ENOMEM; reserve() also counts that as an allocation failure. */
+static int make_room(struct store *st, struct store_conn *keep, size_t need)
 {
     if (!st->opts.max_memory || !over_budget(st, need))
         return 0;
@@ -356,10 +356,26 @@ static int reserve(struct store *st, struct store_conn *keep, size_t need)
         }
         c = next;
     }
-    if (!over_budget(st, need))
+    return over_budget(st, need) ? -ENOMEM : 0;
+}
+
+static int reserve(struct store *st, struct store_conn *keep, size_t need)
+{
+    if (make_room(st, keep, need) == 0)
         return 0;
     st->stats.alloc_failures++;
     return -ENOMEM;
+}
+
+void store_conn_side(struct store *st, struct store_conn *c, size_t bytes)
+{
+    if (!c || bytes == c->side_mem)
+        return;
+    if (bytes > c->side_mem)
+        (void)make_room(st, c, bytes - c->side_mem);
+    st->mem = st->mem - c->side_mem + bytes;
+    c->mem = c->mem - c->side_mem + bytes;
+    c->side_mem = bytes;
 }
 
 void store_set_evict_open(struct store *st, int (*cb)(void *ctx, struct store_conn *c), void *ctx)

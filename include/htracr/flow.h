@@ -13,9 +13,11 @@
 #ifndef HTRACR_FLOW_H
 #define HTRACR_FLOW_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct store;
+struct store_conn;
 struct decoded;
 struct flow_table;
 
@@ -53,6 +55,10 @@ void flow_table_tick(struct flow_table *ft, int64_t now_us);
 /* Change the sniff set (live capture, from the UI). Flows already in the
  * table keep their role; new ones use the new ports. */
 void flow_table_set_ports(struct flow_table *ft, const uint16_t *ports, int nports);
+/* The bytes of TCP and HTTP state the flow of model connection c holds (its
+ * tcp_conn_footprint(), as charged with store_conn_side()); 0 when c has no
+ * flow or the flow is done with it. */
+size_t flow_table_side(const struct flow_table *ft, const struct store_conn *c);
 /* Free; flow_table_free(NULL) is a no-op. Call flow_table_finish() first to
  * keep what is in flight. The table is registered with its store
  * (store_set_evict_open): free it before the store. */

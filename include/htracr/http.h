@@ -32,6 +32,14 @@ struct http_conn *http_conn_new(struct store *st, struct store_conn *c);
  * http_conn_eof() for both directions first to keep them. */
 void http_conn_free(struct http_conn *h);
 
+/* Bytes h holds (its state, buffers, a decoder's memory), for the store's
+ * budget (store_conn_side); 0 for NULL. */
+size_t http_conn_footprint(const struct http_conn *h);
+/* Set, in the thread that does it, whenever TCP or HTTP state of a
+ * connection allocates or frees: after a packet, tcp.c then counts that
+ * connection's footprint again (one check a packet, not one a change). */
+extern _Thread_local uint8_t conn_side_changed;
+
 /* In-order stream bytes of direction dir (DIR_C2S / DIR_S2C) carried by packet
  * index pkt of the connection. Returns 0 while parsing goes on, 1 when this
  * direction is no longer parsed (upgrade, CONNECT tunnel, parse error, or a

@@ -213,6 +213,8 @@ struct store_conn {
     struct arena arena;         /* strings, headers, bodies */
     size_t mem;                 /* bytes counted against the budget */
     size_t body_mem;            /* of which decoded bodies */
+    size_t side_mem;            /* of which the connection's own parsing state
+                                 * (TCP, HTTP, their buffers): store_conn_side */
     uint64_t mod_seq;           /* store_seq() when it last changed */
     struct store_conn *prev, *next; /* store order */
 };
@@ -331,6 +333,15 @@ void *store_alloc(struct store *st, struct store_conn *c, size_t n);
  * so they never push connections out: past that, NULL (counted in
  * stats.bodies_not_kept) and the message keeps no body. */
 void *store_body_dup(struct store *st, struct store_conn *c, const void *p, size_t n);
+
+/* The bytes the code analysing c holds for it outside the store (TCP and
+ * HTTP state, out-of-order segments, a body being decoded): counted in c's
+ * and the store's memory like the model, so --max-memory bounds them too.
+ * Sets the total (not a change); a rise makes room as an allocation would,
+ * evicting other connections, but the bytes are counted even when that
+ * does not bring the store under its budget (they exist already), and the
+ * next allocation fails instead. Called with 0 before that state is freed. */
+void store_conn_side(struct store *st, struct store_conn *c, size_t bytes);
 
 /* Servers: the one for (addr, port), created on first use. */
 struct store_server *store_server_get(struct store *st, const struct ip_addr *addr, uint16_t port);

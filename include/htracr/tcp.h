@@ -49,7 +49,13 @@ int tcp_conn_new_syn(const struct tcp_conn *t, const struct decoded *d, int dir)
  * directions, close the last state span. The model connection stays. */
 void tcp_conn_finish(struct tcp_conn *t);
 
-/* Free; tcp_conn_free(NULL) is a no-op. */
+/* Bytes t holds (with its HTTP state), as charged to its model connection
+ * with store_conn_side(): at creation, after each packet that changed them,
+ * and 0 when it is freed. */
+size_t tcp_conn_footprint(const struct tcp_conn *t);
+
+/* Free (its bytes no longer charged to the model connection, which must
+ * still exist); tcp_conn_free(NULL) is a no-op. */
 void tcp_conn_free(struct tcp_conn *t);
 
 #endif

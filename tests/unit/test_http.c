@@ -487,22 +487,6 @@ TEST(http_chunked_response)
     fx_free(&f);
 }
 
-/* Compress with zlib: wbits 15+16 gzip, 15 zlib, -15 raw deflate. */
-static size_t zip(const uint8_t *in, size_t n, uint8_t *out, size_t cap, int wbits)
-{
-    z_stream z = {0};
-    if (deflateInit2(&z, 6, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return 0;
-    z.next_in = (Bytef *)in;
-    z.avail_in = (uInt)n;
-    z.next_out = out;
-    z.avail_out = (uInt)cap;
-    int r = deflate(&z, Z_FINISH);
-    size_t len = cap - z.avail_out;
-    deflateEnd(&z);
-    return r == Z_STREAM_END ? len : 0;
-}
-
 static uint8_t plain[20000];
 
 static void make_plain(void)
@@ -517,7 +501,7 @@ static struct store_message *send_zipped(struct fx *f, int wbits, const char *en
 {
     static uint8_t z[sizeof(plain) + 1024], wire[sizeof(z) + 256];
     make_plain();
-    size_t zn = zip(plain, sizeof(plain), z, sizeof(z), wbits);
+    size_t zn = test_zip(plain, sizeof(plain), z, sizeof(z), wbits);
     if (!zn)
         return NULL;
     int hn = snprintf((char *)wire, sizeof(wire),

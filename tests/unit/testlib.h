@@ -8,6 +8,7 @@
 #ifndef HTRACR_TESTLIB_H
 #define HTRACR_TESTLIB_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -15,6 +16,10 @@ typedef void (*test_fn)(void);
 void test_register(const char *name, test_fn fn);
 void test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* in compressed with zlib into out (wbits 15 + 16 gzip, 15 zlib, -15 raw
+ * deflate): its length, or 0 when it does not fit (testzip.c). */
+size_t test_zip(const uint8_t *in, size_t n, uint8_t *out, size_t cap, int wbits);
 
 #define TEST(name)                                                                                 \
     static void name(void);                                                                        \
