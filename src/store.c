@@ -336,8 +336,7 @@ static int make_room(struct store *st, struct store_conn *keep, size_t need)
         }
         c = next;
     }
-    int open = st->evict_open && !st->opts.stream;
-    for (struct store_conn *c = open ? st->head : NULL; c && over_budget(st, need);) {
+    for (struct store_conn *c = st->evict_open ? st->head : NULL; c && over_budget(st, need);) {
         struct store_conn *next = c->next;
         if (!c->finished && c != keep && c != st->pinned) {
             if (st->evict_open(st->evict_open_ctx, c) == 0) {

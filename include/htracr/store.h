@@ -457,9 +457,10 @@ void store_pin(struct store *st, const struct store_conn *c);
  * pointer its owner holds to c and returns 0 (or non-zero to keep it), then
  * the store evicts c whole, after on_finish has seen it. Called from inside
  * an allocation for another connection (never the one allocating, nor the
- * pinned one), so cb must not allocate from the store. Not used in stream
- * mode, where connections are written out as they go. cb NULL: open
- * connections are never evicted. */
+ * pinned one), so cb must not allocate from the store. In stream mode too:
+ * what an open connection holds there is mostly its parsers' state (its
+ * answered exchanges are written out as they go), and the oldest are
+ * usually idle. cb NULL: open connections are never evicted. */
 void store_set_evict_open(struct store *st, int (*cb)(void *ctx, struct store_conn *c),
                           void *ctx);
 /* Forget the owner set with this ctx (a newer owner set since is kept). */
