@@ -65,7 +65,22 @@ function series(pairs, origin) {
     v[i] = pairs[i][1];
     if (v[i] > max) max = v[i];
   }
+  sortByTime(t, v);
   return { t, v, max, n };
+}
+
+// Arrays searched by time (lowerBound) must be in time order. Captures
+// nearly always are; one whose clock stepped back is not, and then t is
+// sorted and the arrays beside it are put in the same order (stably: equal
+// times keep their capture order).
+function sortByTime(t, ...with_) {
+  for (let k = 1; k < t.length; k++) {
+    if (t[k] < t[k - 1]) {
+      const ord = Array.from(t.keys()).sort((a, b) => t[a] - t[b] || a - b);
+      for (const a of [t, ...with_]) a.set(Array.from(ord, (o) => a[o]));
+      return;
+    }
+  }
 }
 
 /** Normalised absolute URL (lower-case scheme and host, no default port, no fragment). */
@@ -186,10 +201,10 @@ export class Conn {
       if (len[i] > maxLen) maxLen = len[i];
     }
     this.maxLen = maxLen;
-    // Packets must be in time order for binary search; captures are, nearly
-    // always. When not, fall back to sorted copies of the index lists.
+    // The packets stay in capture order (their index is their name); the
+    // lists searched by time are sorted when the capture's clock went back.
     for (const lists of [this.all, this.data, [this.notable]]) {
-      for (const l of lists) sortIfNeeded(l);
+      for (const l of lists) sortByTime(l.t, l.i);
     }
 
     // Messages, in order of first byte.
@@ -231,6 +246,7 @@ export class Conn {
     this.markedT = new Float64Array(this.marked.map((m) => m._s));
 
     this.states = (raw.states || []).map((s) => ({ state: s.state, s: s.start_us - origin, e: s.end_us - origin }));
+    this.states.sort((a, b) => a.s - b.s); // time order, as above
     this.stateT = new Float64Array(this.states.map((s) => s.s));
     this.maxStateDur = this.states.reduce((a, s) => Math.max(a, s.e - s.s), 0);
 
@@ -252,6 +268,20 @@ export class Conn {
     this.rtt = raw.handshake_rtt_us || ('rtt_c2s_min_us' in s ? s.rtt_c2s_min_us : s.rtt_min_us) || null;
   }
 
+  /** Index of the earliest packet at or after t (the first in capture order
+   * among equal times), or n: the capture's order need not be time order. */
+  packetAt(t) {
+    let best = this.n, bt = Infinity;
+    for (const l of this.all) {
+      const k = lowerBound(l.t, t);
+      if (k < l.t.length && (l.t[k] < bt || (l.t[k] === bt && l.i[k] < best))) {
+        bt = l.t[k];
+        best = l.i[k];
+      }
+    }
+    return best;
+  }
+
   /** The packet's fields as an object (docs/json.md's packet, plus index). */
   packet(i, names) {
     const p = this.pk[i];
@@ -262,19 +292,6 @@ export class Conn {
       idx: i, ts_us: p[0], dir: p[1] ? 's2c' : 'c2s', flags: p[2], seq: p[3], ack: p[4],
       len: p[5], win: p[6], msg: p[7], analysis,
     };
-  }
-}
-
-function sortIfNeeded(l) {
-  for (let k = 1; k < l.t.length; k++) {
-    if (l.t[k] < l.t[k - 1]) {
-      const ord = Array.from(l.i.keys()).sort((a, b) => l.t[a] - l.t[b]);
-      const i2 = Int32Array.from(ord, (o) => l.i[o]);
-      const t2 = Float64Array.from(ord, (o) => l.t[o]);
-      l.i.set(i2);
-      l.t.set(t2);
-      return;
-    }
   }
 }
 

@@ -648,7 +648,7 @@ export class Timeline {
         if (k > 0 && (k >= c.messages.length || t - c.mt[k - 1] < c.mt[k] - t)) k--;
         this.select({ kind: 'message', msg: c.messages[k].id, conn: c.id });
       } else if (s.kind === 'packet' && c.n) {
-        let k = lowerBound(c.t, t);
+        let k = c.packetAt(t);
         if (k >= c.n) k = c.n - 1;
         this.select({ kind: 'packet', conn: c.id, idx: k });
       } else {
@@ -673,7 +673,7 @@ export class Timeline {
         return;
       }
       if (!message && c.n) {
-        let k = lowerBound(c.t, tL);
+        let k = c.packetAt(tL);
         if (k >= c.n) k = 0;
         this.select({ kind: 'packet', conn: c.id, idx: k });
         return;
