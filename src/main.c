@@ -521,7 +521,14 @@ struct app {
     struct server *srv;
     int live;
     int locked;                 /* the capture thread holds the store lock */
+    int wanting;                /* ...and has told readers it wants it */
     uint64_t records;           /* records taken from the source */
+    /* Records taken from the source while a reader held the store lock, in
+     * order, each a struct capture_rec then its bytes (see take_lock). */
+    uint8_t *held;
+    size_t held_len, held_cap;
+    uint64_t held_records;      /* records that ever waited there */
+    uint64_t held_snap;         /* held_records, under the store lock */
     struct capture_stats cst;   /* snapshot, under the store lock */
     /* requests from the server threads, applied by the capture thread */
     pthread_mutex_t ctl_lock;
@@ -548,18 +555,114 @@ static int64_t wall_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* While a reader holds the store lock (a download being written, the UI's
+ * model), the capture thread does not wait for it: records are copied out
+ * of the ring (which keeps draining, so the kernel drops nothing) into
+ * a->held, up to HELD_MAX bytes, and fed in order once the lock is ours.
+ * Past the bound it waits for the lock as before, and the kernel's ring
+ * takes the rest. */
+#define HELD_MAX (64u << 20)
+#define HELD_ALIGN 8
+
+static size_t held_size(uint32_t caplen)
+{
+    return (sizeof(struct capture_rec) + caplen + HELD_ALIGN - 1) & ~(size_t)(HELD_ALIGN - 1);
+}
+
+/* Keep a copy of rec; 0, or -1 (bound reached, out of memory). */
+static int held_add(struct app *a, const struct capture_rec *rec)
+{
+    size_t need = held_size(rec->caplen);
+    if (a->held_len + need > HELD_MAX)
+        return -1;
+    if (a->held_len + need > a->held_cap) {
+        size_t cap = a->held_cap ? a->held_cap : 1u << 20;
+        while (cap < a->held_len + need)
+            cap *= 2;
+        uint8_t *p = realloc(a->held, cap);
+        if (!p)
+            return -1;
+        a->held = p;
+        a->held_cap = cap;
+    }
+    struct capture_rec *r = (struct capture_rec *)(a->held + a->held_len);
+    *r = *rec;
+    memcpy(r + 1, rec->data, rec->caplen);
+    r->data = (const uint8_t *)(r + 1);
+    a->held_len += need;
+    a->held_records++;
+    return 0;
+}
+
+/* With the lock: feed what waited, in order, and let its memory go when it
+ * was a lot. */
+static void held_feed(struct app *a)
+{
+    for (size_t off = 0; off < a->held_len;) {
+        const struct capture_rec *r = (const struct capture_rec *)(a->held + off);
+        pipeline_record(a->pl, r);
+        off += held_size(r->caplen);
+    }
+    a->held_len = 0;
+    if (a->held_cap > (4u << 20)) {
+        free(a->held);
+        a->held = NULL;
+        a->held_cap = 0;
+    }
+}
+
+/* Take the store lock for the capture thread. wait: as store_lock();
+ * otherwise only when free (0 when not). With it, what waited is fed. */
+static int take_lock(struct app *a, int wait)
+{
+    if (a->locked)
+        return 1;
+    if (store_trylock(a->st) != 0) {
+        if (!wait) {
+            if (!a->wanting) {
+                store_want_lock(a->st, 1);
+                a->wanting = 1;
+            }
+            return 0;
+        }
+        store_lock(a->st);
+    }
+    if (a->wanting) {
+        store_want_lock(a->st, 0);
+        a->wanting = 0;
+    }
+    a->locked = 1;
+    held_feed(a);
+    return 1;
+}
+
+static void drop_lock(struct app *a)
+{
+    if (a->locked) {
+        store_unlock(a->st);
+        a->locked = 0;
+    }
+}
+
+/* The first record of a batch: 1 with the lock, or 0 when rec waits in
+ * a->held for it. */
+static __attribute__((noinline)) int lock_or_hold(struct app *a, const struct capture_rec *rec)
+{
+    if (take_lock(a, 0) || held_add(a, rec) < 0)
+        return take_lock(a, 1);
+    return 0;
+}
+
 static void on_record(void *ctx, const struct capture_rec *rec)
 {
     struct app *a = ctx;
     if (a->cli->count && a->records >= a->cli->count)
         return; /* -c reached inside a batch: the rest is not ours */
-    if (!a->locked) {
-        store_lock(a->st);
-        a->locked = 1;
-    }
     a->records++;
     if (a->dump)
         capture_dump_write(a->dump, rec);
+    if (__builtin_expect(!a->locked, 0) && !lock_or_hold(a, rec))
+        return;
     pipeline_record(a->pl, rec);
 }
 
@@ -567,22 +670,30 @@ static void print_stats(struct app *a)
 {
     const struct capture_stats *c = &a->cst;
     fprintf(stderr, "htracr: %llu packets, %llu bytes, %llu ring drops, %llu socket drops, "
-            "%llu decode errors, %llu skipped payload bytes\n",
+            "%llu decode errors, %llu skipped payload bytes, %llu held while the model "
+            "was busy\n",
             (unsigned long long)c->records, (unsigned long long)c->bytes,
             (unsigned long long)c->ring_drops, (unsigned long long)c->socket_drops,
             (unsigned long long)store_stats(a->st)->decode_errors,
-            (unsigned long long)c->skipped_bytes);
+            (unsigned long long)c->skipped_bytes, (unsigned long long)a->held_records);
 }
 
-/* Take the counters the source keeps into the snapshot and the model. */
-static void refresh_stats(struct app *a)
+/* Take the counters the source keeps into the snapshot and the model
+ * (the lock held). */
+static void refresh_stats_locked(struct app *a)
 {
     struct capture_stats cs;
     capture_get_stats(a->cap, &cs);
-    store_lock(a->st);
     a->cst = cs;
+    a->held_snap = a->held_records;
     store_stats(a->st)->dropped = cs.dropped;
-    store_unlock(a->st);
+}
+
+static void refresh_stats(struct app *a)
+{
+    take_lock(a, 1);
+    refresh_stats_locked(a);
+    drop_lock(a);
 }
 
 /* Apply what the server asked for (capture thread only). */
@@ -620,10 +731,7 @@ static void drain(struct app *a)
 
     while (!(a->cli->count && a->records >= a->cli->count)) {
         int n = capture_dispatch(a->cap, 4096, 20, on_record, a, errbuf);
-        if (a->locked) {
-            store_unlock(a->st);
-            a->locked = 0;
-        }
+        drop_lock(a);
         int64_t now = wall_us();
         if (n > 0)
             last_data = now;
@@ -641,10 +749,9 @@ static int live_loop(struct app *a)
     while (!g_stop) {
         apply_requests(a);
         int n = capture_dispatch(a->cap, 4096, 100, on_record, a, errbuf);
-        if (a->locked) {
-            store_unlock(a->st);
-            a->locked = 0;
-        }
+        if (a->held_len)
+            take_lock(a, 0); /* what waited need not wait for more records */
+        drop_lock(a);
         if (n > 0 && a->srv)
             server_notify(a->srv);
         if (n < 0 && n != -EINTR && n != -EAGAIN) {
@@ -657,12 +764,12 @@ static int live_loop(struct app *a)
         int64_t now = wall_us();
         if (a->cli->seconds && now - start >= a->cli->seconds * 1000000)
             break;
-        if (now - last_tick >= 1000000) {
+        if (now - last_tick >= 1000000 && take_lock(a, 0)) {
+            /* (a reader holding the model: next time round) */
             last_tick = now;
-            store_lock(a->st);
             pipeline_tick(a->pl, now);
-            store_unlock(a->st);
-            refresh_stats(a);
+            refresh_stats_locked(a);
+            drop_lock(a);
             if (a->dump)
                 capture_dump_flush(a->dump);
             if (a->srv)
@@ -705,6 +812,7 @@ static void ctl_status(void *ctx, struct server_status *o)
     o->ring_drops = a->cst.ring_drops;
     o->socket_drops = a->cst.socket_drops;
     o->skipped_bytes = a->cst.skipped_bytes;
+    o->held = a->held_snap;
     o->memory_used = store_memory(a->st);
     o->memory_budget = a->cli->max_memory;
     store_unlock(a->st);
@@ -1138,6 +1246,7 @@ out:
     pipeline_free(pl);
     store_free(st);
     capture_close(cap);
+    free(app.held);
     pthread_mutex_destroy(&app.ctl_lock);
     return ret;
 }

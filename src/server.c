@@ -35,6 +35,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "htracr/export.h"
 #include "htracr/export_api.h"
@@ -581,6 +582,11 @@ static int api_download(struct req *rq, enum dl_kind kind)
         return send_error(rq, 500, "cannot make a temporary file for the download: %s",
                           strerror(errno));
     store_lock(srv->st);
+    /* Test hook (tests/e2e/live.test.mjs): hold the model this much longer,
+     * as writing a big one does, to show that capture goes on meanwhile. */
+    const char *hold = getenv("HTRACR_TEST_SLOW_DOWNLOAD_MS");
+    if (hold)
+        usleep((useconds_t)strtoul(hold, NULL, 10) * 1000);
     switch (kind) {
     case DL_JSON:
         r = export_json(srv->st, f);

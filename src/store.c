@@ -189,6 +189,16 @@ void store_lock(struct store *st)
     atomic_fetch_sub(&st->lock_waiters, 1);
 }
 
+int store_trylock(struct store *st)
+{
+    return pthread_mutex_trylock(&st->lock) == 0 ? 0 : -EBUSY;
+}
+
+void store_want_lock(struct store *st, int on)
+{
+    atomic_fetch_add(&st->lock_waiters, on ? 1 : -1);
+}
+
 /* A waiter must get the lock before the reader takes it back: a mutex lets
  * the thread that just unlocked take it again before the woken waiter runs.
  * The wait for the waiter to come through is bounded (it may have been

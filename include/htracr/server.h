@@ -36,6 +36,7 @@ struct server_status {
     int nports;
     /* capture-side counters (store-side ones the server reads itself) */
     uint64_t ring_drops, socket_drops, skipped_bytes;
+    uint64_t held;              /* records that waited while a reader held the model */
     size_t memory_used, memory_budget;
 };
 

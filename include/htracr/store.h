@@ -445,6 +445,12 @@ size_t store_memory(const struct store *st);
  */
 void store_lock(struct store *st);
 void store_unlock(struct store *st);
+/* The lock if it is free (0), else -EBUSY at once. */
+int store_trylock(struct store *st);
+/* A thread that did not get the lock (store_trylock) but will take it
+ * soon says so (on 1, off 0), so that readers yield to it as they yield to
+ * one blocked in store_lock(). */
+void store_want_lock(struct store *st, int on);
 /* With the lock held: if another thread is waiting for it, let that thread
  * have it, then take it back (1); else nothing happens (0). Anything read
  * before may have changed: a connection is still there only if pinned. */

@@ -126,15 +126,18 @@ export function shape(doc) {
  * Start ./htracr with args plus a free listen port and wait for its
  * "open http://..." line on stderr. Returns {port, origin, proc, stderr(),
  * stop()}; stop() sends SIGINT and resolves the exit status (SIGKILL after
- * 8 s). Retries on another port when the port was taken meanwhile.
+ * 8 s). Retries on another port when the port was taken meanwhile. env:
+ * variables added to the environment it runs with.
  */
-export async function startHtracr(args, { timeout = 15000 } = {}) {
+export async function startHtracr(args, { timeout = 15000, env = {} } = {}) {
   let lastErr = null;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     // HTRACR_E2E_WEB_ROOT: serve the page from a directory (trying web/ changes)
     const web = process.env.HTRACR_E2E_WEB_ROOT ? ['--web-root', process.env.HTRACR_E2E_WEB_ROOT] : [];
-    const proc = spawn(HTRACR, [...web, ...args, String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(HTRACR, [...web, ...args, String(port)], {
+      stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env },
+    });
     let err = '';
     proc.stderr.setEncoding('utf8');
     proc.stderr.on('data', (d) => { err += d; });

@@ -219,3 +219,60 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
     assert.deepEqual(errors, [], 'console errors');
   });
 });
+
+// A download holds the model (the store lock) while it is written, seconds
+// for a big one; capture must go on meanwhile. The test hook makes a
+// download hold it 2.5 s longer; curl's requests during that time must be
+// modelled, all of them, after records waited outside the kernel's ring
+// (the stats line counts them), with nothing dropped.
+describe('live capture while a download holds the model', { skip: isRoot ? false : 'needs root (live capture, network namespaces)' }, () => {
+  let lab = null;
+  let h = null;
+
+  before(async () => {
+    lab = await startLab();
+    h = await startHtracr(['-i', lab.info.iface, '-p', '80', '--stats-interval', '1'],
+      { env: { HTRACR_TEST_SLOW_DOWNLOAD_MS: '2500' } });
+  });
+
+  after(async () => {
+    try {
+      if (h) assert.equal(await h.stop(), 0, `htracr exit status on SIGINT: ${h.stderr()}`);
+    } finally {
+      if (lab) await lab.stop();
+    }
+  });
+
+  it('records that come meanwhile wait outside the kernel ring and are all modelled, none dropped', async () => {
+    const base = `http://${lab.info.server_addr}`;
+    const t0 = Date.now();
+    const dl = api(h, '/api/model.json');
+    await sleep(300);
+    const paths = Array.from({ length: 20 }, (_, k) => `/text.txt?k=${k}`);
+    const rows = await curl(paths.map((p) => base + p));
+    const during = Date.now() - t0;
+    const r = await dl;
+    assert.equal(r.status, 200, 'the download');
+    assert.ok(Date.now() - t0 >= 2500, 'the download held the model 2.5 s');
+    assert.ok(during < 2500, `curl was done within the hold (${during} ms)`);
+    assert.deepEqual(rows.map((x) => x.code), paths.map(() => 200), 'curl\'s statuses');
+    const urls = async () => {
+      const m = (await api(h, '/api/model')).json();
+      const c = m.connections.find((x) => x.client_port === rows[0].port);
+      return c ? c.messages.filter((x) => x.kind === 'request').map((x) => x.url) : [];
+    };
+    await waitFor(async () => (await urls()).length === paths.length, 'the 20 requests in the model');
+    assert.deepEqual(await urls(), paths, 'every request, in order');
+    const held = () => {
+      const all = [...h.stderr().matchAll(/(\d+) ring drops, (\d+) socket drops, .*, (\d+) held while the model was busy/g)];
+      return all.length ? all[all.length - 1].slice(1).map(Number) : null;
+    };
+    await waitFor(() => held() && held()[2] > 0, 'a stats line with records held', 5000);
+    const [ring, sock, n] = held();
+    assert.ok(n >= paths.length, `records held (${n}): at least one a request`);
+    assert.equal(ring + sock, 0, 'drops');
+    const st = (await api(h, '/api/status')).json();
+    assert.equal(st.stats.dropped, 0, '/api/status dropped');
+    assert.ok(st.stats.held >= paths.length, `/api/status held (${st.stats.held})`);
+  });
+});
