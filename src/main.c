@@ -587,8 +587,8 @@ static int held_add(struct app *a, const struct capture_rec *rec)
     }
     struct capture_rec *r = (struct capture_rec *)(a->held + a->held_len);
     *r = *rec;
+    r->data = NULL; /* the bytes follow; the buffer may move before they are fed */
     memcpy(r + 1, rec->data, rec->caplen);
-    r->data = (const uint8_t *)(r + 1);
     a->held_len += need;
     a->held_records++;
     return 0;
@@ -599,9 +599,10 @@ static int held_add(struct app *a, const struct capture_rec *rec)
 static void held_feed(struct app *a)
 {
     for (size_t off = 0; off < a->held_len;) {
-        const struct capture_rec *r = (const struct capture_rec *)(a->held + off);
-        pipeline_record(a->pl, r);
-        off += held_size(r->caplen);
+        struct capture_rec r = *(const struct capture_rec *)(a->held + off);
+        r.data = a->held + off + sizeof(r);
+        pipeline_record(a->pl, &r);
+        off += held_size(r.caplen);
     }
     a->held_len = 0;
     if (a->held_cap > (4u << 20)) {

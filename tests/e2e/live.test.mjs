@@ -222,9 +222,9 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
 
 // A download holds the model (the store lock) while it is written, seconds
 // for a big one; capture must go on meanwhile. The test hook makes a
-// download hold it 2.5 s longer; curl's requests during that time must be
-// modelled, all of them, after records waited outside the kernel's ring
-// (the stats line counts them), with nothing dropped.
+// download hold it 2.5 s longer; curl's requests during that time (3 MiB
+// of answers) must be modelled, all of them, after records waited outside
+// the kernel's ring (the stats line counts them), with nothing dropped.
 describe('live capture while a download holds the model', { skip: isRoot ? false : 'needs root (live capture, network namespaces)' }, () => {
   let lab = null;
   let h = null;
@@ -248,7 +248,9 @@ describe('live capture while a download holds the model', { skip: isRoot ? false
     const t0 = Date.now();
     const dl = api(h, '/api/model.json');
     await sleep(300);
-    const paths = Array.from({ length: 20 }, (_, k) => `/text.txt?k=${k}`);
+    // 3 MiB of answers among them: the held records outgrow their first
+    // buffer (1 MiB), which then moves
+    const paths = Array.from({ length: 20 }, (_, k) => (k % 7 === 3 ? `/big.bin?k=${k}` : `/text.txt?k=${k}`));
     const rows = await curl(paths.map((p) => base + p));
     const during = Date.now() - t0;
     const r = await dl;
