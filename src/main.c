@@ -557,10 +557,9 @@ static int64_t wall_us(void)
 
 /* While a reader holds the store lock (a download being written, the UI's
  * model), the capture thread does not wait for it: records are copied out
- * of the ring (which keeps draining, so the kernel drops nothing) into
- * a->held, up to HELD_MAX bytes, and fed in order once the lock is ours.
- * Past the bound it waits for the lock as before, and the kernel's ring
- * takes the rest. */
+ * of the kernel's ring, which so keeps draining, into a->held, up to
+ * HELD_MAX bytes, and fed in order once the lock is ours. Past the bound
+ * it waits for the lock as before, and the kernel's ring takes the rest. */
 #define HELD_MAX (64u << 20)
 #define HELD_ALIGN 8
 
