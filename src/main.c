@@ -528,7 +528,7 @@ struct app {
     uint8_t *held;
     size_t held_len, held_cap;
     uint64_t held_records;      /* records that ever waited there */
-    uint64_t held_snap;         /* held_records, under the store lock */
+    uint64_t held_snap;         /* held_records when they were last fed (store lock) */
     struct capture_stats cst;   /* snapshot, under the store lock */
     /* requests from the server threads, applied by the capture thread */
     pthread_mutex_t ctl_lock;
@@ -632,7 +632,10 @@ static int take_lock(struct app *a, int wait)
         a->wanting = 0;
     }
     a->locked = 1;
-    held_feed(a);
+    if (a->held_len) {
+        held_feed(a);
+        a->held_snap = a->held_records; /* for /api/status, as the model shows them */
+    }
     return 1;
 }
 
@@ -685,7 +688,6 @@ static void refresh_stats_locked(struct app *a)
     struct capture_stats cs;
     capture_get_stats(a->cap, &cs);
     a->cst = cs;
-    a->held_snap = a->held_records;
     store_stats(a->st)->dropped = cs.dropped;
 }
 
