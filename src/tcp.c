@@ -578,11 +578,17 @@ finished_fwd:
     if ((len > 0 || syn || fin) && f->nextseq_set && seq_lt(seq, f->nextseq) &&
         !(fl & PKT_KEEP_ALIVE)) {
         int64_t rtt = t->c->handshake_rtt_us > 0 ? t->c->handshake_rtt_us : WS_OOO_DEFAULT_US;
-        if (r->dupacks >= 2 && r->lastack == seq && ts - r->lastack_ts < WS_FAST_RETRANS_US)
+        /* Both windows are measured forward only: a segment stamped before
+         * the ACK or the segment it is measured from (timestamps taken on
+         * two CPUs cross by a few µs) is outside them, as in Wireshark,
+         * whose time differences are unsigned. */
+        if (r->dupacks >= 2 && r->lastack == seq && ts >= r->lastack_ts &&
+            ts - r->lastack_ts < WS_FAST_RETRANS_US)
             fl |= PKT_FAST_RETRANS | PKT_RETRANS;
         else if (len > 0 && r->lastack_set && seq_le(seq + len, r->lastack))
             fl |= PKT_SPURIOUS_RETRANS | PKT_RETRANS; /* already ACKed: before out-of-order */
-        else if (ts - f->nextseq_ts < rtt && f->nextseq != seq + len + (syn || fin))
+        else if (ts >= f->nextseq_ts && ts - f->nextseq_ts < rtt &&
+                 f->nextseq != seq + len + (syn || fin))
             fl |= PKT_OUT_OF_ORDER;
         else
             fl |= PKT_RETRANS;

@@ -167,6 +167,36 @@ TEST(tcp_out_of_order_reassembly)
     rig_free(&r);
 }
 
+/* The segment that fills a hole, stamped 10 µs after the one ahead of it:
+ * out of order; stamped 10 µs before it (the two CPUs' clocks of a capture
+ * cross by that much): a retransmission, as Wireshark says, whose time
+ * differences are unsigned. Either way its bytes complete the response. */
+TEST(tcp_filling_segment_stamped_before_the_one_ahead)
+{
+    for (int before = 0; before < 2; before++) {
+        struct rig r;
+        rig_init(&r, 80, 1000, 5000, 1);
+        handshake(&r);
+        uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1, a = 20, b = 40;
+        seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+        seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK, RSP, a, a);
+        seg(&r, 0, r.sseq + b, r.cseq + ql, TCPF_ACK, RSP + b, sl - b, sl - b);
+        r.t -= 1000; /* back to the time of the segment ahead */
+        r.t += before ? -10 : 10;
+        seg(&r, 0, r.sseq + a, r.cseq + ql, TCPF_ACK, RSP + a, b - a, b - a);
+        struct store_conn *c = only_conn(&r);
+        CHECK(c != NULL);
+        CHECK(c->packets[6].analysis & (before ? PKT_RETRANS : PKT_OUT_OF_ORDER));
+        CHECK(!(c->packets[6].analysis & (before ? PKT_OUT_OF_ORDER : PKT_RETRANS)));
+        CHECK_INT(c->stats.out_of_order, before ? 0 : 1);
+        CHECK_INT(c->stats.retransmits[DIR_S2C], before ? 1 : 0);
+        CHECK_INT(c->nmessages, 2);
+        CHECK_INT(c->messages[1]->complete, 1);
+        CHECK_INT(c->messages[1]->body_bytes, 10);
+        rig_free(&r);
+    }
+}
+
 TEST(tcp_retransmission_counted_once_delivered)
 {
     struct rig r;
