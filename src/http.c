@@ -54,9 +54,9 @@
 /* Gaps inside a body are fed to llhttp as zeros, this many at a time. */
 #define HTTP_ZERO_CHUNK (16 * 1024)
 /* Body scratch buffers larger than this are freed after each message:
- * every direction of every open connection may keep one, outside the
- * store's budget (5,000 open connections that had 30 KB answers kept
- * 160 MB this way at 64 KiB). */
+ * every direction of every open connection may keep one (5,000 open
+ * connections that had 30 KB answers kept 160 MB this way at 64 KiB), and
+ * what they keep takes budget from the model (store_conn_side). */
 #define HTTP_BODY_KEEP_CAP (4 * 1024)
 /* Inflated output is made room for this much at a time. */
 #define HTTP_INFLATE_STEP (64 * 1024)
@@ -961,8 +961,8 @@ static int on_url_complete(llhttp_t *p)
 
 /* *buf holding at least n bytes (its contents kept), grown to n in steps
  * of 256 bytes: the kept block and its copy, one per direction of every
- * open connection, outside the store's budget, are as big as the block.
- * 0, or -1 (unchanged). */
+ * open connection, charged to it (store_conn_side), are as big as the
+ * block. 0, or -1 (unchanged). */
 static int blk_grow(uint8_t **buf, size_t *cap, size_t n)
 {
     if (n <= *cap)
@@ -1355,6 +1355,17 @@ static void mark_take(const llhttp_t *p, struct ll_mark *k)
     k->finish = p->finish;
 }
 
+/* The inverse: llhttp's state set to k. */
+static void mark_put(llhttp_t *p, const struct ll_mark *k)
+{
+    p->_current = k->cur;
+    p->content_length = k->content_length;
+    p->_index = k->index;
+    p->flags = k->flags;
+    p->header_state = k->header_state;
+    p->finish = k->finish;
+}
+
 static int mark_eq(const struct ll_mark *a, const struct ll_mark *b)
 {
     return a->cur == b->cur && a->content_length == b->content_length && a->index == b->index &&
@@ -1414,12 +1425,7 @@ static int blk_skip(struct http_dir *d, const uint8_t *data, size_t *pos)
     if (verify)
         blk_parse_copy(d, data + *pos, &q, &ok);
     http_test_blk_skips++;
-    p->_current = d->blk_post.cur;
-    p->content_length = d->blk_post.content_length;
-    p->_index = d->blk_post.index;
-    p->flags = d->blk_post.flags;
-    p->header_state = d->blk_post.header_state;
-    p->finish = d->blk_post.finish;
+    mark_put(p, &d->blk_post);
     llhttp__before_headers_complete(p, NULL, NULL);
     if (verify) {
         struct ll_mark a, b;

@@ -647,8 +647,9 @@ static void drop_lock(struct app *a)
     }
 }
 
-/* The first record of a batch: 1 with the lock, or 0 when rec waits in
- * a->held for it. */
+/* A record while the capture thread does not hold the lock (the first of
+ * a batch, or each one while a reader has the model): 1 with the lock, or
+ * 0 when rec waits in a->held for it. */
 static __attribute__((noinline)) int lock_or_hold(struct app *a, const struct capture_rec *rec)
 {
     if (take_lock(a, 0) || held_add(a, rec) < 0)
