@@ -263,6 +263,7 @@ static void api_status_stats(struct jsonw *w, struct store *st, const struct ser
     jsonw_kuint(w, "responses", s->responses);
     jsonw_kuint(w, "evicted_connections", s->evicted_connections);
     jsonw_kuint(w, "evicted_open_connections", s->evicted_open);
+    jsonw_kuint(w, "flows_evicted", s->flows_evicted);
     jsonw_kuint(w, "alloc_failures", s->alloc_failures);
     jsonw_obj_close(w);
 }

@@ -219,6 +219,7 @@ void export_json_stats(struct jsonw *w, const struct store_stats *s)
     jsonw_kuint(w, "responses", s->responses);
     jsonw_kuint(w, "evicted_connections", s->evicted_connections);
     jsonw_kuint(w, "evicted_open_connections", s->evicted_open);
+    jsonw_kuint(w, "flows_evicted", s->flows_evicted);
     jsonw_kuint(w, "decode_errors", s->decode_errors);
     jsonw_kuint(w, "ignored_packets", s->ignored_packets);
     jsonw_kuint(w, "late_packets", s->late_packets);

@@ -14,6 +14,7 @@
  *            counted, not modelled, until the flow expires.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,7 @@ struct flow {
     uint8_t client_is_a;              /* roles, once known */
     uint8_t roles_known;
     uint8_t evicted;                  /* DONE because the store evicted its open connection */
+    uint32_t mem;                     /* bytes charged for it (flow_settle) */
     int64_t last_us;
     int64_t closed_us;                /* when both FINs / a RST were seen; -1 */
     struct tcp_conn *tcp;
@@ -65,9 +67,20 @@ struct flow_table {
     uint64_t since_expire;
     int64_t now_us;
     int stream;                       /* the store streams: finish early */
+    size_t mem;                       /* flows, their queues, the buckets: charged to the store */
+    size_t limit;                     /* store_table_limit(); 0 = none */
+    int warned_full;
 };
 
 static int flow_evict_open(void *ctx, struct store_conn *c);
+
+/* The table's memory changed by delta bytes: it counts against the store's
+ * budget (store_table_mem), within a share of its own (table_trim). */
+static void table_charge(struct flow_table *ft, ptrdiff_t delta)
+{
+    ft->mem += (size_t)delta;
+    store_table_mem(ft->st, delta);
+}
 
 struct flow_table *flow_table_new(struct store *st, const struct flow_opts *opts)
 {
@@ -81,13 +94,19 @@ struct flow_table *flow_table_new(struct store *st, const struct flow_opts *opts
         ft->opts.idle_timeout_us = 300LL * 1000000;
     if (ft->opts.close_linger_us <= 0)
         ft->opts.close_linger_us = 10LL * 1000000;
+    ft->limit = store_table_limit(st);
+    /* 65,536 buckets (512 KiB), fewer when they would take more than an
+     * eighth of what the table may hold; more as flows come (grow_table). */
     ft->nbuckets = 1 << 16;
+    while (ft->limit && ft->nbuckets > 1024 && ft->nbuckets * sizeof(*ft->buckets) > ft->limit / 8)
+        ft->nbuckets /= 2;
     ft->buckets = calloc(ft->nbuckets, sizeof(*ft->buckets));
     if (!ft->buckets) {
         free(ft);
         errno = ENOMEM;
         return NULL;
     }
+    table_charge(ft, (ptrdiff_t)(ft->nbuckets * sizeof(*ft->buckets)));
     /* The store asks only outside stream mode. */
     store_set_evict_open(st, flow_evict_open, ft);
     return ft;
@@ -120,6 +139,11 @@ const struct flow_opts *flow_table_opts(const struct flow_table *ft)
 const struct flow_stats *flow_table_stats(const struct flow_table *ft)
 {
     return &ft->stats;
+}
+
+size_t flow_table_memory(const struct flow_table *ft)
+{
+    return ft->mem;
 }
 
 /* The address bytes as two big-endian words: compared as numbers, they
@@ -197,6 +221,7 @@ static void grow_table(struct flow_table *ft)
         }
     }
     free(ft->buckets);
+    table_charge(ft, (ptrdiff_t)((n - ft->nbuckets) * sizeof(*b)));
     ft->buckets = b;
     ft->nbuckets = n;
 }
@@ -268,7 +293,56 @@ static void flow_remove(struct flow_table *ft, struct flow *f)
     }
     flow_finish_conn(ft, f);
     ft->stats.active--;
+    table_charge(ft, -(ptrdiff_t)f->mem);
     free(f);
+}
+
+/* What f holds: itself, the packets it holds back while PENDING, the start
+ * of a request line split across them. */
+static inline uint32_t flow_footprint(const struct flow *f)
+{
+    return (uint32_t)(sizeof(*f) + f->nq * sizeof(struct pending_pkt) +
+                      (f->sniff ? FLOW_SNIFF_BYTES : 0));
+}
+
+/* Charge f for what it holds now (flow_grew, flow_evict_open). */
+static inline void flow_settle(struct flow_table *ft, struct flow *f)
+{
+    uint32_t m = flow_footprint(f);
+    if (m != f->mem) {
+        table_charge(ft, (ptrdiff_t)m - (ptrdiff_t)f->mem);
+        f->mem = m;
+    }
+}
+
+/* The table holds more than its share of the budget (a flood of new
+ * connections, most of them never answered, say): finish the flows idle
+ * longest, whatever their state, as their timeout would have later. Never
+ * `keep`, the flow of the packet at hand. Their connections stay in the
+ * model, finished; a flow that speaks again starts a new one. */
+static __attribute__((noinline)) void table_trim(struct flow_table *ft, const struct flow *keep)
+{
+    while (ft->mem > ft->limit && ft->lru_head && ft->lru_head != keep) {
+        if (!ft->warned_full) {
+            log_msg(LOG_WARN, "the flow table reached its share of the memory budget (%zu "
+                    "bytes, a quarter of it, about %llu flows): finishing the flows idle "
+                    "longest early (stats.flows_evicted; raise --max-memory to follow more "
+                    "at once)", ft->limit, (unsigned long long)ft->stats.active);
+            ft->warned_full = 1;
+        }
+        store_stats(ft->st)->flows_evicted++;
+        flow_remove(ft, ft->lru_head);
+    }
+}
+
+/* After a packet that may have changed what f holds: a new flow, or one
+ * still PENDING (its queue, its sniff buffer). An ACTIVE flow's own
+ * footprint does not change; its connection's state is the store's. */
+static __attribute__((noinline)) void flow_grew(struct flow_table *ft, struct flow *f)
+{
+    flow_settle(ft, f);
+    if (ft->limit && ft->mem > ft->limit)
+        table_trim(ft, f);
 }
 
 static void expire(struct flow_table *ft)
@@ -318,6 +392,7 @@ static int flow_evict_open(void *ctx, struct store_conn *c)
     f->tcp = NULL;
     f->conn = NULL;
     pending_drop(f);
+    flow_settle(ft, f);
     f->state = FLOW_DONE;
     f->evicted = 1;
     return 0;
@@ -571,6 +646,7 @@ void flow_table_packet(struct flow_table *ft, const struct decoded *d)
         if (ft->stats.active > ft->nbuckets)
             grow_table(ft);
         flow_start(ft, f, d, ts);
+        flow_grew(ft, f);
     } else {
         lru_unlink(ft, f);
         lru_append(ft, f);
@@ -580,6 +656,7 @@ void flow_table_packet(struct flow_table *ft, const struct decoded *d)
     switch (f->state) {
     case FLOW_PENDING:
         pending_packet(ft, f, d);
+        flow_grew(ft, f);
         break;
     case FLOW_ACTIVE:
         feed(ft, f, d);
@@ -630,5 +707,6 @@ void flow_table_free(struct flow_table *ft)
         }
     }
     free(ft->buckets);
+    store_table_mem(ft->st, -(ptrdiff_t)ft->mem);
     free(ft);
 }

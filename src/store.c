@@ -50,6 +50,7 @@ struct store {
     uint64_t raw_next;      /* number the next record gets */
     uint64_t raw_cur;       /* number of the record being processed + 1; 0 none */
     size_t raw_mem, raw_limit;
+    size_t table_mem;       /* the flow table's (store_table_mem), part of the budget */
     /* DNS lookups: a ring of up to STORE_DNS_MAX, oldest at dns_head */
     struct store_dns *dns;
     uint32_t dns_head, ndns, dns_cap;
@@ -288,7 +289,17 @@ void store_note_packet(struct store *st, int64_t ts_us, uint32_t wirelen)
 
 size_t store_memory(const struct store *st)
 {
-    return st->mem;
+    return st->mem + st->table_mem;
+}
+
+void store_table_mem(struct store *st, ptrdiff_t delta)
+{
+    st->table_mem += (size_t)delta;
+}
+
+size_t store_table_limit(const struct store *st)
+{
+    return st->opts.max_memory / 4;
 }
 
 static void unlink_conn(struct store *st, struct store_conn *c)
@@ -320,7 +331,7 @@ static void evict_conn(struct store *st, struct store_conn *c)
 
 static int over_budget(const struct store *st, size_t need)
 {
-    return st->mem - st->raw_mem + need > st->opts.max_memory;
+    return st->mem - st->raw_mem + st->table_mem + need > st->opts.max_memory;
 }
 
 /* Make room for `need` more bytes: evict finished connections, oldest first,
@@ -847,7 +858,11 @@ void store_raw_add(struct store *st, int64_t ts_ns, int linktype, const uint8_t 
     size_t need = (sizeof(struct raw_hdr) + caplen + 7) & ~(size_t)7;
     struct raw_chunk *k = st->raw_tail;
     if (!k || k->used + need > k->size || k->n == k->cap) {
-        size_t size = need > RAW_CHUNK ? need : RAW_CHUNK;
+        /* 1 MiB, or a quarter of the raw share when that is smaller (a
+         * budget under 16 MiB), so the share holds whole chunks. */
+        size_t size = st->raw_limit / 4 < RAW_CHUNK ? st->raw_limit / 4 : RAW_CHUNK;
+        if (size < need)
+            size = need;
         /* Make room: drop the oldest chunks past the raw budget. */
         while (st->raw_head && st->raw_mem + size > st->raw_limit) {
             struct raw_chunk *old = st->raw_head;

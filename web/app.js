@@ -216,6 +216,7 @@ function updateStatus(s) {
   const d = $('#drops');
   const extra = [];
   if (st.evicted_connections) extra.push(`${fmtInt(st.evicted_connections)} evicted`);
+  if (st.flows_evicted) extra.push(`${fmtInt(st.flows_evicted)} flows cut short`);
   if (st.decode_errors) extra.push(`${fmtInt(st.decode_errors)} undecodable`);
   if (st.alloc_failures) extra.push(`memory full: ${fmtInt(st.alloc_failures)} items not kept`);
   d.textContent = `${drops ? '⚠ ' : ''}drops ${fmtInt(drops)}${extra.length ? ` · ${extra.join(' · ')}` : ''}`;
@@ -225,6 +226,7 @@ function updateStatus(s) {
     (st.ring_drops !== undefined ? `, ring buffer ${fmtInt(st.ring_drops)}, socket ${fmtInt(st.socket_drops || 0)}` : '') +
     (st.evicted_connections ? `\n${fmtInt(st.evicted_connections)} connections evicted to stay within the memory budget` +
       (st.evicted_open_connections ? ` (${fmtInt(st.evicted_open_connections)} still open: their later traffic shows as new connections)` : '') : '') +
+    (st.flows_evicted ? `\n${fmtInt(st.flows_evicted)} flows finished before their timeout: the flow table held its quarter of the memory budget (a flood of new connections?); the ones idle longest went first` : '') +
     (st.decode_errors ? `\n${fmtInt(st.decode_errors)} packets could not be decoded` : '') +
     (st.alloc_failures ? `\n${fmtInt(st.alloc_failures)} times data was not kept because the memory budget was full (raise --max-memory)` : '');
   if (s.memory) {

@@ -96,6 +96,7 @@ export class Panel {
         ['requests / responses', `${fmtInt(st.requests)} / ${fmtInt(st.responses)}`],
         st.evicted_connections ? ['evicted (memory)', fmtInt(st.evicted_connections) +
           (st.evicted_open_connections ? ` (${fmtInt(st.evicted_open_connections)} open)` : ''), 'warn'] : null,
+        st.flows_evicted ? ['flows cut short (memory)', fmtInt(st.flows_evicted), 'warn'] : null,
         st.decode_errors ? ['decode errors', fmtInt(st.decode_errors), 'warn'] : null,
         st.ignored_packets ? ['not HTTP (ignored)', fmtInt(st.ignored_packets)] : null,
       ]));

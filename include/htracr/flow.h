@@ -47,6 +47,11 @@ void flow_table_packet(struct flow_table *ft, const struct decoded *d);
  * connections go to the store's on_finish). */
 void flow_table_finish(struct flow_table *ft);
 const struct flow_stats *flow_table_stats(const struct flow_table *ft);
+/* Bytes the table holds (its flows, the packets PENDING flows hold back,
+ * its buckets), charged to the store with store_table_mem(). Past
+ * store_table_limit() after a packet, the flows idle longest are finished
+ * early (stats.flows_evicted). */
+size_t flow_table_memory(const struct flow_table *ft);
 /* The options in force (the ports as last set). */
 const struct flow_opts *flow_table_opts(const struct flow_table *ft);
 /* Time passes without packets (live capture): finish the flows idle past

@@ -245,6 +245,7 @@ struct store_stats {
     uint64_t dns_messages;      /* DNS queries and responses seen */
     uint64_t dns_bad;           /* UDP/53 payloads that were not DNS */
     uint64_t dns_evicted;       /* lookups dropped past STORE_DNS_MAX */
+    uint64_t flows_evicted;     /* flows finished before their timeout: the flow table was full */
 };
 
 struct store;
@@ -426,8 +427,16 @@ const struct store_dns *store_dns_at(const struct store *st, uint32_t i);
 /* Display name of a server: its Host name, else its DNS name, else "". */
 const char *store_server_display_name(const struct store_server *s);
 
-/* Bytes currently counted against the budget. */
+/* Bytes currently counted against the budget (the flow table's included). */
 size_t store_memory(const struct store *st);
+/* The flow table's own memory (its flows, their queues, its buckets) grew
+ * or shrank by delta bytes: it counts against the budget like the model's,
+ * but is kept apart from it, so store_clear() leaves it. Nothing is evicted
+ * here: the table holds itself to store_table_limit(). */
+void store_table_mem(struct store *st, ptrdiff_t delta);
+/* What the flow table may hold: a quarter of the model's budget (0: no
+ * limit, as the budget). */
+size_t store_table_limit(const struct store *st);
 
 /*
  * Sharing with readers on other threads (the web server). The capture loop

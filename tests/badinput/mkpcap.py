@@ -569,6 +569,15 @@ def h_syn_storm(f):
         t = c.t
 
 
+def h_syn_flood_100k(f):
+    """100 000 SYNs to port 80 from as many client ports and addresses, 10 us
+    apart, never answered: each is a flow to follow until its timeout."""
+    w = PcapWriter(f)
+    for i in range(100000):
+        c = Conv(w, cport=1024 + i % 60000, chost=1 + i // 60000, t_us=T0_US + 10 * i)
+        c.pkt(0, SYN)
+
+
 def h_open_3k_bodies(f):
     """3 000 keep-alive connections left open, each answered once with a
     20 KB body in 15 segments: per-connection state outside the store's
@@ -634,6 +643,7 @@ HOSTILE = {
     "http-100k-pipelined.pcap": h_http_100k_pipelined,
     "tcp-ooo-flood.pcap": h_tcp_ooo_flood,
     "syn-storm.pcap": h_syn_storm,
+    "syn-flood-100k.pcap": h_syn_flood_100k,
     "open-3k-bodies.pcap": h_open_3k_bodies,
     "time-travel.pcap": h_time_travel,
     "bomb.gz": h_gzip_bomb_file,

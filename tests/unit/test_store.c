@@ -328,7 +328,7 @@ static int raw_walk_cb(void *ctx, const struct store_raw *x)
 
 TEST(store_raw_links_packets_and_evicts_oldest)
 {
-    /* 4 MiB budget: raw bytes get 1 MiB, i.e. one chunk at a time. */
+    /* 4 MiB budget: raw bytes get 1 MiB, in chunks of 256 KiB. */
     struct store *st = store_new(&(struct store_opts){.max_memory = 4u << 20, .keep_raw = 1});
     struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
     struct store_conn *c = store_conn_new(st, &cl, 1000, &sv, 80, 5);
@@ -455,6 +455,24 @@ TEST(store_bodies_take_at_most_half_the_budget)
     CHECK_INT(store_stats(st)->alloc_failures, 0);
     /* other data still fits */
     CHECK(store_alloc(st, c, 1u << 20) != NULL);
+    store_free(st);
+}
+
+TEST(store_raw_share_holds_at_the_smallest_budget)
+{
+    /* --max-memory's floor, 1 MiB: raw records get 256 KiB, so chunks are
+     * a quarter of that (1 MiB chunks once kept 1.06 MiB here). */
+    struct store *st = store_new(&(struct store_opts){.max_memory = 1u << 20, .keep_raw = 1});
+    static uint8_t pkt[1500];
+    size_t most = 0;
+    for (int i = 0; i < 5000; i++) {
+        store_raw_add(st, i, 1, pkt, (uint32_t)(60 + i % 1440), 1500);
+        if (store_memory(st) > most)
+            most = store_memory(st);
+    }
+    CHECK(store_stats(st)->raw_evicted > 4000);
+    CHECK(most <= (1u << 20) / 4);
+    CHECK(most > (1u << 20) / 8);
     store_free(st);
 }
 

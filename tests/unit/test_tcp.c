@@ -842,6 +842,80 @@ TEST(flow_budget_evicts_open_connections_and_picks_them_up_again)
     rig_free(&r);
 }
 
+/* A flood of connection attempts on a port that is not sniffed (a scan, in
+ * a capture read with HTTP sniffing on): each is a PENDING flow holding its
+ * SYN back. The table stays within its quarter of the budget by finishing
+ * the flows idle longest, each counted, while a keep-alive connection on
+ * the sniffed port that speaks now and then is never among them. */
+TEST(flow_table_held_to_its_share_of_the_budget)
+{
+    struct rig r;
+    rig_init(&r, 80, 1000, 5000, 1);
+    flow_table_free(r.ft);
+    store_free(r.st);
+    const size_t budget = 1 << 20;
+    r.st = store_new(&(struct store_opts){.max_memory = budget, .body_limit = 1 << 20});
+    struct flow_opts fo = {.nports = 1, .sniff_http = 1};
+    fo.ports[0] = 80;
+    r.ft = flow_table_new(r.st, &fo);
+    const size_t limit = store_table_limit(r.st);
+    CHECK_INT(limit, budget / 4);
+    CHECK(flow_table_memory(r.ft) <= limit / 8);
+    handshake(&r);
+    const int scans = 30000, every = 300;
+    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1;
+    size_t most = 0, store_most = 0;
+    int exchanges = 0;
+    for (int i = 0; i < scans; i++) {
+        struct decoded d = mkseg(&r, 1, 77u * (uint32_t)i, 0, TCPF_SYN, NULL, 0, 0);
+        d.sport = (uint16_t)(1024 + i % 60000);
+        d.src.a[2] = (uint8_t)(1 + i / 60000);
+        d.dport = 443;
+        send_seg(&r, &d);
+        if (flow_table_memory(r.ft) > most)
+            most = flow_table_memory(r.ft);
+        if (store_memory(r.st) > store_most)
+            store_most = store_memory(r.st);
+        if (i % every == every - 1) {
+            seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+            seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK | TCPF_PSH, RSP, sl, sl);
+            r.cseq += ql;
+            r.sseq += sl;
+            exchanges++;
+        }
+    }
+    const struct store_stats *ss = store_stats(r.st);
+    /* Within the share after every packet (a flow is well under 1 KiB), and
+     * the whole store within the budget. */
+    CHECK(most <= limit + 1024);
+    CHECK(most > limit / 2);
+    CHECK(store_most <= budget);
+    CHECK(ss->flows_evicted > (uint64_t)scans / 2);
+    CHECK(ss->flows_evicted < (uint64_t)scans);
+    CHECK_INT(ss->alloc_failures, 0);
+    /* The keep-alive connection kept its flow throughout: one connection,
+     * from its handshake, every request answered on it. */
+    struct store_conn *c = store_first(r.st);
+    CHECK(c != NULL);
+    CHECK(store_next(c) == NULL);
+    CHECK_INT(c->midstream, 0);
+    CHECK_INT(c->finished, 0);
+    CHECK_INT(c->nmessages, 2 * exchanges);
+    CHECK_INT(ss->responses, exchanges);
+    /* Every SYN held back is accounted for: the flows finished early and
+     * those left at the end were never shown to be HTTP. */
+    flow_table_finish(r.ft);
+    CHECK_INT(c->finished, 1);
+    CHECK_INT(ss->ignored_packets, scans);
+    CHECK_INT(flow_table_stats(r.ft)->ignored_flows, scans);
+    CHECK_INT(flow_table_stats(r.ft)->active, 0);
+    CHECK(flow_table_memory(r.ft) <= limit / 8);
+    size_t before = store_memory(r.st), table = flow_table_memory(r.ft);
+    flow_table_free(r.ft);
+    CHECK_INT(store_memory(r.st), before - table);
+    store_free(r.st);
+}
+
 /* A capture that begins in the middle of a response body (a live capture
  * started beside busy keep-alive connections, or a connection the budget
  * evicted): the body's tail is skipped up to the next status line, and
