@@ -269,8 +269,8 @@ int export_json_servers(struct jsonw *w, struct store *st)
         char addr[64];
         size_t namelen;
 
-        if (!srv)
-            continue;
+        if (!srv || srv->idle)
+            continue; /* freed, or no connection here is on it */
         const char *name = store_server_display_name(srv);
         namelen = strnlen(name, sizeof(srv->name));
         jsonw_obj_open(w);

@@ -30,7 +30,13 @@ struct store {
     uint32_t next_conn_id;
     uint32_t next_msg_id;
     struct store_server **servers; /* by id - 1 */
-    uint32_t nservers, cap_servers;
+    uint32_t nservers, cap_servers; /* ids handed out; slots (NULL once released) */
+    uint32_t nlive_servers;        /* servers allocated (held or idle) */
+    /* Servers no connection here is on, oldest first: kept for a while, as
+     * the next connection to them is usually near (stream mode frees every
+     * connection it writes), then freed (server_release). */
+    struct store_server *idle_head, *idle_tail;
+    uint32_t nidle, idle_max;
     uint32_t *server_hash;         /* open addressing: server id, 0 = empty */
     uint32_t server_hash_size;
     int64_t start_us, end_us;
@@ -76,6 +82,12 @@ struct store *store_new(const struct store_opts *opts)
         if (st->opts.max_memory)
             st->opts.max_memory -= st->raw_limit;
     }
+    /* Up to 1,024 idle servers (600 KiB), fewer when that is more than a
+     * sixteenth of the budget. */
+    st->idle_max = STORE_IDLE_SERVERS;
+    if (st->opts.max_memory &&
+        st->opts.max_memory / 16 / sizeof(struct store_server) < st->idle_max)
+        st->idle_max = (uint32_t)(st->opts.max_memory / 16 / sizeof(struct store_server));
     return st;
 }
 
@@ -168,7 +180,9 @@ void store_clear(struct store *st)
     st->head = st->tail = NULL;
     st->servers = NULL;
     st->server_hash = NULL;
-    st->nservers = st->cap_servers = st->server_hash_size = 0;
+    st->nservers = st->cap_servers = st->server_hash_size = st->nlive_servers = 0;
+    st->idle_head = st->idle_tail = NULL;
+    st->nidle = 0;
     memset(&st->stats, 0, sizeof(st->stats));
     st->mem = 0;
     st->body_mem = 0;
@@ -302,6 +316,10 @@ size_t store_table_limit(const struct store *st)
     return st->opts.max_memory / 4;
 }
 
+static void server_release(struct store *st, uint32_t id);
+static void idle_unlink(struct store *st, struct store_server *s);
+static void server_free(struct store *st, struct store_server *s);
+
 static void unlink_conn(struct store *st, struct store_conn *c)
 {
     if (st->pinned == c)
@@ -316,6 +334,7 @@ static void unlink_conn(struct store *st, struct store_conn *c)
         st->tail = c->prev;
     st->mem -= c->mem;
     st->body_mem -= c->body_mem;
+    server_release(st, c->server);
 }
 
 /* Evict c (not pinned, not the one allocating) for the budget. */
@@ -342,6 +361,8 @@ static int make_room(struct store *st, struct store_conn *keep, size_t need)
 {
     if (!st->opts.max_memory || !over_budget(st, need))
         return 0;
+    while (st->idle_head && over_budget(st, need))
+        server_free(st, st->idle_head);
     /* With nothing finished and no owner to ask, fail at once rather than
      * walk every connection on every allocation. */
     for (struct store_conn *c = st->nfinished ? st->head : NULL; c && over_budget(st, need);) {
@@ -465,6 +486,9 @@ struct store_conn *store_conn_new(struct store *st, const struct ip_addr *caddr,
     c->id = st->next_conn_id++;
     c->server = srv->id;
     srv->connections++;
+    if (srv->idle)
+        idle_unlink(st, srv);
+    srv->held++;
     c->client_addr = *caddr;
     c->server_addr = *saddr;
     c->client_port = cport;
@@ -721,20 +745,92 @@ static int server_rehash(struct store *st)
         return -ENOMEM;
     for (uint32_t i = 0; i < st->nservers; i++) {
         struct store_server *s = st->servers[i];
+        if (!s)
+            continue;
         uint32_t h = server_hash(&s->addr, s->port) & (size - 1);
         while (tab[h])
             h = (h + 1) & (size - 1);
         tab[h] = s->id;
     }
     free(st->server_hash);
+    st->mem += (size_t)(size - st->server_hash_size) * sizeof(*tab);
     st->server_hash = tab;
     st->server_hash_size = size;
     return 0;
 }
 
+/* Connection c on server id leaves the store (evicted, discarded, written
+ * out): when it was the last one there, the server goes too, so a capture
+ * that meets new servers for days (a proxy's, a crawler's) does not fill
+ * its budget with servers nothing refers to. Its id is not handed out
+ * again; the slot stays NULL (8 bytes). */
+static void idle_unlink(struct store *st, struct store_server *s)
+{
+    if (s->idle_prev)
+        s->idle_prev->idle_next = s->idle_next;
+    else
+        st->idle_head = s->idle_next;
+    if (s->idle_next)
+        s->idle_next->idle_prev = s->idle_prev;
+    else
+        st->idle_tail = s->idle_prev;
+    s->idle_prev = s->idle_next = NULL;
+    s->idle = 0;
+    st->nidle--;
+}
+
+static void server_release(struct store *st, uint32_t id)
+{
+    struct store_server *s = id >= 1 && id <= st->nservers ? st->servers[id - 1] : NULL;
+    if (!s || --s->held)
+        return;
+    s->idle = 1;
+    s->idle_prev = st->idle_tail;
+    s->idle_next = NULL;
+    if (st->idle_tail)
+        st->idle_tail->idle_next = s;
+    else
+        st->idle_head = s;
+    st->idle_tail = s;
+    if (++st->nidle > st->idle_max)
+        server_free(st, st->idle_head);
+}
+
+/* Free idle server s: out of the table, its slot NULL. */
+static void server_free(struct store *st, struct store_server *s)
+{
+    uint32_t id = s->id;
+    idle_unlink(st, s);
+    uint32_t mask = st->server_hash_size - 1;
+    uint32_t i = server_hash(&s->addr, s->port) & mask;
+    while (st->server_hash[i] != id)
+        i = (i + 1) & mask;
+    /* Linear probing's deletion: entries after the hole that would not be
+     * found past it move back into it, until an empty slot. */
+    for (uint32_t j = i;;) {
+        st->server_hash[i] = 0;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (!st->server_hash[j])
+                goto gone;
+            const struct store_server *t = st->servers[st->server_hash[j] - 1];
+            uint32_t k = server_hash(&t->addr, t->port) & mask; /* where it wants to be */
+            if (i <= j ? (k <= i || k > j) : (k <= i && k > j))
+                break;
+        }
+        st->server_hash[i] = st->server_hash[j];
+        i = j;
+    }
+gone:
+    st->servers[id - 1] = NULL;
+    st->nlive_servers--;
+    st->mem -= sizeof(*s);
+    free(s);
+}
+
 struct store_server *store_server_get(struct store *st, const struct ip_addr *addr, uint16_t port)
 {
-    if ((st->nservers + 1) * 2 > st->server_hash_size && server_rehash(st) < 0)
+    if ((st->nlive_servers + 1) * 2 > st->server_hash_size && server_rehash(st) < 0)
         return NULL;
     uint32_t mask = st->server_hash_size - 1;
     uint32_t h = server_hash(addr, port) & mask;
@@ -750,6 +846,7 @@ struct store_server *store_server_get(struct store *st, const struct ip_addr *ad
         struct store_server **p = realloc(st->servers, ncap * sizeof(*p));
         if (!p)
             return NULL;
+        st->mem += (size_t)(ncap - st->cap_servers) * sizeof(*p);
         st->servers = p;
         st->cap_servers = ncap;
     }
@@ -770,6 +867,7 @@ struct store_server *store_server_get(struct store *st, const struct ip_addr *ad
     }
     st->servers[s->id - 1] = s;
     st->server_hash[h] = s->id;
+    st->nlive_servers++;
     st->mem += sizeof(*s);
     return s;
 }
@@ -1005,7 +1103,7 @@ static void dns_name_servers(struct store *st, const struct store_dns *e)
 {
     for (uint32_t i = 0; i < st->nservers; i++) {
         struct store_server *s = st->servers[i];
-        if (s->dns_name[0])
+        if (!s || s->dns_name[0])
             continue;
         for (uint32_t k = 0; k < e->naddrs; k++)
             if (same_addr(&s->addr, &e->addrs[k])) {

@@ -226,6 +226,9 @@ struct store_server {
     char name[256];             /* first Host header seen (without port), or "" */
     char dns_name[256];         /* the name a DNS answer gave its address, or "" */
     uint32_t connections;       /* connections ever seen */
+    uint32_t held;              /* connections in the store now; at 0 it is idle */
+    uint8_t idle;               /* on the store's idle list, freed in time */
+    struct store_server *idle_prev, *idle_next;
 };
 
 struct store_stats {
@@ -344,7 +347,12 @@ void *store_body_dup(struct store *st, struct store_conn *c, const void *p, size
  * next allocation fails instead. Called with 0 before that state is freed. */
 void store_conn_side(struct store *st, struct store_conn *c, size_t bytes);
 
-/* Servers: the one for (addr, port), created on first use. */
+/* Servers: the one for (addr, port), created on first use. One that no
+ * connection in the store is on any more stays idle (found again by
+ * address, same id) until STORE_IDLE_SERVERS newer ones are idle or the
+ * budget needs its memory; then it is freed, store_server_by_id() gives
+ * NULL for its id, and the id is not handed out again. */
+#define STORE_IDLE_SERVERS 1024
 struct store_server *store_server_get(struct store *st, const struct ip_addr *addr, uint16_t port);
 struct store_server *store_server_by_id(struct store *st, uint32_t id);
 uint32_t store_nservers(const struct store *st);

@@ -578,6 +578,16 @@ def h_syn_flood_100k(f):
         c.pkt(0, SYN)
 
 
+def h_syn_servers_100k(f):
+    """100 000 SYNs from one client to as many servers (10.1.0.0 up), 10 us
+    apart: a crawler's or a proxy's capture, each server met once."""
+    w = PcapWriter(f)
+    for i in range(100000):
+        c = Conv(w, t_us=T0_US + 10 * i)
+        c.addr = (ip4("10.0.0.1"), bytes([10, 1 + i // 65536, (i // 256) % 256, i % 256]))
+        c.pkt(0, SYN)
+
+
 def h_open_3k_bodies(f):
     """3 000 keep-alive connections left open, each answered once with a
     20 KB body in 15 segments: per-connection state outside the store's
@@ -644,6 +654,7 @@ HOSTILE = {
     "tcp-ooo-flood.pcap": h_tcp_ooo_flood,
     "syn-storm.pcap": h_syn_storm,
     "syn-flood-100k.pcap": h_syn_flood_100k,
+    "syn-servers-100k.pcap": h_syn_servers_100k,
     "open-3k-bodies.pcap": h_open_3k_bodies,
     "time-travel.pcap": h_time_travel,
     "bomb.gz": h_gzip_bomb_file,

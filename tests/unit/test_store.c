@@ -158,10 +158,16 @@ static int grows_until_it_fails(struct store *st, struct store_conn *c)
  * holds 300 packets, so one of them growing to 128 needs another gone. */
 static struct store *open_conns(struct evict_log *l, int stream, struct store_conn **c)
 {
-    struct store *st = store_new(&(struct store_opts){
-        .max_memory = 300 * sizeof(struct store_packet) + 4 * sizeof(struct store_conn),
-        .stream = stream, .on_finish = log_finish, .ctx = l});
     struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    /* What the first connection costs besides itself: its server, the
+     * server table. */
+    struct store *probe = store_new(&(struct store_opts){0});
+    store_conn_new(probe, &cl, 999, &sv, 80, 0);
+    size_t servers = store_memory(probe) - sizeof(struct store_conn);
+    store_free(probe);
+    struct store *st = store_new(&(struct store_opts){
+        .max_memory = 300 * sizeof(struct store_packet) + 4 * sizeof(struct store_conn) + servers,
+        .stream = stream, .on_finish = log_finish, .ctx = l});
     store_set_evict_open(st, log_evict, l);
     for (int i = 0; i < 4; i++) {
         c[i] = store_conn_new(st, &cl, (uint16_t)(1000 + i), &sv, 80, i);
@@ -201,6 +207,126 @@ TEST(store_budget_evicts_open_oldest_first_when_nothing_finished)
     CHECK(grows_until_it_fails(st, c[3]));
     CHECK(store_stats(st)->alloc_failures > 0);
     CHECK_INT(store_stats(st)->evicted_open, 1);
+    store_free(st);
+}
+
+/* Every live connection's server, looked up by address, is the one it
+ * names; a server is held by exactly its connections here, or idle with
+ * none; no more than STORE_IDLE_SERVERS are idle. 0 when that holds. */
+static int servers_consistent(struct store *st)
+{
+    uint32_t idle = 0;
+    for (uint32_t id = 1; id <= store_nservers(st); id++) {
+        const struct store_server *s = store_server_by_id(st, id);
+        uint32_t n = 0;
+        for (struct store_conn *c = store_first(st); c; c = store_next(c))
+            n += c->server == id;
+        if (s && (s->held != n || s->idle != (n == 0)))
+            return -1;
+        if (!s && n)
+            return -2;
+        idle += s && s->idle;
+    }
+    for (struct store_conn *c = store_first(st); c; c = store_next(c)) {
+        struct store_server *s = store_server_get(st, &c->server_addr, c->server_port);
+        if (!s || s->id != c->server)
+            return -3;
+    }
+    return idle <= STORE_IDLE_SERVERS ? 0 : -4;
+}
+
+/* A server no connection is on any more stays idle, found again with its
+ * id, until STORE_IDLE_SERVERS newer ones are; then it is freed, and the
+ * server table's probe chains survive the removals: connections on 4,000
+ * servers (so the table grows and chains form) come and go in random
+ * order. */
+TEST(store_server_goes_some_time_after_its_last_connection)
+{
+    struct store *st = store_new(&(struct store_opts){0});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv0 = v4(10, 2, 0, 1);
+    size_t empty = store_memory(st);
+    struct store_conn *c0 = store_conn_new(st, &cl, 1000, &sv0, 80, 0);
+    uint32_t id0 = c0->server;
+    store_conn_discard(st, c0);
+    CHECK(store_server_by_id(st, id0) != NULL);
+    CHECK_INT(store_server_by_id(st, id0)->idle, 1);
+    c0 = store_conn_new(st, &cl, 1001, &sv0, 80, 0);
+    CHECK_INT(c0->server, id0); /* met again: the same server */
+    CHECK_INT(store_server_by_id(st, id0)->idle, 0);
+    store_conn_discard(st, c0);
+
+    static struct store_conn *live[3000];
+    int n = 0, fails = 0;
+    uint32_t seed = 12345;
+    for (int step = 0; step < 20000; step++) {
+        seed = seed * 1103515245u + 12345u;
+        uint32_t r = seed >> 8;
+        if (n < 3000 && (n == 0 || r % 3 != 0)) {
+            uint32_t srv = r % 4000;
+            struct ip_addr sv = v4(10, 1, (uint8_t)(srv >> 8), (uint8_t)srv);
+            live[n] = store_conn_new(st, &cl, (uint16_t)(1024 + step % 60000), &sv,
+                                     (uint16_t)(80 + (srv & 1)), step);
+            CHECK(live[n] != NULL);
+            n++;
+        } else {
+            int k = (int)(r % (uint32_t)n);
+            uint32_t id = live[k]->server;
+            uint32_t before = store_server_by_id(st, id)->held;
+            store_conn_discard(st, live[k]);
+            live[k] = live[--n];
+            const struct store_server *s = store_server_by_id(st, id);
+            CHECK(s != NULL); /* the newest idle one is never the one freed */
+            CHECK_INT(s->held, before - 1);
+        }
+        if (step % 97 == 0 && servers_consistent(st) != 0)
+            fails++;
+    }
+    CHECK_INT(fails, 0);
+    CHECK_INT(servers_consistent(st), 0);
+    /* All gone: at most STORE_IDLE_SERVERS are left, idle; the others were
+     * freed, and their ids are not handed out again. */
+    while (n > 0)
+        store_conn_discard(st, live[--n]);
+    uint32_t left = 0;
+    for (uint32_t id = 1; id <= store_nservers(st); id++)
+        if (store_server_by_id(st, id)) {
+            CHECK_INT(store_server_by_id(st, id)->idle, 1);
+            left++;
+        }
+    CHECK_INT(left, STORE_IDLE_SERVERS);
+    CHECK(store_nservers(st) > 4000);
+    /* ... and the server table: 8 bytes an id ever handed out, the hash */
+    CHECK(store_memory(st) - empty <
+          STORE_IDLE_SERVERS * sizeof(struct store_server) + 256 * 1024);
+    store_free(st);
+}
+
+/* Under a budget, idle servers are the first thing given back. */
+TEST(store_budget_frees_idle_servers_first)
+{
+    struct store *st = store_new(&(struct store_opts){.max_memory = 1 << 20});
+    struct ip_addr cl = v4(10, 0, 0, 1);
+    uint32_t idle_max = 0;
+    for (int i = 0; i < 200; i++) {
+        struct ip_addr sv = v4(10, 1, 0, (uint8_t)i);
+        store_conn_discard(st, store_conn_new(st, &cl, 1000, &sv, 80, i));
+    }
+    for (uint32_t id = 1; id <= store_nservers(st); id++)
+        idle_max += store_server_by_id(st, id) != NULL;
+    /* a sixteenth of the budget */
+    CHECK_INT(idle_max, (1 << 20) / 16 / sizeof(struct store_server));
+    struct ip_addr sv = v4(10, 9, 9, 9);
+    struct store_conn *c = store_conn_new(st, &cl, 2000, &sv, 80, 0);
+    /* more than is left: only room the idle servers give back makes it fit */
+    CHECK(store_alloc(st, c, (1 << 20) - store_memory(st) + 20 * sizeof(struct store_server)) !=
+          NULL);
+    uint32_t still = 0;
+    for (uint32_t id = 1; id < c->server; id++)
+        still += store_server_by_id(st, id) != NULL;
+    CHECK(still < idle_max);
+    CHECK(store_memory(st) <= 1 << 20);
+    CHECK_INT(store_stats(st)->alloc_failures, 0);
+    CHECK_INT(store_stats(st)->evicted_connections, 0);
     store_free(st);
 }
 
