@@ -549,6 +549,69 @@ TEST(store_dns_pairs_and_names_servers)
     store_free(st);
 }
 
+/* A DNS answer of address addr, named name, with no query seen. */
+static void dns_answer(struct store *st, uint16_t id, const char *name, struct ip_addr addr)
+{
+    struct ip_addr cl = v4(10, 0, 0, 1), res = v4(10, 0, 0, 53);
+    struct dns_msg a = {.id = id, .qtype = DNS_TYPE_A, .response = 1, .nanswers = 1};
+    snprintf(a.qname, sizeof(a.qname), "%s", name);
+    a.answers[0].type = DNS_TYPE_A;
+    memcpy(a.answers[0].addr, addr.a, 4);
+    store_dns_msg(st, &a, &res, 53, &cl, 5000, id);
+}
+
+/* A new server is named by the newest lookup, still in the ring, whose
+ * answer holds its address (found through the index by address, which the
+ * ring's turnover and rebuilds must not break). */
+TEST(store_dns_names_new_servers_from_the_newest_lookup_kept)
+{
+    struct store *st = store_new(&(struct store_opts){0});
+    struct ip_addr rep = v4(10, 4, 0, 1);
+    char name[64];
+    const uint32_t n = STORE_DNS_MAX + 5000;
+    for (uint32_t i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "h%u.example", i);
+        dns_answer(st, (uint16_t)i, name, v4(10, 3, (uint8_t)(i >> 8), (uint8_t)i));
+        if (i % 1000 == 0 && i < n - 2000) {
+            snprintf(name, sizeof(name), "r%u.example", i);
+            dns_answer(st, (uint16_t)i, name, rep);
+        }
+    }
+    /* 5,000 + the repeated address's answers left the ring: the addresses
+     * only they named have no name now; the others have theirs. Addresses
+     * repeat every 65,536 lookups, so i and i + 65,536 would collide: n is
+     * below that. */
+    int wrong = 0;
+    for (uint32_t i = 0; i < n; i += 7) {
+        struct ip_addr a = v4(10, 3, (uint8_t)(i >> 8), (uint8_t)i);
+        struct store_server *s = store_server_get(st, &a, 80);
+        snprintf(name, sizeof(name), "h%u.example", i);
+        const char *want = NULL;
+        for (uint32_t k = 0; k < store_dns_count(st); k++) {
+            const struct store_dns *e = store_dns_at(st, k);
+            if (e->naddrs && !memcmp(e->addrs[0].a, a.a, 4))
+                want = e->qname;
+        }
+        if (strcmp(s->dns_name, want ? want : ""))
+            wrong++;
+    }
+    CHECK_INT(wrong, 0);
+    CHECK(store_stats(st)->dns_evicted > 5000);
+    /* the oldest address has no lookup left, a recent one has */
+    struct ip_addr old = v4(10, 3, 0, 3), recent = v4(10, 3, (uint8_t)((n - 3) >> 8),
+                                                      (uint8_t)(n - 3));
+    CHECK_STR(store_server_get(st, &old, 443)->dns_name, "");
+    snprintf(name, sizeof(name), "h%u.example", n - 3);
+    CHECK_STR(store_server_get(st, &recent, 443)->dns_name, name);
+    /* the repeated address: its newest answer */
+    uint32_t last = 0;
+    for (uint32_t i = 0; i < n - 2000; i += 1000)
+        last = i;
+    snprintf(name, sizeof(name), "r%u.example", last);
+    CHECK_STR(store_server_get(st, &rep, 80)->dns_name, name);
+    store_free(st);
+}
+
 TEST(store_dns_ring_is_bounded)
 {
     struct store *st = store_new(&(struct store_opts){0});
