@@ -767,11 +767,7 @@ static int server_rehash(struct store *st)
     return 0;
 }
 
-/* Connection c on server id leaves the store (evicted, discarded, written
- * out): when it was the last one there, the server goes too, so a capture
- * that meets new servers for days (a proxy's, a crawler's) does not fill
- * its budget with servers nothing refers to. Its id is not handed out
- * again; the slot stays NULL (8 bytes). */
+/* Take s off the idle list (a connection is on it again, or it is freed). */
 static void idle_unlink(struct store *st, struct store_server *s)
 {
     if (s->idle_prev)
@@ -787,6 +783,12 @@ static void idle_unlink(struct store *st, struct store_server *s)
     st->nidle--;
 }
 
+/* A connection on server id leaves the store (evicted, discarded, written
+ * out). When it was the last one there, the server goes on the idle list,
+ * and the oldest idle one past idle_max is freed, so a capture that meets
+ * new servers for days (a proxy's, a crawler's) does not fill its budget
+ * with servers nothing refers to. A freed server's id is not handed out
+ * again; its slot stays NULL (8 bytes). */
 static void server_release(struct store *st, uint32_t id)
 {
     struct store_server *s = id >= 1 && id <= st->nservers ? st->servers[id - 1] : NULL;

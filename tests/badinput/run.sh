@@ -317,15 +317,15 @@ case_ valid tcp-ooo-flood "$in/tcp-ooo-flood.pcap" --maxrss 200000 \
 case_ valid syn-storm "$in/syn-storm.pcap" --maxrss 600000 \
     --check 'd["stats"]["connections"] == 10000 and d["stats"]["ignored_packets"] == 0'
 # the flow table counts against --max-memory too and keeps to a quarter of it
-# by finishing the flows idle longest: 8 MB in all at 4 MiB, where the flows
-# alone took 24 MB when they were outside the budget
+# by finishing the flows idle longest: 7.9 MiB in all at 4 MiB, 23.5 MiB when
+# the flows were outside the budget
 case_ valid syn-flood-100k "$in/syn-flood-100k.pcap" --maxrss 12000 \
     --check 'd["stats"]["connections"] == 100000 and d["stats"]["flows_evicted"] > 50000 and
              d["stats"]["alloc_failures"] == 0' \
     -- --max-memory 4M
 # a server goes when its last connection does: 100,000 servers met once each
 # keep the model going (it stopped at the 7,767th, its budget full of servers
-# without connections: 92,240 allocations failed, 23 MB)
+# without connections: 92,240 allocations failed, 22.9 MiB; now 9.2 MiB)
 case_ valid syn-servers-100k "$in/syn-servers-100k.pcap" --maxrss 14000 \
     --check 'd["stats"]["connections"] == 100000 and d["stats"]["alloc_failures"] == 0 and
              0 < len(d["servers"]) == len(d["connections"]) and
