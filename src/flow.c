@@ -394,7 +394,10 @@ static int flow_evict_open(void *ctx, struct store_conn *c)
     pending_drop(f);
     flow_settle(ft, f);
     f->state = FLOW_DONE;
-    f->evicted = 1;
+    /* A connection whose close was complete has nothing more to say: what
+     * still comes (the last ACK, a retransmitted FIN) is late, as it would
+     * have been while it lingered, not a new connection. */
+    f->evicted = f->closed_us < 0;
     return 0;
 }
 

@@ -42,6 +42,18 @@ static void rig_free(struct rig *r)
     store_free(r->st);
 }
 
+/* rig_init's rig (server port 80), with a store of max_memory bytes. */
+static void rig_budget(struct rig *r, size_t max_memory, int sniff_http)
+{
+    rig_init(r, 80, 1000, 5000, sniff_http);
+    flow_table_free(r->ft);
+    store_free(r->st);
+    r->st = store_new(&(struct store_opts){.max_memory = max_memory, .body_limit = 1 << 20});
+    struct flow_opts fo = {.nports = 1, .sniff_http = sniff_http};
+    fo.ports[0] = 80;
+    r->ft = flow_table_new(r->st, &fo);
+}
+
 /* A segment from the client (c2s = 1) or the server, at seq, with ack;
  * window 1000 and no options unless the caller changes them. */
 static struct decoded mkseg(struct rig *r, int c2s, uint32_t seq, uint32_t ack, uint16_t flags,
@@ -788,14 +800,8 @@ static void use_side(struct rig *r, struct side *s, const struct side *next)
 TEST(flow_budget_evicts_open_connections_and_picks_them_up_again)
 {
     struct rig r;
-    rig_init(&r, 80, 1000, 5000, 0);
-    flow_table_free(r.ft);
-    store_free(r.st);
     /* A budget a few dozen exchanges fill. */
-    r.st = store_new(&(struct store_opts){.max_memory = 64 * 1024, .body_limit = 1 << 20});
-    struct flow_opts fo = {.nports = 1};
-    fo.ports[0] = 80;
-    r.ft = flow_table_new(r.st, &fo);
+    rig_budget(&r, 64 * 1024, 0);
     struct side other = {.cport = 40001, .cseq = 7000, .sseq = 9000}, cur;
     handshake(&r);
     use_side(&r, &cur, &other);
@@ -850,14 +856,8 @@ TEST(flow_budget_evicts_open_connections_and_picks_them_up_again)
 TEST(flow_table_held_to_its_share_of_the_budget)
 {
     struct rig r;
-    rig_init(&r, 80, 1000, 5000, 1);
-    flow_table_free(r.ft);
-    store_free(r.st);
     const size_t budget = 1 << 20;
-    r.st = store_new(&(struct store_opts){.max_memory = budget, .body_limit = 1 << 20});
-    struct flow_opts fo = {.nports = 1, .sniff_http = 1};
-    fo.ports[0] = 80;
-    r.ft = flow_table_new(r.st, &fo);
+    rig_budget(&r, budget, 1);
     const size_t limit = store_table_limit(r.st);
     CHECK_INT(limit, budget / 4);
     CHECK(flow_table_memory(r.ft) <= limit / 8);
@@ -914,6 +914,44 @@ TEST(flow_table_held_to_its_share_of_the_budget)
     flow_table_free(r.ft);
     CHECK_INT(store_memory(r.st), before - table);
     store_free(r.st);
+}
+
+/* A connection whose close was complete, evicted for the budget while it
+ * lingers (retain mode finishes it only when the linger ends): a FIN sent
+ * again after that is a late packet, not a new connection picked up
+ * mid-stream. */
+TEST(flow_budget_eviction_of_a_closed_connection_keeps_it_closed)
+{
+    struct rig r;
+    rig_budget(&r, 64 * 1024, 0);
+    handshake(&r);
+    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK | TCPF_PSH, RSP, sl, sl);
+    r.cseq += ql;
+    r.sseq += sl;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_FIN, NULL, 0, 0);
+    seg(&r, 0, r.sseq, r.cseq + 1, TCPF_ACK | TCPF_FIN, NULL, 0, 0);
+    seg(&r, 1, r.cseq + 1, r.sseq + 1, TCPF_ACK, NULL, 0, 0);
+    struct side closed, other = {.cport = 40001, .cseq = 7000, .sseq = 9000};
+    use_side(&r, &closed, &other);
+    handshake(&r);
+    const struct store_stats *ss = store_stats(r.st);
+    for (int i = 0; i < 2000 && !ss->evicted_open; i++) {
+        seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+        seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK | TCPF_PSH, RSP, sl, sl);
+        r.cseq += ql;
+        r.sseq += sl;
+    }
+    CHECK_INT(ss->evicted_open, 1);
+    uint64_t conns = ss->connections, late = ss->late_packets;
+    /* the client's FIN again, on the evicted connection's tuple */
+    struct side cur;
+    use_side(&r, &cur, &closed);
+    seg(&r, 1, r.cseq, r.sseq + 1, TCPF_ACK | TCPF_FIN, NULL, 0, 0);
+    CHECK_INT(ss->connections, conns);
+    CHECK_INT(ss->late_packets, late + 1);
+    rig_free(&r);
 }
 
 /* A capture that begins in the middle of a response body (a live capture
