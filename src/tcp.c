@@ -121,7 +121,9 @@ struct tcp_dir {
 struct tcp_conn {
     struct store *st;
     struct store_conn *c;
-    struct http_conn *http;
+    struct http_conn *http; /* made at the first byte for it (http_get) */
+    uint8_t http_want;      /* parse HTTP: make http when bytes come */
+    uint8_t http_mid;       /* directions picked up mid-stream before http existed */
     struct tcp_dir d[2];
     uint8_t rst_seen;
     uint8_t syn_wscale[2]; /* SYN of that direction carried window scale */
@@ -143,16 +145,42 @@ struct tcp_conn *tcp_conn_new(struct store *st, struct store_conn *c, int http)
         return NULL;
     t->st = st;
     t->c = c;
-    if (http) {
-        t->http = http_conn_new(st, c);
-        if (!t->http) {
-            free(t);
-            errno = ENOMEM;
-            return NULL;
-        }
-    }
+    t->http_want = (uint8_t)!!http;
     store_conn_side(st, c, tcp_conn_footprint(t));
     return t;
+}
+
+/* The HTTP state, made when the first stream byte (or hole) comes for it:
+ * a connection that never carries one (a SYN flood, a scan, a refused
+ * connect) does without its 1.7 KiB. NULL when HTTP is not wanted or
+ * memory ran out (counted; the connection is then followed as TCP only). */
+static __attribute__((noinline)) struct http_conn *http_make(struct tcp_conn *t)
+{
+    t->http_want = 0;
+    t->http = http_conn_new(t->st, t->c);
+    if (!t->http) {
+        store_stats(t->st)->alloc_failures++;
+        return NULL;
+    }
+    for (int dir = 0; dir < 2; dir++)
+        if (t->http_mid & (1u << dir))
+            http_conn_midstream(t->http, dir);
+    conn_side_changed = 1;
+    return t->http;
+}
+
+static inline struct http_conn *http_get(struct tcp_conn *t)
+{
+    return t->http ? t->http : t->http_want ? http_make(t) : NULL;
+}
+
+/* Direction dir was picked up mid-stream. */
+static void http_midstream(struct tcp_conn *t, int dir)
+{
+    if (t->http)
+        http_conn_midstream(t->http, dir);
+    else
+        t->http_mid |= (uint8_t)(1u << dir);
 }
 
 static void ooo_free(struct tcp_dir *d)
@@ -221,9 +249,10 @@ int tcp_conn_new_syn(const struct tcp_conn *t, const struct decoded *dp, int dir
 static void http_data(struct tcp_conn *t, int dir, const uint8_t *p, size_t n, uint32_t pkt)
 {
     struct tcp_dir *d = &t->d[dir];
-    if (!t->http || d->stopped || n == 0)
+    if (d->stopped || n == 0)
         return;
-    if (http_conn_data(t->http, dir, p, n, pkt))
+    struct http_conn *h = http_get(t);
+    if (h && http_conn_data(h, dir, p, n, pkt))
         d->stopped = 1;
 }
 
@@ -236,12 +265,15 @@ static void http_hole(struct tcp_conn *t, int dir, uint64_t n, uint32_t pkt, int
         t->c->stats.skipped_bytes[dir] += n;
     else
         t->c->stats.gap_bytes[dir] += n;
-    if (!t->http || d->stopped || n == 0)
+    if (d->stopped || n == 0)
+        return;
+    struct http_conn *h = http_get(t);
+    if (!h)
         return;
     if (skipped)
-        http_conn_skipped(t->http, dir, n, pkt);
+        http_conn_skipped(h, dir, n, pkt);
     else
-        http_conn_gap(t->http, dir, n, pkt);
+        http_conn_gap(h, dir, n, pkt);
 }
 
 /* Body skip: when what follows in this direction is a body HTTP only counts,
@@ -742,15 +774,13 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
         d->isn_set = 1;
         d->next_seq = dp->seq;
         c->midstream = 1;
-        if (t->http)
-            http_conn_midstream(t->http, dir);
+        http_midstream(t, dir);
     }
     if (ack && !o->isn_set) {
         o->isn = dp->ack - 1;
         o->isn_set = 1;
         o->next_seq = dp->ack;
-        if (t->http)
-            http_conn_midstream(t->http, !dir);
+        http_midstream(t, !dir);
     }
 
     p.ts_us = ts;

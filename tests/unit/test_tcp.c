@@ -954,6 +954,45 @@ TEST(flow_budget_eviction_of_a_closed_connection_keeps_it_closed)
     rig_free(&r);
 }
 
+/* The HTTP state is made at the first byte: a connection that carries none
+ * (a SYN flood's) holds only its TCP state; one picked up mid-stream by a
+ * bare ACK still resynchronises when its first bytes are a body's tail. */
+TEST(tcp_http_state_made_at_the_first_byte)
+{
+    struct rig r;
+    rig_init(&r, 80, 1000, 5000, 0);
+    seg(&r, 1, r.cseq, 0, TCPF_SYN, NULL, 0, 0);
+    struct store_conn *c = store_first(r.st);
+    CHECK(c != NULL);
+    size_t bare = c->side_mem;
+    CHECK(bare > 0 && bare < 1024);
+    handshake(&r); /* the SYN again, then the rest (an RTT ring comes) */
+    size_t hs = c->side_mem;
+    CHECK(hs < 1024);
+    uint32_t ql = sizeof(REQ) - 1;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    CHECK(c->side_mem > hs + 1024);
+    rig_free(&r);
+
+    /* mid-stream: a bare ACK from the server first, then the tail of a body */
+    rig_init(&r, 80, 1000, 5000, 0);
+    seg(&r, 0, r.sseq, r.cseq, TCPF_ACK, NULL, 0, 0);
+    static const char tail[] = "89";
+    uint32_t sl = sizeof(RSP) - 1;
+    seg(&r, 0, r.sseq, r.cseq, TCPF_ACK | TCPF_PSH, tail, 2, 2);
+    r.sseq += 2;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK | TCPF_PSH, RSP, sl, sl);
+    c = only_conn(&r);
+    CHECK(c != NULL);
+    CHECK_INT(c->midstream, 1);
+    CHECK_INT(c->nmessages, 2);
+    CHECK_INT(c->messages[1]->status, 200);
+    CHECK_INT(c->stats.http_resyncs[DIR_S2C], 1);
+    CHECK_INT(c->stats.http_skipped[DIR_S2C], 2);
+    rig_free(&r);
+}
+
 /* A capture that begins in the middle of a response body (a live capture
  * started beside busy keep-alive connections, or a connection the budget
  * evicted): the body's tail is skipped up to the next status line, and
