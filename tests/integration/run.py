@@ -755,16 +755,6 @@ print(done)
 """
 
 
-def own_kib(pid):
-    """Private dirty KiB of pid: its heap and stacks, not the eBPF ring's
-    pages (the kernel's, shared) nor the binary's."""
-    with open("/proc/%d/smaps_rollup" % pid) as f:
-        for line in f:
-            if line.startswith("Private_Dirty:"):
-                return int(line.split()[1])
-    return None
-
-
 def group_flood(res, ctx):
     tag = "%s: flood" % ctx.backend
     run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "flood",
@@ -777,12 +767,12 @@ def group_flood(res, ctx):
                               str(FLOOD_CONNS)], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
         while p.poll() is None:
-            most = max(most, own_kib(run.pid) or 0)
+            most = max(most, netns.smaps_kib(run.pid, "Private_Dirty") or 0)
             time.sleep(0.1)
         out, err = p.communicate()
     finally:
         time.sleep(SETTLE + 0.3)
-        most = max(most, own_kib(run.pid) or 0)
+        most = max(most, netns.smaps_kib(run.pid, "Private_Dirty") or 0)
         rc = run.stop()
     if not res.check(tag + ": the client opened every connection", str(FLOOD_CONNS),
                      out.strip(), err[-300:]):

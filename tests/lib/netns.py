@@ -112,6 +112,17 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=5.0):
         return proc.wait()
 
 
+def smaps_kib(pid, key):
+    """A field of /proc/PID/smaps_rollup in KiB (None when absent).
+    Private_Dirty is a process's own memory (heap, stacks): not the eBPF
+    ring's pages, which are the kernel's and which Rss counts twice."""
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
 class Netns:
     """One network namespace; deleted by delete() or at cleanup."""
 
