@@ -114,6 +114,10 @@ struct pkt {
     __u32 paylen; /* TCP payload offset, relative to the network header */
     __u32 seq;    /* TCP sequence number, host order */
     __u8 l4proto;
+    __u8 have_net; /* net[] holds the first 16 bytes at the network header */
+    __u8 have_th;  /* th holds the TCP header (loaded with the IPv4 header) */
+    __u64 net[2];
+    struct tcphdr th;
 };
 
 static __always_inline int parse_l3(struct __sk_buff *skb, struct pkt *p)
@@ -134,11 +138,29 @@ static __always_inline int parse_l3(struct __sk_buff *skb, struct pkt *p)
     }
 
     if (proto == ETH_P_IP) {
+        /* The IPv4 header and, when it has no options (nearly always), the
+         * TCP header after it in one load: each helper call is a good part
+         * of what the filter costs the packet's path. */
+        struct {
+            struct iphdr ip;
+            struct tcphdr th;
+        } h;
         struct iphdr ip;
         __u32 hl;
 
-        if (bpf_skb_load_bytes_relative(skb, off, &ip, sizeof(ip), BPF_HDR_START_NET) < 0)
+        if (bpf_skb_load_bytes_relative(skb, off, &h, sizeof(h), BPF_HDR_START_NET) == 0) {
+            ip = h.ip;
+            if (ip.ihl == 5 && ip.protocol == IPPROTO_TCP) {
+                p->th = h.th;
+                p->have_th = 1;
+            }
+        } else if (bpf_skb_load_bytes_relative(skb, off, &ip, sizeof(ip), BPF_HDR_START_NET) < 0) {
             return -1;
+        }
+        if (off == 0) {
+            __builtin_memcpy(p->net, &ip, sizeof(p->net));
+            p->have_net = 1;
+        }
         hl = ip.ihl * 4;
         if (ip.version != 4 || hl < sizeof(ip)) return -1;
         if (bpf_ntohs(ip.frag_off) & IP_OFFSET_MASK) return -1; /* no L4 header here */
@@ -157,6 +179,10 @@ static __always_inline int parse_l3(struct __sk_buff *skb, struct pkt *p)
 
     if (bpf_skb_load_bytes_relative(skb, off, &ip6, sizeof(ip6), BPF_HDR_START_NET) < 0) return -1;
     if (ip6.version != 6) return -1;
+    if (off == 0) {
+        __builtin_memcpy(p->net, &ip6, sizeof(p->net));
+        p->have_net = 1;
+    }
     p->flow.family = AF_INET6;
     __builtin_memcpy(p->flow.saddr, &ip6.saddr, 16);
     __builtin_memcpy(p->flow.daddr, &ip6.daddr, 16);
@@ -192,13 +218,19 @@ static __always_inline int parse_l3(struct __sk_buff *skb, struct pkt *p)
 
 /* Where the network header starts in the bytes the socket sees: 14 on
  * Ethernet-like devices (more when VLAN tags stayed in the frame), 0 on
- * devices without a link header. -1: not found. */
-static __always_inline int net_offset(struct __sk_buff *skb)
+ * devices without a link header. -1: not found. The first bytes at the
+ * network header come from the parse when it read them already. */
+static __always_inline int net_offset(struct __sk_buff *skb, const struct pkt *p)
 {
     static const __u32 cand[] = {14, 0, 18, 22};
     __u64 net[2], at[2];
 
-    if (bpf_skb_load_bytes_relative(skb, 0, net, sizeof(net), BPF_HDR_START_NET) < 0) return -1;
+    if (p->have_net) {
+        net[0] = p->net[0];
+        net[1] = p->net[1];
+    } else if (bpf_skb_load_bytes_relative(skb, 0, net, sizeof(net), BPF_HDR_START_NET) < 0) {
+        return -1;
+    }
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         if (bpf_skb_load_bytes(skb, cand[i], at, sizeof(at)) < 0) continue;
@@ -207,12 +239,17 @@ static __always_inline int net_offset(struct __sk_buff *skb)
     return -1;
 }
 
-/* Reserve a record of class size cls, copy len bytes into it, submit. */
+/* Reserve a record of class size cls, copy len bytes into it, submit.
+ * woff: where a TCP payload starts in the copied bytes (0: none); a payload
+ * starting "HTTP/" is a response's first segment (HTRACR_F_WAKE), read from
+ * the copy rather than with one more helper call. */
 static __always_inline void emit(struct __sk_buff *skb, struct htracr_counters *c,
-                                 const struct htracr_rec *h, __u32 len, const __u32 cls)
+                                 const struct htracr_rec *h, __u32 len, __u32 woff,
+                                 const __u32 cls)
 {
     struct htracr_rec *r;
     __u64 flags;
+    int wake = 0;
 
     r = bpf_ringbuf_reserve(&rb, sizeof(*r) + cls, 0);
     if (!r) {
@@ -231,10 +268,19 @@ static __always_inline void emit(struct __sk_buff *skb, struct htracr_counters *
     }
     *r = *h;
     r->cap_len = len;
+    asm volatile("" : "+r"(woff));
+    if (woff && woff <= cls - 5 && woff + 5 <= len) {
+        const __u8 *b = (const __u8 *)(r + 1) + woff;
+
+        if (b[0] == 'H' && b[1] == 'T' && b[2] == 'T' && b[3] == 'P' && b[4] == '/') {
+            r->flags |= HTRACR_F_WAKE;
+            wake = 1;
+        }
+    }
     flags = BPF_RB_NO_WAKEUP;
     if (bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) >= wake_bytes) {
         flags = BPF_RB_FORCE_WAKEUP;
-    } else if ((h->flags & HTRACR_F_WAKE) && h->ts_ns - c->last_wake_ns >= wake_gap_ns) {
+    } else if (wake && h->ts_ns - c->last_wake_ns >= wake_gap_ns) {
         flags = BPF_RB_FORCE_WAKEUP;
         c->resp_wakes++;
     }
@@ -259,7 +305,7 @@ int htracr_filter(struct __sk_buff *skb)
     struct htracr_ctl *on;
     struct htracr_rec h = {};
     struct pkt p = {};
-    __u32 zero = 0, len, poff, end;
+    __u32 zero = 0, len, poff, end, woff = 0;
     int noff;
 
     c = bpf_map_lookup_elem(&counters, &zero);
@@ -277,7 +323,9 @@ int htracr_filter(struct __sk_buff *skb)
         struct tcphdr th;
         __u32 thl;
 
-        if (bpf_skb_load_bytes_relative(skb, p.l4off, &th, sizeof(th), BPF_HDR_START_NET) < 0)
+        if (p.have_th)
+            th = p.th;
+        else if (bpf_skb_load_bytes_relative(skb, p.l4off, &th, sizeof(th), BPF_HDR_START_NET) < 0)
             return 0;
         p.flow.sport = bpf_ntohs(th.source);
         p.flow.dport = bpf_ntohs(th.dest);
@@ -298,23 +346,19 @@ int htracr_filter(struct __sk_buff *skb)
     }
     c->matched++;
 
-    noff = net_offset(skb);
+    noff = net_offset(skb, &p);
     if (noff < 0) {
         c->load_fail++;
         return 0;
     }
     /* A response's headers wake userspace at once rather than waiting for
      * the batch: the body-skip hint is made from them, and every packet of a
-     * fast download queued before it is copied whole. bpf_skb_load_bytes, not
-     * the _relative helper: that one reads only the skb's linear part, and
-     * TCP's payload is in page fragments (it never saw "HTTP/" live). */
-    if (p.l4proto == IPPROTO_TCP) {
-        char b[5];
-
-        if (bpf_skb_load_bytes(skb, noff + p.paylen, b, sizeof(b)) == 0 && b[0] == 'H' &&
-            b[1] == 'T' && b[2] == 'T' && b[3] == 'P' && b[4] == '/')
-            h.flags |= HTRACR_F_WAKE;
-    }
+     * fast download queued before it is copied whole. emit() looks for
+     * "HTTP/" at woff, the payload's start, in the bytes it copied (TCP's
+     * payload is in page fragments, which only bpf_skb_load_bytes reads;
+     * the _relative helper never saw "HTTP/" live). Not for a bare ACK. */
+    if (p.l4proto == IPPROTO_TCP && (!p.ip_end || p.ip_end > p.paylen))
+        woff = noff + p.paylen;
     h.ts_ns = tai_clock ? bpf_ktime_get_tai_ns() : bpf_ktime_get_boot_ns();
     h.ifindex = skb->ifindex;
     h.wire_len = skb->len;
@@ -360,37 +404,37 @@ int htracr_filter(struct __sk_buff *skb)
     }
 
     if (len <= 128)
-        emit(skb, c, &h, len, 128);
+        emit(skb, c, &h, len, woff, 128);
     else if (len <= 256)
-        emit(skb, c, &h, len, 256);
+        emit(skb, c, &h, len, woff, 256);
     else if (len <= 512)
-        emit(skb, c, &h, len, 512);
+        emit(skb, c, &h, len, woff, 512);
     else if (len <= 1536)
-        emit(skb, c, &h, len, 1536);
+        emit(skb, c, &h, len, woff, 1536);
     else if (len <= 4096)
-        emit(skb, c, &h, len, 4096);
+        emit(skb, c, &h, len, woff, 4096);
     /* GSO/GRO super-segments: any number of segments up to 64 KiB. In
      * steps of 4 KiB, then 8 KiB, a record wastes at most a third of its
      * slot (with 16 KiB and 64 KiB alone, a 17 KiB one took 64 KiB, and a
      * burst of them overflowed a small ring that had the room). */
     else if (len <= 8192)
-        emit(skb, c, &h, len, 8192);
+        emit(skb, c, &h, len, woff, 8192);
     else if (len <= 12288)
-        emit(skb, c, &h, len, 12288);
+        emit(skb, c, &h, len, woff, 12288);
     else if (len <= 16384)
-        emit(skb, c, &h, len, 16384);
+        emit(skb, c, &h, len, woff, 16384);
     else if (len <= 24576)
-        emit(skb, c, &h, len, 24576);
+        emit(skb, c, &h, len, woff, 24576);
     else if (len <= 32768)
-        emit(skb, c, &h, len, 32768);
+        emit(skb, c, &h, len, woff, 32768);
     else if (len <= 40960)
-        emit(skb, c, &h, len, 40960);
+        emit(skb, c, &h, len, woff, 40960);
     else if (len <= 49152)
-        emit(skb, c, &h, len, 49152);
+        emit(skb, c, &h, len, woff, 49152);
     else if (len <= 57344)
-        emit(skb, c, &h, len, 57344);
+        emit(skb, c, &h, len, woff, 57344);
     else
-        emit(skb, c, &h, len, HTRACR_MAX_CAP);
+        emit(skb, c, &h, len, woff, HTRACR_MAX_CAP);
     return 0;
 }
 
