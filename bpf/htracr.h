@@ -79,6 +79,7 @@ struct htracr_counters {
     __u64 truncated;     /* records cut at the snap length */
     __u64 lo_dups;       /* loopback outgoing copies dropped */
     __u64 resp_wakes;    /* records of a response's first segment that forced a wakeup */
+    __u64 fill_wakes;    /* records that forced a wakeup as the ring passed wake_bytes */
     __u64 last_wake_ns;  /* not a counter: when this CPU last forced a wakeup */
 };
 

@@ -340,6 +340,7 @@ static int read_counters(struct env *e, struct htracr_counters *t)
         t->truncated += v[i].truncated;
         t->lo_dups += v[i].lo_dups;
         t->resp_wakes += v[i].resp_wakes;
+        t->fill_wakes += v[i].fill_wakes;
     }
     free(v);
     return 0;
@@ -470,6 +471,51 @@ static void timing(void)
     }
 }
 
+/* Run a packet `repeat` times without reading the ring. */
+static int send_unread(struct env *e, const uint8_t *pkt, size_t len, int repeat)
+{
+    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = (__u32)len,
+                .repeat = repeat);
+
+    return bpf_prog_test_run_opts(e->prog, &o);
+}
+
+/* With the threshold at 1 byte, every record leaves the ring past it: only
+ * the one that takes it there forces a wakeup, and then one every 10 ms
+ * (wake_gap_ns) while nobody reads. A late consumer used to get a forced
+ * wakeup, an irq_work self-IPI, for every record. */
+static void fill_wakes(struct env *e)
+{
+    struct spec s = {.sport = 40000, .dport = 80, .paylen = 10};
+    struct timespec d = {0, 20000000};
+    struct htracr_counters c0, c1, c2, c3;
+    uint8_t pkt[PKT_MAX];
+    size_t len = build(pkt, &s);
+
+    read_counters(e, &c0);
+    send_unread(e, pkt, len, 5);
+    read_counters(e, &c1);
+    check(c1.records - c0.records == 5 && c1.fill_wakes - c0.fill_wakes == 1,
+          "of 5 records past the fill threshold, only the first forces a wakeup (%llu of %llu)",
+          (unsigned long long)(c1.fill_wakes - c0.fill_wakes),
+          (unsigned long long)(c1.records - c0.records));
+    ngot = 0;
+    ring_buffer__consume(e->rb);
+    send_unread(e, pkt, len, 2);
+    read_counters(e, &c2);
+    check(ngot == 5 && c2.fill_wakes - c1.fill_wakes == 1,
+          "once the ring is read, the next record past the threshold forces one again (%llu, "
+          "%d read)",
+          (unsigned long long)(c2.fill_wakes - c1.fill_wakes), ngot);
+    nanosleep(&d, NULL);
+    send_unread(e, pkt, len, 1);
+    read_counters(e, &c3);
+    check(c3.fill_wakes - c2.fill_wakes == 1,
+          "unread past the threshold for 20 ms, a record forces one more (%llu)",
+          (unsigned long long)(c3.fill_wakes - c2.fill_wakes));
+    ring_buffer__consume(e->rb);
+}
+
 static void wakeups(void)
 {
     struct env e;
@@ -489,6 +535,10 @@ static void wakeups(void)
         check(n == 1 && ms < 300,
               "past the fill threshold a record wakes the reader (woke after %.0f ms, %d record)",
               ms, n);
+        env_close(&e);
+    }
+    if (env_open(&e, 0, 1 << 20, 1) == 0) {
+        fill_wakes(&e);
         env_close(&e);
     }
 }
