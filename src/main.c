@@ -537,6 +537,11 @@ struct app {
     uint16_t ports[FLOW_MAX_PORTS];
     int nports;
     int clear_on_start;         /* the model shows an upload: start clears it */
+    /* Benchmark hook (bench/live's "capture only" row): records are taken
+     * from the source and counted, then dropped unanalysed, so the cost of
+     * the capture path can be told from that of the model. Set only by the
+     * environment variable HTRACR_BENCH_CAPTURE_ONLY, with a warning. */
+    int capture_only;
     char source[256];
 };
 
@@ -665,6 +670,8 @@ static void on_record(void *ctx, const struct capture_rec *rec)
     a->records++;
     if (a->dump)
         capture_dump_write(a->dump, rec);
+    if (__builtin_expect(a->capture_only, 0))
+        return;
     if (__builtin_expect(!a->locked, 0) && !lock_or_hold(a, rec))
         return;
     pipeline_record(a->pl, rec);
@@ -1208,6 +1215,11 @@ int main(int argc, char **argv)
         log_msg(LOG_INFO, "%s: open %s in a browser", app.source, server_url(app.srv));
     }
     if (app.live) {
+        if (getenv("HTRACR_BENCH_CAPTURE_ONLY")) {
+            app.capture_only = 1;
+            log_msg(LOG_WARN, "HTRACR_BENCH_CAPTURE_ONLY is set: packets are captured and "
+                              "counted, not analysed (a benchmark's setting)");
+        }
         if (!ui)
             log_msg(LOG_INFO, "capturing on %s (%s); Ctrl-C to stop", app.source,
                     capture_backend_name(cap));
