@@ -231,6 +231,9 @@ static void env_close(struct env *e)
     memset(e, 0, sizeof(*e));
 }
 
+/* Non-zero: the wake_gap_ns env_open() loads the filter with. */
+static uint64_t wake_gap_override;
+
 static int env_open(struct env *e, int dns, uint32_t ring, uint64_t wake)
 {
     __u32 zero = 0;
@@ -245,6 +248,8 @@ static int env_open(struct env *e, int dns, uint32_t ring, uint64_t wake)
     bpf_map__set_max_entries(e->skel->maps.rb, ring);
     e->skel->rodata->dns = dns;
     e->skel->rodata->wake_bytes = wake;
+    if (wake_gap_override)
+        e->skel->rodata->wake_gap_ns = wake_gap_override;
     e->skel->rodata->tai_clock =
         libbpf_probe_bpf_helper(BPF_PROG_TYPE_SOCKET_FILTER, BPF_FUNC_ktime_get_tai_ns, NULL) == 1;
     err = htracr_bpf__load(e->skel);
@@ -481,13 +486,16 @@ static int send_unread(struct env *e, const uint8_t *pkt, size_t len, int repeat
 }
 
 /* With the threshold at 1 byte, every record leaves the ring past it: only
- * the one that takes it there forces a wakeup, and then one every 10 ms
- * (wake_gap_ns) while nobody reads. A late consumer used to get a forced
- * wakeup, an irq_work self-IPI, for every record. */
+ * the one that takes it there forces a wakeup, and then one every
+ * wake_gap_ns (10 ms; 200 ms here, so a test runner paused for a moment
+ * between two records cannot pass for a second wakeup) while nobody reads.
+ * A late consumer used to get a forced wakeup, an irq_work self-IPI, for
+ * every record. */
+#define FILL_TEST_GAP_NS 200000000ull
 static void fill_wakes(struct env *e)
 {
     struct spec s = {.sport = 40000, .dport = 80, .paylen = 10};
-    struct timespec d = {0, 20000000};
+    struct timespec d = {0, 300000000};
     struct htracr_counters c0, c1, c2, c3;
     uint8_t pkt[PKT_MAX];
     size_t len = build(pkt, &s);
@@ -511,7 +519,7 @@ static void fill_wakes(struct env *e)
     send_unread(e, pkt, len, 1);
     read_counters(e, &c3);
     check(c3.fill_wakes - c2.fill_wakes == 1,
-          "unread past the threshold for 20 ms, a record forces one more (%llu)",
+          "unread past the threshold for longer than the gap, a record forces one more (%llu)",
           (unsigned long long)(c3.fill_wakes - c2.fill_wakes));
     ring_buffer__consume(e->rb);
 }
@@ -537,10 +545,12 @@ static void wakeups(void)
               ms, n);
         env_close(&e);
     }
+    wake_gap_override = FILL_TEST_GAP_NS;
     if (env_open(&e, 0, 1 << 20, 1) == 0) {
         fill_wakes(&e);
         env_close(&e);
     }
+    wake_gap_override = 0;
 }
 
 static void canned(void)
