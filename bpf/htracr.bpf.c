@@ -53,7 +53,6 @@
 #define AF_INET6 10
 #define IP_OFFSET_MASK 0x1fff
 #define IP6_MAX_EXT 6
-#define RB_HDR 8 /* the ring's own header before each record (BPF_RINGBUF_HDR_SZ) */
 
 /* Set by userspace before load. */
 const volatile __u32 lo_ifindex = 1; /* loopback device of the socket's netns */
@@ -290,7 +289,7 @@ static __always_inline void emit(struct __sk_buff *skb, struct htracr_counters *
     flags = BPF_RB_NO_WAKEUP;
     avail = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA);
     if (avail >= wake_bytes &&
-        (avail - (sizeof(*r) + cls + RB_HDR) < wake_bytes ||
+        (avail - (sizeof(*r) + cls + BPF_RINGBUF_HDR_SZ) < wake_bytes ||
          h->ts_ns - c->last_wake_ns >= wake_gap_ns)) {
         flags = BPF_RB_FORCE_WAKEUP;
         c->fill_wakes++;

@@ -438,13 +438,11 @@ static void bpf_refresh_stats(struct capture *cap)
             t.skipped_bytes += b->sum_buf[i].skipped_bytes;
             t.load_fail += b->sum_buf[i].load_fail;
             t.resp_wakes += b->sum_buf[i].resp_wakes;
-            t.fill_wakes += b->sum_buf[i].fill_wakes;
         }
         cap->stats.ring_drops = t.ring_fail;
         cap->stats.skipped_bytes = t.skipped_bytes;
         cap->stats.filtered = t.matched;
         cap->stats.resp_wakes = t.resp_wakes;
-        cap->stats.fill_wakes = t.fill_wakes;
     }
     /* The filter queues nothing, so the socket should never drop; the
      * kernel's counter is read (and reset by the read) anyway. */

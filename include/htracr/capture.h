@@ -54,8 +54,6 @@ struct capture_stats {
     uint64_t filtered;          /* packets the kernel filter passed to us, when known */
     uint64_t resp_wakes;        /* eBPF: records of a response's first segment that woke
                                  * the reader at once (at most one per CPU per 10 ms) */
-    uint64_t fill_wakes;        /* eBPF: records that woke the reader as the ring passed
-                                 * its fill threshold */
 };
 
 /* Live capture. */

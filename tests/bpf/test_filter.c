@@ -409,6 +409,15 @@ static void expect_skipped(struct env *e, const char *what, const struct spec *s
           g->h.cap_len, hdr, g->h.skipped, s->paylen, g->size);
 }
 
+/* Run a packet `repeat` times without reading the ring. */
+static int send_unread(struct env *e, const uint8_t *pkt, size_t len, int repeat)
+{
+    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = (__u32)len,
+                .repeat = repeat);
+
+    return bpf_prog_test_run_opts(e->prog, &o);
+}
+
 /* Wakeups: a consumer asleep in ring_buffer__poll() is woken by a record
  * only when the ring holds more than wake_bytes; otherwise it sleeps on to
  * its timeout. The packet is sent from another thread 50 ms into the wait. */
@@ -422,11 +431,9 @@ static void *wake_thread(void *arg)
 {
     struct waker *w = arg;
     struct timespec d = {0, 50000000};
-    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = w->pkt, .data_size_in = (__u32)w->len,
-                .repeat = 1);
 
     nanosleep(&d, NULL);
-    bpf_prog_test_run_opts(w->e->prog, &o);
+    send_unread(w->e, w->pkt, w->len, 1);
     return NULL;
 }
 
@@ -474,15 +481,6 @@ static void timing(void)
             printf("info filter: %s: %u ns per run\n", what[i], o.duration);
         env_close(&e);
     }
-}
-
-/* Run a packet `repeat` times without reading the ring. */
-static int send_unread(struct env *e, const uint8_t *pkt, size_t len, int repeat)
-{
-    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = (__u32)len,
-                .repeat = repeat);
-
-    return bpf_prog_test_run_opts(e->prog, &o);
 }
 
 /* With the threshold at 1 byte, every record leaves the ring past it: only
