@@ -6,8 +6,10 @@
  * (packets, messages, events, spans, series) double their capacity; every
  * malloc'd byte is added to the connection's `mem` and to the store total, so
  * the budget check is one comparison. When an append would pass the budget,
- * finished connections are evicted oldest first; when none is left to evict,
- * the append fails with -ENOMEM and the loss is counted in alloc_failures.
+ * finished connections are evicted, those finished longest ago first (a
+ * second list holds them in that order, so eviction never walks the open
+ * ones); when none is left to evict, the append fails with -ENOMEM and the
+ * loss is counted in alloc_failures.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -45,6 +47,7 @@ struct store {
     uint64_t seq, generation;
     size_t body_mem;        /* decoded bodies, all connections */
     uint32_t nfinished;     /* finished connections held: what eviction can take */
+    struct store_conn *fin_head, *fin_tail; /* ...in the order they finished */
     pthread_mutex_t lock;
     atomic_int lock_waiters;    /* threads in store_lock() that do not hold it yet */
     const struct store_conn *pinned; /* a long reader's place: not evicted (store_pin) */
@@ -195,6 +198,7 @@ void store_clear(struct store *st)
     st->mem = 0;
     st->body_mem = 0;
     st->nfinished = 0;
+    st->fin_head = st->fin_tail = NULL;
     st->next_conn_id = 1;
     st->next_msg_id = 1;
     st->start_us = st->end_us = -1;
@@ -330,6 +334,16 @@ static void server_free(struct store *st, struct store_server *s);
 
 static void unlink_conn(struct store *st, struct store_conn *c)
 {
+    if (c->finished) {
+        if (c->fin_prev)
+            c->fin_prev->fin_next = c->fin_next;
+        else
+            st->fin_head = c->fin_next;
+        if (c->fin_next)
+            c->fin_next->fin_prev = c->fin_prev;
+        else
+            st->fin_tail = c->fin_prev;
+    }
     if (st->pinned == c)
         st->pinned = NULL; /* the reader holding its place finds it gone */
     if (c->prev)
@@ -361,24 +375,28 @@ static int over_budget(const struct store *st, size_t need)
     return st->mem - st->raw_mem + st->table_mem + need > st->opts.max_memory;
 }
 
-/* Make room for `need` more bytes: evict finished connections, oldest first,
- * never `keep` (the one asking); when none is left, open ones, oldest first,
- * that their owner lets go (store_set_evict_open). 0 when the budget allows
- * it, else -ENOMEM; reserve() also counts that as an allocation failure. */
+/* Make room for `need` more bytes: evict finished connections, those
+ * finished longest ago first, never `keep` (the one asking); when none is
+ * left, open ones, oldest first, that their owner lets go
+ * (store_set_evict_open). 0 when the budget allows it, else -ENOMEM;
+ * reserve() also counts that as an allocation failure. */
 static int make_room(struct store *st, struct store_conn *keep, size_t need)
 {
     if (!st->opts.max_memory || !over_budget(st, need))
         return 0;
     while (st->idle_head && over_budget(st, need))
         server_free(st, st->idle_head);
-    /* With nothing finished and no owner to ask, fail at once rather than
-     * walk every connection on every allocation. */
-    for (struct store_conn *c = st->nfinished ? st->head : NULL; c && over_budget(st, need);) {
-        struct store_conn *next = c->next;
-        if (c->finished && c != keep && c != st->pinned) {
+    /* The finished ones from their own list: with tens of thousands of open
+     * connections ahead of the first finished one in store order, walking
+     * that order took 75 % of a file's reading time (bench/offline's
+     * one-request connections at the default budget: 2.6 s, not 0.2). */
+    for (struct store_conn *c = st->fin_head; c && over_budget(st, need);) {
+        struct store_conn *next = c->fin_next;
+        if (c != keep && c != st->pinned) {
             if (!st->warned_budget) {
-                log_msg(LOG_WARN, "memory budget of %zu bytes reached: evicting the oldest "
-                        "finished connections (raise --max-memory to keep more)",
+                log_msg(LOG_WARN, "memory budget of %zu bytes reached: evicting the "
+                        "connections that finished longest ago (raise --max-memory to keep "
+                        "more)",
                         st->opts.max_memory);
                 st->warned_budget = 1;
             }
@@ -548,6 +566,13 @@ void store_conn_finish(struct store *st, struct store_conn *c)
         return;
     c->finished = 1;
     st->nfinished++;
+    c->fin_prev = st->fin_tail;
+    c->fin_next = NULL;
+    if (st->fin_tail)
+        st->fin_tail->fin_next = c;
+    else
+        st->fin_head = c;
+    st->fin_tail = c;
     store_touch(st, c);
     if (st->opts.on_finish)
         st->opts.on_finish(st->opts.ctx, st, c);

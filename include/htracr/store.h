@@ -6,8 +6,9 @@
  * connections and packets, HTTP fills messages; exports and (later) the server
  * only read. Memory: each connection owns an arena for its strings and bodies
  * plus growable arrays for packets, events and series; the store counts every
- * byte against --max-memory and evicts the oldest finished connections whole
- * when the budget is reached (counted in stats.evicted_connections). When no
+ * byte against --max-memory and evicts finished connections whole, those
+ * finished longest ago first, when the budget is reached (counted in
+ * stats.evicted_connections). When no
  * finished connection is left (long-lived keep-alive connections only), the
  * oldest open ones go, if their owner lets go of them (store_set_evict_open),
  * so that a capture left running keeps showing what is happening now.
@@ -217,6 +218,7 @@ struct store_conn {
                                  * (TCP, HTTP, their buffers): store_conn_side */
     uint64_t mod_seq;           /* store_seq() when it last changed */
     struct store_conn *prev, *next; /* store order */
+    struct store_conn *fin_prev, *fin_next; /* finished ones, in the order they finished */
 };
 
 struct store_server {

@@ -103,6 +103,56 @@ TEST(store_budget_evicts_finished_oldest_first)
     store_free(st);
 }
 
+/* Finished connections go in the order they finished, not the order they
+ * began: one that began first and ended late is among the most recent.
+ * (Eviction takes them from a list of their own, in that order; it used to
+ * walk the whole store order to find them.) */
+TEST(store_budget_evicts_those_finished_longest_ago_first)
+{
+    struct store *st = store_new(&(struct store_opts){.max_memory = 256 * 1024});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    uint32_t order[201];
+    int nf = 0;
+    struct store_conn *first = store_conn_new(st, &cl, 999, &sv, 80, 0);
+    CHECK(first != NULL);
+    uint32_t first_id = first->id;
+    for (int k = 0; k < 100; k++) {
+        struct store_packet p = {.ts_us = 0};
+        CHECK(store_conn_add_packet(st, first, &p) >= 0);
+    }
+    for (int i = 0; i < 200; i++) {
+        struct store_conn *c = store_conn_new(st, &cl, (uint16_t)(1000 + i), &sv, 80, i + 1);
+        CHECK(c != NULL);
+        for (int k = 0; k < 100; k++) {
+            struct store_packet p = {.ts_us = i + 1};
+            CHECK(store_conn_add_packet(st, c, &p) >= 0);
+        }
+        order[nf++] = c->id;
+        store_conn_finish(st, c);
+        if (i == 180) {
+            order[nf++] = first_id;
+            store_conn_finish(st, first); /* began first, ends 182nd */
+        }
+    }
+    CHECK_INT(store_stats(st)->alloc_failures, 0);
+    uint64_t evicted = store_stats(st)->evicted_connections;
+    CHECK(evicted > 100 && evicted < 181); /* the first one's turn has not come */
+    /* What is left is exactly the last ones to finish, in store order. */
+    int kept = 0, found_first = 0;
+    for (struct store_conn *c = store_first(st); c; c = store_next(c)) {
+        int pos = -1;
+        for (int j = 0; j < nf; j++)
+            if (order[j] == c->id)
+                pos = j;
+        CHECK(pos >= (int)evicted);
+        found_first |= c->id == first_id;
+        kept++;
+    }
+    CHECK_INT(kept, nf - (int)evicted);
+    CHECK(found_first);
+    store_free(st);
+}
+
 TEST(store_budget_fails_when_nothing_to_evict)
 {
     struct store *st = store_new(&(struct store_opts){.max_memory = 64 * 1024});
