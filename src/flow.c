@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "htracr/decode.h"
+#include "htracr/dlist.h"
 #include "htracr/flow.h"
 #include "htracr/http.h"
 #include "htracr/log.h"
@@ -228,26 +229,12 @@ static void grow_table(struct flow_table *ft)
 
 static void lru_unlink(struct flow_table *ft, struct flow *f)
 {
-    if (f->lprev)
-        f->lprev->lnext = f->lnext;
-    else
-        ft->lru_head = f->lnext;
-    if (f->lnext)
-        f->lnext->lprev = f->lprev;
-    else
-        ft->lru_tail = f->lprev;
-    f->lprev = f->lnext = NULL;
+    DLIST_UNLINK(ft->lru_head, ft->lru_tail, f, lprev, lnext);
 }
 
 static void lru_append(struct flow_table *ft, struct flow *f)
 {
-    f->lprev = ft->lru_tail;
-    f->lnext = NULL;
-    if (ft->lru_tail)
-        ft->lru_tail->lnext = f;
-    else
-        ft->lru_head = f;
-    ft->lru_tail = f;
+    DLIST_APPEND(ft->lru_head, ft->lru_tail, f, lprev, lnext);
 }
 
 /* Forget what a PENDING flow was holding back. */

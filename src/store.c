@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "htracr/dlist.h"
 #include "htracr/dns.h"
 #include "htracr/log.h"
 #include "htracr/store.h"
@@ -334,26 +335,11 @@ static void server_free(struct store *st, struct store_server *s);
 
 static void unlink_conn(struct store *st, struct store_conn *c)
 {
-    if (c->finished) {
-        if (c->fin_prev)
-            c->fin_prev->fin_next = c->fin_next;
-        else
-            st->fin_head = c->fin_next;
-        if (c->fin_next)
-            c->fin_next->fin_prev = c->fin_prev;
-        else
-            st->fin_tail = c->fin_prev;
-    }
+    if (c->finished)
+        DLIST_UNLINK(st->fin_head, st->fin_tail, c, fin_prev, fin_next);
     if (st->pinned == c)
         st->pinned = NULL; /* the reader holding its place finds it gone */
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        st->head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        st->tail = c->prev;
+    DLIST_UNLINK(st->head, st->tail, c, prev, next);
     st->mem -= c->mem;
     st->body_mem -= c->body_mem;
     server_release(st, c->server);
@@ -526,12 +512,7 @@ struct store_conn *store_conn_new(struct store *st, const struct ip_addr *caddr,
     for (int d = 0; d < 2; d++)
         c->stats.rtt_min_us[d] = c->stats.rtt_max_us[d] = -1;
     arena_init(&c->arena);
-    c->prev = st->tail;
-    if (st->tail)
-        st->tail->next = c;
-    else
-        st->head = c;
-    st->tail = c;
+    DLIST_APPEND(st->head, st->tail, c, prev, next);
     account(st, c, sizeof(*c));
     st->stats.connections++;
     store_touch(st, c);
@@ -566,13 +547,7 @@ void store_conn_finish(struct store *st, struct store_conn *c)
         return;
     c->finished = 1;
     st->nfinished++;
-    c->fin_prev = st->fin_tail;
-    c->fin_next = NULL;
-    if (st->fin_tail)
-        st->fin_tail->fin_next = c;
-    else
-        st->fin_head = c;
-    st->fin_tail = c;
+    DLIST_APPEND(st->fin_head, st->fin_tail, c, fin_prev, fin_next);
     store_touch(st, c);
     if (st->opts.on_finish)
         st->opts.on_finish(st->opts.ctx, st, c);
@@ -795,15 +770,7 @@ static int server_rehash(struct store *st)
 /* Take s off the idle list (a connection is on it again, or it is freed). */
 static void idle_unlink(struct store *st, struct store_server *s)
 {
-    if (s->idle_prev)
-        s->idle_prev->idle_next = s->idle_next;
-    else
-        st->idle_head = s->idle_next;
-    if (s->idle_next)
-        s->idle_next->idle_prev = s->idle_prev;
-    else
-        st->idle_tail = s->idle_prev;
-    s->idle_prev = s->idle_next = NULL;
+    DLIST_UNLINK(st->idle_head, st->idle_tail, s, idle_prev, idle_next);
     s->idle = 0;
     st->nidle--;
 }
@@ -820,13 +787,7 @@ static void server_release(struct store *st, uint32_t id)
     if (!s || --s->held)
         return;
     s->idle = 1;
-    s->idle_prev = st->idle_tail;
-    s->idle_next = NULL;
-    if (st->idle_tail)
-        st->idle_tail->idle_next = s;
-    else
-        st->idle_head = s;
-    st->idle_tail = s;
+    DLIST_APPEND(st->idle_head, st->idle_tail, s, idle_prev, idle_next);
     if (++st->nidle > st->idle_max)
         server_free(st, st->idle_head);
 }
