@@ -181,6 +181,10 @@ struct store_span {
     uint8_t state;      /* enum conn_state */
 };
 
+/* Points of each series in the block all of a connection's series start
+ * in; a series that grows past it moves to a block of its own. */
+#define STORE_SERIES_FIRST 16
+
 struct store_conn {
     uint32_t id;                /* from 1, in order of first packet */
     uint32_t server;            /* id of its store_server */
@@ -210,6 +214,8 @@ struct store_conn {
     struct store_span *states;
     uint32_t nstates, cap_states;
     struct store_series series[SERIES_COUNT];
+    struct store_point *series_first; /* the first STORE_SERIES_FIRST points of each
+                                       * series, one block (store_conn_point) */
 
     struct arena arena;         /* strings, headers, bodies */
     size_t mem;                 /* bytes counted against the budget */

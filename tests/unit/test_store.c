@@ -81,6 +81,38 @@ TEST(store_packets_grow_and_states_merge)
     store_free(st);
 }
 
+/* A connection's series start in one shared block; one that outgrows its
+ * part moves out with its points, and the others keep theirs. (Under ASan
+ * the sanitize suite also sees every block freed once.) */
+TEST(store_series_share_a_first_block)
+{
+    struct store *st = store_new(&(struct store_opts){0});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    struct store_conn *c = store_conn_new(st, &cl, 1000, &sv, 80, 0);
+    size_t before = store_memory(st);
+    for (int i = 0; i < SERIES_COUNT; i++)
+        CHECK_INT(store_conn_point(st, c, i, i, 100 + i), 0);
+    CHECK(c->series_first != NULL);
+    CHECK(c->series[3].v == c->series_first + 3 * STORE_SERIES_FIRST);
+    CHECK_INT(store_memory(st) - before,
+              SERIES_COUNT * STORE_SERIES_FIRST * sizeof(struct store_point));
+    for (int k = 1; k < 3 * STORE_SERIES_FIRST; k++)
+        CHECK_INT(store_conn_point(st, c, SERIES_FLIGHT_S2C, k, k), 0);
+    const struct store_series *f = &c->series[SERIES_FLIGHT_S2C];
+    CHECK_INT(f->n, 3 * STORE_SERIES_FIRST);
+    CHECK(f->v < c->series_first || f->v >= c->series_first + SERIES_COUNT * STORE_SERIES_FIRST);
+    CHECK_INT(f->v[0].value, 100 + SERIES_FLIGHT_S2C);
+    for (int k = 1; k < 3 * STORE_SERIES_FIRST; k++)
+        CHECK_INT(f->v[k].value, k);
+    for (int i = 0; i < SERIES_COUNT; i++) {
+        if (i == SERIES_FLIGHT_S2C)
+            continue;
+        CHECK_INT(c->series[i].n, 1);
+        CHECK_INT(c->series[i].v[0].value, 100 + i);
+    }
+    store_free(st);
+}
+
 TEST(store_budget_evicts_finished_oldest_first)
 {
     struct store *st = store_new(&(struct store_opts){.max_memory = 256 * 1024});
@@ -204,19 +236,33 @@ static int grows_until_it_fails(struct store *st, struct store_conn *c)
     return 0;
 }
 
-/* Four open connections of 64 packets each (arrays of 64): the budget
- * holds 300 packets, so one of them growing to 128 needs another gone. */
+/* Append n packets to c. */
+static void add_packets(struct store *st, struct store_conn *c, int n)
+{
+    for (int k = 0; k < n; k++) {
+        struct store_packet p = {.ts_us = k};
+        store_conn_add_packet(st, c, &p);
+    }
+}
+
+/* Four open connections of 64 packets each: the budget holds them and half
+ * of what one of them growing to 128 packets adds, so that growth needs
+ * another gone. */
 static struct store *open_conns(struct evict_log *l, int stream, struct store_conn **c)
 {
     struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
-    /* What the first connection costs besides itself: its server, the
-     * server table. */
+    /* What the first connection costs besides itself (its server, the
+     * server table), and what one costs with 64 packets and with 128. */
     struct store *probe = store_new(&(struct store_opts){0});
-    store_conn_new(probe, &cl, 999, &sv, 80, 0);
+    struct store_conn *pc = store_conn_new(probe, &cl, 999, &sv, 80, 0);
     size_t servers = store_memory(probe) - sizeof(struct store_conn);
+    add_packets(probe, pc, 64);
+    size_t m64 = store_memory(probe) - servers;
+    add_packets(probe, pc, 64);
+    size_t m128 = store_memory(probe) - servers;
     store_free(probe);
     struct store *st = store_new(&(struct store_opts){
-        .max_memory = 300 * sizeof(struct store_packet) + 4 * sizeof(struct store_conn) + servers,
+        .max_memory = servers + 4 * m64 + (m128 - m64) / 2,
         .stream = stream, .on_finish = log_finish, .ctx = l});
     store_set_evict_open(st, log_evict, l);
     for (int i = 0; i < 4; i++) {
