@@ -1074,7 +1074,11 @@ static void keep_head(struct http_dir *d)
             m->nheaders = d->nhdrs;
             d->prev_hdrs = m->headers;
             d->prev_nhdrs = 0;
-            if (d->cap_prev_lens < d->nhdrs) {
+            /* The lengths, for the next message to compare with: none
+             * comes after one that closes the connection (most of a busy
+             * server's), so no copy, and no buffer for one. */
+            int next = llhttp_should_keep_alive(&d->parser);
+            if (next && d->cap_prev_lens < d->nhdrs) {
                 struct hdr_len *l = realloc(d->prev_lens, d->cap_hdrs * sizeof(*l));
                 if (l) {
                     d->prev_lens = l;
@@ -1082,7 +1086,7 @@ static void keep_head(struct http_dir *d)
                     conn_side_changed = 1;
                 }
             }
-            if (d->cap_prev_lens >= d->nhdrs) {
+            if (next && d->cap_prev_lens >= d->nhdrs) {
                 memcpy(d->prev_lens, d->lens, d->nhdrs * sizeof(*d->lens));
                 d->prev_nhdrs = d->nhdrs;
             }
@@ -1460,7 +1464,10 @@ static void blk_save(struct http_dir *d, const uint8_t *data, size_t begin, size
         return; /* the kept block is this one */
     d->blk_ok = 0;
     d->blk_skip_ok = 0;
-    if (!m || begin == SIZE_MAX || begin >= end || d->gap || m->headers_dropped)
+    /* Not for a message that closes the connection: nothing follows it to
+     * repeat the block. */
+    if (!m || begin == SIZE_MAX || begin >= end || d->gap || m->headers_dropped ||
+        !llhttp_should_keep_alive(&d->parser))
         return;
     const uint8_t *e = memchr(data + begin, '\n', end - begin);
     if (!e)

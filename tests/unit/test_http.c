@@ -176,6 +176,50 @@ TEST(http_get_200_content_length)
     fx_free(&f);
 }
 
+/* A message that closes the connection keeps no copy of its header block
+ * or of its header lengths for a next message to compare with (none
+ * follows it): the connection's parsing state is smaller by both, and the
+ * exchange the same. */
+TEST(http_closing_exchange_keeps_nothing_for_a_next)
+{
+    static const char req_close[] = "GET /index.html HTTP/1.1\r\n"
+                                    "Host: example.org:8080\r\n"
+                                    "Connection: close\r\n"
+                                    "\r\n";
+    static const char rsp_close[] = "HTTP/1.1 200 OK\r\n"
+                                    "Content-Type: text/html\r\n"
+                                    "Content-Length: 5\r\n"
+                                    "Connection: close\r\n"
+                                    "\r\n"
+                                    "hello";
+    static const char req_keep[] = "GET /index.html HTTP/1.1\r\n"
+                                   "Host: example.org:8080\r\n"
+                                   "Connection: keep-alive\r\n"
+                                   "\r\n";
+    static const char rsp_keep[] = "HTTP/1.1 200 OK\r\n"
+                                   "Content-Type: text/html\r\n"
+                                   "Content-Length: 5\r\n"
+                                   "Connection: keep-alive\r\n"
+                                   "\r\n"
+                                   "hello";
+    struct fx a, b;
+    CHECK_INT(fx_init(&a, 1 << 20), 0);
+    CHECK_INT(fx_init(&b, 1 << 20), 0);
+    CHECK_INT(fx_send(&a, DIR_C2S, req_close), 0);
+    CHECK_INT(fx_send(&a, DIR_S2C, rsp_close), 0);
+    CHECK_INT(fx_send(&b, DIR_C2S, req_keep), 0);
+    CHECK_INT(fx_send(&b, DIR_S2C, rsp_keep), 0);
+    CHECK_INT(a.c->nmessages, 2);
+    CHECK_INT(msg(&a, 1)->status, 200);
+    CHECK(body_is(msg(&a, 1), "hello", 5));
+    CHECK_STR(hdr(msg(&a, 0), "Connection"), "close");
+    size_t fa = http_conn_footprint(a.h), fb = http_conn_footprint(b.h);
+    /* b keeps, each way, its header block (over 40 bytes) and 16 lengths */
+    CHECK(fa + 2 * (40 + 16 * 8) <= fb);
+    fx_free(&a);
+    fx_free(&b);
+}
+
 TEST(http_keep_alive_three_transactions)
 {
     struct fx f;
