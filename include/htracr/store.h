@@ -8,10 +8,10 @@
  * plus growable arrays for packets, events and series; the store counts every
  * byte against --max-memory and evicts finished connections whole, those
  * finished longest ago first, when the budget is reached (counted in
- * stats.evicted_connections). When no
- * finished connection is left (long-lived keep-alive connections only), the
- * oldest open ones go, if their owner lets go of them (store_set_evict_open),
- * so that a capture left running keeps showing what is happening now.
+ * stats.evicted_connections). When no finished connection is left
+ * (long-lived keep-alive connections only), the oldest open ones go, if
+ * their owner lets go of them (store_set_evict_open), so that a capture
+ * left running keeps showing what is happening now.
  *
  * Two modes: "retain" keeps every finished connection for the model outputs
  * (JSON, HAR, UI); "stream" (JSONL only) hands each finished connection to a
