@@ -47,8 +47,8 @@ struct store {
     int warned_budget;
     uint64_t seq, generation;
     size_t body_mem;        /* decoded bodies, all connections */
-    uint32_t nfinished;     /* finished connections held: what eviction can take */
-    struct store_conn *fin_head, *fin_tail; /* ...in the order they finished */
+    struct store_conn *fin_head, *fin_tail; /* finished connections, in the order they
+                                             * finished: what eviction takes first */
     pthread_mutex_t lock;
     atomic_int lock_waiters;    /* threads in store_lock() that do not hold it yet */
     const struct store_conn *pinned; /* a long reader's place: not evicted (store_pin) */
@@ -208,7 +208,6 @@ void store_clear(struct store *st)
     memset(&st->stats, 0, sizeof(st->stats));
     st->mem = 0;
     st->body_mem = 0;
-    st->nfinished = 0;
     st->fin_head = st->fin_tail = NULL;
     st->next_conn_id = 1;
     st->next_msg_id = 1;
@@ -359,8 +358,6 @@ static void unlink_conn(struct store *st, struct store_conn *c)
 static void evict_conn(struct store *st, struct store_conn *c)
 {
     unlink_conn(st, c);
-    if (c->finished)
-        st->nfinished--;
     conn_free_mem(c);
     st->stats.evicted_connections++;
     st->seq++;
@@ -461,17 +458,21 @@ static void account(struct store *st, struct store_conn *c, size_t n)
 }
 
 /* Grow *arr (element size sz, count n, capacity *cap) to hold one more:
- * the check inline (it passes for all but a few appends), the growing not. */
+ * the check inline (it passes for all but a few appends), the growing not.
+ * shared: *arr is a part of a block it does not own (series_room), so it
+ * is copied out into a block of its own, all of it new memory. */
 static __attribute__((noinline)) int grow_slow(struct store *st, struct store_conn *c, void **arr,
-                                               uint32_t *cap, size_t sz)
+                                               uint32_t *cap, size_t sz, int shared)
 {
     uint32_t ncap = *cap ? *cap * 2 : 16;
     if (ncap <= *cap || (size_t)ncap > SIZE_MAX / sz)
         return -ENOMEM;
-    size_t add = (size_t)(ncap - *cap) * sz;
+    size_t add = (size_t)(shared ? ncap : ncap - *cap) * sz;
     if (reserve(st, c, add) < 0)
         return -ENOMEM;
-    void *p = realloc(*arr, (size_t)ncap * sz);
+    void *p = shared ? malloc((size_t)ncap * sz) : realloc(*arr, (size_t)ncap * sz);
+    if (p && shared)
+        memcpy(p, *arr, (size_t)*cap * sz);
     if (!p) {
         st->stats.alloc_failures++;
         return -ENOMEM;
@@ -485,7 +486,7 @@ static __attribute__((noinline)) int grow_slow(struct store *st, struct store_co
 static inline int grow(struct store *st, struct store_conn *c, void **arr, uint32_t n,
                        uint32_t *cap, size_t sz)
 {
-    return n < *cap ? 0 : grow_slow(st, c, arr, cap, sz);
+    return n < *cap ? 0 : grow_slow(st, c, arr, cap, sz, 0);
 }
 
 struct store_conn *store_conn_new(struct store *st, const struct ip_addr *caddr, uint16_t cport,
@@ -538,8 +539,6 @@ void store_conn_discard(struct store *st, struct store_conn *c)
         srv->connections--;
     unlink_conn(st, c);
     st->stats.connections--;
-    if (c->finished)
-        st->nfinished--;
     /* Its messages (if any were made) no longer count. */
     for (uint32_t i = 0; i < c->nmessages; i++) {
         if (c->messages[i]->kind == MSG_REQUEST)
@@ -556,7 +555,6 @@ void store_conn_finish(struct store *st, struct store_conn *c)
     if (!c || c->finished)
         return;
     c->finished = 1;
-    st->nfinished++;
     DLIST_APPEND(st->fin_head, st->fin_tail, c, fin_prev, fin_next);
     store_touch(st, c);
     if (st->opts.on_finish)
@@ -564,7 +562,6 @@ void store_conn_finish(struct store *st, struct store_conn *c)
     if (st->opts.stream) {
         unlink_conn(st, c);
         conn_free_mem(c);
-        st->nfinished--;
     }
 }
 
@@ -688,22 +685,7 @@ static __attribute__((noinline)) int series_room(struct store *st, struct store_
         s->cap = STORE_SERIES_FIRST;
         return 0;
     }
-    if (in_series_first(c, s)) {
-        size_t n = (size_t)2 * STORE_SERIES_FIRST * sz;
-        if (reserve(st, c, n) < 0)
-            return -ENOMEM;
-        struct store_point *v = malloc(n);
-        if (!v) {
-            st->stats.alloc_failures++;
-            return -ENOMEM;
-        }
-        memcpy(v, s->v, (size_t)s->n * sz);
-        s->v = v;
-        s->cap = 2 * STORE_SERIES_FIRST;
-        account(st, c, n);
-        return 0;
-    }
-    return grow_slow(st, c, (void **)&s->v, &s->cap, sz);
+    return grow_slow(st, c, (void **)&s->v, &s->cap, sz, in_series_first(c, s));
 }
 
 int store_conn_point(struct store *st, struct store_conn *c, int series, int64_t ts_us,
