@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * htracr.bpf.c - the kernel half of live capture: a socket filter.
+ * htracr.bpf.c - the kernel half of live capture: one filter, two ways in.
  *
- * It is attached with SO_ATTACH_BPF to one AF_PACKET socket (all interfaces
- * or one) and is the very first stage of the pipeline. For every packet the
- * socket sees it decides whether htracr wants it: TCP with either port in
+ * Either a socket filter, attached with SO_ATTACH_BPF to one AF_PACKET
+ * socket (all interfaces or one), or, on one named interface, two tc
+ * programs attached as TCX links to its ingress and egress hooks (Linux 6.6
+ * and later; capture_bpf.c says when it takes which). Either is the very
+ * first stage of the pipeline. For every packet it sees it decides whether
+ * htracr wants it: TCP with either port in
  * the `ports` map (userspace may change it while running), or UDP port 53
  * when built for DNS, and only while `ctl[0].enabled` is set. A selected
  * packet is copied, header (struct htracr_rec, bpf/htracr.h) and bytes, into
- * the one BPF ring buffer `rb`; the program always returns 0, so nothing is
- * ever queued on the socket itself and userspace reads only the ring.
+ * the one BPF ring buffer `rb`. The socket filter always returns 0, so
+ * nothing is ever queued on the socket itself and userspace reads only the
+ * ring; the tc programs always return TCX_NEXT, so the packet goes on as if
+ * they were not there.
  *
  * Design points:
  * - Size classes. A reservation must have a constant size, and reserving
@@ -311,27 +316,24 @@ static __always_inline int port_selected(__u16 port)
     return v && *v;
 }
 
-SEC("socket")
-int htracr_filter(struct __sk_buff *skb)
+/* The filter proper, the same at every attach point: select the packet,
+ * copy it into the ring, count. pkt_type goes into the record: the
+ * packet's own, or PACKET_OUTGOING at the tc egress hook, where the skb
+ * has not been given one. */
+static __always_inline void capture(struct __sk_buff *skb, struct htracr_counters *c,
+                                    __u8 pkt_type)
 {
-    struct htracr_counters *c;
     struct htracr_ctl *on;
     struct htracr_rec h = {};
     struct pkt p = {};
     __u32 zero = 0, len, poff, end, woff = 0;
     int noff;
 
-    c = bpf_map_lookup_elem(&counters, &zero);
-    if (!c) return 0;
-    if (skb->pkt_type == PACKET_OUTGOING && skb->ifindex == lo_ifindex) {
-        c->lo_dups++;
-        return 0;
-    }
     c->seen++;
     on = bpf_map_lookup_elem(&ctl, &zero);
-    if (!on || !on->enabled) return 0;
+    if (!on || !on->enabled) return;
 
-    if (parse_l3(skb, &p) < 0) return 0;
+    if (parse_l3(skb, &p) < 0) return;
     if (p.l4proto == IPPROTO_TCP) {
         struct tcphdr th;
         __u32 thl;
@@ -339,30 +341,30 @@ int htracr_filter(struct __sk_buff *skb)
         if (p.have_th)
             th = p.th;
         else if (bpf_skb_load_bytes_relative(skb, p.l4off, &th, sizeof(th), BPF_HDR_START_NET) < 0)
-            return 0;
+            return;
         p.flow.sport = bpf_ntohs(th.source);
         p.flow.dport = bpf_ntohs(th.dest);
         if (!port_selected(p.flow.dport) && !port_selected(p.flow.sport))
-            return 0;
+            return;
         thl = th.doff * 4;
-        if (thl < sizeof(th)) return 0;
+        if (thl < sizeof(th)) return;
         p.paylen = p.l4off + thl; /* payload offset for now */
         p.seq = bpf_ntohl(th.seq);
     } else if (p.l4proto == IPPROTO_UDP && dns) {
         struct udphdr uh;
 
         if (bpf_skb_load_bytes_relative(skb, p.l4off, &uh, sizeof(uh), BPF_HDR_START_NET) < 0)
-            return 0;
-        if (uh.source != bpf_htons(53) && uh.dest != bpf_htons(53)) return 0;
+            return;
+        if (uh.source != bpf_htons(53) && uh.dest != bpf_htons(53)) return;
     } else {
-        return 0;
+        return;
     }
     c->matched++;
 
     noff = net_offset(skb, &p);
     if (noff < 0) {
         c->load_fail++;
-        return 0;
+        return;
     }
     /* A response's headers wake userspace at once rather than waiting for
      * the batch: the body-skip hint is made from them, and every packet of a
@@ -375,7 +377,7 @@ int htracr_filter(struct __sk_buff *skb)
     h.ts_ns = tai_clock ? bpf_ktime_get_tai_ns() : bpf_ktime_get_boot_ns();
     h.ifindex = skb->ifindex;
     h.wire_len = skb->len;
-    h.pkt_type = skb->pkt_type;
+    h.pkt_type = pkt_type;
     h.link = noff ? HTRACR_LINK_ETH : HTRACR_LINK_RAW;
     len = skb->len;
 
@@ -448,7 +450,55 @@ int htracr_filter(struct __sk_buff *skb)
         emit(skb, c, &h, len, woff, 57344);
     else
         emit(skb, c, &h, len, woff, HTRACR_MAX_CAP);
+}
+
+/* Attached with SO_ATTACH_BPF to an AF_PACKET socket: on all interfaces,
+ * or on one whose hooks cannot be used (capture_bpf.c). It returns 0, the
+ * socket's "take nothing". */
+SEC("socket")
+int htracr_filter(struct __sk_buff *skb)
+{
+    struct htracr_counters *c;
+    __u32 zero = 0;
+
+    c = bpf_map_lookup_elem(&counters, &zero);
+    if (!c) return 0;
+    if (skb->pkt_type == PACKET_OUTGOING && skb->ifindex == lo_ifindex) {
+        c->lo_dups++;
+        return 0;
+    }
+    capture(skb, c, skb->pkt_type);
     return 0;
+}
+
+/* Attached as TCX links to one interface's ingress and egress hooks. The
+ * packet reaches them without the packet socket's costs: no clone of every
+ * outgoing skb for the socket (dev_queue_xmit_nit), no delivery to it.
+ * TCX_NEXT (-1): the packet goes on to the next program and the legacy tc
+ * filters, untouched, whatever this program did. On lo only ingress is
+ * attached: every packet on it goes out and comes back in. */
+#define TCX_NEXT (-1)
+
+SEC("tc")
+int htracr_tc_in(struct __sk_buff *skb)
+{
+    struct htracr_counters *c;
+    __u32 zero = 0;
+
+    c = bpf_map_lookup_elem(&counters, &zero);
+    if (c) capture(skb, c, skb->pkt_type);
+    return TCX_NEXT;
+}
+
+SEC("tc")
+int htracr_tc_out(struct __sk_buff *skb)
+{
+    struct htracr_counters *c;
+    __u32 zero = 0;
+
+    c = bpf_map_lookup_elem(&counters, &zero);
+    if (c) capture(skb, c, PACKET_OUTGOING);
+    return TCX_NEXT;
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

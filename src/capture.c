@@ -124,6 +124,11 @@ const char *capture_describe(const struct capture *cap)
     return cap->desc;
 }
 
+const char *capture_attach_name(const struct capture *cap)
+{
+    return cap && cap->attach ? cap->attach : "";
+}
+
 void capture_close(struct capture *cap)
 {
     if (!cap) return;

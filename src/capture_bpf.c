@@ -41,6 +41,9 @@
 #include <linux/if_arp.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/netlink.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,7 +107,8 @@ struct bpf_cap {
     struct capture cap; /* first: close() frees the whole struct */
     struct htracr_bpf *skel;
     struct ring ring;
-    int sock;
+    int sock;     /* the packet socket, or -1 when the filter runs at tc */
+    int links[2]; /* TCX links, ingress and egress (-1: none) */
     int ncpu;
     uint16_t ports[MAX_PORTS];
     int nports;
@@ -446,7 +450,7 @@ static void bpf_refresh_stats(struct capture *cap)
     }
     /* The filter queues nothing, so the socket should never drop; the
      * kernel's counter is read (and reset by the read) anyway. */
-    if (getsockopt(b->sock, SOL_PACKET, PACKET_STATISTICS, &ps, &len) == 0)
+    if (b->sock >= 0 && getsockopt(b->sock, SOL_PACKET, PACKET_STATISTICS, &ps, &len) == 0)
         cap->stats.socket_drops += ps.tp_drops;
     /* Selected packets whose bytes the filter could not read are lost too. */
     cap->stats.dropped = cap->stats.ring_drops + cap->stats.socket_drops + t.load_fail;
@@ -457,6 +461,8 @@ static void bpf_close(struct capture *cap)
     struct bpf_cap *b = cap->priv;
 
     ring_close(&b->ring);
+    for (int i = 0; i < 2; i++)
+        if (b->links[i] >= 0) close(b->links[i]); /* detaches it */
     if (b->sock >= 0) close(b->sock);
     htracr_bpf__destroy(b->skel);
     free(b->sum_buf);
@@ -507,6 +513,127 @@ static int capture_linktype_of(int fd, const char *iface)
     return lt;
 }
 
+/* ---- where the filter runs ---------------------------------------------
+ *
+ * A packet socket sees a packet through the kernel's taps: on the way in
+ * before tc, on the way out after the qdisc, as the driver gets it; every
+ * outgoing packet is cloned for it, and every packet is delivered to it,
+ * though the filter keeps none. The tc hooks see the same packets without
+ * either cost (bench/live: docs/performance.md), at the same moments on the
+ * way in, and on the way out before the legacy tc filters and the qdisc.
+ * So on one named interface the filter goes on its TCX hooks when nothing
+ * can stand between them and the tap: the interface has no queue (noqueue:
+ * veth, lo, bridges, tunnels; a packet goes from the hook to the driver at
+ * once) and no clsact qdisc (whose egress filters, run after TCX, could
+ * drop or change a packet). Otherwise, on all interfaces, and on kernels
+ * without TCX (before 6.6), the packet socket. */
+
+#ifndef BPF_F_BEFORE
+#define BPF_F_BEFORE (1U << 3)
+#endif
+/* Linux 6.6's uapi values; libbpf 1.1 passes them through to LINK_CREATE. */
+#define HTRACR_TCX_INGRESS 46
+#define HTRACR_TCX_EGRESS 47
+
+/* Whether the tc hooks of interface ifindex see what a packet socket would:
+ * 1 yes, 0 no (why says what is in the way), -errno when the qdiscs cannot
+ * be read (rtnetlink). */
+static int tc_sees_as_tap(unsigned int ifindex, char *why, size_t whylen)
+{
+    struct {
+        struct nlmsghdr nh;
+        struct tcmsg tc;
+    } req;
+    char root[32] = "", buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
+    int fd, done = 0, clsact = 0, err = 0;
+
+    fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) return -errno;
+    memset(&req, 0, sizeof(req));
+    req.nh.nlmsg_len = sizeof(req);
+    req.nh.nlmsg_type = RTM_GETQDISC;
+    req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.nh.nlmsg_seq = 1;
+    req.tc.tcm_family = AF_UNSPEC;
+    req.tc.tcm_ifindex = (int)ifindex;
+    if (send(fd, &req, sizeof(req), 0) < 0) err = -errno;
+    while (!err && !done) {
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        struct nlmsghdr *nh;
+
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            err = -errno;
+            break;
+        }
+        if (n == 0) break;
+        int left = (int)n; /* signed: NLMSG_OK is then false once it is used up */
+        for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
+            if (nh->nlmsg_type == NLMSG_DONE) {
+                done = 1;
+                break;
+            }
+            if (nh->nlmsg_type == NLMSG_ERROR) {
+                const struct nlmsgerr *e = NLMSG_DATA(nh);
+                err = e->error ? e->error : -EPROTO;
+                break;
+            }
+            if (nh->nlmsg_type != RTM_NEWQDISC || nh->nlmsg_len < NLMSG_LENGTH(sizeof(req.tc)))
+                continue;
+            const struct tcmsg *t = NLMSG_DATA(nh);
+            if (t->tcm_ifindex != (int)ifindex) continue;
+            int alen = (int)nh->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*t));
+            const struct rtattr *a =
+                (const struct rtattr *)((const char *)t + NLMSG_ALIGN(sizeof(*t)));
+            for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+                if (a->rta_type != TCA_KIND) continue;
+                const char *kind = RTA_DATA(a);
+                size_t klen = strnlen(kind, RTA_PAYLOAD(a));
+                if (klen == 6 && memcmp(kind, "clsact", 6) == 0)
+                    clsact = 1;
+                else if (t->tcm_parent == TC_H_ROOT)
+                    snprintf(root, sizeof(root), "%.*s", (int)klen, kind);
+            }
+        }
+    }
+    close(fd);
+    if (err) return err;
+    if (clsact) {
+        snprintf(why, whylen, "it has a clsact qdisc, whose egress filters run after the hook");
+        return 0;
+    }
+    if (strcmp(root, "noqueue") != 0) {
+        snprintf(why, whylen, "%s%s%s", root[0] ? "its qdisc is " : "it has no qdisc",
+                 root[0] ? root : "", root[0] ? ", which outgoing packets pass after the hook" : "");
+        return 0;
+    }
+    return 1;
+}
+
+/* Attach the tc programs to ifindex as TCX links: ingress first in its
+ * chain (nothing before it has changed the packet, as for the tap), egress
+ * last (after whatever the other TCX programs do). lo: ingress only. */
+static int tc_attach(struct bpf_cap *b, unsigned int ifindex, int is_lo)
+{
+    LIBBPF_OPTS(bpf_link_create_opts, first, .flags = BPF_F_BEFORE);
+    int fd;
+
+    fd = bpf_link_create(bpf_program__fd(b->skel->progs.htracr_tc_in), (int)ifindex,
+                         (enum bpf_attach_type)HTRACR_TCX_INGRESS, &first);
+    if (fd < 0) return fd;
+    b->links[0] = fd;
+    if (is_lo) return 0;
+    fd = bpf_link_create(bpf_program__fd(b->skel->progs.htracr_tc_out), (int)ifindex,
+                         (enum bpf_attach_type)HTRACR_TCX_EGRESS, NULL);
+    if (fd < 0) {
+        close(b->links[0]);
+        b->links[0] = -1;
+        return fd;
+    }
+    b->links[1] = fd;
+    return 0;
+}
+
 static uint32_t ring_size(size_t want)
 {
     uint32_t sz = RING_MIN;
@@ -524,7 +651,8 @@ struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[
     const char *iface = NULL;
     unsigned int ifindex = 0, lo;
     uint32_t rsz;
-    int prog_fd, err = 0, r;
+    int prog_fd, err = 0, r, want_tc, ioctl_fd;
+    char why[160] = "";
 
     if (!o || o->nports < 0 || o->nports > MAX_PORTS || (o->nports && !o->ports)) {
         snprintf(errbuf, CAPTURE_ERRBUF, "eBPF capture: bad options (at most %d ports)", MAX_PORTS);
@@ -549,6 +677,7 @@ struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[
         goto out;
     }
     b->sock = -1;
+    b->links[0] = b->links[1] = -1;
     b->ring.epfd = -1;
     b->cap.ops = &bpf_ops;
     b->cap.priv = b;
@@ -583,6 +712,24 @@ struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[
         libbpf_probe_bpf_helper(BPF_PROG_TYPE_SOCKET_FILTER, BPF_FUNC_ktime_get_tai_ns, NULL) == 1;
     b->skel->rodata->tai_clock = b->tai;
 
+    /* tc on one interface when asked, or when nothing stands between its
+     * hooks and the tap (above); the socket filter is loaded either way, to
+     * fall back on. */
+    want_tc = iface && o->attach != CAPTURE_ATTACH_SOCKET;
+    if (want_tc) {
+        r = tc_sees_as_tap(ifindex, why, sizeof(why));
+        if (r < 0)
+            snprintf(why, sizeof(why), "its qdiscs cannot be read (%s)", strerror(-r));
+        if (r <= 0 && o->attach == CAPTURE_ATTACH_AUTO)
+            want_tc = 0;
+        else if (r <= 0)
+            log_msg(LOG_WARN,
+                    "%s: the filter's egress hook is not where a packet socket would see "
+                    "packets: %s (--attach socket sees them as tcpdump does)",
+                    iface, why);
+    }
+    bpf_program__set_autoload(b->skel->progs.htracr_tc_in, want_tc);
+    bpf_program__set_autoload(b->skel->progs.htracr_tc_out, want_tc);
     r = htracr_bpf__load(b->skel);
     if (r < 0) {
         err = -r;
@@ -601,6 +748,24 @@ struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[
         snprintf(errbuf, CAPTURE_ERRBUF, "cannot set up the eBPF filter's maps: %s", strerror(err));
         goto out;
     }
+
+    if (want_tc) {
+        r = tc_attach(b, ifindex, ifindex == lo);
+        if (r < 0 && o->attach == CAPTURE_ATTACH_TC) {
+            err = -r;
+            snprintf(errbuf, CAPTURE_ERRBUF, "cannot attach the eBPF filter to %.64s's tc hooks: %s%s",
+                     iface, err == EPERM || err == EACCES ? privilege_hint : strerror(err),
+                     err == EINVAL ? " (TCX needs Linux 6.6 or later; --attach socket works "
+                                     "on any)"
+                                   : "");
+            goto out;
+        }
+        if (r < 0) {
+            snprintf(why, sizeof(why), "its tc hooks refused the filter (%s)", strerror(-r));
+            want_tc = 0;
+        }
+    }
+    if (want_tc) goto attached;
 
     /* Protocol 0: the socket receives nothing until bind(), by which time
      * the filter is attached. */
@@ -631,15 +796,26 @@ struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[
         goto out;
     }
 
+attached:
     r = ring_open(&b->ring, bpf_map__fd(b->skel->maps.rb), rsz);
     if (r < 0) {
         err = -r;
         snprintf(errbuf, CAPTURE_ERRBUF, "cannot map the eBPF ring buffer: %s", strerror(err));
         goto out;
     }
-    b->cap.linktype = capture_linktype_of(b->sock, iface);
+    ioctl_fd = b->sock >= 0 ? b->sock : socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    b->cap.linktype = capture_linktype_of(ioctl_fd, iface);
+    if (ioctl_fd >= 0 && ioctl_fd != b->sock) close(ioctl_fd);
     snprintf(b->cap.desc, sizeof(b->cap.desc), "bpf:%.64s", iface ? iface : "any");
+    b->cap.attach = want_tc ? "tc" : "socket";
     clock_sync(b);
+    if (want_tc)
+        log_msg(LOG_INFO, "eBPF filter on %s's tc hooks (TCX %s)", iface,
+                ifindex == lo ? "ingress" : "ingress and egress");
+    else if (why[0])
+        log_msg(LOG_INFO, "eBPF filter on a packet socket, not on %s's tc hooks: %s", iface, why);
+    else
+        log_msg(LOG_DEBUG, "eBPF filter on a packet socket");
     log_msg(LOG_DEBUG, "eBPF capture on %s: ring %u KiB, %s clock, %d ports%s",
             iface ? iface : "all interfaces", rsz >> 10, b->tai ? "TAI" : "boot", o->nports,
             o->dns ? ", DNS" : "");

@@ -291,6 +291,7 @@ int export_api_status(struct store *st, const struct server_status *ss, FILE *f)
     jsonw_kbool(w, "capturing", ss->capturing);
     jsonw_kstr(w, "source", source);
     jsonw_kstr(w, "backend", ss->backend);
+    jsonw_kstr(w, "attach", ss->attach);
     jsonw_kstr(w, "iface", ss->iface);
     jsonw_key(w, "ports");
     jsonw_arr_open(w);

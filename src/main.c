@@ -54,6 +54,7 @@ struct cli {
     const char *web_root;
     int listen_port;
     enum capture_backend backend;
+    enum capture_attach attach;
     uint32_t snaplen;
     uint64_t count;             /* -c: stop after this many packets */
     int64_t seconds;            /* -G: stop after this many seconds */
@@ -85,6 +86,9 @@ static void usage(FILE *f)
             "  -s, --snaplen BYTES    bytes kept per packet, live (default 65535)\n"
             "      --backend KIND     live capture: bpf, pcap or auto (default auto:\n"
             "                         eBPF, else libpcap)\n"
+            "      --attach WHERE     eBPF: tc (the interface's TCX hooks, Linux 6.6+),\n"
+            "                         socket (a packet socket's filter) or auto (default:\n"
+            "                         tc on one interface without a queue, else socket)\n"
             "  -c COUNT               live: stop after COUNT packets\n"
             "  -G SECONDS             live: stop after SECONDS\n"
             "      --stats-interval S print capture counters to stderr every S seconds\n"
@@ -178,7 +182,7 @@ static int add_ports(struct cli *cli, const char *arg)
 
 enum { OPT_JSON = 1000, OPT_JSONL, OPT_HAR, OPT_NO_UI, OPT_MAX_MEMORY, OPT_BODY_LIMIT,
        OPT_VERSION, OPT_BACKEND, OPT_LISTEN, OPT_WEB_ROOT, OPT_UPLOAD_LIMIT, OPT_STATS_INTERVAL,
-       OPT_NO_DNS, OPT_BUFFER };
+       OPT_NO_DNS, OPT_BUFFER, OPT_ATTACH };
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 {
@@ -231,6 +235,7 @@ static int parse_args(struct cli *cli, int argc, char **argv)
         {"write", required_argument, NULL, 'w'},
         {"snaplen", required_argument, NULL, 's'},
         {"backend", required_argument, NULL, OPT_BACKEND},
+        {"attach", required_argument, NULL, OPT_ATTACH},
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"web-root", required_argument, NULL, OPT_WEB_ROOT},
         {"upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT},
@@ -301,6 +306,18 @@ static int parse_args(struct cli *cli, int argc, char **argv)
                 cli->backend = CAPTURE_AUTO;
             else {
                 log_msg(LOG_ERROR, "bad --backend '%s': give bpf, pcap or auto", optarg);
+                return -EINVAL;
+            }
+            break;
+        case OPT_ATTACH:
+            if (strcmp(optarg, "tc") == 0)
+                cli->attach = CAPTURE_ATTACH_TC;
+            else if (strcmp(optarg, "socket") == 0)
+                cli->attach = CAPTURE_ATTACH_SOCKET;
+            else if (strcmp(optarg, "auto") == 0)
+                cli->attach = CAPTURE_ATTACH_AUTO;
+            else {
+                log_msg(LOG_ERROR, "bad --attach '%s': give tc, socket or auto", optarg);
                 return -EINVAL;
             }
             break;
@@ -818,6 +835,7 @@ static void ctl_status(void *ctx, struct server_status *o)
     store_lock(a->st);
     snprintf(o->source, sizeof(o->source), "%s", store_source(a->st));
     snprintf(o->backend, sizeof(o->backend), "%s", capture_backend_name(a->cap));
+    snprintf(o->attach, sizeof(o->attach), "%s", capture_attach_name(a->cap));
     snprintf(o->iface, sizeof(o->iface), "%s", a->live && a->cli->iface ? a->cli->iface : "");
     o->ring_drops = a->cst.ring_drops;
     o->socket_drops = a->cst.socket_drops;
@@ -1108,6 +1126,7 @@ int main(int argc, char **argv)
             .snaplen = cli.snaplen,
             .buffer_bytes = cli.buffer_bytes,
             .enabled = 1,
+            .attach = cli.attach,
         };
         cap = capture_open_live(cli.backend, &lo, errbuf);
         if (!cap) {

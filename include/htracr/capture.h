@@ -59,6 +59,13 @@ struct capture_stats {
 /* Live capture. */
 enum capture_backend { CAPTURE_AUTO = 0, CAPTURE_BPF, CAPTURE_PCAP };
 
+/* Where the bpf backend attaches its filter (the pcap backend ignores it). */
+enum capture_attach {
+    CAPTURE_ATTACH_AUTO,   /* tc where it sees what a packet socket would, else socket */
+    CAPTURE_ATTACH_SOCKET, /* an AF_PACKET socket's filter */
+    CAPTURE_ATTACH_TC,     /* TCX links on the interface's ingress and egress (Linux 6.6+) */
+};
+
 struct capture_live_opts {
     const char *iface;          /* NULL or "any": every interface */
     const uint16_t *ports;      /* TCP ports to capture (either end) */
@@ -67,6 +74,7 @@ struct capture_live_opts {
     uint32_t snaplen;           /* 0: whole packets (262144) */
     size_t buffer_bytes;        /* ring / kernel buffer; 0: backend default */
     int enabled;                /* capture from the start (else after set_enabled) */
+    enum capture_attach attach; /* bpf backend: where its filter runs */
 };
 
 /* A hint from HTTP: payload of the flow direction (saddr:sport -> daddr:dport,
@@ -138,6 +146,8 @@ void capture_get_stats(const struct capture *cap, struct capture_stats *st);
 
 /* Human-readable source description, e.g. "file:trace.pcap". */
 const char *capture_describe(const struct capture *cap);
+/* The bpf backend's attach point: "tc" or "socket"; "" for other sources. */
+const char *capture_attach_name(const struct capture *cap);
 
 /* Close; capture_close(NULL) is a no-op. */
 void capture_close(struct capture *cap);
@@ -177,6 +187,7 @@ struct capture {
     int linktype;       /* LINK_* of every record, or -1 when it varies */
     struct capture_stats stats;
     char desc[128];
+    const char *attach; /* bpf: where the filter runs, "tc" or "socket"; else NULL */
     void *priv;
 };
 

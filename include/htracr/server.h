@@ -31,6 +31,7 @@ struct server_status {
     int capturing;              /* live and switched on */
     char source[256];           /* "file:trace.pcap", "bpf:eth0", ... */
     char backend[16];           /* "file", "bpf", "pcap" */
+    char attach[8];             /* bpf: "tc" or "socket"; else "" */
     char iface[64];             /* "" for all / not live */
     uint16_t ports[SERVER_MAX_PORTS];
     int nports;

@@ -5,9 +5,12 @@
 # in two fresh network namespaces joined by a veth pair, with python's
 # http.server on port 80:
 #   veth   a 300 KB download across the veth, captured on the client's end
+#          (the filter at the veth's tc hooks, where --attach auto puts it)
 #   lo     the same over loopback inside one namespace (each packet once,
-#          GSO super-segments whole)
-#   any    the loopback download captured on all interfaces
+#          GSO super-segments whole; tc ingress only)
+#   any    the loopback download captured on all interfaces (packet socket)
+#   veth-socket, lo-socket   veth and lo again with the filter on a packet
+#          socket (--attach socket)
 #   wrap   a 12 MB download through a 4 MiB ring: read across the ring's
 #          end, every byte read right, every loss counted
 #   skip   a 4 MB download, rate-limited, with a body-skip hint set at the
@@ -101,10 +104,10 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 
-live() { # name iface file url [skip [ring bytes]]
+live() { # name iface file url [skip [ring bytes]]; ATTACH=tc|socket in the environment
     local name=$1
     shift
-    ip netns exec "$nsa" "$BIN" $V --live "$1" "$tmp/www/$2" \
+    ip netns exec "$nsa" env ATTACH="${ATTACH:-auto}" "$BIN" $V --live "$1" "$tmp/www/$2" \
         "curl -s -o /dev/null $3" ${4:-} ${5:-} >"$tmp/$name.out" 2>&1
     grep -v 'passed, .* failed$' "$tmp/$name.out"
     tally "$tmp/$name.out"
@@ -141,6 +144,10 @@ if [ $have_tcpdump = 1 ]; then
 fi
 live lo lo small.bin http://127.0.0.1/small.bin
 live any any small.bin http://127.0.0.1/small.bin
+# The same on one interface with the filter on a packet socket, not at tc
+# (where --attach auto puts it on a veth and on lo).
+ATTACH=socket live veth-socket "$va" small.bin http://10.231.0.2/small.bin
+ATTACH=socket live lo-socket lo small.bin http://127.0.0.1/small.bin
 # A small receive buffer, so the server cannot push megabytes ahead of the
 # rate-limited reader before the hint (set when the SYN/ACK's record is read,
 # up to 10 ms later) is in place.

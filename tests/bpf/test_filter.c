@@ -4,7 +4,9 @@
  * src/capture_bpf.c), the first stage of the live pipeline.
  *
  * Without arguments: loads the filter through the skeleton and runs canned
- * packets through it with bpf_prog_test_run_opts (no network), then reads
+ * packets through it with bpf_prog_test_run_opts (no network), the socket
+ * filter and then the tc programs (which test_run gives the whole frame, as
+ * their hooks do, and which must let every packet go on), then reads
  * back what it wrote into the ring buffer with ring_buffer__consume and
  * checks it byte for byte. Note what test_run does to a socket filter's
  * packet: it runs eth_type_trans() and does not push the Ethernet header
@@ -222,6 +224,7 @@ struct env {
     struct htracr_bpf *skel;
     struct ring_buffer *rb;
     int prog;
+    __u32 want_ret; /* what the program must answer: 0, or TCX_NEXT at tc */
 };
 
 static void env_close(struct env *e)
@@ -285,7 +288,9 @@ static int run_ctx(struct env *e, const uint8_t *pkt, size_t len, struct __sk_bu
     got_bad = 0;
     err = bpf_prog_test_run_opts(e->prog, &o);
     if (err) return err;
-    if (o.retval != 0) return -EBADMSG; /* the filter must never queue on the socket */
+    /* the socket filter must never queue on the socket; the tc programs
+     * must always let the packet go on (TCX_NEXT) */
+    if (o.retval != e->want_ret) return -EBADMSG;
     ring_buffer__consume(e->rb);
     return got_bad ? -EPROTO : ngot;
 }
@@ -549,6 +554,83 @@ static void wakeups(void)
         env_close(&e);
     }
     wake_gap_override = 0;
+}
+
+/* ---- the tc programs ---- */
+
+/* The same filter at the TCX hooks (attach: tc): test_run gives a tc
+ * program the whole frame, Ethernet header included, as the hook does. */
+static void expect_frame(struct env *e, const char *what, const struct spec *s, __u8 pkt_type)
+{
+    uint8_t pkt[PKT_MAX];
+    size_t len = build(pkt, s);
+    int n = run(e, pkt, len);
+    struct got *g = &got[0];
+
+    if (!check(n == 1, "%s: one record, and the packet goes on (got %d)", what, n)) return;
+    check(g->h.cap_len == len && g->h.wire_len == len && g->h.skipped == 0 &&
+              memcmp(g->data, pkt, len) == 0 && g->h.link == HTRACR_LINK_ETH &&
+              g->h.pkt_type == pkt_type,
+          "%s: record holds the frame byte for byte (cap %u wire %u of %zu, link %u, pkt_type "
+          "%u)",
+          what, g->h.cap_len, g->h.wire_len, len, g->h.link, g->h.pkt_type);
+}
+
+static void tc_hooks(void)
+{
+    static const char *const name[2] = {"tc ingress", "tc egress"};
+    struct spec s;
+    struct htracr_counters c0, c1;
+    char what[96];
+    struct env e;
+
+    for (int out = 0; out < 2; out++) {
+        __u8 pt = out ? PACKET_OUTGOING : PACKET_HOST;
+        int err = env_open(&e, 0, 1 << 20, 1 << 17);
+
+        if (!check(err == 0, "%s: the filter loads (%s)", name[out], strerror(-err))) return;
+        e.prog = bpf_program__fd(out ? e.skel->progs.htracr_tc_out : e.skel->progs.htracr_tc_in);
+        e.want_ret = (__u32)-1; /* TCX_NEXT */
+        read_counters(&e, &c0);
+
+        s = (struct spec){.sport = 40000, .dport = 80, .seq = 1000, .paylen = 100};
+        snprintf(what, sizeof(what), "%s: client -> port 80", name[out]);
+        expect_frame(&e, what, &s, pt);
+        s = (struct spec){.sport = 80, .dport = 40000, .seq = 1000, .paylen = 600};
+        snprintf(what, sizeof(what), "%s: port 80 -> client", name[out]);
+        expect_frame(&e, what, &s, pt);
+        s = (struct spec){.v6 = 1, .sport = 40000, .dport = 80, .paylen = 50};
+        snprintf(what, sizeof(what), "%s: ipv6", name[out]);
+        expect_frame(&e, what, &s, pt);
+        s = (struct spec){.vlans = 1, .sport = 40000, .dport = 80, .paylen = 50};
+        snprintf(what, sizeof(what), "%s: 802.1Q tagged", name[out]);
+        expect_frame(&e, what, &s, pt);
+        s = (struct spec){.sport = 40000, .dport = 8080, .paylen = 100};
+        snprintf(what, sizeof(what), "%s: other port", name[out]);
+        expect_none(&e, what, &s);
+
+        /* a body-skip range: headers only, and the frame's own header kept */
+        s = (struct spec){.sport = 80, .dport = 40000, .seq = 1000, .paylen = 1000};
+        if (check(set_skip(&e, 0, 80, 40000, 4000) == 0, "%s: skip hint written", name[out])) {
+            uint8_t pkt[PKT_MAX];
+            size_t len = build(pkt, &s), hdr = len - s.paylen;
+            int n = run(&e, pkt, len);
+
+            check(n == 1 && got[0].h.cap_len == hdr && got[0].h.skipped == s.paylen &&
+                      (got[0].h.flags & HTRACR_F_SKIP) && memcmp(got[0].data, pkt, hdr) == 0,
+                  "%s: segment inside the skip range: headers only (records %d, cap %u of "
+                  "%zu, skipped %u)",
+                  name[out], n, n ? got[0].h.cap_len : 0, hdr, n ? got[0].h.skipped : 0);
+        }
+        read_counters(&e, &c1);
+        check(c1.seen - c0.seen == 6 && c1.matched - c0.matched == 5 &&
+                  c1.lo_dups == c0.lo_dups && c1.records - c0.records == 5,
+              "%s: counters: %llu seen, %llu selected, %llu records, %llu loopback copies", name[out],
+              (unsigned long long)(c1.seen - c0.seen), (unsigned long long)(c1.matched - c0.matched),
+              (unsigned long long)(c1.records - c0.records),
+              (unsigned long long)(c1.lo_dups - c0.lo_dups));
+        env_close(&e);
+    }
 }
 
 static void canned(void)
@@ -1009,6 +1091,7 @@ static int live(const char *iface, const char *path, const char *cmd, uint32_t s
     FILE *f;
     pid_t pid;
     int status = -1, done = 0, r, drain = 0;
+    const char *attach;
     size_t i, body = 0, hole = 0, wrong = 0, nskip = 0, ncap = 0;
     const uint8_t *h;
 
@@ -1033,9 +1116,23 @@ static int live(const char *iface, const char *path, const char *cmd, uint32_t s
     o.nports = 1;
     o.enabled = 1;
     o.buffer_bytes = ring;
+    /* ATTACH=tc|socket|auto (tests/bpf/run.sh): where the filter runs */
+    attach = getenv("ATTACH");
+    o.attach = !attach                        ? CAPTURE_ATTACH_AUTO
+               : strcmp(attach, "tc") == 0     ? CAPTURE_ATTACH_TC
+               : strcmp(attach, "socket") == 0 ? CAPTURE_ATTACH_SOCKET
+                                               : CAPTURE_ATTACH_AUTO;
     l.cap = capture_bpf_open(&o, errbuf);
     if (!check(l.cap != NULL, "live %s: capture_bpf_open (%s)", iface, l.cap ? "" : errbuf))
         return 1;
+    {
+        /* auto: tc on one interface without a queue (veth, lo) */
+        const char *want = (attach && strcmp(attach, "socket") == 0) || strcmp(iface, "any") == 0
+                               ? "socket"
+                               : "tc";
+        check(strcmp(capture_attach_name(l.cap), want) == 0, "live %s: the filter runs at %s (%s)",
+              iface, want, capture_attach_name(l.cap));
+    }
     check(strcmp(capture_backend_name(l.cap), "bpf") == 0 &&
               capture_linktype(l.cap) == LINK_ETHERNET,
           "live %s: backend %s, link type %d", iface, capture_backend_name(l.cap),
@@ -1166,6 +1263,7 @@ int main(int argc, char **argv)
              argc >= 7 ? (size_t)strtoull(argv[6], NULL, 0) : 0);
     else {
         canned();
+        tc_hooks();
         wakeups();
         timing();
     }

@@ -340,8 +340,10 @@ def check_model(res, drv, tmp):
     ref = htracr_json(MANY, tmp)
     st = drv.get_json("/api/status")
     res.check("status fields", all(k in st for k in ("version", "live", "capturing", "source",
-                                                     "generation", "seq", "stats", "memory")),
+                                                     "backend", "attach", "generation", "seq",
+                                                     "stats", "memory")),
               "got keys %r" % sorted(st))
+    res.eq("a file has no attach point", "", st.get("attach"))
     m = drv.get_json("/api/model")
     res.check("model without parameters is full", m["full"] is True, "full=%r" % m["full"])
     res.eq("model generation is the status's", st["generation"], m["generation"])

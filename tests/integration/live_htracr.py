@@ -40,6 +40,15 @@ def clean_env(sudo_ids=None):
     return env
 
 
+def backend_args(backend):
+    """htracr's options for one of the suite's backends: bpf (the eBPF
+    filter where --attach auto puts it: on a veth, its tc hooks), bpf-socket
+    (the eBPF filter on a packet socket), pcap."""
+    if backend == "bpf-socket":
+        return ["--backend", "bpf", "--attach", "socket"]
+    return ["--backend", backend]
+
+
 class LiveRun:
     """One `htracr --no-ui` live capture inside namespace ns.
 
@@ -52,7 +61,7 @@ class LiveRun:
         self.name = name
         self.json_path = os.path.join(workdir, name + ".json") if json else None
         self.err_path = os.path.join(workdir, name + ".stderr")
-        self.argv = [HTRACR, "--no-ui", "-i", iface, "-p", "80", "--backend", backend]
+        self.argv = [HTRACR, "--no-ui", "-i", iface, "-p", "80"] + backend_args(backend)
         if json:
             self.argv += ["--json", self.json_path]
         self.argv += list(extra)

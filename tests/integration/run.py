@@ -3,8 +3,10 @@
 """Live capture end to end: ./htracr capturing real traffic, with each backend.
 
 This suite covers the whole pipeline from the live capture sources (the eBPF
-socket filter and libpcap) to the exports, with htracr as a black box.  For
-each backend (bpf, pcap) it builds fresh network namespaces joined by a veth
+filter on the veth's tc hooks, the same on a packet socket, and libpcap) to
+the exports, with htracr as a black box.  For each backend (bpf: --attach
+auto, which takes the tc hooks here and says so; bpf-socket: --attach
+socket; pcap) it builds fresh network namespaces joined by a veth
 pair (tests/lib/netns.py), starts a real nginx in the server namespace
 (tests/integration/live_site.py), runs `htracr --no-ui -i <client veth>`
 inside the client namespace with `ip netns exec`
@@ -60,7 +62,7 @@ line "N passed, N failed, N skipped"; exit 1 on any failure.  Needs root
 (namespaces, live capture); without it everything is skipped.
 
     tests/integration/run.py                     everything
-    tests/integration/run.py bpf|pcap            one backend
+    tests/integration/run.py bpf|bpf-socket|pcap one backend
     tests/integration/run.py mixed wrk ...       only those groups
 """
 
@@ -85,7 +87,10 @@ import live_htracr  # noqa: E402
 import live_site  # noqa: E402
 from live_htracr import LiveRun  # noqa: E402
 
-BACKENDS = ["bpf", "pcap"]
+BACKENDS = ["bpf", "bpf-socket", "pcap"]
+# the line htracr logs for where its eBPF filter runs (src/capture_bpf.c)
+ATTACH_LINE = {"bpf": "eBPF filter on %s's tc hooks (TCX ingress and egress)",
+               "bpf-socket": None}
 GROUPS = ["nonroot", "mixed", "count", "stopdrain", "wrk", "budget", "flood"]
 TOOLS = ["curl", "wrk", "tcpdump", "setpriv", netns.NGINX]
 COUNT = 25                     # -c
@@ -186,7 +191,20 @@ def start(res, ctx, tag, run):
                  "%s; command: %s" % (e, run.command()))
         run.stop(signal.SIGKILL, 5)
         return False
-    return res.ok("%s: htracr --backend %s starts capturing" % (tag, ctx.backend))
+    res.ok("%s: htracr --backend %s starts capturing" % (tag, ctx.backend))
+    if ctx.backend in ATTACH_LINE:
+        # a veth has no queue and no clsact: auto takes its tc hooks; asked
+        # for the socket, htracr says nothing of tc
+        err = run.stderr()
+        want = ATTACH_LINE[ctx.backend]
+        if want:
+            want = want % ctx.pair.client_if
+            res.truth("%s: the filter runs where --attach says" % tag, want in err,
+                      "no line %r in: %s" % (want, err[-300:]))
+        else:
+            res.truth("%s: the filter runs where --attach says" % tag, "tc hooks" not in err,
+                      "a tc line with --attach socket: %s" % err[-300:])
+    return True
 
 
 # --------------------------------------------------------------------------
@@ -195,7 +213,7 @@ def start(res, ctx, tag, run):
 def group_nonroot(res, ctx):
     tag = "%s: nonroot" % ctx.backend
     argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-            live_htracr.HTRACR, "--no-ui", "-i", "lo", "-G", "1", "--backend", ctx.backend]
+            live_htracr.HTRACR, "--no-ui", "-i", "lo", "-G", "1"] + live_htracr.backend_args(ctx.backend)
     try:
         r = ctx.client.run(argv, timeout=20, env=live_htracr.clean_env())
     except subprocess.TimeoutExpired:
@@ -842,7 +860,8 @@ def main(argv):
     groups = [a for a in argv if a in GROUPS] or GROUPS
     bad = [a for a in argv if a not in BACKENDS + GROUPS]
     if bad:
-        print("usage: run.py [bpf|pcap]... [%s]..." % "|".join(GROUPS), file=sys.stderr)
+        print("usage: run.py [%s]... [%s]..." % ("|".join(BACKENDS), "|".join(GROUPS)),
+              file=sys.stderr)
         return 2
     res = Results()
     if not netns.is_root():
