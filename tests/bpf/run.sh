@@ -11,6 +11,8 @@
 #   any    the loopback download captured on all interfaces (packet socket)
 #   veth-socket, lo-socket   veth and lo again with the filter on a packet
 #          socket (--attach socket)
+#   veth-tbf, veth-clsact    a qdisc, a clsact qdisc on the veth: auto keeps
+#          the packet socket; veth-tbf-tc: asked for tc, it warns
 #   wrap   a 12 MB download through a 4 MiB ring: read across the ring's
 #          end, every byte read right, every loss counted
 #   skip   a 4 MB download, rate-limited, with a body-skip hint set at the
@@ -104,10 +106,10 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 
-live() { # name iface file url [skip [ring bytes]]; ATTACH=tc|socket in the environment
+live() { # name iface file url [skip [ring bytes]]; ATTACH=tc|socket, WANT_ATTACH in the environment
     local name=$1
     shift
-    ip netns exec "$nsa" env ATTACH="${ATTACH:-auto}" "$BIN" $V --live "$1" "$tmp/www/$2" \
+    ip netns exec "$nsa" env ATTACH="${ATTACH:-auto}" WANT_ATTACH="${WANT_ATTACH:-}" "$BIN" $V --live "$1" "$tmp/www/$2" \
         "curl -s -o /dev/null $3" ${4:-} ${5:-} >"$tmp/$name.out" 2>&1
     grep -v 'passed, .* failed$' "$tmp/$name.out"
     tally "$tmp/$name.out"
@@ -148,6 +150,24 @@ live any any small.bin http://127.0.0.1/small.bin
 # (where --attach auto puts it on a veth and on lo).
 ATTACH=socket live veth-socket "$va" small.bin http://10.231.0.2/small.bin
 ATTACH=socket live lo-socket lo small.bin http://127.0.0.1/small.bin
+# With a qdisc on the veth (tc's egress hook would see packets before it),
+# or a clsact qdisc (whose egress filters run after the hook), auto keeps
+# the filter on a packet socket; asked for tc, it goes there and warns.
+ip netns exec "$nsa" tc qdisc add dev "$va" root tbf rate 1gbit burst 128k latency 50ms
+WANT_ATTACH=socket live veth-tbf "$va" small.bin http://10.231.0.2/small.bin
+ATTACH=tc live veth-tbf-tc "$va" small.bin http://10.231.0.2/small.bin
+if grep -q "the filter's egress hook is not where a packet socket would see packets: its qdisc is tbf" \
+    "$tmp/veth-tbf-tc.out"; then
+    echo "ok   live veth-tbf-tc: --attach tc under a qdisc warns that egress is seen before it"
+    pass=$((pass + 1))
+else
+    echo "FAIL live veth-tbf-tc: no warning about the qdisc: $(grep -i warn "$tmp/veth-tbf-tc.out" | head -c 300)"
+    fail=$((fail + 1))
+fi
+ip netns exec "$nsa" tc qdisc del dev "$va" root
+ip netns exec "$nsa" tc qdisc add dev "$va" clsact
+WANT_ATTACH=socket live veth-clsact "$va" small.bin http://10.231.0.2/small.bin
+ip netns exec "$nsa" tc qdisc del dev "$va" clsact
 # A small receive buffer, so the server cannot push megabytes ahead of the
 # rate-limited reader before the hint (set when the SYN/ACK's record is read,
 # up to 10 ms later) is in place.
