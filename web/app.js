@@ -211,7 +211,12 @@ function updateStatus(s) {
   const why = s.live ? '' : ' (not available: htracr is showing a file; run it without -r for live capture)';
   $('#btn-start').title = `Start live capture (s)${why}`;
   $('#btn-stop').title = `Stop live capture (s)${why}`;
-  $('#source').textContent = [s.source, s.ports && s.live ? `ports ${s.ports.join(',')}` : ''].filter(Boolean).join(' · ');
+  // where the eBPF filter runs: "at tc" (the interface's hooks) or "on a socket"
+  const attach = s.attach === 'tc' ? 'at tc' : s.attach === 'socket' ? 'on a socket' : '';
+  $('#source').textContent = [s.source, attach, s.ports && s.live ? `ports ${s.ports.join(',')}` : ''].filter(Boolean).join(' · ');
+  $('#source').title = s.attach === 'tc'
+    ? 'The eBPF filter runs at the interface\'s tc hooks (--attach)'
+    : s.attach === 'socket' ? 'The eBPF filter runs on a packet socket (--attach)' : '';
   const drops = (st.dropped || 0) + (st.ring_drops || 0) + (st.socket_drops || 0);
   const d = $('#drops');
   const extra = [];

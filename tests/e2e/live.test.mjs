@@ -69,6 +69,9 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
     const { page, errors } = ui;
     await page.waitForFunction(() => /live feed/.test(document.querySelector('#feed-state').textContent));
     assert.equal(await page.locator('#capture-state').textContent(), 'capturing');
+    // on the lab's veth (no queue) --attach auto puts the eBPF filter at tc
+    assert.equal((await api(h, '/api/status')).json().attach, 'tc', '/api/status attach');
+    assert.match(await page.locator('#source').textContent(), /^bpf:\S+ · at tc · ports 80$/, 'the header says where the filter runs');
     await page.evaluate(() => { window.__samePage = 42; });
     const c0 = await pageCounts(page);
     const paths = ['/index.html', '/css/site.css', '/js/app.js', '/text.txt', '/img/photo1.png', '/missing'];
