@@ -526,7 +526,10 @@ static int capture_linktype_of(int fd, const char *iface)
  * veth, lo, bridges, tunnels; a packet goes from the hook to the driver at
  * once) and no clsact qdisc (whose egress filters, run after TCX, could
  * drop or change a packet). Otherwise, on all interfaces, and on kernels
- * without TCX (before 6.6), the packet socket. */
+ * without TCX (before 6.6), the packet socket. One difference stays: on a
+ * device that cannot take a GSO super-segment (software segmentation, rare
+ * on noqueue devices: veth and lo take them), the egress hook sees it whole
+ * where the tap sees its segments; the model takes either. */
 
 #ifndef BPF_F_BEFORE
 #define BPF_F_BEFORE (1U << 3)
