@@ -756,11 +756,15 @@ struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[
         r = tc_attach(b, ifindex, ifindex == lo);
         if (r < 0 && o->attach == CAPTURE_ATTACH_TC) {
             err = -r;
-            snprintf(errbuf, CAPTURE_ERRBUF, "cannot attach the eBPF filter to %.64s's tc hooks: %s%s",
-                     iface, err == EPERM || err == EACCES ? privilege_hint : strerror(err),
-                     err == EINVAL ? " (TCX needs Linux 6.6 or later; --attach socket works "
-                                     "on any)"
-                                   : "");
+            if (err == EINVAL)
+                snprintf(errbuf, CAPTURE_ERRBUF,
+                         "cannot attach the eBPF filter to %.32s's tc hooks: TCX needs Linux 6.6 "
+                         "or later (--attach socket works on any)",
+                         iface);
+            else
+                snprintf(errbuf, CAPTURE_ERRBUF,
+                         "cannot attach the eBPF filter to %.32s's tc hooks: %.160s", iface,
+                         err == EPERM || err == EACCES ? privilege_hint : strerror(err));
             goto out;
         }
         if (r < 0) {
