@@ -32,6 +32,9 @@ Per backend:
   stopdrain the stop signal arriving while captured packets still wait in
             the kernel buffer (made certain with SIGSTOP/SIGCONT): they are
             in the model all the same
+  kill      (bpf, bpf-socket) SIGKILL leaves none of htracr's BPF programs
+            loaded: the TCX links and the socket go with the process, so no
+            packet keeps paying for a filter nobody reads
   wrk       `wrk -t1 -c4 -d2s` with --jsonl (SUDO_UID set: the drop goes to
             it; stopped with SIGTERM): exit 0, zero drops, 4 connections
             carrying HTTP (wrk's extra address-probe connection carries
@@ -91,7 +94,7 @@ BACKENDS = ["bpf", "bpf-socket", "pcap"]
 # the line htracr logs for where its eBPF filter runs (src/capture_bpf.c)
 ATTACH_LINE = {"bpf": "eBPF filter on %s's tc hooks (TCX ingress and egress)",
                "bpf-socket": None}
-GROUPS = ["nonroot", "mixed", "count", "stopdrain", "wrk", "budget", "flood"]
+GROUPS = ["nonroot", "mixed", "count", "stopdrain", "kill", "wrk", "budget", "flood"]
 TOOLS = ["curl", "wrk", "tcpdump", "setpriv", netns.NGINX]
 COUNT = 25                     # -c
 WRK_SUDO = (4321, 4321)        # SUDO_UID/SUDO_GID given to the wrk run
@@ -828,6 +831,51 @@ def group_flood(res, ctx):
 
 
 # --------------------------------------------------------------------------
+# kill: nothing of the filter outlives htracr
+
+def loaded_htracr_progs():
+    """Sorted names of the loaded BPF programs that are htracr's (bpftool),
+    or None when bpftool cannot list them."""
+    r = subprocess.run(["bpftool", "-j", "prog", "show"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        return None
+    try:
+        progs = json.loads(r.stdout)
+    except ValueError:
+        return None
+    return sorted(p.get("name", "") for p in progs if p.get("name", "").startswith("htracr_"))
+
+
+def group_kill(res, ctx):
+    """SIGKILL gives htracr no chance to detach anything: its programs must
+    go with the process all the same (a TCX link, like the socket, is held
+    by a descriptor), or every packet on the interface would keep running a
+    filter whose ring nobody reads."""
+    if not ctx.backend.startswith("bpf"):
+        return
+    tag = "%s: kill" % ctx.backend
+    before = loaded_htracr_progs()
+    if before is None:
+        res.skip(tag, "bpftool cannot list the loaded programs")
+        return
+    run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "kill", json=False)
+    if not start(res, ctx, tag, run):
+        return
+    during = loaded_htracr_progs() or []
+    run.stop(signal.SIGKILL, 10)
+    after = loaded_htracr_progs()
+    deadline = time.monotonic() + 5   # programs are freed after an RCU grace period
+    while after != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+        after = loaded_htracr_progs()
+    want = ["htracr_tc_in", "htracr_tc_out"] if ctx.backend == "bpf" else ["htracr_filter"]
+    res.truth("%s: while it captures, its programs are loaded (%s)" % (tag, ", ".join(want)),
+              all(w in during for w in want), "loaded: %r" % during)
+    res.check(tag + ": after SIGKILL none of them is left", before, after)
+
+
+# --------------------------------------------------------------------------
 
 def run_backend(res, backend, groups):
     ctx = None
@@ -842,7 +890,7 @@ def run_backend(res, backend, groups):
             ctx.pair.client_if))
         for g, fn in (("nonroot", group_nonroot), ("mixed", group_mixed),
                       ("count", group_count), ("stopdrain", group_stopdrain),
-                      ("wrk", group_wrk), ("budget", group_budget), ("flood", group_flood)):
+                      ("kill", group_kill), ("wrk", group_wrk), ("budget", group_budget), ("flood", group_flood)):
             if g in groups:
                 t = time.monotonic()
                 try:
