@@ -8,7 +8,8 @@
 # tests/badinput/mkpcap.py (truncated captures, lying length fields, pcapng
 # blocks with broken lengths, compression bombs, absurd HTTP, ten thousand
 # connections without a handshake, random bytes) or by this script (empty
-# file, directory, missing path). Every case runs under `timeout` with the
+# file, directory, missing path), and bad option values (exit 2, one error
+# line saying what to give). Every case runs under `timeout` with the
 # normal binary and, when one exists, a sanitizer build; none may crash, hang,
 # or trip a sanitizer. Then, by the kind of file:
 #   bad        exit non-zero, exactly one "htracr: error:" line, naming the file
@@ -343,6 +344,25 @@ case_ valid open-3k-bodies "$in/open-3k-bodies.pcap" --maxrss 27000 \
 case_ valid pcapng-ts-huge "$in/pcapng-ts-huge.pcapng" --check 'd["stats"]["requests"] == 1'
 case_ valid time-travel "$in/time-travel.pcap" \
     --check 'd["stats"]["requests"] == 1 and d["stats"]["responses"] == 1'
+
+# Bad option values: exit 2 and one error line that says what to give.
+opt_case() { # name expected-text args...
+    local name=$1 want=$2 out rc
+    shift 2
+    out=$("$bin" "$@" 2>&1 >/dev/null)
+    rc=$?
+    if [ "$rc" -eq 2 ] && [[ "$out" == *"$want"* ]] && [ "$(grep -c 'htracr: error:' <<<"$out")" -eq 1 ]; then
+        echo "ok   option $name"
+        pass=$((pass + 1))
+    else
+        echo "FAIL option $name: exit $rc, stderr: ${out:0:300}"
+        fail=$((fail + 1))
+    fi
+}
+if [ -z "$only" ] || [[ "option" == *"$only"* ]]; then
+    opt_case attach "bad --attach 'nowhere': give tc, socket or auto" --attach nowhere -r /dev/null
+    opt_case backend "bad --backend 'nope': give bpf, pcap or auto" --backend nope -r /dev/null
+fi
 
 slow=$(for k in "${!seconds[@]}"; do echo "${seconds[$k]} $k"; done | sort -rn | head -n 3 |
     awk '{printf "%s %d ms, ", $2, $1}')
