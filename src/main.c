@@ -416,6 +416,16 @@ static int parse_args(struct cli *cli, int argc, char **argv)
         log_msg(LOG_ERROR, "unexpected argument '%s' (see htracr --help)", argv[optind]);
         return -EINVAL;
     }
+    /* --attach tc is a request for one interface's hooks; refused rather
+     * than quietly put on a socket on all of them. */
+    if (cli->attach == CAPTURE_ATTACH_TC && !cli->read &&
+        (!cli->iface || !*cli->iface || strcmp(cli->iface, "any") == 0)) {
+        log_msg(LOG_ERROR, "--attach tc needs one interface (-i IFACE): the tc hooks are an "
+                           "interface's own");
+        return -EINVAL;
+    }
+    if (cli->attach != CAPTURE_ATTACH_AUTO && cli->backend == CAPTURE_PCAP)
+        log_msg(LOG_WARN, "--attach is for the eBPF backend; --backend pcap ignores it");
     int to_stdout = 0;
     const struct output *outs[] = {&cli->json, &cli->jsonl, &cli->har};
     for (int i = 0; i < 3; i++)

@@ -362,6 +362,7 @@ opt_case() { # name expected-text args...
 if [ -z "$only" ] || [[ "option" == *"$only"* ]]; then
     opt_case attach "bad --attach 'nowhere': give tc, socket or auto" --attach nowhere -r /dev/null
     opt_case backend "bad --backend 'nope': give bpf, pcap or auto" --backend nope -r /dev/null
+    opt_case attach-tc-all "--attach tc needs one interface (-i IFACE)" --attach tc --no-ui
 fi
 
 slow=$(for k in "${!seconds[@]}"; do echo "${seconds[$k]} $k"; done | sort -rn | head -n 3 |
