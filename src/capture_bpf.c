@@ -716,8 +716,14 @@ struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[
     b->skel->rodata->tai_clock = b->tai;
 
     /* tc on one interface when asked, or when nothing stands between its
-     * hooks and the tap (above); the socket filter is loaded either way, to
-     * fall back on. */
+     * hooks and the tap (above); the socket filter is loaded too unless tc
+     * was asked for, to fall back on. */
+    if (!iface && o->attach == CAPTURE_ATTACH_TC) {
+        snprintf(errbuf, CAPTURE_ERRBUF,
+                 "the eBPF filter can go on the tc hooks of one interface only (give -i IFACE)");
+        err = EINVAL;
+        goto out;
+    }
     want_tc = iface && o->attach != CAPTURE_ATTACH_SOCKET;
     if (want_tc) {
         r = tc_sees_as_tap(ifindex, why, sizeof(why));
@@ -733,6 +739,7 @@ struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[
     }
     bpf_program__set_autoload(b->skel->progs.htracr_tc_in, want_tc);
     bpf_program__set_autoload(b->skel->progs.htracr_tc_out, want_tc);
+    bpf_program__set_autoload(b->skel->progs.htracr_filter, o->attach != CAPTURE_ATTACH_TC);
     r = htracr_bpf__load(b->skel);
     if (r < 0) {
         err = -r;
