@@ -105,7 +105,8 @@ static void usage(FILE *f)
             "      --har FILE|-       write HAR 1.2\n"
             "      --no-ui            do not serve the web UI\n"
             "      --max-memory SIZE  memory budget for the model (default 256M)\n"
-            "      --body-limit SIZE  decoded body bytes kept per message (default 1M)\n"
+            "      --body-limit SIZE  decoded body bytes kept per message (default 1M\n"
+            "                         with the UI, --json, --har or -w; else 0)\n"
             "  -v, --verbose          more messages (repeat for debug)\n"
             "  -q, --quiet            errors only\n"
             "      --version          print the version\n"
@@ -1111,9 +1112,18 @@ int main(int argc, char **argv)
 
     rc.summary = !ui && !cli.json.path && !cli.jsonl.path && !cli.har.path && !cli.write;
     int stream = !ui && cli.jsonl.path && !cli.json.path && !cli.har.path;
-    /* JSONL carries no bodies: unless asked, do not decode or keep them. */
-    if (stream && !cli.body_limit_given)
+    /* Bodies are kept for what shows them: the UI, the HAR (content.text)
+     * and the JSON (body_kept). JSONL and the summary carry none: unless
+     * asked, they are neither decoded nor kept, which saves their memory and
+     * the CPU that reads them. With -w the limit stays: live, the body skip
+     * leaves out of the capture, and so of the pcap, what is past it. */
+    if (!ui && !cli.json.path && !cli.har.path && !cli.write && !cli.body_limit_given)
         cli.body_limit = 0;
+    if (cli.body_limit)
+        log_msg(LOG_DEBUG, "bodies: up to %zu bytes of each kept", cli.body_limit);
+    else
+        log_msg(LOG_DEBUG, "bodies: none kept (%s)", cli.body_limit_given
+                ? "--body-limit 0" : "no output shows them; --body-limit keeps them");
     struct store_opts so = {
         .max_memory = cli.max_memory,
         .body_limit = cli.body_limit,

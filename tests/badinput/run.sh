@@ -365,6 +365,33 @@ if [ -z "$only" ] || [[ "option" == *"$only"* ]]; then
     opt_case attach-tc-all "--attach tc needs one interface (-i IFACE)" --attach tc --no-ui
 fi
 
+# Which outputs keep bodies: the UI, --json and --har; -w too (live, the body
+# skip would cut the pcap short at the limit); the summary and --jsonl alone
+# keep none unless --body-limit is given (nothing shows them).
+body_case() { # name expected-text args...
+    local name=$1 want=$2 out
+    shift 2
+    out=$("$bin" -v "$@" 2>&1 >/dev/null | grep 'bodies: ')
+    if [[ "$out" == *"$want"* ]]; then
+        echo "ok   bodies $name"
+        pass=$((pass + 1))
+    else
+        echo "FAIL bodies $name: want '$want', got '${out:0:200}'"
+        fail=$((fail + 1))
+    fi
+}
+if [ -z "$only" ] || [[ "bodies" == *"$only"* ]]; then
+    f=$in/open-3k-bodies.pcap
+    body_case summary "none kept (no output shows them" -r "$f"
+    body_case write "up to 1048576 bytes" -r "$f" -w "$tmp/bodies.pcap"
+    body_case jsonl "none kept (no output shows them" -r "$f" --jsonl /dev/null
+    body_case jsonl-write "up to 1048576 bytes" -r "$f" --jsonl /dev/null -w "$tmp/bodies.pcap"
+    body_case json "up to 1048576 bytes" -r "$f" --json /dev/null
+    body_case har "up to 1048576 bytes" -r "$f" --har /dev/null --jsonl /dev/null
+    body_case given "up to 4096 bytes" -r "$f" --body-limit 4K
+    body_case given-0 "none kept (--body-limit 0)" -r "$f" --json /dev/null --body-limit 0
+fi
+
 slow=$(for k in "${!seconds[@]}"; do echo "${seconds[$k]} $k"; done | sort -rn | head -n 3 |
     awk '{printf "%s %d ms, ", $2, $1}')
 echo "slowest: ${slow%, }"
