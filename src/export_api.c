@@ -138,7 +138,7 @@ int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, FILE *
     return api_finish(w);
 }
 
-struct store_conn *export_api_find_conn(struct store *st, uint32_t conn_id)
+struct store_conn *export_api_find_conn(struct store *st, uint64_t conn_id)
 {
     /* store order is creation order, so ids ascend along the list */
     for (struct store_conn *c = store_first(st); c && c->id <= conn_id; c = store_next(c))
@@ -147,7 +147,7 @@ struct store_conn *export_api_find_conn(struct store *st, uint32_t conn_id)
     return NULL;
 }
 
-struct store_conn *export_api_find_message(struct store *st, uint32_t msg_id,
+struct store_conn *export_api_find_message(struct store *st, uint64_t msg_id,
                                            struct store_message **m)
 {
     *m = NULL;
@@ -164,7 +164,7 @@ struct store_conn *export_api_find_message(struct store *st, uint32_t msg_id,
     return NULL;
 }
 
-int export_api_packet(struct store *st, uint32_t conn_id, uint32_t idx, FILE *f,
+int export_api_packet(struct store *st, uint64_t conn_id, uint32_t idx, FILE *f,
                       char *errbuf, size_t errlen)
 {
     static const char hex[] = "0123456789abcdef";
@@ -181,20 +181,21 @@ int export_api_packet(struct store *st, uint32_t conn_id, uint32_t idx, FILE *f,
     int err;
 
     if (!c) {
-        snprintf(errbuf, errlen, "no connection %u in the model (evicted, cleared, or never seen)",
-                 conn_id);
+        snprintf(errbuf, errlen, "no connection %llu in the model (evicted, cleared, or never seen)",
+                 (unsigned long long)conn_id);
         return -ENOENT;
     }
     p = store_conn_pkt(c, idx);
     if (!p) {
-        snprintf(errbuf, errlen, "connection %u has no packet %u", conn_id, idx);
+        snprintf(errbuf, errlen, "connection %llu has no packet %u", (unsigned long long)conn_id,
+                 idx);
         return -ENOENT;
     }
     if (store_packet_raw(st, c, idx, &raw) < 0) {
         snprintf(errbuf, errlen,
-                 "the bytes of packet %u of connection %u were not kept (raw packets are "
+                 "the bytes of packet %u of connection %llu were not kept (raw packets are "
                  "not kept by this run, or were dropped to stay within the memory budget)",
-                 idx, conn_id);
+                 idx, (unsigned long long)conn_id);
         return -ENOENT;
     }
     memset(&rec, 0, sizeof(rec));

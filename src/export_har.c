@@ -341,7 +341,7 @@ static int export_har_entry(struct jsonw *w, const struct har_entry *e)
     const struct store_conn *c = e->conn;
     const struct store_message *req = e->req, *resp = NULL;
     int64_t connect = -1, blocked = -1, send, wait = 0, receive = 0, started, total;
-    char addr[64], id[16];
+    char addr[64], id[24];
     int err;
 
     if (req->response) {
@@ -413,7 +413,7 @@ static int export_har_entry(struct jsonw *w, const struct har_entry *e)
     jsonw_obj_close(w);
 
     jsonw_kstr(w, "serverIPAddress", export_json_addr(&c->server_addr, addr, sizeof(addr)));
-    snprintf(id, sizeof(id), "%u", c->id);
+    snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
     jsonw_kstr(w, "connection", id);
     if (!resp)
         jsonw_kstr(w, "comment", "no response captured");

@@ -238,7 +238,8 @@ void export_json_stats(struct jsonw *w, const struct store_stats *s)
 int export_json_servers(struct jsonw *w, struct store *st)
 {
     uint32_t nsrv = store_nservers(st);
-    uint32_t *start = NULL, *ids = NULL;
+    uint32_t *start = NULL;
+    uint64_t *ids = NULL;
     size_t nconn = 0;
     int err = 0;
 

@@ -1243,7 +1243,7 @@ static void parse_error(struct http_dir *d, llhttp_errno_t err)
         m = msg_begin(d); /* between messages: the error still gets a place */
     snprintf(text, sizeof(text), "%s: %s", name, reason ? reason : "parse error");
     set_error(d, m, text);
-    log_msg(LOG_DEBUG, "http: connection %u %s: %s", d->h->c->id,
+    log_msg(LOG_DEBUG, "http: connection %llu %s: %s", (unsigned long long)d->h->c->id,
             d->dir == DIR_C2S ? "c2s" : "s2c", text);
     stop_dir(d);
 }
@@ -1769,8 +1769,8 @@ int http_conn_data(struct http_conn *h, int dir, const uint8_t *data, size_t len
     struct http_dir *d = &h->d[dir];
     if (d->state == DS_WAIT_UPGRADE) {
         if (pend_add(h, data, len, pkt) < 0) {
-            log_msg(LOG_DEBUG, "http: connection %u: too much client data after an Upgrade "
-                               "request, not parsed", h->c->id);
+            log_msg(LOG_DEBUG, "http: connection %llu: too much client data after an Upgrade "
+                               "request, not parsed", (unsigned long long)h->c->id);
             stop_dir(d);
         }
         return d->state == DS_STOPPED;
@@ -1829,8 +1829,8 @@ static void start_resync(struct http_dir *d, int pop, uint64_t gap)
     d->state = DS_RESYNC;
     d->off += gap;
     h->c->stats.http_skipped[d->dir] += gap;
-    log_msg(LOG_DEBUG, "http: connection %u %s: capture gap of %llu bytes, resynchronising",
-            h->c->id, d->dir == DIR_C2S ? "c2s" : "s2c", (unsigned long long)gap);
+    log_msg(LOG_DEBUG, "http: connection %llu %s: capture gap of %llu bytes, resynchronising",
+            (unsigned long long)h->c->id, d->dir == DIR_C2S ? "c2s" : "s2c", (unsigned long long)gap);
 }
 
 /* Offset in data of the first plausible message start, or len. Responses:
@@ -1987,7 +1987,8 @@ void http_conn_eof(struct http_conn *h, int dir, uint32_t pkt)
             place_header_end(d);
             m->complete = 1;
         } else if (err != HPE_OK && m) {
-            log_msg(LOG_DEBUG, "http: connection %u: message %u cut short", h->c->id, m->id);
+            log_msg(LOG_DEBUG, "http: connection %llu: message %llu cut short",
+                    (unsigned long long)h->c->id, (unsigned long long)m->id);
         }
     }
     stop_dir(d);

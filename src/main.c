@@ -497,7 +497,7 @@ static void print_summary_conn(const struct store_conn *c, struct store *st)
     char ca[64], sa[64];
     decode_addr_str(&c->client_addr, ca, sizeof(ca));
     decode_addr_str(&c->server_addr, sa, sizeof(sa));
-    printf("connection %u  %s:%u -> %s:%u  %u packets  %s\n", c->id, ca, c->client_port, sa,
+    printf("connection %llu  %s:%u -> %s:%u  %u packets  %s\n", (unsigned long long)c->id, ca, c->client_port, sa,
            c->server_port, c->npackets,
            c->close == CLOSE_FIN ? "closed" : c->close == CLOSE_RST ? "reset" : "open");
     for (uint32_t i = 0; i < c->nmessages; i++) {
@@ -980,7 +980,7 @@ static int ctl_write_pcap(void *ctx, FILE *f, char *errbuf)
     return r;
 }
 
-static int ctl_replay(void *ctx, uint32_t msg_id, char *errbuf)
+static int ctl_replay(void *ctx, uint64_t msg_id, char *errbuf)
 {
     struct app *a = ctx;
     struct store_message *m = NULL;
@@ -1000,12 +1000,14 @@ static int ctl_replay(void *ctx, uint32_t msg_id, char *errbuf)
     }
     store_unlock(a->st);
     if (n == -ENOENT)
-        snprintf(errbuf, SERVER_ERRBUF, "no message %u in the model", msg_id);
+        snprintf(errbuf, SERVER_ERRBUF, "no message %llu in the model",
+                 (unsigned long long)msg_id);
     else if (n == -E2BIG)
-        snprintf(errbuf, SERVER_ERRBUF, "request %u is too big to send again", msg_id);
+        snprintf(errbuf, SERVER_ERRBUF, "request %llu is too big to send again",
+                 (unsigned long long)msg_id);
     else if (n < 0)
-        snprintf(errbuf, SERVER_ERRBUF, "message %u is not a request that can be sent again",
-                 msg_id);
+        snprintf(errbuf, SERVER_ERRBUF, "message %llu is not a request that can be sent again",
+                 (unsigned long long)msg_id);
     else {
         int r = replay_send(&addr, port, head, (size_t)n);
         if (r < 0) {

@@ -488,13 +488,13 @@ static int api_packet(struct req *rq)
     int r;
 
     if (query_u64(rq->ri, "conn", &conn_id) != 1 || query_u64(rq->ri, "idx", &idx) != 1 ||
-        conn_id > UINT32_MAX || idx > UINT32_MAX)
+        idx > UINT32_MAX)
         return send_error(rq, 400, "give conn (a connection id) and idx (a packet index), "
                                    "e.g. /api/packet?conn=1&idx=0");
     if (membuf_open(&mb) < 0)
         return send_error(rq, 500, "out of memory");
     store_lock(srv->st);
-    r = export_api_packet(srv->st, (uint32_t)conn_id, (uint32_t)idx, mb.f, why, sizeof(why));
+    r = export_api_packet(srv->st, conn_id, (uint32_t)idx, mb.f, why, sizeof(why));
     store_unlock(srv->st);
     if (membuf_close(&mb) < 0 && r == 0)
         r = -EIO;
@@ -532,10 +532,10 @@ static int api_body(struct req *rq)
     size_t len = 0;
     int truncated = 0, r;
 
-    if (query_u64(rq->ri, "msg", &id) != 1 || id == 0 || id > UINT32_MAX)
+    if (query_u64(rq->ri, "msg", &id) != 1 || id == 0)
         return send_error(rq, 400, "give msg (a message id), e.g. /api/body?msg=2");
     store_lock(srv->st);
-    if (!export_api_find_message(srv->st, (uint32_t)id, &m)) {
+    if (!export_api_find_message(srv->st, id, &m)) {
         store_unlock(srv->st);
         return send_error(rq, 404, "no message %llu in the model", (unsigned long long)id);
     }
@@ -892,12 +892,12 @@ static int api_replay(struct req *rq)
     uint64_t id = 0;
     int r, kind = -1, has_body = 0;
 
-    if (query_u64(rq->ri, "msg", &id) != 1 || id == 0 || id > UINT32_MAX)
+    if (query_u64(rq->ri, "msg", &id) != 1 || id == 0)
         return send_error(rq, 400, "give msg (a request's message id), e.g. /api/replay?msg=1");
     if (!srv->ctl.replay)
         return send_error(rq, 501, "requests cannot be made again in this run");
     store_lock(srv->st);
-    if (export_api_find_message(srv->st, (uint32_t)id, &m)) {
+    if (export_api_find_message(srv->st, id, &m)) {
         kind = m->kind;
         has_body = m->body_bytes > 0 || m->gap_bytes > 0;
     }
@@ -910,7 +910,7 @@ static int api_replay(struct req *rq)
     if (has_body)
         return send_error(rq, 400, "request %llu has a body: only requests without one can be "
                                    "made again", (unsigned long long)id);
-    r = srv->ctl.replay(srv->ctl.ctx, (uint32_t)id, errbuf);
+    r = srv->ctl.replay(srv->ctl.ctx, id, errbuf);
     if (r < 0)
         return send_ctl_error(rq, r, "making the request again", errbuf);
     server_notify(srv);

@@ -30,8 +30,8 @@ struct store {
     struct store_stats stats;
     struct store_conn *head, *tail;
     size_t mem;
-    uint32_t next_conn_id;
-    uint32_t next_msg_id;
+    uint64_t next_conn_id;
+    uint64_t next_msg_id;
     struct store_server **servers; /* by id - 1 */
     uint32_t nservers, cap_servers; /* ids handed out; slots (NULL once released) */
     uint32_t nlive_servers;        /* servers allocated (held or idle) */
@@ -623,12 +623,18 @@ struct store_message *store_message_new(struct store *st, struct store_conn *c, 
     return m;
 }
 
-struct store_message *store_conn_message(const struct store_conn *c, uint32_t id)
+void store_set_next_ids(struct store *st, uint64_t conn_id, uint64_t msg_id)
+{
+    st->next_conn_id = conn_id;
+    st->next_msg_id = msg_id;
+}
+
+struct store_message *store_conn_message(const struct store_conn *c, uint64_t id)
 {
     uint32_t lo = 0, hi = c->nmessages;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        uint32_t mid_id = c->messages[mid]->id;
+        uint64_t mid_id = c->messages[mid]->id;
         if (mid_id == id)
             return c->messages[mid];
         if (mid_id < id)

@@ -140,7 +140,8 @@ export class Conn {
     const len = (this.len = new Uint32Array(n));
     const fl = (this.fl = new Uint8Array(n));
     const cat = (this.cat = new Uint8Array(n));
-    const msg = (this.msg = new Int32Array(n));
+    // message ids are 64-bit in the model: a Float64Array holds them exactly to 2^53
+    const msg = (this.msg = new Float64Array(n));
     const seq = (this.seq = new Float64Array(n));
     const ack = (this.ack = new Float64Array(n));
     const catCache = model._catCache;

@@ -44,7 +44,7 @@ int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, FILE *
  * packet or its bytes are not in the store, with the reason (a one-line,
  * lower-case sentence for the user) in errbuf; nothing is written then.
  * Caller holds the store lock. 0 or -errno. */
-int export_api_packet(struct store *st, uint32_t conn_id, uint32_t idx, FILE *f,
+int export_api_packet(struct store *st, uint64_t conn_id, uint32_t idx, FILE *f,
                       char *errbuf, size_t errlen);
 
 /* The status object of /api/status: ss as the controller filled it, plus
@@ -60,10 +60,10 @@ int export_api_feed(struct store *st, const struct server_status *ss, FILE *f);
 /* The connection holding message msg_id, and the message in *m; NULL when
  * no connection in the store has it. Linear in connections (each checked by
  * its id range, then a binary search). Caller holds the store lock. */
-struct store_conn *export_api_find_message(struct store *st, uint32_t msg_id,
+struct store_conn *export_api_find_message(struct store *st, uint64_t msg_id,
                                            struct store_message **m);
 
 /* The connection with id conn_id, or NULL. Caller holds the store lock. */
-struct store_conn *export_api_find_conn(struct store *st, uint32_t conn_id);
+struct store_conn *export_api_find_conn(struct store *st, uint64_t conn_id);
 
 #endif

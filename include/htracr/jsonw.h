@@ -153,7 +153,7 @@ static inline void jsonw_kint_opt(struct jsonw *w, const char *key, int64_t v)
         jsonw_int(w, v);
 }
 /* v, or null when v == 0 (the model's "id 0 = none"). */
-static inline void jsonw_kid(struct jsonw *w, const char *key, uint32_t id)
+static inline void jsonw_kid(struct jsonw *w, const char *key, uint64_t id)
 {
     jsonw_key(w, key);
     if (id == 0)

@@ -57,7 +57,7 @@ struct server_ctl {
     int (*write_pcap)(void *ctx, FILE *f, char *errbuf);
     /* Make a request again (message id of a request): the controller sends it
      * to the same server; the exchange is captured like any other. */
-    int (*replay)(void *ctx, uint32_t msg_id, char *errbuf);
+    int (*replay)(void *ctx, uint64_t msg_id, char *errbuf);
 };
 
 struct server_opts {

@@ -53,14 +53,14 @@ enum {
     PKT_RESET = 1u << 15,
 };
 
-/* One TCP segment as the model keeps it (40 bytes). */
+/* One TCP segment as the model keeps it (40 bytes, none of them padding). */
 struct store_packet {
     int64_t ts_us;      /* µs since the Unix epoch */
+    uint64_t msg;       /* id of the first HTTP message its bytes belong to; 0 none */
     uint32_t seq;       /* relative to this direction's ISN (0 = the SYN) */
     uint32_t ack;       /* relative to the other direction's ISN; valid with ACK */
     uint32_t len;       /* TCP payload length on the wire */
     uint32_t win;       /* receive window in bytes (scaled when scaling is on) */
-    uint32_t msg;       /* id of the first HTTP message its bytes belong to; 0 none */
     uint16_t flags;     /* TCPF_* */
     uint8_t dir;        /* DIR_C2S / DIR_S2C */
     uint8_t _pad;
@@ -75,11 +75,21 @@ struct store_header {
 };
 
 /* One HTTP message. Strings live in the connection's arena. Times are µs.
- * Fields are grouped by size, so that only 4 bytes go to padding (184
- * bytes in all, 200 when they were not): the model keeps two for every
- * transaction. */
+ * Fields are grouped by size, so that none of its 192 bytes is padding: the
+ * model keeps two for every transaction. Ids are 64-bit: a capture left
+ * running for days makes more than 2^32 messages. */
 struct store_message {
-    uint32_t id;            /* unique in the capture, from 1 */
+    uint64_t id;            /* unique in the capture, from 1 */
+    uint64_t request;       /* responses: id of the request answered; 0 unknown */
+    uint64_t response;      /* requests: id of the final response; 0 none */
+    int64_t start_us, end_us;
+    uint32_t first_packet;  /* index into the connection's packets */
+    uint32_t last_packet;
+    uint32_t packets;       /* number of packets carrying its bytes */
+    uint32_t nheaders;
+    uint32_t headers_dropped; /* past the header bound: counted, not kept */
+    uint32_t body_len;
+    int32_t round_trips;    /* -1 until TCP analysis fills it */
     uint8_t kind;           /* MSG_REQUEST / MSG_RESPONSE */
     uint8_t http_major, http_minor;
     uint8_t complete;       /* the parser saw its end */
@@ -90,16 +100,6 @@ struct store_message {
     uint8_t body_truncated; /* more body existed than was kept */
     uint8_t body_decode_error;
     uint16_t status;        /* responses */
-    int64_t start_us, end_us;
-    uint32_t first_packet;  /* index into the connection's packets */
-    uint32_t last_packet;
-    uint32_t packets;       /* number of packets carrying its bytes */
-    uint32_t nheaders;
-    uint32_t headers_dropped; /* past the header bound: counted, not kept */
-    uint32_t request;       /* responses: id of the request answered; 0 unknown */
-    uint32_t response;      /* requests: id of the final response; 0 none */
-    uint32_t body_len;
-    int32_t round_trips;    /* -1 until TCP analysis fills it */
     const char *method;     /* requests */
     const char *url;        /* requests */
     const char *reason;     /* responses */
@@ -186,7 +186,7 @@ struct store_span {
 #define STORE_SERIES_FIRST 16
 
 struct store_conn {
-    uint32_t id;                /* from 1, in order of first packet */
+    uint64_t id;                /* from 1, in order of first packet */
     uint32_t server;            /* id of its store_server */
     struct ip_addr client_addr, server_addr;
     uint16_t client_port, server_port;
@@ -328,7 +328,9 @@ int64_t store_conn_add_packet(struct store *st, struct store_conn *c, const stru
 /* New zeroed message appended to c (id assigned, round_trips/ttfb/stall -1). */
 struct store_message *store_message_new(struct store *st, struct store_conn *c, enum msg_kind kind);
 /* Find a message of c by id (binary search), or NULL. */
-struct store_message *store_conn_message(const struct store_conn *c, uint32_t id);
+struct store_message *store_conn_message(const struct store_conn *c, uint64_t id);
+/* For tests: the ids the next connection and the next message get. */
+void store_set_next_ids(struct store *st, uint64_t conn_id, uint64_t msg_id);
 /* Add an analysis event; counted against the budget. 0 or -ENOMEM. */
 int store_conn_event(struct store *st, struct store_conn *c, uint32_t type, uint8_t dir,
                      uint32_t packet, int64_t ts_us);
