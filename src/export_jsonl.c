@@ -191,10 +191,16 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c, const
     uint64_t pk[2] = {0, 0}, rx[2] = {0, 0};
     uint32_t from = req ? req->first_packet : resp->first_packet;
     uint32_t to = resp ? resp->last_packet : req->last_packet;
-    for (uint64_t i = from; i <= to; i++) {
-        const struct store_packet *sp = store_conn_pkt((struct store_conn *)c, (uint32_t)i);
-        if (!sp)
-            continue;
+    /* The held ones among them. Indices are modulo 2^32 (store_conn_pkt):
+     * offsets from the first held packet, signed. */
+    int64_t i0 = (int32_t)(from - (uint32_t)c->pkt_base);
+    int64_t i1 = (int32_t)(to - (uint32_t)c->pkt_base);
+    if (i0 < 0)
+        i0 = 0;
+    if (i1 >= (int64_t)c->npackets)
+        i1 = (int64_t)c->npackets - 1;
+    for (int64_t i = i0; i <= i1; i++) {
+        const struct store_packet *sp = &c->packets[i];
         pk[sp->dir]++;
         rx[sp->dir] += (sp->analysis & PKT_RETRANS) != 0;
     }

@@ -598,7 +598,7 @@ static int api_download(struct req *rq, enum dl_kind kind)
         for (struct store_conn *c = store_first(srv->st); c && r == 0; c = store_next(c)) {
             /* export_jsonl_conn counts lines in c->emitted ("reused"):
              * write each connection whole, and leave the count as it was */
-            uint32_t emitted = c->emitted;
+            uint64_t emitted = c->emitted;
             c->emitted = 0;
             r = export_jsonl_conn(srv->st, c, f);
             c->emitted = emitted;

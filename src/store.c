@@ -948,13 +948,13 @@ struct store_conn *store_first(struct store *st)
 int32_t store_conn_round_trips(struct store_conn *c, uint32_t first, uint32_t last, uint8_t dir)
 {
     const struct store_packet *p = store_conn_pkt(c, first);
-    if (!p || !store_conn_pkt(c, last) || last < first)
+    const struct store_packet *q = store_conn_pkt(c, last);
+    if (!p || !q || q < p) /* held, and in order (indices are modulo 2^32) */
         return -1;
     int32_t rounds = 0;
     int acked = 1;            /* the first data packet starts a round */
     uint32_t round_end = 0;   /* relative seq after the round's first segment */
-    for (uint64_t i = first; i <= last; i++) {
-        p = store_conn_pkt(c, (uint32_t)i);
+    for (; p <= q; p++) {
         if (p->dir != dir) {
             if (rounds && (p->flags & TCPF_ACK) && (int32_t)(p->ack - round_end) >= 0)
                 acked = 1;
@@ -1058,9 +1058,10 @@ static int raw_get(const struct raw_chunk *k, uint32_t i, struct store_raw *out)
 
 int store_packet_raw(struct store *st, struct store_conn *c, uint32_t idx, struct store_raw *out)
 {
-    if (!c->raw || idx < c->pkt_base || idx - c->pkt_base >= c->npackets)
+    uint32_t off = idx - (uint32_t)c->pkt_base; /* modulo 2^32, as store_conn_pkt */
+    if (!c->raw || off >= c->npackets)
         return -ENOENT;
-    uint32_t r32 = c->raw[idx - c->pkt_base];
+    uint32_t r32 = c->raw[off];
     if (!r32)
         return -ENOENT;
     /* Widen the low 32 bits of (number + 1) against the newest number. */

@@ -946,8 +946,8 @@ void tcp_conn_finish(struct tcp_conn *t)
     struct store_conn *c = t->c;
     end_round(t, DIR_C2S);
     end_round(t, DIR_S2C);
-    uint32_t total = store_conn_total_packets(c);
-    uint32_t last = total ? total - 1 : 0;
+    uint64_t total = store_conn_total_packets(c);
+    uint32_t last = total ? (uint32_t)(total - 1) : 0;
     for (int dir = 0; dir < 2; dir++) {
         struct tcp_dir *d = &t->d[dir];
         /* Deliver what was buffered, declaring the holes before it lost. */

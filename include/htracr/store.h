@@ -199,14 +199,17 @@ struct store_conn {
     struct store_conn_stats stats;
 
     /* packets[0] has index pkt_base: in stream mode, store_conn_flush()
-     * drops what has been written out, and indices keep counting. Use
-     * store_conn_pkt() to look a packet up by index. */
+     * drops what has been written out, and indices keep counting. A
+     * packet's index is the low 32 bits of its number on the connection
+     * (they wrap on one that streams past 2^32 packets, hours at a high
+     * rate); what the store holds of a connection is far less than 2^31
+     * packets, so store_conn_pkt() looks an index up modulo 2^32. */
     struct store_packet *packets;
     uint32_t npackets, cap_packets;
     uint32_t *raw;              /* keep_raw: raw record number + 1 per packet (low 32 bits) */
     uint32_t cap_raw;
-    uint32_t pkt_base;
-    uint32_t emitted;           /* JSONL lines written for it so far */
+    uint64_t pkt_base;
+    uint64_t emitted;           /* JSONL lines written for it so far */
     struct store_message **messages;    /* in order of first byte */
     uint32_t nmessages, cap_messages;
     struct store_event *events;
@@ -310,15 +313,16 @@ void store_conn_finish(struct store *st, struct store_conn *c);
  * no-op in retain mode. The caller drops every message pointer of c. */
 void store_conn_flush(struct store *st, struct store_conn *c);
 
-/* The packet with index idx, or NULL when it is not (or no longer) held. */
+/* The packet with index idx, or NULL when it is not (or no longer) held.
+ * Modulo 2^32: an index before pkt_base comes out as a huge offset. */
 static inline struct store_packet *store_conn_pkt(struct store_conn *c, uint32_t idx)
 {
-    return idx - c->pkt_base < c->npackets && idx >= c->pkt_base ? &c->packets[idx - c->pkt_base]
-                                                                 : NULL;
+    uint32_t off = idx - (uint32_t)c->pkt_base;
+    return off < c->npackets ? &c->packets[off] : NULL;
 }
 
 /* Packets seen on c so far, flushed ones included. */
-static inline uint32_t store_conn_total_packets(const struct store_conn *c)
+static inline uint64_t store_conn_total_packets(const struct store_conn *c)
 {
     return c->pkt_base + c->npackets;
 }

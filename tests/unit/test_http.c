@@ -1417,6 +1417,23 @@ TEST(http_mutated_streams_keep_bounds)
     CHECK(total > complete);
 }
 
+/* The connection's JSONL lines, in a string to free; NULL on failure. */
+static char *jsonl_of(struct fx *f)
+{
+    char *out = NULL;
+    size_t n = 0;
+    FILE *mf = open_memstream(&out, &n);
+    if (!mf)
+        return NULL;
+    int r = export_jsonl_conn(f->st, f->c, mf);
+    fclose(mf);
+    if (r != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 /* Ids go past 32 bits and stay in order, never 0: a capture left running
  * for days makes more than 2^32 messages (110,000 a second, bench/live's
  * rate, in under 11 hours), and pairing, lookups by id and the outputs
@@ -1453,14 +1470,42 @@ TEST(http_ids_past_32_bits)
         }
     }
     /* JSONL: the connection's id and the last pair's, whole. */
-    char *out = NULL;
-    size_t n = 0;
-    FILE *mf = open_memstream(&out, &n);
-    CHECK(mf);
-    CHECK_INT(export_jsonl_conn(f.st, f.c, mf), 0);
-    fclose(mf);
+    char *out = jsonl_of(&f);
     CHECK(out && strstr(out, "\"connection\":4294967296,"));
     CHECK(strstr(out, "\"id\":4294967297,") && strstr(out, "\"response\":4294967298,"));
+    free(out);
+    fx_free(&f);
+}
+
+/* Packet indices are the low 32 bits of a packet's number on its
+ * connection: one that streams past 2^32 packets (JSONL, hours at a high
+ * rate) wraps them, and lookups, round trips and the JSONL's packet counts
+ * go on working across the wrap. */
+TEST(http_packet_indices_wrap)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    f.c->pkt_base = (uint64_t)UINT32_MAX - 2; /* as if that many were flushed */
+    for (int i = 0; i < 3; i++) {
+        CHECK_INT(fx_send(&f, DIR_C2S, req1), 0);
+        CHECK_INT(fx_send(&f, DIR_S2C, rsp1), 0);
+    }
+    CHECK(store_conn_total_packets(f.c) == (uint64_t)UINT32_MAX + 4);
+    CHECK_INT(f.c->nmessages, 6);
+    for (uint32_t i = 0; i < 6; i++) {
+        struct store_message *m = msg(&f, i);
+        CHECK_INT(m->first_packet, (uint32_t)(UINT32_MAX - 2 + i));
+        CHECK(store_conn_pkt(f.c, m->first_packet) == &f.c->packets[i]);
+        CHECK(store_conn_pkt(f.c, m->first_packet)->msg == m->id);
+        CHECK_INT(m->round_trips, 1);
+    }
+    CHECK(store_conn_pkt(f.c, UINT32_MAX - 3) == NULL); /* before the first held */
+    CHECK(store_conn_pkt(f.c, 3) == NULL);              /* after the last */
+    char *out = jsonl_of(&f);
+    int lines = 0;
+    for (const char *p = out; p && (p = strstr(p, "\"packets_c2s\":1,\"packets_s2c\":1,")); p++)
+        lines++;
+    CHECK_INT(lines, 3);
     free(out);
     fx_free(&f);
 }
