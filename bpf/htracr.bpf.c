@@ -72,7 +72,7 @@ const volatile __u64 wake_bytes = 1 << 20; /* force a wakeup past this fill */
  * 10 ms poll, a busy capture wakes about as often as before, and a quiet
  * one (polling every 100 ms) still wakes at once for a response. */
 const volatile __u64 wake_gap_ns = 10000000;
-const volatile __u32 tai_clock = 1;        /* bpf_ktime_get_tai_ns exists (5.19+) */
+const volatile __u32 tai_clock = 1; /* bpf_ktime_get_tai_ns exists (5.19+) */
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -135,7 +135,8 @@ static __always_inline int parse_l3(struct __sk_buff *skb, struct pkt *p)
     for (int i = 0; i < 2; i++) {
         __u16 tag[2];
 
-        if (proto != ETH_P_8021Q && proto != ETH_P_8021AD) break;
+        if (proto != ETH_P_8021Q && proto != ETH_P_8021AD)
+            break;
         if (bpf_skb_load_bytes_relative(skb, off, tag, sizeof(tag), BPF_HDR_START_NET) < 0)
             return -1;
         proto = bpf_ntohs(tag[1]);
@@ -167,8 +168,10 @@ static __always_inline int parse_l3(struct __sk_buff *skb, struct pkt *p)
             p->have_net = 1;
         }
         hl = ip.ihl * 4;
-        if (ip.version != 4 || hl < sizeof(ip)) return -1;
-        if (bpf_ntohs(ip.frag_off) & IP_OFFSET_MASK) return -1; /* no L4 header here */
+        if (ip.version != 4 || hl < sizeof(ip))
+            return -1;
+        if (bpf_ntohs(ip.frag_off) & IP_OFFSET_MASK)
+            return -1; /* no L4 header here */
         p->flow.family = AF_INET;
         __builtin_memcpy(p->flow.saddr, &ip.saddr, 4);
         __builtin_memcpy(p->flow.daddr, &ip.daddr, 4);
@@ -177,13 +180,16 @@ static __always_inline int parse_l3(struct __sk_buff *skb, struct pkt *p)
         p->ip_end = bpf_ntohs(ip.tot_len) ? off + bpf_ntohs(ip.tot_len) : 0;
         return 0;
     }
-    if (proto != ETH_P_IPV6) return -1;
+    if (proto != ETH_P_IPV6)
+        return -1;
 
     struct ipv6hdr ip6;
     __u16 plen;
 
-    if (bpf_skb_load_bytes_relative(skb, off, &ip6, sizeof(ip6), BPF_HDR_START_NET) < 0) return -1;
-    if (ip6.version != 6) return -1;
+    if (bpf_skb_load_bytes_relative(skb, off, &ip6, sizeof(ip6), BPF_HDR_START_NET) < 0)
+        return -1;
+    if (ip6.version != 6)
+        return -1;
     if (off == 0) {
         __builtin_memcpy(p->net, &ip6, sizeof(p->net));
         p->have_net = 1;
@@ -207,7 +213,8 @@ static __always_inline int parse_l3(struct __sk_buff *skb, struct pkt *p)
             return -1;
         if (nexthdr == IPPROTO_FRAGMENT) {
             /* a fragment other than the first carries no L4 header */
-            if ((((__u16)ext[2] << 8) | ext[3]) & 0xfff8) return -1;
+            if ((((__u16)ext[2] << 8) | ext[3]) & 0xfff8)
+                return -1;
             off += 8;
         } else if (nexthdr == IPPROTO_AH) {
             off += ((__u32)ext[1] + 2) * 4;
@@ -238,8 +245,10 @@ static __always_inline int net_offset(struct __sk_buff *skb, const struct pkt *p
     }
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-        if (bpf_skb_load_bytes(skb, cand[i], at, sizeof(at)) < 0) continue;
-        if (at[0] == net[0] && at[1] == net[1]) return cand[i];
+        if (bpf_skb_load_bytes(skb, cand[i], at, sizeof(at)) < 0)
+            continue;
+        if (at[0] == net[0] && at[1] == net[1])
+            return cand[i];
     }
     return -1;
 }
@@ -249,8 +258,7 @@ static __always_inline int net_offset(struct __sk_buff *skb, const struct pkt *p
  * starting "HTTP/" is a response's first segment (HTRACR_F_WAKE), read from
  * the copy rather than with one more helper call. */
 static __always_inline void emit(struct __sk_buff *skb, struct htracr_counters *c,
-                                 const struct htracr_rec *h, __u32 len, __u32 woff,
-                                 const __u32 cls)
+                                 const struct htracr_rec *h, __u32 len, __u32 woff, const __u32 cls)
 {
     struct htracr_rec *r;
     __u64 flags, avail;
@@ -264,8 +272,10 @@ static __always_inline void emit(struct __sk_buff *skb, struct htracr_counters *
     /* The verifier must see the bound on the very register passed on: keep
      * the compiler from reusing a copy checked only in the caller. */
     asm volatile("" : "+r"(len));
-    if (len > cls) len = cls;
-    if (len < 1) len = 1;
+    if (len > cls)
+        len = cls;
+    if (len < 1)
+        len = 1;
     if (bpf_skb_load_bytes(skb, 0, r + 1, len) < 0) {
         c->load_fail++;
         bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
@@ -293,16 +303,16 @@ static __always_inline void emit(struct __sk_buff *skb, struct htracr_counters *
      * wake_gap_ns on this CPU while the ring stays past the threshold. */
     flags = BPF_RB_NO_WAKEUP;
     avail = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA);
-    if (avail >= wake_bytes &&
-        (avail - (sizeof(*r) + cls + BPF_RINGBUF_HDR_SZ) < wake_bytes ||
-         h->ts_ns - c->last_wake_ns >= wake_gap_ns)) {
+    if (avail >= wake_bytes && (avail - (sizeof(*r) + cls + BPF_RINGBUF_HDR_SZ) < wake_bytes ||
+                                h->ts_ns - c->last_wake_ns >= wake_gap_ns)) {
         flags = BPF_RB_FORCE_WAKEUP;
         c->fill_wakes++;
     } else if (wake && h->ts_ns - c->last_wake_ns >= wake_gap_ns) {
         flags = BPF_RB_FORCE_WAKEUP;
         c->resp_wakes++;
     }
-    if (flags == BPF_RB_FORCE_WAKEUP) c->last_wake_ns = h->ts_ns;
+    if (flags == BPF_RB_FORCE_WAKEUP)
+        c->last_wake_ns = h->ts_ns;
     bpf_ringbuf_submit(r, flags);
     c->records++;
     c->skipped_bytes += h->skipped;
@@ -320,8 +330,7 @@ static __always_inline int port_selected(__u16 port)
  * copy it into the ring, count. pkt_type goes into the record: the
  * packet's own, or PACKET_OUTGOING at the tc egress hook, where the skb
  * has not been given one. */
-static __always_inline void capture(struct __sk_buff *skb, struct htracr_counters *c,
-                                    __u8 pkt_type)
+static __always_inline void capture(struct __sk_buff *skb, struct htracr_counters *c, __u8 pkt_type)
 {
     struct htracr_ctl *on;
     struct htracr_rec h = {};
@@ -331,9 +340,11 @@ static __always_inline void capture(struct __sk_buff *skb, struct htracr_counter
 
     c->seen++;
     on = bpf_map_lookup_elem(&ctl, &zero);
-    if (!on || !on->enabled) return;
+    if (!on || !on->enabled)
+        return;
 
-    if (parse_l3(skb, &p) < 0) return;
+    if (parse_l3(skb, &p) < 0)
+        return;
     if (p.l4proto == IPPROTO_TCP) {
         struct tcphdr th;
         __u32 thl;
@@ -347,7 +358,8 @@ static __always_inline void capture(struct __sk_buff *skb, struct htracr_counter
         if (!port_selected(p.flow.dport) && !port_selected(p.flow.sport))
             return;
         thl = th.doff * 4;
-        if (thl < sizeof(th)) return;
+        if (thl < sizeof(th))
+            return;
         p.paylen = p.l4off + thl; /* payload offset for now */
         p.seq = bpf_ntohl(th.seq);
     } else if (p.l4proto == IPPROTO_UDP && dns) {
@@ -355,7 +367,8 @@ static __always_inline void capture(struct __sk_buff *skb, struct htracr_counter
 
         if (bpf_skb_load_bytes_relative(skb, p.l4off, &uh, sizeof(uh), BPF_HDR_START_NET) < 0)
             return;
-        if (uh.source != bpf_htons(53) && uh.dest != bpf_htons(53)) return;
+        if (uh.source != bpf_htons(53) && uh.dest != bpf_htons(53))
+            return;
     } else {
         return;
     }
@@ -390,7 +403,8 @@ static __always_inline void capture(struct __sk_buff *skb, struct htracr_counter
              * skb length when the field is 0, as with BIG TCP) */
             poff = noff + p.paylen;
             end = p.ip_end ? noff + p.ip_end : skb->len;
-            if (end > skb->len) end = skb->len;
+            if (end > skb->len)
+                end = skb->len;
             if (end > poff) {
                 __u32 pl = end - poff;
 
@@ -462,7 +476,8 @@ int htracr_filter(struct __sk_buff *skb)
     __u32 zero = 0;
 
     c = bpf_map_lookup_elem(&counters, &zero);
-    if (!c) return 0;
+    if (!c)
+        return 0;
     if (skb->pkt_type == PACKET_OUTGOING && skb->ifindex == lo_ifindex) {
         c->lo_dups++;
         return 0;
@@ -486,7 +501,8 @@ int htracr_tc_in(struct __sk_buff *skb)
     __u32 zero = 0;
 
     c = bpf_map_lookup_elem(&counters, &zero);
-    if (c) capture(skb, c, skb->pkt_type);
+    if (c)
+        capture(skb, c, skb->pkt_type);
     return TCX_NEXT;
 }
 
@@ -497,7 +513,8 @@ int htracr_tc_out(struct __sk_buff *skb)
     __u32 zero = 0;
 
     c = bpf_map_lookup_elem(&counters, &zero);
-    if (c) capture(skb, c, PACKET_OUTGOING);
+    if (c)
+        capture(skb, c, PACKET_OUTGOING);
     return TCX_NEXT;
 }
 

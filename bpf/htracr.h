@@ -33,8 +33,9 @@ enum htracr_link {
 /* htracr_rec.flags */
 #define HTRACR_F_TRUNC 0x1 /* cap_len < wire_len for another reason than skipping */
 #define HTRACR_F_SKIP 0x2  /* payload left out on purpose (skipped > 0) */
-#define HTRACR_F_WAKE 0x4  /* TCP payload starting "HTTP/": a response's headers,
-                            * submitted with a forced wakeup (see the filter) */
+#define HTRACR_F_WAKE                                                                              \
+    0x4 /* TCP payload starting "HTTP/": a response's headers,                                     \
+         * submitted with a forced wakeup (see the filter) */
 
 struct htracr_rec {
     __u64 ts_ns;    /* CLOCK_TAI ns (or CLOCK_BOOTTIME ns when tai_clock is 0) */

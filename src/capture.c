@@ -22,7 +22,8 @@ int capture_next(struct capture *cap, struct capture_rec *rec, char errbuf[CAPTU
     char scratch[CAPTURE_ERRBUF];
     int ret;
 
-    if (!errbuf) errbuf = scratch;
+    if (!errbuf)
+        errbuf = scratch;
     errbuf[0] = '\0';
     if (!cap || !cap->ops || !cap->ops->next || !rec) {
         snprintf(errbuf, CAPTURE_ERRBUF, "capture_next: no capture handle");
@@ -31,7 +32,8 @@ int capture_next(struct capture *cap, struct capture_rec *rec, char errbuf[CAPTU
     ret = cap->ops->next(cap, rec, errbuf);
     /* A record can never carry more bytes than the wire did; a source that
      * says otherwise (a crafted file) gets the wire length raised. */
-    if (ret > 0 && rec->wirelen < rec->caplen) rec->wirelen = rec->caplen;
+    if (ret > 0 && rec->wirelen < rec->caplen)
+        rec->wirelen = rec->caplen;
     return ret;
 }
 
@@ -42,7 +44,8 @@ int capture_dispatch(struct capture *cap, int max, int timeout_ms, capture_cb cb
     struct capture_rec rec = {0};
     int n = 0, r;
 
-    if (!errbuf) errbuf = scratch;
+    if (!errbuf)
+        errbuf = scratch;
     errbuf[0] = '\0';
     if (!cap || !cap->ops || !cb) {
         snprintf(errbuf, CAPTURE_ERRBUF, "capture_dispatch: no capture handle");
@@ -65,19 +68,22 @@ int capture_dispatch(struct capture *cap, int max, int timeout_ms, capture_cb cb
 
 int capture_set_ports(struct capture *cap, const uint16_t *ports, int nports)
 {
-    if (!cap || !cap->ops || !cap->ops->set_ports) return -EOPNOTSUPP;
+    if (!cap || !cap->ops || !cap->ops->set_ports)
+        return -EOPNOTSUPP;
     return cap->ops->set_ports(cap, ports, nports);
 }
 
 int capture_set_enabled(struct capture *cap, int on)
 {
-    if (!cap || !cap->ops || !cap->ops->set_enabled) return -EOPNOTSUPP;
+    if (!cap || !cap->ops || !cap->ops->set_enabled)
+        return -EOPNOTSUPP;
     return cap->ops->set_enabled(cap, on);
 }
 
 int capture_skip(struct capture *cap, const struct capture_skip *sk)
 {
-    if (!cap || !cap->ops || !cap->ops->skip) return -EOPNOTSUPP;
+    if (!cap || !cap->ops || !cap->ops->skip)
+        return -EOPNOTSUPP;
     return cap->ops->skip(cap, sk);
 }
 
@@ -108,7 +114,8 @@ struct capture *capture_open_live(enum capture_backend b, const struct capture_l
 
 void capture_get_stats(const struct capture *cap, struct capture_stats *st)
 {
-    if (!st) return;
+    if (!st)
+        return;
     if (!cap) {
         memset(st, 0, sizeof(*st));
         return;
@@ -120,7 +127,8 @@ void capture_get_stats(const struct capture *cap, struct capture_stats *st)
 
 const char *capture_describe(const struct capture *cap)
 {
-    if (!cap) return "(none)";
+    if (!cap)
+        return "(none)";
     return cap->desc;
 }
 
@@ -131,8 +139,10 @@ const char *capture_attach_name(const struct capture *cap)
 
 void capture_close(struct capture *cap)
 {
-    if (!cap) return;
-    if (cap->ops && cap->ops->close) cap->ops->close(cap);
+    if (!cap)
+        return;
+    if (cap->ops && cap->ops->close)
+        cap->ops->close(cap);
 }
 
 #if !HTRACR_BPF

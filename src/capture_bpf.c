@@ -64,7 +64,7 @@
 #include "../bpf/htracr.h"
 #include "htracr.skel.h"
 
-#define POLL_TICK_MS 10 /* longest a record waits without a wakeup... */
+#define POLL_TICK_MS 10  /* longest a record waits without a wakeup... */
 #define IDLE_TICK_MS 100 /* ...unless nothing came for IDLE_AFTER_TICKS ticks */
 #define IDLE_AFTER_TICKS 100
 /* As libpcap's buffer: 8 MiB (the first default) held about 180 ms of
@@ -114,7 +114,7 @@ struct bpf_cap {
     int nports;
     int64_t clock_off; /* record clock minus CLOCK_REALTIME, ns */
     int tai;
-    uint32_t enabled;     /* the ctl map's value, as last written */
+    uint32_t enabled; /* the ctl map's value, as last written */
     uint32_t skip_active;
     /* the dispatch() in progress */
     capture_cb cb;
@@ -160,7 +160,8 @@ static void clock_sync(struct bpf_cap *b)
     x = clock_ns(b->tai ? CLOCK_TAI : CLOCK_BOOTTIME);
     r2 = clock_ns(CLOCK_REALTIME);
     d = x - (r1 + (r2 - r1) / 2);
-    if (b->tai) d = (d >= 0 ? d + 500000000 : d - 500000000) / 1000000000 * 1000000000;
+    if (b->tai)
+        d = (d >= 0 ? d + 500000000 : d - 500000000) / 1000000000 * 1000000000;
     b->clock_off = d;
 }
 
@@ -221,9 +222,12 @@ static int ring_open(struct ring *r, int map_fd, uint32_t size)
 
 static void ring_close(struct ring *r)
 {
-    if (r->epfd >= 0) close(r->epfd);
-    if (r->prod_map) munmap(r->prod_map, r->prod_map_len);
-    if (r->cons_map) munmap(r->cons_map, (size_t)sysconf(_SC_PAGESIZE));
+    if (r->epfd >= 0)
+        close(r->epfd);
+    if (r->prod_map)
+        munmap(r->prod_map, r->prod_map_len);
+    if (r->cons_map)
+        munmap(r->cons_map, (size_t)sysconf(_SC_PAGESIZE));
 }
 
 /* Hand every committed record to on_record, in order, until the ring is
@@ -286,17 +290,22 @@ static int bpf_dispatch(struct capture *cap, int max, int timeout_ms, capture_cb
     b->full = 0;
     b->intr = 0;
     clock_sync(b);
-    if (timeout_ms > 0) deadline = clock_ns(CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000000;
+    if (timeout_ms > 0)
+        deadline = clock_ns(CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000000;
     for (;;) {
         ring_consume(b);
-        if (b->n) b->empty_ticks = 0;
-        if (b->n || timeout_ms == 0) return b->n;
+        if (b->n)
+            b->empty_ticks = 0;
+        if (b->n || timeout_ms == 0)
+            return b->n;
         wait = b->empty_ticks >= IDLE_AFTER_TICKS ? IDLE_TICK_MS : POLL_TICK_MS;
         if (timeout_ms > 0) {
             int64_t left = deadline - clock_ns(CLOCK_MONOTONIC);
 
-            if (left <= 0) return 0;
-            if (left < (int64_t)wait * 1000000) wait = (int)((left + 999999) / 1000000);
+            if (left <= 0)
+                return 0;
+            if (left < (int64_t)wait * 1000000)
+                wait = (int)((left + 999999) / 1000000);
         }
         /* Woken early only when the filter forces it (a filling ring, a
          * response's first segment). */
@@ -315,7 +324,8 @@ static int bpf_dispatch(struct capture *cap, int max, int timeout_ms, capture_cb
             b->empty_ticks = 0;
             return b->n;
         }
-        if (b->empty_ticks < IDLE_AFTER_TICKS) b->empty_ticks++;
+        if (b->empty_ticks < IDLE_AFTER_TICKS)
+            b->empty_ticks++;
     }
 }
 
@@ -344,7 +354,8 @@ static int bpf_next(struct capture *cap, struct capture_rec *rec, char *errbuf)
         snprintf(errbuf, CAPTURE_ERRBUF, "interrupted while waiting for a packet");
         return -EINTR;
     }
-    if (r < 0) return r;
+    if (r < 0)
+        return r;
     *rec = b->one;
     return 1;
 }
@@ -356,13 +367,16 @@ static int bpf_set_ports(struct capture *cap, const uint16_t *ports, int nports)
     __u8 one = 1;
     int i, j, err;
 
-    if (nports < 0 || (nports && !ports)) return -EINVAL;
-    if (nports > MAX_PORTS) return -E2BIG;
+    if (nports < 0 || (nports && !ports))
+        return -EINVAL;
+    if (nports > MAX_PORTS)
+        return -E2BIG;
     /* Select the new ports first, so a port in both sets is never missing. */
     for (i = 0; i < nports; i++) {
         __u32 p = ports[i];
 
-        if (bpf_map_update_elem(fd, &p, &one, BPF_ANY) < 0) return -errno;
+        if (bpf_map_update_elem(fd, &p, &one, BPF_ANY) < 0)
+            return -errno;
     }
     for (i = 0; i < b->nports; i++) {
         __u32 p = b->ports[i];
@@ -370,13 +384,15 @@ static int bpf_set_ports(struct capture *cap, const uint16_t *ports, int nports)
 
         for (j = 0; j < nports && ports[j] != p; j++) {
         }
-        if (j < nports) continue;
+        if (j < nports)
+            continue;
         if (bpf_map_update_elem(fd, &p, &none, BPF_ANY) < 0) {
             err = -errno;
             return err;
         }
     }
-    if (nports) memcpy(b->ports, ports, (size_t)nports * sizeof(*ports));
+    if (nports)
+        memcpy(b->ports, ports, (size_t)nports * sizeof(*ports));
     b->nports = nports;
     return 0;
 }
@@ -387,7 +403,8 @@ static int bpf_set_enabled(struct capture *cap, int on)
     struct htracr_ctl c = {.enabled = on ? 1 : 0, .skip_active = b->skip_active};
     __u32 zero = 0;
 
-    if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.ctl), &zero, &c, BPF_ANY) < 0) return -errno;
+    if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.ctl), &zero, &c, BPF_ANY) < 0)
+        return -errno;
     b->enabled = c.enabled;
     return 0;
 }
@@ -462,8 +479,10 @@ static void bpf_close(struct capture *cap)
 
     ring_close(&b->ring);
     for (int i = 0; i < 2; i++)
-        if (b->links[i] >= 0) close(b->links[i]); /* detaches it */
-    if (b->sock >= 0) close(b->sock);
+        if (b->links[i] >= 0)
+            close(b->links[i]); /* detaches it */
+    if (b->sock >= 0)
+        close(b->sock);
     htracr_bpf__destroy(b->skel);
     free(b->sum_buf);
     free(b);
@@ -487,13 +506,15 @@ static int if_arptype(int fd, const char *name)
 
     memset(&ifr, 0, sizeof(ifr));
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-    if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) return -1;
+    if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
+        return -1;
     return ifr.ifr_hwaddr.sa_family;
 }
 
 static int arptype_link(int t)
 {
-    if (t == ARPHRD_ETHER || t == ARPHRD_LOOPBACK) return LINK_ETHERNET;
+    if (t == ARPHRD_ETHER || t == ARPHRD_LOOPBACK)
+        return LINK_ETHERNET;
     return -1;
 }
 
@@ -504,11 +525,14 @@ static int capture_linktype_of(int fd, const char *iface)
     struct if_nameindex *ifs, *i;
     int lt = LINK_ETHERNET;
 
-    if (iface) return arptype_link(if_arptype(fd, iface));
+    if (iface)
+        return arptype_link(if_arptype(fd, iface));
     ifs = if_nameindex();
-    if (!ifs) return -1;
+    if (!ifs)
+        return -1;
     for (i = ifs; i->if_index; i++)
-        if (arptype_link(if_arptype(fd, i->if_name)) != LINK_ETHERNET) lt = -1;
+        if (arptype_link(if_arptype(fd, i->if_name)) != LINK_ETHERNET)
+            lt = -1;
     if_freenameindex(ifs);
     return lt;
 }
@@ -551,7 +575,8 @@ static int tc_sees_as_tap(unsigned int ifindex, char *why, size_t whylen)
     int fd, done = 0, clsact = 0, err = 0;
 
     fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd < 0) return -errno;
+    if (fd < 0)
+        return -errno;
     memset(&req, 0, sizeof(req));
     req.nh.nlmsg_len = sizeof(req);
     req.nh.nlmsg_type = RTM_GETQDISC;
@@ -559,17 +584,20 @@ static int tc_sees_as_tap(unsigned int ifindex, char *why, size_t whylen)
     req.nh.nlmsg_seq = 1;
     req.tc.tcm_family = AF_UNSPEC;
     req.tc.tcm_ifindex = (int)ifindex;
-    if (send(fd, &req, sizeof(req), 0) < 0) err = -errno;
+    if (send(fd, &req, sizeof(req), 0) < 0)
+        err = -errno;
     while (!err && !done) {
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         struct nlmsghdr *nh;
 
         if (n < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             err = -errno;
             break;
         }
-        if (n == 0) break;
+        if (n == 0)
+            break;
         int left = (int)n; /* signed: NLMSG_OK is then false once it is used up */
         for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
             if (nh->nlmsg_type == NLMSG_DONE) {
@@ -584,12 +612,14 @@ static int tc_sees_as_tap(unsigned int ifindex, char *why, size_t whylen)
             if (nh->nlmsg_type != RTM_NEWQDISC || nh->nlmsg_len < NLMSG_LENGTH(sizeof(req.tc)))
                 continue;
             const struct tcmsg *t = NLMSG_DATA(nh);
-            if (t->tcm_ifindex != (int)ifindex) continue;
+            if (t->tcm_ifindex != (int)ifindex)
+                continue;
             int alen = (int)nh->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*t));
             const struct rtattr *a =
                 (const struct rtattr *)((const char *)t + NLMSG_ALIGN(sizeof(*t)));
             for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-                if (a->rta_type != TCA_KIND) continue;
+                if (a->rta_type != TCA_KIND)
+                    continue;
                 const char *kind = RTA_DATA(a);
                 size_t klen = strnlen(kind, RTA_PAYLOAD(a));
                 if (klen == 6 && memcmp(kind, "clsact", 6) == 0)
@@ -600,14 +630,16 @@ static int tc_sees_as_tap(unsigned int ifindex, char *why, size_t whylen)
         }
     }
     close(fd);
-    if (err) return err;
+    if (err)
+        return err;
     if (clsact) {
         snprintf(why, whylen, "it has a clsact qdisc, whose egress filters run after the hook");
         return 0;
     }
     if (strcmp(root, "noqueue") != 0) {
         snprintf(why, whylen, "%s%s%s", root[0] ? "its qdisc is " : "it has no qdisc",
-                 root[0] ? root : "", root[0] ? ", which outgoing packets pass after the hook" : "");
+                 root[0] ? root : "",
+                 root[0] ? ", which outgoing packets pass after the hook" : "");
         return 0;
     }
     return 1;
@@ -623,9 +655,11 @@ static int tc_attach(struct bpf_cap *b, unsigned int ifindex, int is_lo)
 
     fd = bpf_link_create(bpf_program__fd(b->skel->progs.htracr_tc_in), (int)ifindex,
                          (enum bpf_attach_type)HTRACR_TCX_INGRESS, &first);
-    if (fd < 0) return fd;
+    if (fd < 0)
+        return fd;
     b->links[0] = fd;
-    if (is_lo) return 0;
+    if (is_lo)
+        return 0;
     fd = bpf_link_create(bpf_program__fd(b->skel->progs.htracr_tc_out), (int)ifindex,
                          (enum bpf_attach_type)HTRACR_TCX_EGRESS, NULL);
     if (fd < 0) {
@@ -641,7 +675,8 @@ static uint32_t ring_size(size_t want)
 {
     uint32_t sz = RING_MIN;
 
-    if (!want) return RING_DEFAULT;
+    if (!want)
+        return RING_DEFAULT;
     while (sz < want && sz < RING_MAX)
         sz <<= 1;
     return sz;
@@ -752,7 +787,8 @@ struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[
         goto out;
     }
     r = bpf_set_ports(&b->cap, o->ports, o->nports);
-    if (r == 0) r = bpf_set_enabled(&b->cap, o->enabled);
+    if (r == 0)
+        r = bpf_set_enabled(&b->cap, o->enabled);
     if (r < 0) {
         err = -r;
         snprintf(errbuf, CAPTURE_ERRBUF, "cannot set up the eBPF filter's maps: %s", strerror(err));
@@ -779,7 +815,8 @@ struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[
             want_tc = 0;
         }
     }
-    if (want_tc) goto attached;
+    if (want_tc)
+        goto attached;
 
     /* Protocol 0: the socket receives nothing until bind(), by which time
      * the filter is attached. */
@@ -819,7 +856,8 @@ attached:
     }
     ioctl_fd = b->sock >= 0 ? b->sock : socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     b->cap.linktype = capture_linktype_of(ioctl_fd, iface);
-    if (ioctl_fd >= 0 && ioctl_fd != b->sock) close(ioctl_fd);
+    if (ioctl_fd >= 0 && ioctl_fd != b->sock)
+        close(ioctl_fd);
     snprintf(b->cap.desc, sizeof(b->cap.desc), "bpf:%.64s", iface ? iface : "any");
     b->cap.attach = want_tc ? "tc" : "socket";
     clock_sync(b);
@@ -835,7 +873,8 @@ attached:
             o->dns ? ", DNS" : "");
 out:
     if (err) {
-        if (b) bpf_close(&b->cap);
+        if (b)
+            bpf_close(&b->cap);
         errno = err;
         return NULL;
     }

@@ -54,9 +54,11 @@ struct capture_dump {
  * They differ for raw IP only. */
 static int dump_dlt_of_link(int link)
 {
-    if (link == LINK_RAW) return DLT_RAW;
+    if (link == LINK_RAW)
+        return DLT_RAW;
 #ifdef DLT_LOOP
-    if (link == LINK_LOOP) return DLT_LOOP;
+    if (link == LINK_LOOP)
+        return DLT_LOOP;
 #endif
     return link;
 }
@@ -67,7 +69,8 @@ static void dump_free(struct capture_dump *d)
         pcap_dump_close(d->pd); /* fclose()s d->fp */
     else if (d->fp)
         fclose(d->fp);
-    if (d->dead) pcap_close(d->dead);
+    if (d->dead)
+        pcap_close(d->dead);
     free(d);
 }
 
@@ -99,7 +102,8 @@ struct capture_dump *capture_dump_open(const char *path, int linktype, uint32_t 
     snprintf(d->name, sizeof(d->name), "%s", to_stdout ? "standard output" : path);
     d->linktype = linktype;
     d->snaplen = snaplen ? snaplen : DUMP_DEFAULT_SNAPLEN;
-    if (d->snaplen > 0x7fffffff) d->snaplen = 0x7fffffff;
+    if (d->snaplen > 0x7fffffff)
+        d->snaplen = 0x7fffffff;
 
     if (to_stdout) {
         fd = dup(STDOUT_FILENO);
@@ -148,8 +152,10 @@ struct capture_dump *capture_dump_open(const char *path, int linktype, uint32_t 
     log_msg(LOG_DEBUG, "writing %s: link type %d, snaplen %u", d->name, linktype, d->snaplen);
 out:
     if (err) {
-        if (fd >= 0) close(fd);
-        if (d) dump_free(d);
+        if (fd >= 0)
+            close(fd);
+        if (d)
+            dump_free(d);
         errno = err;
         return NULL;
     }
@@ -161,8 +167,10 @@ int capture_dump_write(struct capture_dump *d, const struct capture_rec *rec)
     struct pcap_pkthdr h;
     int64_t ts;
 
-    if (!d || !rec || (!rec->data && rec->caplen)) return -EINVAL;
-    if (d->err) return d->err;
+    if (!d || !rec || (!rec->data && rec->caplen))
+        return -EINVAL;
+    if (d->err)
+        return d->err;
     if (rec->linktype != d->linktype) {
         d->skipped++;
         return 0;
@@ -189,8 +197,10 @@ int capture_dump_write(struct capture_dump *d, const struct capture_rec *rec)
 
 int capture_dump_flush(struct capture_dump *d)
 {
-    if (!d) return -EINVAL;
-    if (d->err) return d->err;
+    if (!d)
+        return -EINVAL;
+    if (d->err)
+        return d->err;
     errno = 0;
     if (pcap_dump_flush(d->pd) != 0 || ferror(d->fp)) {
         d->err = errno ? -errno : -EIO;
@@ -208,7 +218,8 @@ int capture_dump_close(struct capture_dump *d)
 {
     int err;
 
-    if (!d) return 0;
+    if (!d)
+        return 0;
     err = capture_dump_flush(d);
     if (d->clipped)
         log_msg(LOG_WARN, "%s: %llu records cut to the snaplen %u", d->name,

@@ -97,7 +97,7 @@ struct file_src {
 struct file_priv {
     struct file_src *src; /* owned by the stdio cookie, valid until pcap_close */
     pcap_t *pcap;
-    FILE *fp; /* owned by pcap once pcap is open */
+    FILE *fp;    /* owned by pcap once pcap is open */
     char *iobuf; /* fp's stdio buffer; freed after fp is closed */
     int linktype;
     /* the fast path (pcap == NULL, rbuf != NULL): a classic pcap file read
@@ -135,8 +135,10 @@ static int file_src_fill(struct file_src *s)
 {
     ssize_t n;
 
-    if (s->in_len > 0) return 1;
-    if (s->eof) return s->read_errno ? -1 : 0;
+    if (s->in_len > 0)
+        return 1;
+    if (s->eof)
+        return s->read_errno ? -1 : 0;
     if (s->fd < 0) {
         s->in = s->mem + s->mem_off;
         s->in_len = s->mem_len - s->mem_off;
@@ -167,17 +169,21 @@ static int file_src_peek2(struct file_src *s)
 {
     ssize_t n;
 
-    if (file_src_fill(s) < 0) return -1;
-    if (s->fd < 0) return 0;
+    if (file_src_fill(s) < 0)
+        return -1;
+    if (s->fd < 0)
+        return 0;
     while (s->in_len < 2 && !s->eof) {
         n = read(s->fd, s->inbuf + s->in_len, FILE_INBUF - s->in_len);
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n < 0) {
             s->read_errno = errno;
             s->eof = true;
             return -1;
         }
-        if (n == 0) s->eof = true;
+        if (n == 0)
+            s->eof = true;
         s->in_len += (size_t)n;
     }
     return 0;
@@ -198,7 +204,8 @@ static ssize_t file_src_read_plain(struct file_src *s, char *buf, size_t size)
             if (n < 0) {
                 s->read_errno = errno;
                 s->eof = true;
-                if (got) break;
+                if (got)
+                    break;
                 errno = s->read_errno;
                 return -1;
             }
@@ -213,11 +220,13 @@ static ssize_t file_src_read_plain(struct file_src *s, char *buf, size_t size)
         size_t n;
 
         if (r < 0) {
-            if (got) break;
+            if (got)
+                break;
             errno = s->read_errno;
             return -1;
         }
-        if (r == 0) break;
+        if (r == 0)
+            break;
         n = size - got < s->in_len ? size - got : s->in_len;
         memcpy(buf + got, s->in, n);
         s->in += n;
@@ -282,7 +291,8 @@ static ssize_t file_cookie_read(void *cookie, char *buf, size_t size)
 {
     struct file_src *s = cookie;
 
-    if (s->gzip) return file_src_read_gzip(s, buf, size);
+    if (s->gzip)
+        return file_src_read_gzip(s, buf, size);
     return file_src_read_plain(s, buf, size);
 }
 
@@ -290,8 +300,10 @@ static int file_cookie_close(void *cookie)
 {
     struct file_src *s = cookie;
 
-    if (s->z_ready) inflateEnd(&s->zs);
-    if (s->own_fd && s->fd >= 0) close(s->fd);
+    if (s->z_ready)
+        inflateEnd(&s->zs);
+    if (s->own_fd && s->fd >= 0)
+        close(s->fd);
     free(s->inbuf);
     free(cookie);
     return 0;
@@ -301,7 +313,8 @@ static struct file_src *file_src_new(int fd, bool own_fd, const void *mem, size_
 {
     struct file_src *s = calloc(1, sizeof(*s));
 
-    if (!s) return NULL;
+    if (!s)
+        return NULL;
     s->fd = fd;
     s->own_fd = own_fd;
     s->mem = mem;
@@ -323,9 +336,11 @@ static struct file_src *file_src_new(int fd, bool own_fd, const void *mem, size_
  * 12 (14 on OpenBSD). */
 static int file_linktype(int dlt)
 {
-    if (dlt == DLT_RAW) return LINK_RAW;
+    if (dlt == DLT_RAW)
+        return LINK_RAW;
 #ifdef DLT_LOOP
-    if (dlt == DLT_LOOP) return LINK_LOOP;
+    if (dlt == DLT_LOOP)
+        return LINK_LOOP;
 #endif
     return dlt;
 }
@@ -384,7 +399,8 @@ static size_t file_fast_fill(struct file_priv *pv, size_t want)
 {
     ssize_t n;
 
-    if (pv->rlen - pv->rpos >= want || pv->reof) return pv->rlen - pv->rpos;
+    if (pv->rlen - pv->rpos >= want || pv->reof)
+        return pv->rlen - pv->rpos;
     if (pv->rpos) {
         memmove(pv->rbuf, pv->rbuf + pv->rpos, pv->rlen - pv->rpos);
         pv->rlen -= pv->rpos;
@@ -392,7 +408,8 @@ static size_t file_fast_fill(struct file_priv *pv, size_t want)
     }
     while (pv->rlen < want && !pv->reof) {
         n = read(pv->rfd, pv->rbuf + pv->rlen, FILE_RBUF - pv->rlen);
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0) {
             pv->rerr = n < 0 ? errno : 0;
             pv->reof = true;
@@ -418,7 +435,8 @@ static int file_fast_next(struct capture *cap, struct capture_rec *rec, char *er
         file_msg(errbuf, "%s", pv->errmsg);
         return pv->err;
     }
-    if (pv->done) return 0;
+    if (pv->done)
+        return 0;
     left = file_fast_fill(pv, 16);
     if (left < 16) {
         if (pv->rerr) {
@@ -464,7 +482,8 @@ static int file_fast_next(struct capture *cap, struct capture_rec *rec, char *er
         return file_fail(cap, why, "", errbuf);
     }
     pv->rpos += 16 + (size_t)caplen;
-    if (caplen > snap) caplen = snap; /* libpcap skips the rest */
+    if (caplen > snap)
+        caplen = snap; /* libpcap skips the rest */
     /* libpcap reads record times as signed 32-bit in the file's own byte
      * order, unsigned when it swaps them (its SWAPLONG yields u_int). */
     if (pv->swapped) {
@@ -474,7 +493,8 @@ static int file_fast_next(struct capture *cap, struct capture_rec *rec, char *er
         sec = (int32_t)file_u32(h, false);
         frac = (int32_t)file_u32(h + 4, false);
     }
-    if (pv->usec) frac *= 1000;
+    if (pv->usec)
+        frac *= 1000;
     rec->ts_ns = file_ts(cap, sec, frac);
     rec->linktype = pv->linktype;
     rec->data = h + 16;
@@ -497,7 +517,8 @@ static int file_next(struct capture *cap, struct capture_rec *rec, char *errbuf)
         file_msg(errbuf, "%s", pv->errmsg);
         return pv->err;
     }
-    if (pv->done) return 0;
+    if (pv->done)
+        return 0;
     r = pcap_next_ex(pv->pcap, &h, &data);
     if (r == 1) {
         rec->ts_ns = file_ts(cap, (int64_t)h->ts.tv_sec, (int64_t)h->ts.tv_usec);
@@ -510,7 +531,8 @@ static int file_next(struct capture *cap, struct capture_rec *rec, char *errbuf)
         cap->stats.bytes += h->caplen;
         return 1;
     }
-    if (r == -1) return file_fail(cap, pcap_geterr(pv->pcap), pv->src->zerr, errbuf);
+    if (r == -1)
+        return file_fail(cap, pcap_geterr(pv->pcap), pv->src->zerr, errbuf);
     if (pv->src->zerr[0]) {
         /* libpcap saw a clean end, but the gzip stream did not end cleanly:
          * the records are whole, the file is still damaged. */
@@ -631,8 +653,10 @@ static struct capture *file_open_src(struct file_src *src, const char *name, con
             src->gzip ? "gzip'd" : "plain", pv->linktype, pcap_snapshot(pv->pcap));
 out:
     if (err) {
-        if (pv && pv->fp) fclose(pv->fp);
-        if (pv) free(pv->iobuf);
+        if (pv && pv->fp)
+            fclose(pv->fp);
+        if (pv)
+            free(pv->iobuf);
         free(pv);
         free(cap);
         errno = err;
@@ -654,27 +678,28 @@ static bool file_fast_eligible(const uint8_t hdr[24], bool *swapped, bool *usec,
     *swapped = false;
     if (magic != 0xa1b2c3d4 && magic != 0xa1b23c4d) {
         magic = __builtin_bswap32(magic);
-        if (magic != 0xa1b2c3d4 && magic != 0xa1b23c4d) return false;
+        if (magic != 0xa1b2c3d4 && magic != 0xa1b23c4d)
+            return false;
         *swapped = true;
     }
     *usec = magic == 0xa1b2c3d4;
-    if (file_u16(hdr + 4, *swapped) != 2 || file_u16(hdr + 6, *swapped) != 4) return false;
+    if (file_u16(hdr + 4, *swapped) != 2 || file_u16(hdr + 6, *swapped) != 4)
+        return false;
     sn = file_u32(hdr + 16, *swapped);
     lt = file_u32(hdr + 20, *swapped);
     switch (lt) {
     case LINK_LINUX_SLL:
     case LINK_LINUX_SLL2:
-        if (*swapped) return false; /* libpcap byte-swaps CAN headers in these */
+        if (*swapped)
+            return false; /* libpcap byte-swaps CAN headers in these */
         break;
     case LINK_NULL:
     case LINK_ETHERNET:
     case LINK_RAW:
     case LINK_LOOP:
     case LINK_IPV4:
-    case LINK_IPV6:
-        break;
-    default:
-        return false; /* also any FCS / extension bits in the top six */
+    case LINK_IPV6: break;
+    default: return false; /* also any FCS / extension bits in the top six */
     }
     *snap = sn == 0 || sn > 0x7fffffff ? FILE_MAX_SNAP : sn;
     *linktype = (int)lt;
@@ -697,7 +722,8 @@ static struct capture *file_fast_open(int fd, const struct stat *stb, const char
     ssize_t n;
 
     errno = 0;
-    if (!S_ISREG(stb->st_mode) || stb->st_size < (off_t)sizeof(hdr)) return NULL;
+    if (!S_ISREG(stb->st_mode) || stb->st_size < (off_t)sizeof(hdr))
+        return NULL;
     do {
         n = pread(fd, hdr, sizeof(hdr), 0); /* leaves the offset for libpcap */
     } while (n < 0 && errno == EINTR);
@@ -739,7 +765,8 @@ static struct capture *file_fast_open(int fd, const struct stat *stb, const char
             (long long)stb->st_size, linktype, snap);
 out:
     if (err) {
-        if (pv) free(pv->rbuf);
+        if (pv)
+            free(pv->rbuf);
         free(pv);
         free(cap);
         errno = err;
@@ -777,14 +804,16 @@ struct capture *capture_open_file(const char *path, char errbuf[CAPTURE_ERRBUF])
     st_ok = fstat(fd, &stb) == 0;
     if (st_ok && S_ISDIR(stb.st_mode)) {
         file_msg(errbuf, "cannot read %s: is a directory", name);
-        if (!is_stdin) close(fd);
+        if (!is_stdin)
+            close(fd);
         errno = EISDIR;
         return NULL;
     }
     if (!is_stdin && st_ok) {
         struct capture *cap = file_fast_open(fd, &stb, path, errbuf);
 
-        if (cap) return cap;
+        if (cap)
+            return cap;
         if (errno) {
             err = errno;
             close(fd);
@@ -795,7 +824,8 @@ struct capture *capture_open_file(const char *path, char errbuf[CAPTURE_ERRBUF])
     src = file_src_new(fd, !is_stdin, NULL, 0);
     if (!src) {
         file_msg(errbuf, "cannot open %s: out of memory", name);
-        if (!is_stdin) close(fd);
+        if (!is_stdin)
+            close(fd);
         errno = ENOMEM;
         return NULL;
     }

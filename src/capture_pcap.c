@@ -88,7 +88,8 @@ static void pcap_msg(char *dst, const char *fmt, ...)
 {
     va_list ap;
 
-    if (!dst) return;
+    if (!dst)
+        return;
     va_start(ap, fmt);
     vsnprintf(dst, CAPTURE_ERRBUF, fmt, ap);
     va_end(ap);
@@ -99,32 +100,23 @@ static void pcap_msg(char *dst, const char *fmt, ...)
 static int pcap_link_of_dlt(int dlt)
 {
     switch (dlt) {
-    case DLT_NULL:
-        return LINK_NULL;
-    case DLT_EN10MB:
-        return LINK_ETHERNET;
-    case DLT_RAW:
-        return LINK_RAW;
+    case DLT_NULL: return LINK_NULL;
+    case DLT_EN10MB: return LINK_ETHERNET;
+    case DLT_RAW: return LINK_RAW;
 #ifdef DLT_LOOP
-    case DLT_LOOP:
-        return LINK_LOOP;
+    case DLT_LOOP: return LINK_LOOP;
 #endif
-    case DLT_LINUX_SLL:
-        return LINK_LINUX_SLL;
+    case DLT_LINUX_SLL: return LINK_LINUX_SLL;
 #ifdef DLT_LINUX_SLL2
-    case DLT_LINUX_SLL2:
-        return LINK_LINUX_SLL2;
+    case DLT_LINUX_SLL2: return LINK_LINUX_SLL2;
 #endif
 #ifdef DLT_IPV4
-    case DLT_IPV4:
-        return LINK_IPV4;
+    case DLT_IPV4: return LINK_IPV4;
 #endif
 #ifdef DLT_IPV6
-    case DLT_IPV6:
-        return LINK_IPV6;
+    case DLT_IPV6: return LINK_IPV6;
 #endif
-    default:
-        return -1;
+    default: return -1;
     }
 }
 
@@ -142,13 +134,16 @@ static int pcap_copy_ports(const uint16_t *ports, int nports, uint16_t **out, in
 
     *out = NULL;
     *nout = 0;
-    if (nports <= 0) return 0;
+    if (nports <= 0)
+        return 0;
     p = malloc(sizeof(*p) * (size_t)nports);
-    if (!p) return -ENOMEM;
+    if (!p)
+        return -ENOMEM;
     memcpy(p, ports, sizeof(*p) * (size_t)nports);
     qsort(p, (size_t)nports, sizeof(*p), cmp_u16);
     for (int i = 0; i < nports; i++)
-        if (p[i] != 0 && (n == 0 || p[n - 1] != p[i])) p[n++] = p[i];
+        if (p[i] != 0 && (n == 0 || p[n - 1] != p[i]))
+            p[n++] = p[i];
     if (n == 0) {
         free(p);
         return 0;
@@ -170,10 +165,12 @@ static int pcap_filter_text(const struct pcap_priv *pv, char *buf, size_t size)
 #define PUT(...)                                                                                   \
     do {                                                                                           \
         n = snprintf(buf + off, size - off, __VA_ARGS__);                                          \
-        if (n < 0 || (size_t)n >= size - off) return -E2BIG;                                       \
+        if (n < 0 || (size_t)n >= size - off)                                                      \
+            return -E2BIG;                                                                         \
         off += (size_t)n;                                                                          \
     } while (0)
-    if (pv->nports == 0 && !pv->dns) return 1;
+    if (pv->nports == 0 && !pv->dns)
+        return 1;
     PUT("(");
     for (int i = 0; i < pv->nports;) {
         int j = i;
@@ -185,13 +182,16 @@ static int pcap_filter_text(const struct pcap_priv *pv, char *buf, size_t size)
             PUT("%stcp portrange %u-%u", i ? " or " : "", pv->ports[i], pv->ports[j]);
         i = j + 1;
     }
-    if (pv->dns) PUT("%sudp port 53", pv->nports ? " or " : "");
+    if (pv->dns)
+        PUT("%sudp port 53", pv->nports ? " or " : "");
     PUT(")");
     /* SLL2: byte 10 is the packet type (4: outgoing), bytes 4..7 the ifindex;
      * libpcap turns both loads into the kernel's ancillary fields, and in
      * userland they are real header bytes. */
-    if (pv->lo_clause == 1) PUT(" and link[4:4] = %u and link[10] != 4", pv->lo_ifindex);
-    if (pv->lo_clause == 2) PUT(" and not (link[10] = 4 and link[4:4] = %u)", pv->lo_ifindex);
+    if (pv->lo_clause == 1)
+        PUT(" and link[4:4] = %u and link[10] != 4", pv->lo_ifindex);
+    if (pv->lo_clause == 2)
+        PUT(" and not (link[10] = 4 and link[4:4] = %u)", pv->lo_ifindex);
 #undef PUT
     return 0;
 }
@@ -247,8 +247,10 @@ static void pcap_on_packet(u_char *user, const struct pcap_pkthdr *h, const u_ch
     struct capture_rec rec;
     int64_t sec = (int64_t)h->ts.tv_sec, frac = (int64_t)h->ts.tv_usec;
 
-    if (!pv->enabled) return; /* switched off by an earlier callback of this batch */
-    if (sec < 0) sec = 0, frac = 0;
+    if (!pv->enabled)
+        return; /* switched off by an earlier callback of this batch */
+    if (sec < 0)
+        sec = 0, frac = 0;
     rec.ts_ns = sec * 1000000000 + (pv->nano ? frac : frac * 1000);
     rec.linktype = pv->cap->linktype;
     rec.data = bytes;
@@ -267,9 +269,11 @@ static int pcap_read_ready(struct capture *cap, int max, char *errbuf)
     struct pcap_priv *pv = cap->priv;
     int r, want = max > 0 ? max - pv->delivered : -1;
 
-    if (max > 0 && want <= 0) return 0;
+    if (max > 0 && want <= 0)
+        return 0;
     r = pcap_dispatch(pv->pcap, want, pcap_on_packet, (u_char *)pv);
-    if (r == PCAP_ERROR_BREAK || r >= 0) return 0;
+    if (r == PCAP_ERROR_BREAK || r >= 0)
+        return 0;
     if (r == PCAP_ERROR_IFACE_NOT_UP) {
         pcap_msg(errbuf, "capture on %s stopped: the interface went down", pv->iface);
         return -ENETDOWN;
@@ -289,7 +293,8 @@ static int pcap_dispatch_op(struct capture *cap, int max, int timeout_ms, captur
     pv->cb_ctx = ctx;
     pv->delivered = 0;
     r = pcap_read_ready(cap, max, errbuf);
-    if (r < 0 || pv->delivered > 0 || timeout_ms == 0) goto out;
+    if (r < 0 || pv->delivered > 0 || timeout_ms == 0)
+        goto out;
     /* Nothing ready: wait once for the kernel to hand over a block, then
      * read again. A wakeup with nothing for us (a block of packets that
      * were all discarded) is a short count, like a timeout; the caller
@@ -297,14 +302,16 @@ static int pcap_dispatch_op(struct capture *cap, int max, int timeout_ms, captur
     r = poll(&pfd, 1, timeout_ms < 0 ? -1 : timeout_ms);
     if (r < 0) {
         r = errno == EINTR ? 0 : -errno;
-        if (r) pcap_msg(errbuf, "capture on %s: poll failed: %s", pv->iface, strerror(-r));
+        if (r)
+            pcap_msg(errbuf, "capture on %s: poll failed: %s", pv->iface, strerror(-r));
         goto out;
     }
     r = r > 0 ? pcap_read_ready(cap, max, errbuf) : 0;
 out:
     pv->cb = NULL;
     pv->cb_ctx = NULL;
-    if (r < 0 && pv->delivered == 0) return r;
+    if (r < 0 && pv->delivered == 0)
+        return r;
     return pv->delivered;
 }
 
@@ -324,9 +331,11 @@ static int pcap_set_ports_op(struct capture *cap, const uint16_t *ports, int npo
     uint16_t *np, *old = pv->ports;
     int nn, oldn = pv->nports, r;
 
-    if (nports < 0 || (nports > 0 && !ports)) return -EINVAL;
+    if (nports < 0 || (nports > 0 && !ports))
+        return -EINVAL;
     r = pcap_copy_ports(ports, nports, &np, &nn);
-    if (r < 0) return r;
+    if (r < 0)
+        return r;
     pv->ports = np;
     pv->nports = nn;
     if (!pv->enabled) {
@@ -350,10 +359,12 @@ static int pcap_set_enabled_op(struct capture *cap, int on)
     int r;
 
     on = !!on;
-    if (on == pv->enabled) return 0;
+    if (on == pv->enabled)
+        return 0;
     pv->enabled = on;
     r = pcap_install(pv);
-    if (r < 0) pv->enabled = !on;
+    if (r < 0)
+        pv->enabled = !on;
     return r;
 }
 
@@ -369,7 +380,8 @@ static void pcap_refresh_stats_op(struct capture *cap)
     struct pcap_priv *pv = cap->priv;
     struct pcap_stat ps;
 
-    if (pcap_stats(pv->pcap, &ps) < 0) return;
+    if (pcap_stats(pv->pcap, &ps) < 0)
+        return;
     pcap_add_delta(&pv->recv, &pv->last_recv, ps.ps_recv);
     pcap_add_delta(&pv->drop, &pv->last_drop, ps.ps_drop);
     pcap_add_delta(&pv->ifdrop, &pv->last_ifdrop, ps.ps_ifdrop);
@@ -383,7 +395,8 @@ static void pcap_close_op(struct capture *cap)
     struct pcap_priv *pv = cap->priv;
 
     if (pv) {
-        if (pv->pcap) pcap_close(pv->pcap);
+        if (pv->pcap)
+            pcap_close(pv->pcap);
         free(pv->ports);
         free(pv);
     }
@@ -483,9 +496,11 @@ struct capture *capture_pcap_open(const struct capture_live_opts *o, char errbuf
         goto out;
     }
     snaplen = o->snaplen ? o->snaplen : PCAP_DEFAULT_SNAPLEN;
-    if (snaplen > PCAP_DEFAULT_SNAPLEN) snaplen = PCAP_DEFAULT_SNAPLEN;
+    if (snaplen > PCAP_DEFAULT_SNAPLEN)
+        snaplen = PCAP_DEFAULT_SNAPLEN;
     bufsz = o->buffer_bytes ? o->buffer_bytes : PCAP_DEFAULT_BUFFER;
-    if (bufsz > INT_MAX) bufsz = INT_MAX;
+    if (bufsz > INT_MAX)
+        bufsz = INT_MAX;
     pcap_set_snaplen(pv->pcap, (int)snaplen);
     pcap_set_promisc(pv->pcap, 0); /* this host's traffic is what is shown */
     pcap_set_immediate_mode(pv->pcap, 0);
@@ -499,13 +514,15 @@ struct capture *capture_pcap_open(const struct capture_live_opts *o, char errbuf
         pcap_activate_msg(errbuf, iface, pv->pcap, r);
         goto out;
     }
-    if (r > 0) log_msg(LOG_WARN, "capture on %s: %s", iface, pcap_geterr(pv->pcap));
+    if (r > 0)
+        log_msg(LOG_WARN, "capture on %s: %s", iface, pcap_geterr(pv->pcap));
     pv->nano = pcap_get_tstamp_precision(pv->pcap) == PCAP_TSTAMP_PRECISION_NANO;
 
     /* On "any", ask for SLL2: it has the interface index the loopback rule
      * needs (libpcap starts with SLL). */
 #ifdef DLT_LINUX_SLL2
-    if (pcap_datalink(pv->pcap) == DLT_LINUX_SLL) pcap_set_datalink(pv->pcap, DLT_LINUX_SLL2);
+    if (pcap_datalink(pv->pcap) == DLT_LINUX_SLL)
+        pcap_set_datalink(pv->pcap, DLT_LINUX_SLL2);
 #endif
     dlt = pcap_datalink(pv->pcap);
     cap->linktype = pcap_link_of_dlt(dlt);
@@ -523,7 +540,8 @@ struct capture *capture_pcap_open(const struct capture_live_opts *o, char errbuf
                  iface);
         goto out;
     }
-    if (pv->lo_clause == 0 && pv->lo_ifindex && dlt == DLT_LINUX_SLL2) pv->lo_clause = 2;
+    if (pv->lo_clause == 0 && pv->lo_ifindex && dlt == DLT_LINUX_SLL2)
+        pv->lo_clause = 2;
 #endif
 
     if (pcap_setnonblock(pv->pcap, 1, pcerr) < 0) {
@@ -562,7 +580,8 @@ struct capture *capture_pcap_open(const struct capture_live_opts *o, char errbuf
 out:
     if (err) {
         if (pv) {
-            if (pv->pcap) pcap_close(pv->pcap);
+            if (pv->pcap)
+                pcap_close(pv->pcap);
             free(pv->ports);
             free(pv);
         }

@@ -56,21 +56,24 @@ PKT_READER pkt_has(const struct pkt *b, uint32_t off, uint32_t n)
 
 PKT_READER pkt_u8(const struct pkt *b, uint32_t off, uint8_t *v)
 {
-    if (!pkt_has(b, off, 1)) return false;
+    if (!pkt_has(b, off, 1))
+        return false;
     *v = b->p[off];
     return true;
 }
 
 PKT_READER pkt_be16(const struct pkt *b, uint32_t off, uint16_t *v)
 {
-    if (!pkt_has(b, off, 2)) return false;
+    if (!pkt_has(b, off, 2))
+        return false;
     *v = (uint16_t)(b->p[off] << 8 | b->p[off + 1]);
     return true;
 }
 
 PKT_READER pkt_be32(const struct pkt *b, uint32_t off, uint32_t *v)
 {
-    if (!pkt_has(b, off, 4)) return false;
+    if (!pkt_has(b, off, 4))
+        return false;
     *v = (uint32_t)b->p[off] << 24 | (uint32_t)b->p[off + 1] << 16 | (uint32_t)b->p[off + 2] << 8 |
          b->p[off + 3];
     return true;
@@ -78,7 +81,8 @@ PKT_READER pkt_be32(const struct pkt *b, uint32_t off, uint32_t *v)
 
 PKT_READER pkt_le32(const struct pkt *b, uint32_t off, uint32_t *v)
 {
-    if (!pkt_has(b, off, 4)) return false;
+    if (!pkt_has(b, off, 4))
+        return false;
     *v = (uint32_t)b->p[off + 3] << 24 | (uint32_t)b->p[off + 2] << 16 |
          (uint32_t)b->p[off + 1] << 8 | b->p[off];
     return true;
@@ -86,7 +90,8 @@ PKT_READER pkt_le32(const struct pkt *b, uint32_t off, uint32_t *v)
 
 static bool pkt_copy(const struct pkt *b, uint32_t off, void *dst, uint32_t n)
 {
-    if (!pkt_has(b, off, n)) return false;
+    if (!pkt_has(b, off, n))
+        return false;
     memcpy(dst, b->p + off, n);
     return true;
 }
@@ -126,8 +131,10 @@ static enum decode_result decode_ethertype(const struct pkt *b, uint16_t type, u
 /* BSD address family values meaning IPv4 / IPv6 across the BSDs and macOS. */
 static enum net_proto decode_bsd_af(uint32_t af)
 {
-    if (af == 2) return NET_IPV4;
-    if (af == 24 || af == 28 || af == 30) return NET_IPV6;
+    if (af == 2)
+        return NET_IPV4;
+    if (af == 24 || af == 28 || af == 30)
+        return NET_IPV6;
     return NET_NONE;
 }
 
@@ -169,7 +176,8 @@ static enum decode_result decode_link(const struct pkt *b, int linktype, uint32_
             st->truncated_link++;
             return DECODE_ERROR;
         }
-        if (af > 0xffff) af = __builtin_bswap32(af);
+        if (af > 0xffff)
+            af = __builtin_bswap32(af);
         *off = 4;
         *net = decode_bsd_af(af);
         return DECODE_TCP;
@@ -181,18 +189,10 @@ static enum decode_result decode_link(const struct pkt *b, int linktype, uint32_
         *off = 4;
         *net = decode_bsd_af(af);
         return DECODE_TCP;
-    case LINK_RAW:
-        *net = NET_BY_VERSION;
-        return DECODE_TCP;
-    case LINK_IPV4:
-        *net = NET_IPV4;
-        return DECODE_TCP;
-    case LINK_IPV6:
-        *net = NET_IPV6;
-        return DECODE_TCP;
-    default:
-        st->unknown_linktype++;
-        return DECODE_ERROR;
+    case LINK_RAW: *net = NET_BY_VERSION; return DECODE_TCP;
+    case LINK_IPV4: *net = NET_IPV4; return DECODE_TCP;
+    case LINK_IPV6: *net = NET_IPV6; return DECODE_TCP;
+    default: st->unknown_linktype++; return DECODE_ERROR;
     }
 }
 
@@ -323,7 +323,8 @@ static enum decode_result decode_ipv6(const struct pkt *b, const struct capture_
             if (fo & 0xfff9) {
                 out->ip_frag = 1;
                 st->ip_fragments++;
-                if (fo & 0xfff8) return DECODE_OTHER;
+                if (fo & 0xfff8)
+                    return DECODE_OTHER;
             }
         } else if (nh == 51) {
             len = ((uint32_t)hl + 2) * 4; /* AH counts 4-byte words */
@@ -353,36 +354,43 @@ static bool decode_tcp_options(const struct pkt *b, uint32_t off, uint32_t doff,
     while (i < end) {
         uint8_t kind = 0, len = 0;
 
-        if (!pkt_u8(b, i, &kind)) return false;
+        if (!pkt_u8(b, i, &kind))
+            return false;
         if (kind == 0) /* EOL */
             break;
         if (kind == 1) { /* NOP */
             i++;
             continue;
         }
-        if (!pkt_u8(b, i + 1, &len)) return false;
+        if (!pkt_u8(b, i + 1, &len))
+            return false;
         if (len < 2 || len > end - i) {
             st->bad_tcp_options++;
             break;
         }
-        if (!pkt_has(b, i, len)) return false;
+        if (!pkt_has(b, i, len))
+            return false;
         switch (kind) {
         case 2: /* MSS */
-            if (len != 4) goto bad;
+            if (len != 4)
+                goto bad;
             pkt_be16(b, i + 2, &o->mss);
             o->has_mss = 1;
             break;
         case 3: /* window scale */
-            if (len != 3) goto bad;
+            if (len != 3)
+                goto bad;
             pkt_u8(b, i + 2, &o->wscale);
             o->has_wscale = 1;
             break;
         case 4: /* SACK permitted */
-            if (len != 2) goto bad;
+            if (len != 2)
+                goto bad;
             o->sack_perm = 1;
             break;
         case 5: /* SACK blocks */
-            if (len < 10 || (len - 2) % 8 != 0) goto bad;
+            if (len < 10 || (len - 2) % 8 != 0)
+                goto bad;
             o->nsack = 0;
             for (uint32_t k = 0; k < (uint32_t)(len - 2) / 8 && k < DECODE_MAX_SACK; k++) {
                 pkt_be32(b, i + 2 + 8 * k, &o->sack[k][0]);
@@ -391,13 +399,13 @@ static bool decode_tcp_options(const struct pkt *b, uint32_t off, uint32_t doff,
             }
             break;
         case 8: /* timestamps */
-            if (len != 10) goto bad;
+            if (len != 10)
+                goto bad;
             pkt_be32(b, i + 2, &o->tsval);
             pkt_be32(b, i + 6, &o->tsecr);
             o->has_ts = 1;
             break;
-        default:
-            break;
+        default: break;
         }
         i += len;
     }
@@ -438,15 +446,18 @@ static enum decode_result decode_tcp(const struct pkt *b, const struct l4 *l4, s
     out->flags = (uint16_t)(flags | (off_byte & 1) << 8);
     /* A snaplen that cuts the options still leaves seq/ack/flags: keep the
      * packet, count the cut. */
-    if (!decode_tcp_options(b, l4->off, doff, &out->opt, st)) st->truncated_tcp++;
+    if (!decode_tcp_options(b, l4->off, doff, &out->opt, st))
+        st->truncated_tcp++;
 
     out->proto = 6;
     out->seg_len = l4->len - doff;
     avail = b->len > l4->off ? b->len - l4->off : 0;
     out->cap_len = avail > doff ? avail - doff : 0;
-    if (out->cap_len > out->seg_len) out->cap_len = out->seg_len;
+    if (out->cap_len > out->seg_len)
+        out->cap_len = out->seg_len;
     out->payload = b->p + (l4->off + doff <= b->len ? l4->off + doff : b->len);
-    if (out->cap_len < out->seg_len && !out->skipped) st->truncated_payload++;
+    if (out->cap_len < out->seg_len && !out->skipped)
+        st->truncated_payload++;
     return DECODE_TCP;
 }
 
@@ -468,7 +479,8 @@ static enum decode_result decode_udp(const struct pkt *b, const struct l4 *l4, s
     avail = b->len - l4->off - 8;
     out->cap_len = avail < out->seg_len ? avail : out->seg_len;
     out->payload = b->p + l4->off + 8;
-    if (out->cap_len < out->seg_len) st->truncated_payload++;
+    if (out->cap_len < out->seg_len)
+        st->truncated_payload++;
     return DECODE_UDP;
 }
 
@@ -586,7 +598,8 @@ enum decode_result decode_packet_general(const struct capture_rec *rec, struct d
     st->packets++;
 
     r = decode_link(&b, rec->linktype, &off, &net, st);
-    if (r != DECODE_TCP) return decode_count(r, st);
+    if (r != DECODE_TCP)
+        return decode_count(r, st);
     if (net == NET_BY_VERSION) {
         if (!pkt_u8(&b, off, &ver)) {
             st->truncated_ip++;
@@ -604,7 +617,8 @@ enum decode_result decode_packet_general(const struct capture_rec *rec, struct d
         r = decode_ipv6(&b, rec, off, out, &l4, st);
     else
         r = DECODE_OTHER;
-    if (r != DECODE_TCP) return decode_count(r, st);
+    if (r != DECODE_TCP)
+        return decode_count(r, st);
 
     if (l4.proto == 6)
         r = decode_tcp(&b, &l4, out, st);
@@ -612,7 +626,8 @@ enum decode_result decode_packet_general(const struct capture_rec *rec, struct d
         r = decode_udp(&b, &l4, out, st);
     else
         r = DECODE_OTHER;
-    if (r == DECODE_OTHER) out->proto = l4.proto;
+    if (r == DECODE_OTHER)
+        out->proto = l4.proto;
     return decode_count(r, st);
 }
 
@@ -620,14 +635,17 @@ const char *decode_addr_str(const struct ip_addr *a, char *buf, size_t len)
 {
     int af = a->family == 4 ? AF_INET : a->family == 6 ? AF_INET6 : -1;
 
-    if (!buf || len == 0) return "";
+    if (!buf || len == 0)
+        return "";
     if (af == AF_INET && len >= 16) {
         /* By hand: inet_ntop goes through printf, once per connection. */
         char *p = buf;
         for (int i = 0; i < 4; i++) {
             unsigned v = a->a[i];
-            if (v >= 100) *p++ = (char)('0' + v / 100);
-            if (v >= 10) *p++ = (char)('0' + v / 10 % 10);
+            if (v >= 100)
+                *p++ = (char)('0' + v / 100);
+            if (v >= 10)
+                *p++ = (char)('0' + v / 10 % 10);
             *p++ = (char)('0' + v % 10);
             *p++ = i < 3 ? '.' : '\0';
         }

@@ -183,8 +183,7 @@ static int dns_rr(const uint8_t *p, size_t len, size_t *off, struct dns_answer *
         if (err < 0 || end != rdata + rdlen)
             return 0;
         return 1;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -258,8 +257,8 @@ int dns_parse(const uint8_t *p, size_t len, struct dns_msg *m)
 const char *dns_rcode_name(unsigned rcode)
 {
     static const char *const names[] = {
-        "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
-        "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",  "NOTZONE",
+        "NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
+        "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE",
     };
     static char buf[sizeof("RCODE4294967295")];
 

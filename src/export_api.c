@@ -164,8 +164,8 @@ struct store_conn *export_api_find_message(struct store *st, uint64_t msg_id,
     return NULL;
 }
 
-int export_api_packet(struct store *st, uint64_t conn_id, uint32_t idx, FILE *f,
-                      char *errbuf, size_t errlen)
+int export_api_packet(struct store *st, uint64_t conn_id, uint32_t idx, FILE *f, char *errbuf,
+                      size_t errlen)
 {
     static const char hex[] = "0123456789abcdef";
     struct store_conn *c = export_api_find_conn(st, conn_id);
@@ -181,7 +181,8 @@ int export_api_packet(struct store *st, uint64_t conn_id, uint32_t idx, FILE *f,
     int err;
 
     if (!c) {
-        snprintf(errbuf, errlen, "no connection %llu in the model (evicted, cleared, or never seen)",
+        snprintf(errbuf, errlen,
+                 "no connection %llu in the model (evicted, cleared, or never seen)",
                  (unsigned long long)conn_id);
         return -ENOENT;
     }
@@ -251,9 +252,9 @@ static void api_status_stats(struct jsonw *w, struct store *st, const struct ser
     jsonw_obj_open(w);
     jsonw_kuint(w, "packets", s->packets);
     jsonw_kuint(w, "bytes", s->bytes);
-    jsonw_kuint(w, "dropped", s->dropped > ss->ring_drops + ss->socket_drops
-                                  ? s->dropped
-                                  : ss->ring_drops + ss->socket_drops);
+    jsonw_kuint(w, "dropped",
+                s->dropped > ss->ring_drops + ss->socket_drops ? s->dropped
+                                                               : ss->ring_drops + ss->socket_drops);
     jsonw_kuint(w, "ring_drops", ss->ring_drops);
     jsonw_kuint(w, "socket_drops", ss->socket_drops);
     jsonw_kuint(w, "skipped_bytes", ss->skipped_bytes);

@@ -44,22 +44,22 @@ static const char *const analysis_names[] = {
 };
 
 static const char *const state_names[STATE_COUNT] = {
-    [STATE_HANDSHAKE] = "handshake",     [STATE_ACTIVE] = "active",
-    [STATE_IDLE] = "idle",               [STATE_HALF_CLOSED] = "half_closed",
-    [STATE_CLOSING] = "closing",         [STATE_CLOSED] = "closed",
-    [STATE_RESET] = "reset",             [STATE_ZERO_WINDOW] = "zero_window",
+    [STATE_HANDSHAKE] = "handshake",
+    [STATE_ACTIVE] = "active",
+    [STATE_IDLE] = "idle",
+    [STATE_HALF_CLOSED] = "half_closed",
+    [STATE_CLOSING] = "closing",
+    [STATE_CLOSED] = "closed",
+    [STATE_RESET] = "reset",
+    [STATE_ZERO_WINDOW] = "zero_window",
     [STATE_RWND_LIMITED] = "rwnd_limited",
 };
 
 static const char *const series_names[SERIES_COUNT] = {
-    [SERIES_RTT_C2S] = "rtt_c2s",
-    [SERIES_RTT_S2C] = "rtt_s2c",
-    [SERIES_FLIGHT_C2S] = "flight_c2s",
-    [SERIES_FLIGHT_S2C] = "flight_s2c",
-    [SERIES_RWND_C2S] = "rwnd_c2s",
-    [SERIES_RWND_S2C] = "rwnd_s2c",
-    [SERIES_CWND_C2S] = "cwnd_c2s",
-    [SERIES_CWND_S2C] = "cwnd_s2c",
+    [SERIES_RTT_C2S] = "rtt_c2s",       [SERIES_RTT_S2C] = "rtt_s2c",
+    [SERIES_FLIGHT_C2S] = "flight_c2s", [SERIES_FLIGHT_S2C] = "flight_s2c",
+    [SERIES_RWND_C2S] = "rwnd_c2s",     [SERIES_RWND_S2C] = "rwnd_s2c",
+    [SERIES_CWND_C2S] = "cwnd_c2s",     [SERIES_CWND_S2C] = "cwnd_s2c",
 };
 
 void export_json_version(char buf[16], unsigned major, unsigned minor)
@@ -367,8 +367,7 @@ static void rtt_merged(struct jsonw *w, const struct store_series *a, const stru
 }
 
 void export_json_conn(struct jsonw *w, const struct store_conn *c,
-                      void (*packet)(struct jsonw *w, const struct store_packet *p),
-                      int merged_rtt)
+                      void (*packet)(struct jsonw *w, const struct store_packet *p), int merged_rtt)
 {
     const struct store_conn_stats *s = &c->stats;
     char addr[64];
@@ -508,8 +507,8 @@ void export_json_dns(struct jsonw *w, struct store *st)
         jsonw_kstr(w, "type", qtype_name(e->qtype, t));
         jsonw_kint_opt(w, "query_us", e->query_us);
         jsonw_kint_opt(w, "answer_us", e->answer_us);
-        jsonw_kint_opt(w, "latency_us", e->query_us >= 0 && e->answer_us >= 0
-                                            ? e->answer_us - e->query_us : -1);
+        jsonw_kint_opt(w, "latency_us",
+                       e->query_us >= 0 && e->answer_us >= 0 ? e->answer_us - e->query_us : -1);
         jsonw_kstr(w, "client_addr", export_json_addr(&e->client, a, sizeof(a)));
         jsonw_kuint(w, "client_port", e->client_port);
         jsonw_kstr(w, "resolver", export_json_addr(&e->resolver, a, sizeof(a)));

@@ -54,8 +54,7 @@ static int write_rec(void *ctx, const struct store_raw *r)
     int64_t ts = r->ts_ns < 0 ? 0 : r->ts_ns;
     if (put32(o->f, (uint32_t)(ts / 1000000000)) < 0 ||
         put32(o->f, (uint32_t)(ts % 1000000000)) < 0 || put32(o->f, r->caplen) < 0 ||
-        put32(o->f, r->wirelen) < 0 ||
-        (r->caplen && fwrite(r->data, r->caplen, 1, o->f) != 1))
+        put32(o->f, r->wirelen) < 0 || (r->caplen && fwrite(r->data, r->caplen, 1, o->f) != 1))
         return o->err = -EIO;
     return 0;
 }

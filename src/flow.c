@@ -26,8 +26,8 @@
 #include "htracr/store.h"
 #include "htracr/tcp.h"
 
-#define FLOW_PENDING_MAX 32   /* header-only packets queued before giving up */
-#define FLOW_SNIFF_BYTES 512  /* client bytes kept when a request line is split */
+#define FLOW_PENDING_MAX 32  /* header-only packets queued before giving up */
+#define FLOW_SNIFF_BYTES 512 /* client bytes kept when a request line is split */
 #define FLOW_EXPIRE_EVERY 4096
 
 enum { FLOW_PENDING = 0, FLOW_ACTIVE, FLOW_DONE };
@@ -37,24 +37,24 @@ struct pending_pkt {
 };
 
 struct flow {
-    struct flow *hnext;               /* hash chain */
-    struct flow *lprev, *lnext;       /* activity list */
-    struct ip_addr a, b;              /* canonical order: a <= b */
+    struct flow *hnext;         /* hash chain */
+    struct flow *lprev, *lnext; /* activity list */
+    struct ip_addr a, b;        /* canonical order: a <= b */
     uint16_t pa, pb;
     uint8_t state;
-    uint8_t ignored;                  /* DONE because it is not HTTP */
-    uint8_t client_is_a;              /* roles, once known */
+    uint8_t ignored;     /* DONE because it is not HTTP */
+    uint8_t client_is_a; /* roles, once known */
     uint8_t roles_known;
-    uint8_t evicted;                  /* DONE because the store evicted its open connection */
-    uint32_t mem;                     /* bytes charged for it (flow_settle) */
+    uint8_t evicted; /* DONE because the store evicted its open connection */
+    uint32_t mem;    /* bytes charged for it (flow_settle) */
     int64_t last_us;
-    int64_t closed_us;                /* when both FINs / a RST were seen; -1 */
+    int64_t closed_us; /* when both FINs / a RST were seen; -1 */
     struct tcp_conn *tcp;
     struct store_conn *conn;
     /* PENDING only */
     struct pending_pkt *q;
     uint32_t nq;
-    uint8_t *sniff;                   /* FLOW_SNIFF_BYTES, only when a request line is split */
+    uint8_t *sniff; /* FLOW_SNIFF_BYTES, only when a request line is split */
     uint32_t nsniff;
 };
 
@@ -67,9 +67,9 @@ struct flow_table {
     struct flow *lru_head, *lru_tail;
     uint64_t since_expire;
     int64_t now_us;
-    int stream;                       /* the store streams: finish early */
-    size_t mem;                       /* flows, their queues, the buckets: charged to the store */
-    size_t limit;                     /* store_table_limit(); 0 = none */
+    int stream;   /* the store streams: finish early */
+    size_t mem;   /* flows, their queues, the buckets: charged to the store */
+    size_t limit; /* store_table_limit(); 0 = none */
     int warned_full;
 };
 
@@ -311,10 +311,12 @@ static __attribute__((noinline)) void table_trim(struct flow_table *ft, const st
 {
     while (ft->mem > ft->limit && ft->lru_head && ft->lru_head != keep) {
         if (!ft->warned_full) {
-            log_msg(LOG_WARN, "the flow table reached its share of the memory budget (%zu "
+            log_msg(LOG_WARN,
+                    "the flow table reached its share of the memory budget (%zu "
                     "bytes, a quarter of it, about %llu flows): finishing the flows idle "
                     "longest early (stats.flows_evicted; raise --max-memory to follow more "
-                    "at once)", ft->limit, (unsigned long long)ft->stats.active);
+                    "at once)",
+                    ft->limit, (unsigned long long)ft->stats.active);
             ft->warned_full = 1;
         }
         store_stats(ft->st)->flows_evicted++;
@@ -371,8 +373,8 @@ static struct flow *flow_find(const struct flow_table *ft, const struct ip_addr 
 static int flow_evict_open(void *ctx, struct store_conn *c)
 {
     struct flow_table *ft = ctx;
-    struct flow *f = flow_find(ft, &c->client_addr, c->client_port, &c->server_addr,
-                               c->server_port);
+    struct flow *f =
+        flow_find(ft, &c->client_addr, c->client_port, &c->server_addr, c->server_port);
     if (!f || f->conn != c)
         return -1;
     tcp_conn_free(f->tcp);
@@ -390,8 +392,8 @@ static int flow_evict_open(void *ctx, struct store_conn *c)
 
 size_t flow_table_side(const struct flow_table *ft, const struct store_conn *c)
 {
-    const struct flow *f = flow_find(ft, &c->client_addr, c->client_port, &c->server_addr,
-                                     c->server_port);
+    const struct flow *f =
+        flow_find(ft, &c->client_addr, c->client_port, &c->server_addr, c->server_port);
     return f && f->conn == c && f->tcp ? tcp_conn_footprint(f->tcp) : 0;
 }
 
@@ -648,9 +650,7 @@ void flow_table_packet(struct flow_table *ft, const struct decoded *d)
         pending_packet(ft, f, d);
         flow_grew(ft, f);
         break;
-    case FLOW_ACTIVE:
-        feed(ft, f, d);
-        break;
+    case FLOW_ACTIVE: feed(ft, f, d); break;
     default:
         if (f->evicted) {
             /* Its connection went for the budget: what comes now is a new

@@ -82,14 +82,14 @@ struct strbuf {
 };
 
 struct body {
-    uint8_t *buf;   /* decoded bytes kept so far (malloc, <= body_limit) */
+    uint8_t *buf;       /* decoded bytes kept so far (malloc, <= body_limit) */
     const uint8_t *ext; /* or: the first len bytes, still in the data being
                          * parsed (body_own copies them into buf) */
     size_t len, cap;
     size_t limit;
-    uint8_t mode;   /* enum bmode */
+    uint8_t mode; /* enum bmode */
     uint8_t zinit;
-    uint8_t ended;  /* inflate saw the end of the stream */
+    uint8_t ended; /* inflate saw the end of the stream */
     uint8_t nstash;
     uint8_t stash[2]; /* first encoded bytes, to tell zlib from raw deflate */
     z_stream zs;
@@ -114,24 +114,24 @@ struct http_dir {
     struct http_conn *h;
     int dir;
     llhttp_t parser;
-    uint8_t state;      /* enum dstate */
-    uint8_t ev;         /* event the last pause was for */
-    uint8_t pausing;    /* callbacks pause at events (off inside llhttp_finish) */
-    uint8_t gap;        /* feeding zeros for a gap: no capture, no packets */
-    uint8_t hdr_done;   /* header end placed for the current message */
-    uint8_t in_body;    /* inside Content-Length data or a chunk's data */
-    uint8_t body_eof;   /* body delimited by close */
-    uint8_t midstream;  /* picked up mid-stream, no byte fed yet (http_conn_midstream) */
-    uint32_t pkt;       /* packet carrying the bytes being fed */
+    uint8_t state;     /* enum dstate */
+    uint8_t ev;        /* event the last pause was for */
+    uint8_t pausing;   /* callbacks pause at events (off inside llhttp_finish) */
+    uint8_t gap;       /* feeding zeros for a gap: no capture, no packets */
+    uint8_t hdr_done;  /* header end placed for the current message */
+    uint8_t in_body;   /* inside Content-Length data or a chunk's data */
+    uint8_t body_eof;  /* body delimited by close */
+    uint8_t midstream; /* picked up mid-stream, no byte fed yet (http_conn_midstream) */
+    uint32_t pkt;      /* packet carrying the bytes being fed */
     int64_t ts;
-    uint64_t off;       /* stream bytes consumed by the parser (gaps included) */
-    uint64_t msg_off;   /* stream offset of the current message's first byte */
+    uint64_t off;               /* stream bytes consumed by the parser (gaps included) */
+    uint64_t msg_off;           /* stream offset of the current message's first byte */
     struct store_message *m;    /* message being parsed, or NULL */
     struct store_message *last; /* last message created in this direction */
     struct strbuf url, reason, name, value;
     struct store_header *hdrs;
     uint32_t nhdrs, cap_hdrs;
-    size_t hdr_kept;    /* bytes of names + values kept for this message */
+    size_t hdr_kept; /* bytes of names + values kept for this message */
     /* The previous message's kept headers (in the connection's arena): a
      * keep-alive connection repeats most names and values, which are then
      * shared instead of copied again. */
@@ -155,9 +155,9 @@ struct http_dir {
      * rarely change; a server's change with its Date, once a second). */
     uint8_t *blk;
     size_t blk_len, blk_cap;
-    uint8_t blk_ok;             /* blk and the fields below are valid */
-    uint8_t same_blk;           /* the current message repeats blk */
-    uint64_t blk_hdr_bytes;     /* its header_bytes when it does */
+    uint8_t blk_ok;         /* blk and the fields below are valid */
+    uint8_t same_blk;       /* the current message repeats blk */
+    uint64_t blk_hdr_bytes; /* its header_bytes when it does */
     const struct store_header *blk_hdrs;
     uint32_t blk_nhdrs;
     const char *blk_ctype, *blk_cenc;
@@ -174,7 +174,7 @@ struct http_dir {
     struct ll_mark line_mark, blk_pre, blk_post;
     uint8_t line_ok, blk_skip_ok;
     struct body body;
-    size_t zmem;                /* bytes zlib holds for body (z_alloc) */
+    size_t zmem;                              /* bytes zlib holds for body (z_alloc) */
     char ext_method[HTTP_EXT_METHOD_MAX + 1]; /* a method llhttp does not know */
     uint8_t ext_len;
 };
@@ -209,7 +209,6 @@ struct http_conn {
 static const uint8_t http_zeros[HTTP_ZERO_CHUNK];
 
 _Thread_local uint8_t conn_side_changed;
-
 
 static int64_t pkt_ts(const struct store_conn *c, uint32_t pkt)
 {
@@ -615,10 +614,9 @@ static void body_finish(struct http_dir *d, int complete)
     struct store_message *m = d->m;
     /* Every way a message ends comes through here: its round trips. */
     if (m)
-        m->round_trips = store_conn_round_trips(d->h->c, m->first_packet, m->last_packet,
-                                                (uint8_t)d->dir);
-    if (m && complete && b->mode == BODY_INFLATE && !b->ended &&
-        (b->zinit || b->nstash))
+        m->round_trips =
+            store_conn_round_trips(d->h->c, m->first_packet, m->last_packet, (uint8_t)d->dir);
+    if (m && complete && b->mode == BODY_INFLATE && !b->ended && (b->zinit || b->nstash))
         m->body_decode_error = 1;
     if (m && b->len) {
         const uint8_t *src = b->ext ? b->ext : b->buf;
@@ -819,8 +817,10 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 static const char *known_header_name(const char *s, size_t n)
 {
 #define KNOWN(lit)                                                                                 \
-    if (n == sizeof(lit) - 1 && memcmp(s, lit, sizeof(lit) - 1) == 0)                             \
+    if (n == sizeof(lit) - 1 && memcmp(s, lit, sizeof(lit) - 1) == 0)                              \
         return lit;
+    /* a table, one length a line */
+    // clang-format off
     switch (n) {
     case 3: KNOWN("Age") break;
     case 4: KNOWN("Host") KNOWN("Date") KNOWN("ETag") KNOWN("Vary") break;
@@ -838,6 +838,7 @@ static const char *known_header_name(const char *s, size_t n)
     case 17: KNOWN("Transfer-Encoding") KNOWN("If-Modified-Since") break;
     default: break;
     }
+    // clang-format on
 #undef KNOWN
     return NULL;
 }
@@ -1098,8 +1099,8 @@ static void keep_head(struct http_dir *d)
         keep_request_line(d);
     } else {
         m->status = d->parser.status_code;
-        m->reason = keep_shared(d, &d->prev_reason, &d->prev_reason_len,
-                                strbuf_data(&d->reason), d->reason.n);
+        m->reason = keep_shared(d, &d->prev_reason, &d->prev_reason_len, strbuf_data(&d->reason),
+                                d->reason.n);
     }
 }
 
@@ -1159,8 +1160,7 @@ static int on_headers_complete(llhttp_t *p)
             stop_c2s(h);
             return 2;
         }
-        if (!m->interim && h->d[DIR_C2S].state == DS_WAIT_UPGRADE && req &&
-            req == h->upgrade_req)
+        if (!m->interim && h->d[DIR_C2S].state == DS_WAIT_UPGRADE && req && req == h->upgrade_req)
             h->resume_c2s = 1; /* the switch was refused */
         if (head && !m->interim)
             return 1;
@@ -1208,10 +1208,10 @@ static int on_message_complete(llhttp_t *p)
 }
 
 /* The callbacks of both settings below: all but those for header lines. */
-#define HTTP_SETTINGS_COMMON                                                                     \
-    .on_message_begin = on_message_begin, .on_url = on_url, .on_url_complete = on_url_complete, \
-    .on_status = on_status, .on_headers_complete = on_headers_complete, .on_body = on_body,    \
-    .on_message_complete = on_message_complete, .on_chunk_header = on_chunk_header,           \
+#define HTTP_SETTINGS_COMMON                                                                       \
+    .on_message_begin = on_message_begin, .on_url = on_url, .on_url_complete = on_url_complete,    \
+    .on_status = on_status, .on_headers_complete = on_headers_complete, .on_body = on_body,        \
+    .on_message_complete = on_message_complete, .on_chunk_header = on_chunk_header,                \
     .on_chunk_complete = on_chunk_complete
 
 static const llhttp_settings_t http_settings = {
@@ -1235,8 +1235,9 @@ static const llhttp_settings_t http_settings_repeat = {HTTP_SETTINGS_COMMON};
 static void parse_error(struct http_dir *d, llhttp_errno_t err)
 {
     char text[256];
-    const char *name = (unsigned)err <= HPE_CB_CHUNK_EXTENSION_VALUE_COMPLETE ?
-                           llhttp_errno_name(err) : "HPE_UNKNOWN";
+    const char *name = (unsigned)err <= HPE_CB_CHUNK_EXTENSION_VALUE_COMPLETE
+                           ? llhttp_errno_name(err)
+                           : "HPE_UNKNOWN";
     const char *reason = llhttp_get_error_reason(&d->parser);
     struct store_message *m = d->m;
     if (!m)
@@ -1338,8 +1339,7 @@ static void start_raw09(struct http_dir *d, const uint8_t *data, size_t begin, s
 /* Whether the message that begins at data[begin], its start line ending
  * at data[at], has the same header block as the one before it, in these
  * bytes. */
-static int blk_repeats(struct http_dir *d, const uint8_t *data, size_t begin, size_t at,
-                       size_t len)
+static int blk_repeats(struct http_dir *d, const uint8_t *data, size_t begin, size_t at, size_t len)
 {
     if (!d->blk_ok || d->gap)
         return 0;
@@ -1547,8 +1547,7 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
                     store_stats(h->st)->alloc_failures++;
                     stop_dir(d);
                 } else {
-                    const uint8_t *e =
-                        d->gap ? NULL : memchr(data + pos, '\n', len - pos);
+                    const uint8_t *e = d->gap ? NULL : memchr(data + pos, '\n', len - pos);
                     if (e)
                         line_end = (size_t)(e + 1 - data);
                     d->same_blk = (uint8_t)(e && blk_repeats(d, data, pos, line_end, len));
@@ -1769,8 +1768,10 @@ int http_conn_data(struct http_conn *h, int dir, const uint8_t *data, size_t len
     struct http_dir *d = &h->d[dir];
     if (d->state == DS_WAIT_UPGRADE) {
         if (pend_add(h, data, len, pkt) < 0) {
-            log_msg(LOG_DEBUG, "http: connection %llu: too much client data after an Upgrade "
-                               "request, not parsed", (unsigned long long)h->c->id);
+            log_msg(LOG_DEBUG,
+                    "http: connection %llu: too much client data after an Upgrade "
+                    "request, not parsed",
+                    (unsigned long long)h->c->id);
             stop_dir(d);
         }
         return d->state == DS_STOPPED;
@@ -1830,7 +1831,8 @@ static void start_resync(struct http_dir *d, int pop, uint64_t gap)
     d->off += gap;
     h->c->stats.http_skipped[d->dir] += gap;
     log_msg(LOG_DEBUG, "http: connection %llu %s: capture gap of %llu bytes, resynchronising",
-            (unsigned long long)h->c->id, d->dir == DIR_C2S ? "c2s" : "s2c", (unsigned long long)gap);
+            (unsigned long long)h->c->id, d->dir == DIR_C2S ? "c2s" : "s2c",
+            (unsigned long long)gap);
 }
 
 /* Offset in data of the first plausible message start, or len. Responses:
@@ -1956,8 +1958,8 @@ static void conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt, i
     set_error(d, m, text);
     /* The cut message is kept as it is; a cut response still answered its
      * request, which waits no more. */
-    int answered = dir == DIR_S2C && !m->interim && fifo_front(h) &&
-                   fifo_front(h)->req->id == m->request;
+    int answered =
+        dir == DIR_S2C && !m->interim && fifo_front(h) && fifo_front(h)->req->id == m->request;
     body_finish(d, 0);
     d->m = NULL;
     start_resync(d, answered, len);
@@ -1998,11 +2000,11 @@ void http_conn_eof(struct http_conn *h, int dir, uint32_t pkt)
 
 /* llhttp's HTTP methods (not PRI, which opens HTTP/2, nor the RTSP ones). */
 static const char *const http_methods[] = {
-    "DELETE", "GET", "HEAD", "POST", "PUT", "CONNECT", "OPTIONS", "TRACE", "COPY",
-    "LOCK", "MKCOL", "MOVE", "PROPFIND", "PROPPATCH", "SEARCH", "UNLOCK", "BIND",
-    "REBIND", "UNBIND", "ACL", "REPORT", "MKACTIVITY", "CHECKOUT", "MERGE", "M-SEARCH",
-    "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE", "PATCH", "PURGE", "MKCALENDAR", "LINK",
-    "UNLINK", "SOURCE",
+    "DELETE",     "GET",      "HEAD",       "POST",     "PUT",    "CONNECT",   "OPTIONS",
+    "TRACE",      "COPY",     "LOCK",       "MKCOL",    "MOVE",   "PROPFIND",  "PROPPATCH",
+    "SEARCH",     "UNLOCK",   "BIND",       "REBIND",   "UNBIND", "ACL",       "REPORT",
+    "MKACTIVITY", "CHECKOUT", "MERGE",      "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE",
+    "PATCH",      "PURGE",    "MKCALENDAR", "LINK",     "UNLINK", "SOURCE",
 };
 
 /* Visible request-line bytes after the method that settle it without the

@@ -85,7 +85,7 @@ static void jsonw_write_slow(struct jsonw *w, const void *p, size_t n)
 }
 
 static inline __attribute__((always_inline)) void jsonw_write(struct jsonw *w, const void *p,
-                                                               size_t n)
+                                                              size_t n)
 {
     if (w->err || n == 0)
         return;
@@ -254,8 +254,7 @@ size_t jsonw_utf8_len(const uint8_t *s, size_t n)
     if (c >= 0xf0 && c <= 0xf4) {
         /* F0 needs 90..BF (no overlongs), F4 needs 80..8F (<= U+10FFFF) */
         uint8_t lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-        if (n >= 4 && s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 &&
-            (s[3] & 0xc0) == 0x80)
+        if (n >= 4 && s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80)
             return 4;
         return 0;
     }
@@ -288,27 +287,13 @@ static void jsonw_escape_byte(struct jsonw *w, uint8_t c)
     const char *short_form = NULL;
 
     switch (c) {
-    case '"':
-        short_form = "\\\"";
-        break;
-    case '\\':
-        short_form = "\\\\";
-        break;
-    case '\n':
-        short_form = "\\n";
-        break;
-    case '\r':
-        short_form = "\\r";
-        break;
-    case '\t':
-        short_form = "\\t";
-        break;
-    case '\b':
-        short_form = "\\b";
-        break;
-    case '\f':
-        short_form = "\\f";
-        break;
+    case '"': short_form = "\\\""; break;
+    case '\\': short_form = "\\\\"; break;
+    case '\n': short_form = "\\n"; break;
+    case '\r': short_form = "\\r"; break;
+    case '\t': short_form = "\\t"; break;
+    case '\b': short_form = "\\b"; break;
+    case '\f': short_form = "\\f"; break;
     }
     if (short_form)
         jsonw_write(w, short_form, 2);
@@ -512,8 +497,7 @@ void jsonw_milli(struct jsonw *w, int64_t v)
 
 void jsonw_base64(struct jsonw *w, const void *data, size_t n)
 {
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const uint8_t *s = data;
     char buf[1024]; /* multiple of 4 */
     size_t o = 0, i = 0;

@@ -41,7 +41,7 @@
 struct output {
     const char *path; /* NULL = not wanted; "-" = stdout */
     FILE *f;
-    char *buf;        /* f's stdio buffer */
+    char *buf; /* f's stdio buffer */
 };
 
 #define OUTPUT_BUF (256 * 1024)
@@ -56,11 +56,11 @@ struct cli {
     enum capture_backend backend;
     enum capture_attach attach;
     uint32_t snaplen;
-    uint64_t count;             /* -c: stop after this many packets */
-    int64_t seconds;            /* -G: stop after this many seconds */
-    int stats_interval;         /* --stats-interval: seconds, 0 off */
+    uint64_t count;     /* -c: stop after this many packets */
+    int64_t seconds;    /* -G: stop after this many seconds */
+    int stats_interval; /* --stats-interval: seconds, 0 off */
     size_t upload_limit;
-    size_t buffer_bytes;        /* --buffer: ring / kernel buffer, 0 default */
+    size_t buffer_bytes; /* --buffer: ring / kernel buffer, 0 default */
     int no_dns;
     struct flow_opts flow;
     int ports_explicit;
@@ -73,52 +73,51 @@ struct cli {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: htracr [options] [listen-port] [iface]\n"
-            "       htracr -r FILE [--json FILE|-] [--jsonl FILE|-] [--har FILE|-]\n"
-            "\n"
-            "See HTTP on the wire: every connection, packet and message.\n"
-            "\n"
-            "options:\n"
-            "  -r, --read FILE        read a pcap/pcapng file (gzip'd too; - is stdin)\n"
-            "  -i, --iface IFACE      interface to capture on (default: all)\n"
-            "  -w, --write FILE       write the captured packets as pcap (mode 0600)\n"
-            "  -s, --snaplen BYTES    bytes kept per packet, live (default 65535)\n"
-            "      --backend KIND     live capture: bpf, pcap or auto (default auto:\n"
-            "                         eBPF, else libpcap)\n"
-            "      --attach WHERE     eBPF: tc (the interface's TCX hooks, Linux 6.6+),\n"
-            "                         socket (a packet socket's filter) or auto (default:\n"
-            "                         tc on one interface without a queue, else socket)\n"
-            "  -c COUNT               live: stop after COUNT packets\n"
-            "  -G SECONDS             live: stop after SECONDS\n"
-            "      --stats-interval S print capture counters to stderr every S seconds\n"
-            "      --listen ADDR[:PORT]  where the web UI listens (default 127.0.0.1:8000)\n"
-            "      --web-root DIR     serve the UI's files from DIR (development)\n"
-            "      --upload-limit SIZE   largest pcap upload (default 256M)\n"
-            "      --no-dns           live: do not capture DNS (UDP 53)\n"
-            "      --buffer SIZE      live: ring buffer (eBPF, default 32M) or kernel\n"
-            "                         buffer (libpcap, default 32M)\n"
-            "  -p, --port PORT[,..]   HTTP server ports (repeatable; default 80). In files,\n"
-            "                         HTTP on other ports is found unless -p is given\n"
-            "      --json FILE|-      write the whole model as JSON (docs/json.md)\n"
-            "      --jsonl FILE|-     write one JSON line per HTTP transaction\n"
-            "      --har FILE|-       write HAR 1.2\n"
-            "      --no-ui            do not serve the web UI\n"
-            "      --max-memory SIZE  memory budget for the model (default 256M)\n"
-            "      --body-limit SIZE  decoded body bytes kept per message (default 1M\n"
-            "                         with the UI, --json, --har or -w; else 0)\n"
-            "  -v, --verbose          more messages (repeat for debug)\n"
-            "  -q, --quiet            errors only\n"
-            "      --version          print the version\n"
-            "  -h, --help             this text\n"
-            "\n"
-            "SIZE takes a K, M or G suffix.\n"
-            "\n"
-            "Without -r, htracr captures live (root, or the capabilities named in\n"
-            "docs) and serves the UI on listen-port (default 8000); with --no-ui it\n"
-            "captures until Ctrl-C, -c or -G, then writes the outputs. With -r and no\n"
-            "listen port it writes the outputs (or a summary) and exits; with a\n"
-            "listen port it serves the file's timeline.\n");
+    fprintf(f, "usage: htracr [options] [listen-port] [iface]\n"
+               "       htracr -r FILE [--json FILE|-] [--jsonl FILE|-] [--har FILE|-]\n"
+               "\n"
+               "See HTTP on the wire: every connection, packet and message.\n"
+               "\n"
+               "options:\n"
+               "  -r, --read FILE        read a pcap/pcapng file (gzip'd too; - is stdin)\n"
+               "  -i, --iface IFACE      interface to capture on (default: all)\n"
+               "  -w, --write FILE       write the captured packets as pcap (mode 0600)\n"
+               "  -s, --snaplen BYTES    bytes kept per packet, live (default 65535)\n"
+               "      --backend KIND     live capture: bpf, pcap or auto (default auto:\n"
+               "                         eBPF, else libpcap)\n"
+               "      --attach WHERE     eBPF: tc (the interface's TCX hooks, Linux 6.6+),\n"
+               "                         socket (a packet socket's filter) or auto (default:\n"
+               "                         tc on one interface without a queue, else socket)\n"
+               "  -c COUNT               live: stop after COUNT packets\n"
+               "  -G SECONDS             live: stop after SECONDS\n"
+               "      --stats-interval S print capture counters to stderr every S seconds\n"
+               "      --listen ADDR[:PORT]  where the web UI listens (default 127.0.0.1:8000)\n"
+               "      --web-root DIR     serve the UI's files from DIR (development)\n"
+               "      --upload-limit SIZE   largest pcap upload (default 256M)\n"
+               "      --no-dns           live: do not capture DNS (UDP 53)\n"
+               "      --buffer SIZE      live: ring buffer (eBPF, default 32M) or kernel\n"
+               "                         buffer (libpcap, default 32M)\n"
+               "  -p, --port PORT[,..]   HTTP server ports (repeatable; default 80). In files,\n"
+               "                         HTTP on other ports is found unless -p is given\n"
+               "      --json FILE|-      write the whole model as JSON (docs/json.md)\n"
+               "      --jsonl FILE|-     write one JSON line per HTTP transaction\n"
+               "      --har FILE|-       write HAR 1.2\n"
+               "      --no-ui            do not serve the web UI\n"
+               "      --max-memory SIZE  memory budget for the model (default 256M)\n"
+               "      --body-limit SIZE  decoded body bytes kept per message (default 1M\n"
+               "                         with the UI, --json, --har or -w; else 0)\n"
+               "  -v, --verbose          more messages (repeat for debug)\n"
+               "  -q, --quiet            errors only\n"
+               "      --version          print the version\n"
+               "  -h, --help             this text\n"
+               "\n"
+               "SIZE takes a K, M or G suffix.\n"
+               "\n"
+               "Without -r, htracr captures live (root, or the capabilities named in\n"
+               "docs) and serves the UI on listen-port (default 8000); with --no-ui it\n"
+               "captures until Ctrl-C, -c or -G, then writes the outputs. With -r and no\n"
+               "listen port it writes the outputs (or a summary) and exits; with a\n"
+               "listen port it serves the file's timeline.\n");
 }
 
 /* "256M" -> bytes. 0 on success. */
@@ -132,9 +131,12 @@ static int parse_size(const char *s, size_t *out)
     unsigned long long mul = 1;
     if (*end) {
         switch (*end) {
-        case 'k': case 'K': mul = 1ULL << 10; break;
-        case 'm': case 'M': mul = 1ULL << 20; break;
-        case 'g': case 'G': mul = 1ULL << 30; break;
+        case 'k':
+        case 'K': mul = 1ULL << 10; break;
+        case 'm':
+        case 'M': mul = 1ULL << 20; break;
+        case 'g':
+        case 'G': mul = 1ULL << 30; break;
         default: return -EINVAL;
         }
         end++;
@@ -168,8 +170,8 @@ static int add_ports(struct cli *cli, const char *arg)
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         uint16_t port;
         if (parse_port(tok, &port) < 0) {
-            log_msg(LOG_ERROR, "bad port '%s' in -p %s: give numbers 1-65535, e.g. -p 80,8080",
-                    tok, arg);
+            log_msg(LOG_ERROR, "bad port '%s' in -p %s: give numbers 1-65535, e.g. -p 80,8080", tok,
+                    arg);
             return -EINVAL;
         }
         if (cli->flow.nports >= FLOW_MAX_PORTS) {
@@ -181,9 +183,23 @@ static int add_ports(struct cli *cli, const char *arg)
     return 0;
 }
 
-enum { OPT_JSON = 1000, OPT_JSONL, OPT_HAR, OPT_NO_UI, OPT_MAX_MEMORY, OPT_BODY_LIMIT,
-       OPT_VERSION, OPT_BACKEND, OPT_LISTEN, OPT_WEB_ROOT, OPT_UPLOAD_LIMIT, OPT_STATS_INTERVAL,
-       OPT_NO_DNS, OPT_BUFFER, OPT_ATTACH };
+enum {
+    OPT_JSON = 1000,
+    OPT_JSONL,
+    OPT_HAR,
+    OPT_NO_UI,
+    OPT_MAX_MEMORY,
+    OPT_BODY_LIMIT,
+    OPT_VERSION,
+    OPT_BACKEND,
+    OPT_LISTEN,
+    OPT_WEB_ROOT,
+    OPT_UPLOAD_LIMIT,
+    OPT_STATS_INTERVAL,
+    OPT_NO_DNS,
+    OPT_BUFFER,
+    OPT_ATTACH
+};
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 {
@@ -324,8 +340,10 @@ static int parse_args(struct cli *cli, int argc, char **argv)
             break;
         case OPT_LISTEN:
             if (parse_listen(cli, optarg) < 0) {
-                log_msg(LOG_ERROR, "bad --listen '%s': give ADDR, ADDR:PORT or :PORT, "
-                        "e.g. --listen 127.0.0.1:8000", optarg);
+                log_msg(LOG_ERROR,
+                        "bad --listen '%s': give ADDR, ADDR:PORT or :PORT, "
+                        "e.g. --listen 127.0.0.1:8000",
+                        optarg);
                 return -EINVAL;
             }
             if (cli->listen_port < 0)
@@ -486,7 +504,7 @@ static int close_output(struct output *o, const char *what)
 
 struct run_ctx {
     struct cli *cli;
-    struct capture *live;       /* for body-skip hints */
+    struct capture *live; /* for body-skip hints */
     uint64_t skip_hints, skip_errors;
     int summary;
     int write_error;
@@ -497,9 +515,11 @@ static void print_summary_conn(const struct store_conn *c, struct store *st)
     char ca[64], sa[64];
     decode_addr_str(&c->client_addr, ca, sizeof(ca));
     decode_addr_str(&c->server_addr, sa, sizeof(sa));
-    printf("connection %llu  %s:%u -> %s:%u  %u packets  %s\n", (unsigned long long)c->id, ca, c->client_port, sa,
-           c->server_port, c->npackets,
-           c->close == CLOSE_FIN ? "closed" : c->close == CLOSE_RST ? "reset" : "open");
+    printf("connection %llu  %s:%u -> %s:%u  %u packets  %s\n", (unsigned long long)c->id, ca,
+           c->client_port, sa, c->server_port, c->npackets,
+           c->close == CLOSE_FIN   ? "closed"
+           : c->close == CLOSE_RST ? "reset"
+                                   : "open");
     for (uint32_t i = 0; i < c->nmessages; i++) {
         const struct store_message *m = c->messages[i];
         if (m->kind == MSG_REQUEST) {
@@ -544,27 +564,27 @@ struct app {
     struct run_ctx *rc;
     struct store *st;
     struct pipeline *pl;
-    struct capture *cap;        /* live source, or the file being read */
+    struct capture *cap; /* live source, or the file being read */
     struct capture_dump *dump;
     struct server *srv;
     int live;
-    int locked;                 /* the capture thread holds the store lock */
-    int wanting;                /* ...and has told readers it wants it */
-    uint64_t records;           /* records taken from the source */
+    int locked;       /* the capture thread holds the store lock */
+    int wanting;      /* ...and has told readers it wants it */
+    uint64_t records; /* records taken from the source */
     /* Records taken from the source while a reader held the store lock, in
      * order, each a struct capture_rec then its bytes (see take_lock). */
     uint8_t *held;
     size_t held_len, held_cap;
-    uint64_t held_records;      /* records that ever waited there */
-    uint64_t held_snap;         /* held_records when they were last fed (store lock) */
-    struct capture_stats cst;   /* snapshot, under the store lock */
+    uint64_t held_records;    /* records that ever waited there */
+    uint64_t held_snap;       /* held_records when they were last fed (store lock) */
+    struct capture_stats cst; /* snapshot, under the store lock */
     /* requests from the server threads, applied by the capture thread */
     pthread_mutex_t ctl_lock;
     int want_enabled, enabled;
     int ports_changed;
     uint16_t ports[FLOW_MAX_PORTS];
     int nports;
-    int clear_on_start;         /* the model shows an upload: start clears it */
+    int clear_on_start; /* the model shows an upload: start clears it */
     /* Benchmark hook (bench/live's "capture only" row): records are taken
      * from the source and counted, then dropped unanalysed, so the cost of
      * the capture path can be told from that of the model. Set only by the
@@ -708,7 +728,8 @@ static void on_record(void *ctx, const struct capture_rec *rec)
 static void print_stats(struct app *a)
 {
     const struct capture_stats *c = &a->cst;
-    fprintf(stderr, "htracr: %llu packets, %llu bytes, %llu ring drops, %llu socket drops, "
+    fprintf(stderr,
+            "htracr: %llu packets, %llu bytes, %llu ring drops, %llu socket drops, "
             "%llu decode errors, %llu skipped payload bytes, %llu held while the model "
             "was busy\n",
             (unsigned long long)c->records, (unsigned long long)c->bytes,
@@ -860,7 +881,8 @@ static void ctl_status(void *ctx, struct server_status *o)
 static int ctl_set_enabled(struct app *a, int on, char *errbuf)
 {
     if (!a->live) {
-        snprintf(errbuf, SERVER_ERRBUF, "not capturing live: this is a capture file "
+        snprintf(errbuf, SERVER_ERRBUF,
+                 "not capturing live: this is a capture file "
                  "(run htracr without -r to capture)");
         return -EOPNOTSUPP;
     }
@@ -970,7 +992,8 @@ static int ctl_write_pcap(void *ctx, FILE *f, char *errbuf)
     int r = export_pcap(a->st, f, &skipped);
     store_unlock(a->st);
     if (r == -ENOENT)
-        snprintf(errbuf, SERVER_ERRBUF, "no packets were kept (nothing captured yet, or "
+        snprintf(errbuf, SERVER_ERRBUF,
+                 "no packets were kept (nothing captured yet, or "
                  "evicted by the memory budget)");
     else if (r < 0)
         snprintf(errbuf, SERVER_ERRBUF, "writing the pcap failed: %s", strerror(-r));
@@ -1000,8 +1023,7 @@ static int ctl_replay(void *ctx, uint64_t msg_id, char *errbuf)
     }
     store_unlock(a->st);
     if (n == -ENOENT)
-        snprintf(errbuf, SERVER_ERRBUF, "no message %llu in the model",
-                 (unsigned long long)msg_id);
+        snprintf(errbuf, SERVER_ERRBUF, "no message %llu in the model", (unsigned long long)msg_id);
     else if (n == -E2BIG)
         snprintf(errbuf, SERVER_ERRBUF, "request %llu is too big to send again",
                  (unsigned long long)msg_id);
@@ -1036,8 +1058,10 @@ static void report_end(struct app *a, struct capture *cap)
     struct capture_stats cst;
     capture_get_stats(cap, &cst);
     if (cst.bad_timestamps)
-        log_msg(LOG_WARN, "%llu records had impossible timestamps (before 1970 or after 2255): "
-                "clamped", (unsigned long long)cst.bad_timestamps);
+        log_msg(LOG_WARN,
+                "%llu records had impossible timestamps (before 1970 or after 2255): "
+                "clamped",
+                (unsigned long long)cst.bad_timestamps);
     if (ds->unknown_linktype)
         log_msg(LOG_WARN, "%llu records of a link type htracr does not decode were skipped",
                 (unsigned long long)ds->unknown_linktype);
@@ -1048,8 +1072,10 @@ static void report_end(struct app *a, struct capture *cap)
         log_msg(LOG_WARN, "%llu allocations failed under the memory budget: data was lost",
                 (unsigned long long)ss->alloc_failures);
     if (a->live && (cst.dropped || cst.ring_drops || cst.socket_drops))
-        log_msg(LOG_WARN, "%llu packets were dropped before htracr saw them (%llu ring, %llu "
-                "socket)", (unsigned long long)cst.dropped, (unsigned long long)cst.ring_drops,
+        log_msg(LOG_WARN,
+                "%llu packets were dropped before htracr saw them (%llu ring, %llu "
+                "socket)",
+                (unsigned long long)cst.dropped, (unsigned long long)cst.ring_drops,
                 (unsigned long long)cst.socket_drops);
 }
 
@@ -1065,8 +1091,7 @@ static void chown_outputs(struct cli *cli, uid_t uid, gid_t gid)
 }
 
 /* A body past the limit: let the kernel filter leave its payload out. */
-static void on_skip(void *ctx, struct store_conn *c, int dir, uint32_t from_seq,
-                    uint32_t until_seq)
+static void on_skip(void *ctx, struct store_conn *c, int dir, uint32_t from_seq, uint32_t until_seq)
 {
     struct run_ctx *rc = ctx;
     struct capture_skip sk = {.from_seq = from_seq, .until_seq = until_seq};
@@ -1104,7 +1129,7 @@ int main(int argc, char **argv)
         cli.listen_port = 8000;
     if (!app.live && (cli.count || cli.seconds || cli.stats_interval))
         log_msg(LOG_WARN, "-c, -G and --stats-interval apply to live capture only: ignored "
-                "with -r");
+                          "with -r");
     cli.flow.sniff_http = !cli.ports_explicit && !app.live;
     cli.flow.idle_timeout_us = 300LL * 1000000;
     cli.flow.close_linger_us = 10LL * 1000000;
@@ -1124,8 +1149,9 @@ int main(int argc, char **argv)
     if (cli.body_limit)
         log_msg(LOG_DEBUG, "bodies: up to %zu bytes of each kept", cli.body_limit);
     else
-        log_msg(LOG_DEBUG, "bodies: none kept (%s)", cli.body_limit_given
-                ? "--body-limit 0" : "no output shows them; --body-limit keeps them");
+        log_msg(LOG_DEBUG, "bodies: none kept (%s)",
+                cli.body_limit_given ? "--body-limit 0"
+                                     : "no output shows them; --body-limit keeps them");
     struct store_opts so = {
         .max_memory = cli.max_memory,
         .body_limit = cli.body_limit,
@@ -1190,8 +1216,7 @@ int main(int argc, char **argv)
             chown_outputs(&cli, uid, gid);
         int r = priv_drop(uid, gid);
         if (r < 0) {
-            log_msg(LOG_ERROR, "cannot drop privileges to uid %u: %s", (unsigned)uid,
-                    strerror(-r));
+            log_msg(LOG_ERROR, "cannot drop privileges to uid %u: %s", (unsigned)uid, strerror(-r));
             goto out;
         }
     }
@@ -1289,9 +1314,10 @@ int main(int argc, char **argv)
 out:
     server_free(app.srv);
     if (app.dump && capture_dump_skipped(app.dump))
-        log_msg(LOG_WARN, "'%s' is missing %llu packets of another link type than its first "
-                "(capture on one interface with -i to keep them all)", cli.write,
-                (unsigned long long)capture_dump_skipped(app.dump));
+        log_msg(LOG_WARN,
+                "'%s' is missing %llu packets of another link type than its first "
+                "(capture on one interface with -i to keep them all)",
+                cli.write, (unsigned long long)capture_dump_skipped(app.dump));
     if (app.dump && capture_dump_close(app.dump) < 0) {
         log_msg(LOG_ERROR, "writing '%s' failed", cli.write);
         ret = 1;

@@ -19,8 +19,8 @@ struct pipeline {
     struct flow_table *ft;
     struct decode_stats ds;
     int keep_raw;
-    int stream;             /* JSONL only: no DNS (it writes none) */
-    struct dns_msg dns;     /* scratch: too big for the stack of every packet */
+    int stream;         /* JSONL only: no DNS (it writes none) */
+    struct dns_msg dns; /* scratch: too big for the stack of every packet */
 };
 
 struct pipeline *pipeline_new(struct store *st, const struct flow_opts *fo)
@@ -58,18 +58,13 @@ void pipeline_record(struct pipeline *p, const struct capture_rec *rec)
     if (p->keep_raw)
         store_raw_add(p->st, rec->ts_ns, rec->linktype, rec->data, rec->caplen, rec->wirelen);
     switch (decode_packet(rec, &d, &p->ds)) {
-    case DECODE_TCP:
-        flow_table_packet(p->ft, &d);
-        break;
+    case DECODE_TCP: flow_table_packet(p->ft, &d); break;
     case DECODE_UDP:
         if ((d.sport == 53 || d.dport == 53) && !p->stream)
             pipeline_dns(p, &d);
         break;
-    case DECODE_ERROR:
-        store_stats(p->st)->decode_errors++;
-        break;
-    default:
-        break;
+    case DECODE_ERROR: store_stats(p->st)->decode_errors++; break;
+    default: break;
     }
 }
 

@@ -25,9 +25,9 @@
 
 static int skip_header(const char *name)
 {
-    static const char *const skip[] = {"connection", "keep-alive", "content-length",
-                                       "transfer-encoding", "expect", "upgrade",
-                                       "proxy-connection", "te"};
+    static const char *const skip[] = {"connection",        "keep-alive", "content-length",
+                                       "transfer-encoding", "expect",     "upgrade",
+                                       "proxy-connection",  "te"};
     for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
         if (strcasecmp(name, skip[i]) == 0)
             return 1;

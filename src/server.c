@@ -49,8 +49,8 @@
 #define DEFAULT_UPLOAD_LIMIT ((size_t)256 << 20)
 #define SETTINGS_BODY_LIMIT 4096
 #define WEB_FILE_LIMIT ((off_t)64 << 20)
-#define FEED_TICK_MS 100        /* at most 10 frames a second */
-#define FEED_STATS_TICKS 10     /* stats every second */
+#define FEED_TICK_MS 100    /* at most 10 frames a second */
+#define FEED_STATS_TICKS 10 /* stats every second */
 #define SEND_CHUNK (64 * 1024)
 
 struct feed_client {
@@ -61,19 +61,19 @@ struct feed_client {
 struct server {
     struct mg_context *mg;
     struct store *st;
-    struct server_ctl ctl;      /* zeroed when the caller gave none */
+    struct server_ctl ctl; /* zeroed when the caller gave none */
     char addr[INET_ADDRSTRLEN];
     int port;
-    int loopback;               /* 127.0.0.0/8 */
-    int any_addr;               /* 0.0.0.0 */
+    int loopback; /* 127.0.0.0/8 */
+    int any_addr; /* 0.0.0.0 */
     char url[64];
     char token[33];
-    char *web_root;             /* realpath of --web-root, or NULL */
+    char *web_root; /* realpath of --web-root, or NULL */
     size_t upload_limit;
     int lib_init;
 
     /* the websocket feed */
-    pthread_mutex_t feed_lock;  /* clients, stopping */
+    pthread_mutex_t feed_lock; /* clients, stopping */
     pthread_cond_t feed_cond;
     pthread_t feed_thread;
     int feed_running;
@@ -89,7 +89,7 @@ struct req {
     struct mg_connection *conn;
     const struct mg_request_info *ri;
     const char *path;
-    int head;                   /* HEAD: headers only */
+    int head; /* HEAD: headers only */
 };
 
 /* ---- responses ---- */
@@ -145,7 +145,8 @@ static int send_json(struct req *rq, int status, const char *json, size_t len)
 }
 
 /* {"error": "..."} with status. */
-__attribute__((format(printf, 3, 4)))
+static int send_error(struct req *rq, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int send_error(struct req *rq, int status, const char *fmt, ...)
 {
     char msg[SERVER_ERRBUF + 256];
@@ -183,11 +184,19 @@ static int send_error(struct req *rq, int status, const char *fmt, ...)
 static int errno_status(int err)
 {
     switch (-err) {
-    case EINVAL: case EBADMSG: case EPROTO: case ERANGE: return 400;
-    case EPERM: case EACCES: return 403;
+    case EINVAL:
+    case EBADMSG:
+    case EPROTO:
+    case ERANGE: return 400;
+    case EPERM:
+    case EACCES: return 403;
     case ENOENT: return 404;
-    case EOPNOTSUPP: case EBUSY: case EALREADY: case EEXIST: return 409;
-    case EFBIG: case E2BIG: return 413;
+    case EOPNOTSUPP:
+    case EBUSY:
+    case EALREADY:
+    case EEXIST: return 409;
+    case EFBIG:
+    case E2BIG: return 413;
     case ENOSYS: return 501;
     case EAGAIN: return 503;
     default: return 500;
@@ -455,8 +464,9 @@ static int api_model(struct req *rq)
     hg = query_u64(rq->ri, "gen", &gen);
     hs = query_u64(rq->ri, "since", &since);
     if (hg < 0 || hs < 0)
-        return send_error(rq, 400, "gen and since must be decimal numbers "
-                                   "(from the last /api/model reply)");
+        return send_error(rq, 400,
+                          "gen and since must be decimal numbers "
+                          "(from the last /api/model reply)");
     if (!hg || !hs)
         gen = 0; /* no generation is 0: the whole model */
     for (int i = 0;; i++) {
@@ -489,8 +499,9 @@ static int api_packet(struct req *rq)
 
     if (query_u64(rq->ri, "conn", &conn_id) != 1 || query_u64(rq->ri, "idx", &idx) != 1 ||
         idx > UINT32_MAX)
-        return send_error(rq, 400, "give conn (a connection id) and idx (a packet index), "
-                                   "e.g. /api/packet?conn=1&idx=0");
+        return send_error(rq, 400,
+                          "give conn (a connection id) and idx (a packet index), "
+                          "e.g. /api/packet?conn=1&idx=0");
     if (membuf_open(&mb) < 0)
         return send_error(rq, 500, "out of memory");
     store_lock(srv->st);
@@ -588,12 +599,8 @@ static int api_download(struct req *rq, enum dl_kind kind)
     if (hold)
         usleep((useconds_t)strtoul(hold, NULL, 10) * 1000);
     switch (kind) {
-    case DL_JSON:
-        r = export_json(srv->st, f);
-        break;
-    case DL_HAR:
-        r = export_har(srv->st, f);
-        break;
+    case DL_JSON: r = export_json(srv->st, f); break;
+    case DL_HAR: r = export_har(srv->st, f); break;
     case DL_JSONL:
         for (struct store_conn *c = store_first(srv->st); c && r == 0; c = store_next(c)) {
             /* export_jsonl_conn counts lines in c->emitted ("reused"):
@@ -611,12 +618,8 @@ static int api_download(struct req *rq, enum dl_kind kind)
         return send_error(rq, 500, "writing the download failed: %s", strerror(-r));
     }
     switch (kind) {
-    case DL_JSON:
-        r = send_spool(rq, f, "application/json; charset=utf-8", "htracr.json");
-        break;
-    case DL_HAR:
-        r = send_spool(rq, f, "application/json; charset=utf-8", "htracr.har");
-        break;
+    case DL_JSON: r = send_spool(rq, f, "application/json; charset=utf-8", "htracr.json"); break;
+    case DL_HAR: r = send_spool(rq, f, "application/json; charset=utf-8", "htracr.har"); break;
     case DL_JSONL:
         r = send_spool(rq, f, "application/x-ndjson; charset=utf-8", "htracr.jsonl");
         break;
@@ -727,12 +730,12 @@ static int api_upload(struct req *rq)
         return send_error(rq, 501, "this run cannot load capture files");
     r = read_body(rq, srv->upload_limit, &data, &len);
     if (r == -EFBIG)
-        return send_error(rq, 413, "the file is larger than the upload limit of %zu bytes "
-                                   "(start htracr with a larger --upload-limit)",
+        return send_error(rq, 413,
+                          "the file is larger than the upload limit of %zu bytes "
+                          "(start htracr with a larger --upload-limit)",
                           srv->upload_limit);
     if (r < 0)
-        return send_error(rq, r == -EIO ? 400 : 500, "reading the upload failed: %s",
-                          strerror(-r));
+        return send_error(rq, r == -EIO ? 400 : 500, "reading the upload failed: %s", strerror(-r));
     if (len == 0) {
         free(data);
         return send_error(rq, 400, "empty upload: send a pcap or pcapng file as the body");
@@ -908,8 +911,10 @@ static int api_replay(struct req *rq)
         return send_error(rq, 400, "message %llu is a response: only requests can be made again",
                           (unsigned long long)id);
     if (has_body)
-        return send_error(rq, 400, "request %llu has a body: only requests without one can be "
-                                   "made again", (unsigned long long)id);
+        return send_error(rq, 400,
+                          "request %llu has a body: only requests without one can be "
+                          "made again",
+                          (unsigned long long)id);
     r = srv->ctl.replay(srv->ctl.ctx, id, errbuf);
     if (r < 0)
         return send_ctl_error(rq, r, "making the request again", errbuf);
@@ -921,8 +926,8 @@ static int api_replay(struct req *rq)
 
 struct route {
     const char *path;
-    int (*get)(struct req *);   /* GET and HEAD */
-    int (*post)(struct req *);  /* with the token */
+    int (*get)(struct req *);  /* GET and HEAD */
+    int (*post)(struct req *); /* with the token */
 };
 
 static const struct route routes[] = {
@@ -956,12 +961,15 @@ static int api_dispatch(struct req *rq)
             return r->get(rq);
         if (post && r->post) {
             if (!token_equal(rq->srv, mg_get_header(rq->conn, "X-Htracr-Token")))
-                return send_error(rq, 403, "missing or wrong X-Htracr-Token header: reload "
-                                           "the page to get this run's token");
+                return send_error(rq, 403,
+                                  "missing or wrong X-Htracr-Token header: reload "
+                                  "the page to get this run's token");
             return r->post(rq);
         }
         return send_error(rq, 405, "%s does not take %s (use %s)", r->path, method,
-                          r->get && r->post ? "GET or POST" : r->get ? "GET" : "POST");
+                          r->get && r->post ? "GET or POST"
+                          : r->get          ? "GET"
+                                            : "POST");
     }
     return send_error(rq, 404, "no such API call: %s (see docs/api.md)", rq->path);
 }
@@ -1100,8 +1108,9 @@ static int serve_static(struct req *rq)
     a = asset_find(path);
     if (!a) {
         if (strcmp(path, "/index.html") == 0)
-            return send_error(rq, 404, "this htracr was built without the web UI "
-                                       "(web/index.html): serve it with --web-root DIR");
+            return send_error(rq, 404,
+                              "this htracr was built without the web UI "
+                              "(web/index.html): serve it with --web-root DIR");
         return send_error(rq, 404, "not found: %s", path);
     }
     if (strcmp(path, "/index.html") == 0)
@@ -1140,8 +1149,9 @@ static int on_request(struct mg_connection *conn)
         if (!up || strcasecmp(up, "websocket") != 0)
             return send_error(&rq, 400, "/api/feed is a websocket");
         if (!query_token_ok(rq.srv, ri))
-            return send_error(&rq, 403, "missing or wrong token in /api/feed?token=: reload "
-                                        "the page to get this run's token");
+            return send_error(&rq, 403,
+                              "missing or wrong token in /api/feed?token=: reload "
+                              "the page to get this run's token");
         return 0; /* civetweb's websocket handler takes it from here */
     }
     if (strncmp(rq.path, "/api/", 5) == 0 || strcmp(rq.path, "/api") == 0)
@@ -1209,7 +1219,10 @@ static void ws_ready(struct mg_connection *conn, void *cbdata)
 
 static int ws_data(struct mg_connection *conn, int bits, char *data, size_t len, void *cbdata)
 {
-    (void)conn; (void)data; (void)len; (void)cbdata;
+    (void)conn;
+    (void)data;
+    (void)len;
+    (void)cbdata;
     /* the page sends nothing we need; keep the connection until it closes */
     return (bits & 0x0f) != MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE;
 }
@@ -1350,11 +1363,15 @@ struct server *server_new(const struct server_opts *o, struct store *st,
         addr = "127.0.0.1";
     if (inet_pton(AF_INET, addr, &a4) != 1) {
         if (strchr(addr, ':'))
-            snprintf(errbuf, SERVER_ERRBUF, "cannot listen on '%s': this build serves IPv4 "
-                     "only; give an IPv4 address such as 127.0.0.1", addr);
+            snprintf(errbuf, SERVER_ERRBUF,
+                     "cannot listen on '%s': this build serves IPv4 "
+                     "only; give an IPv4 address such as 127.0.0.1",
+                     addr);
         else
-            snprintf(errbuf, SERVER_ERRBUF, "bad listen address '%s': give an IPv4 address "
-                     "such as 127.0.0.1", addr);
+            snprintf(errbuf, SERVER_ERRBUF,
+                     "bad listen address '%s': give an IPv4 address "
+                     "such as 127.0.0.1",
+                     addr);
         err = EINVAL;
         goto fail;
     }
@@ -1387,16 +1404,26 @@ struct server *server_new(const struct server_opts *o, struct store *st,
     srv->lib_init = 1;
     snprintf(ports, sizeof(ports), "%s:%d", srv->addr, o->port);
     const char *options[] = {
-        "listening_ports", ports,
-        "num_threads", "24",
-        "request_timeout_ms", "30000",
-        "enable_keep_alive", "no",
-        "enable_directory_listing", "no",
-        "access_control_allow_origin", "",
-        "access_control_allow_methods", "",
-        "access_control_allow_headers", "",
-        "enable_websocket_ping_pong", "yes",
-        "websocket_timeout_ms", "30000",
+        "listening_ports",
+        ports,
+        "num_threads",
+        "24",
+        "request_timeout_ms",
+        "30000",
+        "enable_keep_alive",
+        "no",
+        "enable_directory_listing",
+        "no",
+        "access_control_allow_origin",
+        "",
+        "access_control_allow_methods",
+        "",
+        "access_control_allow_headers",
+        "",
+        "enable_websocket_ping_pong",
+        "yes",
+        "websocket_timeout_ms",
+        "30000",
         NULL,
     };
     memset(&cb, 0, sizeof(cb));
@@ -1413,8 +1440,10 @@ struct server *server_new(const struct server_opts *o, struct store *st,
     snprintf(srv->url, sizeof(srv->url), "http://%s:%d/", srv->addr, srv->port);
     srv->mg = mg_start2(&init, &mgerr);
     if (!srv->mg) {
-        snprintf(errbuf, SERVER_ERRBUF, "cannot serve on %s: %s (is another program using the "
-                 "port? choose another one)", ports, mgtext[0] ? mgtext : "civetweb failed");
+        snprintf(errbuf, SERVER_ERRBUF,
+                 "cannot serve on %s: %s (is another program using the "
+                 "port? choose another one)",
+                 ports, mgtext[0] ? mgtext : "civetweb failed");
         err = EADDRINUSE;
         goto fail;
     }
@@ -1436,9 +1465,11 @@ struct server *server_new(const struct server_opts *o, struct store *st,
     }
     srv->feed_running = 1;
     if (!srv->loopback)
-        log_msg(LOG_WARN, "serving on %s, which is not a loopback address: anyone who can "
+        log_msg(LOG_WARN,
+                "serving on %s, which is not a loopback address: anyone who can "
                 "reach it sees the captured traffic (cookies, credentials); the default is "
-                "127.0.0.1", ports);
+                "127.0.0.1",
+                ports);
     return srv;
 fail:
     server_free(srv);

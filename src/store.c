@@ -32,35 +32,35 @@ struct store {
     size_t mem;
     uint64_t next_conn_id;
     uint64_t next_msg_id;
-    struct store_server **servers; /* by id - 1 */
+    struct store_server **servers;  /* by id - 1 */
     uint32_t nservers, cap_servers; /* ids handed out; slots (NULL once released) */
-    uint32_t nlive_servers;        /* servers allocated (held or idle) */
+    uint32_t nlive_servers;         /* servers allocated (held or idle) */
     /* Servers no connection here is on, oldest first: kept for a while, as
      * the next connection to them is usually near (stream mode frees every
      * connection it writes), then freed (server_release). */
     struct store_server *idle_head, *idle_tail;
     uint32_t nidle, idle_max;
-    uint32_t *server_hash;         /* open addressing: server id, 0 = empty */
+    uint32_t *server_hash; /* open addressing: server id, 0 = empty */
     uint32_t server_hash_size;
     int64_t start_us, end_us;
     char source[256];
     int warned_budget;
     uint64_t seq, generation;
-    size_t body_mem;        /* decoded bodies, all connections */
+    size_t body_mem;                        /* decoded bodies, all connections */
     struct store_conn *fin_head, *fin_tail; /* finished connections, in the order they
                                              * finished: what eviction takes first */
     pthread_mutex_t lock;
-    atomic_int lock_waiters;    /* threads in store_lock() that do not hold it yet */
+    atomic_int lock_waiters;         /* threads in store_lock() that do not hold it yet */
     const struct store_conn *pinned; /* a long reader's place: not evicted (store_pin) */
     int (*evict_open)(void *ctx, struct store_conn *c); /* store_set_evict_open */
     void *evict_open_ctx;
     int warned_open;
     /* raw records (keep_raw), oldest chunk first */
     struct raw_chunk *raw_head, *raw_tail;
-    uint64_t raw_next;      /* number the next record gets */
-    uint64_t raw_cur;       /* number of the record being processed + 1; 0 none */
+    uint64_t raw_next; /* number the next record gets */
+    uint64_t raw_cur;  /* number of the record being processed + 1; 0 none */
     size_t raw_mem, raw_limit;
-    size_t table_mem;       /* the flow table's (store_table_mem), part of the budget */
+    size_t table_mem; /* the flow table's (store_table_mem), part of the budget */
     /* DNS lookups: a ring of up to STORE_DNS_MAX, oldest at dns_head */
     struct store_dns *dns;
     uint32_t dns_head, ndns, dns_cap;
@@ -139,8 +139,8 @@ struct raw_hdr {
 
 struct raw_chunk {
     struct raw_chunk *next;
-    uint64_t first;         /* number of its first record */
-    uint32_t n, cap;        /* records, offsets capacity */
+    uint64_t first;  /* number of its first record */
+    uint32_t n, cap; /* records, offsets capacity */
     uint32_t *offs;
     size_t used, size;
     uint8_t data[];
@@ -387,7 +387,8 @@ static int make_room(struct store *st, struct store_conn *keep, size_t need)
         struct store_conn *next = c->fin_next;
         if (c != keep && c != st->pinned) {
             if (!st->warned_budget) {
-                log_msg(LOG_WARN, "memory budget of %zu bytes reached: evicting the "
+                log_msg(LOG_WARN,
+                        "memory budget of %zu bytes reached: evicting the "
                         "connections that finished longest ago (raise --max-memory to keep "
                         "more)",
                         st->opts.max_memory);
@@ -404,10 +405,12 @@ static int make_room(struct store *st, struct store_conn *keep, size_t need)
                 if (st->opts.on_finish)
                     st->opts.on_finish(st->opts.ctx, st, c); /* what it has, to JSONL */
                 if (!st->warned_open) {
-                    log_msg(LOG_WARN, "memory budget of %zu bytes reached with no finished "
+                    log_msg(LOG_WARN,
+                            "memory budget of %zu bytes reached with no finished "
                             "connection left: evicting the oldest open ones (what they "
                             "carry next starts a new connection in the model; raise "
-                            "--max-memory to keep more)", st->opts.max_memory);
+                            "--max-memory to keep more)",
+                            st->opts.max_memory);
                     st->warned_open = 1;
                 }
                 st->stats.evicted_open++;
@@ -670,8 +673,7 @@ int store_conn_event(struct store *st, struct store_conn *c, uint32_t type, uint
  * allocator cost under one-request connections. A series that fills its
  * part moves to a block of its own, which then doubles (grow_slow). Stream
  * mode keeps two series only: each gets its own block from the start. */
-static __attribute__((noinline)) int series_room(struct store *st, struct store_conn *c,
-                                                 int series)
+static __attribute__((noinline)) int series_room(struct store *st, struct store_conn *c, int series)
 {
     struct store_series *s = &c->series[series];
     const size_t sz = sizeof(struct store_point);
@@ -723,8 +725,7 @@ int store_conn_state(struct store *st, struct store_conn *c, uint8_t state, int6
         }
         last->end_us = ts_us;
     }
-    if (grow(st, c, (void **)&c->states, c->nstates, &c->cap_states, sizeof(struct store_span)) <
-        0)
+    if (grow(st, c, (void **)&c->states, c->nstates, &c->cap_states, sizeof(struct store_span)) < 0)
         return -ENOMEM;
     struct store_span *s = &c->states[c->nstates++];
     s->start_us = ts_us;
@@ -952,8 +953,8 @@ int32_t store_conn_round_trips(struct store_conn *c, uint32_t first, uint32_t la
     if (!p || !q || q < p) /* held, and in order (indices are modulo 2^32) */
         return -1;
     int32_t rounds = 0;
-    int acked = 1;            /* the first data packet starts a round */
-    uint32_t round_end = 0;   /* relative seq after the round's first segment */
+    int acked = 1;          /* the first data packet starts a round */
+    uint32_t round_end = 0; /* relative seq after the round's first segment */
     for (; p <= q; p++) {
         if (p->dir != dir) {
             if (rounds && (p->flags & TCPF_ACK) && (int32_t)(p->ack - round_end) >= 0)
@@ -1034,8 +1035,7 @@ void store_raw_add(struct store *st, int64_t ts_ns, int linktype, const uint8_t 
         st->raw_mem += add;
         st->mem += add;
     }
-    struct raw_hdr h = {.ts_ns = ts_ns, .linktype = linktype, .caplen = caplen,
-                        .wirelen = wirelen};
+    struct raw_hdr h = {.ts_ns = ts_ns, .linktype = linktype, .caplen = caplen, .wirelen = wirelen};
     memcpy(k->data + k->used, &h, sizeof(h));
     if (caplen)
         memcpy(k->data + k->used + sizeof(h), data, caplen);
@@ -1072,8 +1072,7 @@ int store_packet_raw(struct store *st, struct store_conn *c, uint32_t idx, struc
     return -ENOENT;
 }
 
-int store_raw_foreach(struct store *st, int (*cb)(void *ctx, const struct store_raw *r),
-                      void *ctx)
+int store_raw_foreach(struct store *st, int (*cb)(void *ctx, const struct store_raw *r), void *ctx)
 {
     struct store_raw r;
     for (struct raw_chunk *k = st->raw_head; k; k = k->next)

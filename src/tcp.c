@@ -51,20 +51,20 @@ static inline int seq_ge(uint32_t a, uint32_t b)
 struct ooo_seg {
     struct ooo_seg *next;
     uint32_t seq;
-    uint32_t seg_len;   /* bytes in sequence space (payload) */
-    uint32_t cap_len;   /* of which captured, in data */
+    uint32_t seg_len; /* bytes in sequence space (payload) */
+    uint32_t cap_len; /* of which captured, in data */
     uint32_t pkt;
-    uint8_t skipped;    /* the uncaptured part was skipped on purpose */
+    uint8_t skipped; /* the uncaptured part was skipped on purpose */
     uint8_t data[];
 };
 
 /* A segment waiting for its ACK, for RTT samples (Karn: none from a
  * segment that was sent more than once). */
 struct rtt_seg {
-    uint32_t start;     /* its first seq */
-    uint32_t end;       /* seq after its last byte (SYN/FIN count one) */
-    int64_t ts_ns;      /* ns: sub-µs RTTs on fast links are real samples */
-    int64_t re_ts_ns;   /* the latest copy's time, once sent again */
+    uint32_t start;           /* its first seq */
+    uint32_t end;             /* seq after its last byte (SYN/FIN count one) */
+    int64_t ts_ns;            /* ns: sub-µs RTTs on fast links are real samples */
+    int64_t re_ts_ns;         /* the latest copy's time, once sent again */
     uint32_t tsval, re_tsval; /* TSval of the first and latest copy */
     uint8_t has_ts, retrans;
 };
@@ -82,20 +82,20 @@ _Static_assert((RTT_RING & (RTT_RING - 1)) == 0 && (RTT_RING_FIRST & (RTT_RING_F
 /* What Wireshark's TCP analysis remembers per direction (its "fwd"/"rev"),
  * kept apart from reassembly so the flags follow its definitions. */
 struct ws_dir {
-    uint32_t nextseq;       /* highest seq + len (+1 for SYN/FIN) sent */
+    uint32_t nextseq;         /* highest seq + len (+1 for SYN/FIN) sent */
     uint32_t maxseqtobeacked; /* end of the contiguous data from the start */
     uint32_t lastack;
-    uint32_t win;           /* last window advertised (scaled) */
-    uint32_t dupacks;       /* duplicate ACKs in a row */
+    uint32_t win;     /* last window advertised (scaled) */
+    uint32_t dupacks; /* duplicate ACKs in a row */
     int64_t nextseq_ts, lastack_ts;
     uint8_t nextseq_set, lastack_set, win_set, maxack_set;
-    uint32_t last_flags;    /* PKT_* of this direction's last segment */
+    uint32_t last_flags; /* PKT_* of this direction's last segment */
     /* SACK blocks of this direction's latest ACK (what it has above lastack) */
     uint32_t sack[DECODE_MAX_SACK][2];
     uint8_t nsack;
     /* congestion-window estimate: the current round of this direction's data */
     uint8_t in_round;
-    uint32_t round_end;     /* the round ends when the peer ACKs this */
+    uint32_t round_end; /* the round ends when the peer ACKs this */
     int64_t round_ts;
     int64_t round_max;
 };
@@ -103,17 +103,17 @@ struct ws_dir {
 struct tcp_dir {
     uint8_t isn_set, syn_seen, fin_seen, wscale_ok, stopped, eof_sent, fin_acked;
     uint8_t wscale;
-    uint32_t isn;       /* relative seq 0 */
-    uint32_t next_seq;  /* next in-order byte */
-    uint32_t fin_seq;   /* seq of the FIN */
+    uint32_t isn;      /* relative seq 0 */
+    uint32_t next_seq; /* next in-order byte */
+    uint32_t fin_seq;  /* seq of the FIN */
     uint32_t syn_seq;
-    uint32_t acked;     /* highest ACK from the peer past next_seq */
+    uint32_t acked; /* highest ACK from the peer past next_seq */
     uint8_t acked_set;
     struct ooo_seg *ooo;
-    size_t ooo_bytes;   /* captured bytes buffered (TCP_OOO_LIMIT) */
+    size_t ooo_bytes;    /* captured bytes buffered (TCP_OOO_LIMIT) */
     uint32_t skip_until; /* the body-skip hint last given (absolute seq) */
     uint8_t skip_set;
-    struct rtt_seg *rtt;        /* ring of rtt_cap entries (a power of two), or NULL */
+    struct rtt_seg *rtt;               /* ring of rtt_cap entries (a power of two), or NULL */
     uint32_t rtt_cap, rtt_head, rtt_n; /* size, oldest entry, count */
     struct ws_dir ws;
 };
@@ -129,9 +129,9 @@ struct tcp_conn {
     uint8_t syn_wscale[2]; /* SYN of that direction carried window scale */
     uint32_t rwnd_last[2];
     uint8_t rwnd_set[2];
-    int64_t last_ts;        /* the previous packet's time, µs */
-    uint8_t zw_dir;         /* the side whose zero window holds the state */
-    uint8_t wf_dir;         /* the side that filled the peer's window */
+    int64_t last_ts; /* the previous packet's time, µs */
+    uint8_t zw_dir;  /* the side whose zero window holds the state */
+    uint8_t wf_dir;  /* the side that filled the peer's window */
     /* Segments buffered by each direction. Not in tcp_dir: 8 more bytes
      * there cost 40 instructions a packet (callgrind, bench/live's wrk
      * capture), for no reason found. */
@@ -145,7 +145,7 @@ struct tcp_conn *tcp_conn_new(struct store *st, struct store_conn *c, int http)
         return NULL;
     t->st = st;
     t->c = c;
-    t->http_want = (uint8_t)!!http;
+    t->http_want = (uint8_t) !!http;
     store_conn_side(st, c, tcp_conn_footprint(t));
     return t;
 }
@@ -463,8 +463,8 @@ static int rtt_room(struct tcp_conn *t, struct tcp_dir *d)
 }
 
 /* A segment of d occupying [seq, end) was sent at ts. */
-static void rtt_sent(struct tcp_conn *t, struct tcp_dir *d, const struct decoded *dp,
-                     uint32_t seq, uint32_t end, int64_t ts, int is_new)
+static void rtt_sent(struct tcp_conn *t, struct tcp_dir *d, const struct decoded *dp, uint32_t seq,
+                     uint32_t end, int64_t ts, int is_new)
 {
     uint32_t mask = d->rtt_cap - 1;
     if (is_new) {
@@ -676,8 +676,8 @@ static void end_round(struct tcp_conn *t, int dir)
     struct ws_dir *f = &t->d[dir].ws;
     if (!f->in_round)
         return;
-    store_conn_point(t->st, t->c, dir == DIR_C2S ? SERIES_CWND_C2S : SERIES_CWND_S2C,
-                     f->round_ts, f->round_max);
+    store_conn_point(t->st, t->c, dir == DIR_C2S ? SERIES_CWND_C2S : SERIES_CWND_S2C, f->round_ts,
+                     f->round_max);
     f->in_round = 0;
 }
 

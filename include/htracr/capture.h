@@ -18,10 +18,10 @@
 
 /* Link types we decode (pcap LINKTYPE_* numbers). */
 enum {
-    LINK_NULL = 0,       /* BSD loopback: 4-byte AF in host order of the writer */
+    LINK_NULL = 0, /* BSD loopback: 4-byte AF in host order of the writer */
     LINK_ETHERNET = 1,
-    LINK_RAW = 101,      /* raw IPv4 or IPv6 */
-    LINK_LOOP = 108,     /* OpenBSD loopback: AF in network order */
+    LINK_RAW = 101,  /* raw IPv4 or IPv6 */
+    LINK_LOOP = 108, /* OpenBSD loopback: AF in network order */
     LINK_LINUX_SLL = 113,
     LINK_IPV4 = 228,
     LINK_IPV6 = 229,
@@ -31,29 +31,29 @@ enum {
 /* One captured packet. data is borrowed: valid until the next capture_next()
  * or capture_close() on the same handle. */
 struct capture_rec {
-    int64_t ts_ns;      /* wall clock, ns since the Unix epoch */
-    int linktype;       /* LINK_* */
+    int64_t ts_ns; /* wall clock, ns since the Unix epoch */
+    int linktype;  /* LINK_* */
     const uint8_t *data;
-    uint32_t caplen;    /* bytes in data */
-    uint32_t wirelen;   /* length on the wire (>= caplen) */
-    uint32_t skipped;   /* of the missing bytes (wirelen - caplen), TCP payload
-                         * the filter left out on purpose (body skip): known,
-                         * not lost. 0 from files and libpcap. */
+    uint32_t caplen;  /* bytes in data */
+    uint32_t wirelen; /* length on the wire (>= caplen) */
+    uint32_t skipped; /* of the missing bytes (wirelen - caplen), TCP payload
+                       * the filter left out on purpose (body skip): known,
+                       * not lost. 0 from files and libpcap. */
 };
 
 struct capture_stats {
-    uint64_t records;   /* records delivered */
-    uint64_t bytes;     /* captured bytes delivered */
-    uint64_t dropped;   /* lost by the source (kernel, ring), when known */
+    uint64_t records;           /* records delivered */
+    uint64_t bytes;             /* captured bytes delivered */
+    uint64_t dropped;           /* lost by the source (kernel, ring), when known */
     uint64_t truncated_records; /* file records cut short by a truncated file */
     uint64_t bad_timestamps;    /* times outside 1970..2255, clamped */
     /* live sources; dropped = ring_drops + socket_drops */
-    uint64_t ring_drops;        /* eBPF: ring buffer reservations that failed */
-    uint64_t socket_drops;      /* kernel socket / libpcap drops */
-    uint64_t skipped_bytes;     /* payload bytes left out by body skipping */
-    uint64_t filtered;          /* packets the kernel filter passed to us, when known */
-    uint64_t resp_wakes;        /* eBPF: records of a response's first segment that woke
-                                 * the reader at once (at most one per CPU per 10 ms) */
+    uint64_t ring_drops;    /* eBPF: ring buffer reservations that failed */
+    uint64_t socket_drops;  /* kernel socket / libpcap drops */
+    uint64_t skipped_bytes; /* payload bytes left out by body skipping */
+    uint64_t filtered;      /* packets the kernel filter passed to us, when known */
+    uint64_t resp_wakes;    /* eBPF: records of a response's first segment that woke
+                             * the reader at once (at most one per CPU per 10 ms) */
 };
 
 /* Live capture. */
@@ -67,8 +67,8 @@ enum capture_attach {
 };
 
 struct capture_live_opts {
-    const char *iface;          /* NULL or "any": every interface */
-    const uint16_t *ports;      /* TCP ports to capture (either end) */
+    const char *iface;     /* NULL or "any": every interface */
+    const uint16_t *ports; /* TCP ports to capture (either end) */
     int nports;
     int dns;                    /* also UDP port 53 */
     uint32_t snaplen;           /* 0: whole packets (262144) */
@@ -82,9 +82,9 @@ struct capture_live_opts {
  * number from_seq up to until_seq (exclusive) will not be kept, so the
  * kernel filter may send headers only for segments wholly inside it. */
 struct capture_skip {
-    uint8_t family;             /* AF_INET / AF_INET6 */
+    uint8_t family; /* AF_INET / AF_INET6 */
     uint8_t saddr[16], daddr[16];
-    uint16_t sport, dport;      /* host order */
+    uint16_t sport, dport; /* host order */
     uint32_t from_seq;
     uint32_t until_seq;
 };
@@ -170,13 +170,13 @@ int capture_dump_close(struct capture_dump *d);
 
 /* ---- backend interface (capture_*.c only) ---- */
 struct capture_ops {
-    const char *name;   /* "file", "bpf", "pcap" */
+    const char *name; /* "file", "bpf", "pcap" */
     int (*next)(struct capture *cap, struct capture_rec *rec, char *errbuf);
     /* optional; capture_dispatch loops next() without it */
     int (*dispatch)(struct capture *cap, int max, int timeout_ms, capture_cb cb, void *ctx,
                     char *errbuf);
     int (*set_ports)(struct capture *cap, const uint16_t *ports, int nports); /* optional */
-    int (*set_enabled)(struct capture *cap, int on);                         /* optional */
+    int (*set_enabled)(struct capture *cap, int on);                          /* optional */
     int (*skip)(struct capture *cap, const struct capture_skip *sk);          /* optional */
     void (*refresh_stats)(struct capture *cap); /* optional: pull kernel counters into stats */
     void (*close)(struct capture *cap);
@@ -184,7 +184,7 @@ struct capture_ops {
 
 struct capture {
     const struct capture_ops *ops;
-    int linktype;       /* LINK_* of every record, or -1 when it varies */
+    int linktype; /* LINK_* of every record, or -1 when it varies */
     struct capture_stats stats;
     char desc[128];
     const char *attach; /* bpf: where the filter runs, "tc" or "socket"; else NULL */

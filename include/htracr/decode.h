@@ -17,9 +17,17 @@
 
 struct capture_rec;
 
-enum { TCPF_FIN = 0x01, TCPF_SYN = 0x02, TCPF_RST = 0x04, TCPF_PSH = 0x08,
-       TCPF_ACK = 0x10, TCPF_URG = 0x20, TCPF_ECE = 0x40, TCPF_CWR = 0x80,
-       TCPF_AE = 0x100 };
+enum {
+    TCPF_FIN = 0x01,
+    TCPF_SYN = 0x02,
+    TCPF_RST = 0x04,
+    TCPF_PSH = 0x08,
+    TCPF_ACK = 0x10,
+    TCPF_URG = 0x20,
+    TCPF_ECE = 0x40,
+    TCPF_CWR = 0x80,
+    TCPF_AE = 0x100
+};
 
 /* An address: family 4 or 6; IPv4 in the first 4 bytes, rest zero. */
 struct ip_addr {
@@ -30,40 +38,40 @@ struct ip_addr {
 #define DECODE_MAX_SACK 4
 
 struct tcp_opts {
-    uint16_t mss;           /* 0 = absent */
+    uint16_t mss; /* 0 = absent */
     uint8_t has_mss, has_wscale, wscale, sack_perm, has_ts;
-    uint8_t nsack;          /* SACK blocks present (<= DECODE_MAX_SACK) */
+    uint8_t nsack; /* SACK blocks present (<= DECODE_MAX_SACK) */
     uint32_t tsval, tsecr;
     uint32_t sack[DECODE_MAX_SACK][2]; /* [left, right) absolute seq */
 };
 
 struct decoded {
     int64_t ts_ns;
-    uint8_t proto;          /* 6 TCP, 17 UDP */
+    uint8_t proto; /* 6 TCP, 17 UDP */
     struct ip_addr src, dst;
     uint16_t sport, dport;
-    uint8_t ip_frag;        /* 1 when this is a non-first fragment or MF set */
+    uint8_t ip_frag; /* 1 when this is a non-first fragment or MF set */
     uint32_t wirelen;
     /* TCP */
     uint32_t seq, ack;
-    uint16_t flags;         /* TCPF_* */
-    uint16_t window;        /* raw field, unscaled */
+    uint16_t flags;  /* TCPF_* */
+    uint16_t window; /* raw field, unscaled */
     struct tcp_opts opt;
     /* payload: seg_len is the TCP payload length from the IP header (what the
      * sender sent); cap_len <= seg_len of it was captured at payload. */
     const uint8_t *payload;
     uint32_t seg_len;
     uint32_t cap_len;
-    uint8_t skipped;    /* the payload was left out on purpose (body skip):
-                         * known to the sender's HTTP, not lost */
+    uint8_t skipped; /* the payload was left out on purpose (body skip):
+                      * known to the sender's HTTP, not lost */
 };
 
 /* Result of decode_packet(). */
 enum decode_result {
     DECODE_TCP = 0,
     DECODE_UDP = 1,
-    DECODE_OTHER = 2,       /* well-formed but not TCP/UDP over IP (ARP, ICMP...) */
-    DECODE_ERROR = 3,       /* malformed: a counter in decode_stats says which */
+    DECODE_OTHER = 2, /* well-formed but not TCP/UDP over IP (ARP, ICMP...) */
+    DECODE_ERROR = 3, /* malformed: a counter in decode_stats says which */
 };
 
 /* Named counters for everything decode drops or notes. */

@@ -15,29 +15,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DNS_NAME_MAX 256    /* presentation form, NUL included */
-#define DNS_MAX_ANSWERS 16  /* kept; more are counted in nanswers_dropped */
+#define DNS_NAME_MAX 256   /* presentation form, NUL included */
+#define DNS_MAX_ANSWERS 16 /* kept; more are counted in nanswers_dropped */
 
 enum { DNS_TYPE_A = 1, DNS_TYPE_CNAME = 5, DNS_TYPE_AAAA = 28 };
 
 struct dns_answer {
-    uint16_t type;              /* DNS_TYPE_A / AAAA / CNAME */
+    uint16_t type; /* DNS_TYPE_A / AAAA / CNAME */
     uint32_t ttl;
-    char name[DNS_NAME_MAX];    /* owner name */
-    uint8_t addr[16];           /* A: 4 bytes, AAAA: 16 */
-    char cname[DNS_NAME_MAX];   /* CNAME target */
+    char name[DNS_NAME_MAX];  /* owner name */
+    uint8_t addr[16];         /* A: 4 bytes, AAAA: 16 */
+    char cname[DNS_NAME_MAX]; /* CNAME target */
 };
 
 struct dns_msg {
     uint16_t id;
-    uint8_t response;           /* QR bit */
+    uint8_t response; /* QR bit */
     uint8_t rcode;
-    uint8_t truncated;          /* TC bit */
+    uint8_t truncated; /* TC bit */
     uint16_t qtype;
-    char qname[DNS_NAME_MAX];   /* first question, "example.com" (no trailing dot) */
+    char qname[DNS_NAME_MAX]; /* first question, "example.com" (no trailing dot) */
     struct dns_answer answers[DNS_MAX_ANSWERS];
-    uint32_t nanswers;          /* kept (A, AAAA, CNAME only) */
-    uint32_t nanswers_dropped;  /* other types, or past DNS_MAX_ANSWERS */
+    uint32_t nanswers;         /* kept (A, AAAA, CNAME only) */
+    uint32_t nanswers_dropped; /* other types, or past DNS_MAX_ANSWERS */
 };
 
 /* Parse one DNS message (UDP payload). 0 with *m filled, or -EINVAL when

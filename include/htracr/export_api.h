@@ -44,8 +44,8 @@ int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, FILE *
  * packet or its bytes are not in the store, with the reason (a one-line,
  * lower-case sentence for the user) in errbuf; nothing is written then.
  * Caller holds the store lock. 0 or -errno. */
-int export_api_packet(struct store *st, uint64_t conn_id, uint32_t idx, FILE *f,
-                      char *errbuf, size_t errlen);
+int export_api_packet(struct store *st, uint64_t conn_id, uint32_t idx, FILE *f, char *errbuf,
+                      size_t errlen);
 
 /* The status object of /api/status: ss as the controller filled it, plus
  * what the store knows (counters, generation, seq, memory). Caller holds

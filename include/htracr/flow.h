@@ -26,17 +26,17 @@ struct flow_table;
 struct flow_opts {
     uint16_t ports[FLOW_MAX_PORTS]; /* the sniff set */
     int nports;
-    int sniff_http;                 /* also take HTTP found on other ports */
-    int64_t idle_timeout_us;        /* open flow without packets: finished after this */
-    int64_t close_linger_us;        /* closed flow kept for late packets this long */
+    int sniff_http;          /* also take HTTP found on other ports */
+    int64_t idle_timeout_us; /* open flow without packets: finished after this */
+    int64_t close_linger_us; /* closed flow kept for late packets this long */
 };
 
 struct flow_stats {
-    uint64_t flows;             /* 5-tuples seen */
-    uint64_t ignored_flows;     /* not on a sniffed port and not HTTP */
-    uint64_t port_reuse;        /* new connection on a closed connection's tuple */
-    uint64_t expired;           /* finished by idle timeout */
-    uint64_t active;            /* flows in the table now */
+    uint64_t flows;         /* 5-tuples seen */
+    uint64_t ignored_flows; /* not on a sniffed port and not HTTP */
+    uint64_t port_reuse;    /* new connection on a closed connection's tuple */
+    uint64_t expired;       /* finished by idle timeout */
+    uint64_t active;        /* flows in the table now */
 };
 
 /* New table feeding st, or NULL (errno). */

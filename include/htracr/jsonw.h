@@ -27,12 +27,12 @@
 
 struct jsonw {
     FILE *f;
-    int fd;             /* f's descriptor, or -1: then bytes go through fwrite */
-    size_t nbuf;        /* bytes waiting in buf: stdio sees whole chunks */
+    int fd;      /* f's descriptor, or -1: then bytes go through fwrite */
+    size_t nbuf; /* bytes waiting in buf: stdio sees whole chunks */
     char buf[JSONW_BUF];
-    int err;            /* 0, or the first negative errno */
-    unsigned depth;     /* open containers */
-    uint8_t after_key;  /* a key was written; its value comes next */
+    int err;                           /* 0, or the first negative errno */
+    unsigned depth;                    /* open containers */
+    uint8_t after_key;                 /* a key was written; its value comes next */
     uint8_t nonempty[JSONW_MAX_DEPTH]; /* container at this depth has a member */
 };
 
@@ -186,9 +186,21 @@ char *jsonw_put_u64(char *p, uint64_t v);
 char *jsonw_put_i64(char *p, int64_t v);
 #define JW_LIT_(p, s) (memcpy((p), s, sizeof(s) - 1), (p) += sizeof(s) - 1)
 #define JW_KEY_(p, name) JW_LIT_(p, ",\"" name "\":")
-#define JW_UINT(p, name, v) do { JW_KEY_(p, name); (p) = jsonw_put_u64((p), (v)); } while (0)
-#define JW_INT(p, name, v) do { JW_KEY_(p, name); (p) = jsonw_put_i64((p), (v)); } while (0)
-#define JW_NULL(p, name) do { JW_KEY_(p, name); JW_LIT_(p, "null"); } while (0)
+#define JW_UINT(p, name, v)                                                                        \
+    do {                                                                                           \
+        JW_KEY_(p, name);                                                                          \
+        (p) = jsonw_put_u64((p), (v));                                                             \
+    } while (0)
+#define JW_INT(p, name, v)                                                                         \
+    do {                                                                                           \
+        JW_KEY_(p, name);                                                                          \
+        (p) = jsonw_put_i64((p), (v));                                                             \
+    } while (0)
+#define JW_NULL(p, name)                                                                           \
+    do {                                                                                           \
+        JW_KEY_(p, name);                                                                          \
+        JW_LIT_(p, "null");                                                                        \
+    } while (0)
 #define JW_BOOL(p, name, v)                                                                        \
     do {                                                                                           \
         JW_KEY_(p, name);                                                                          \

@@ -18,7 +18,7 @@
 
 struct store_message;
 
-#define REPLAY_MAX 65536    /* bytes of request head */
+#define REPLAY_MAX 65536 /* bytes of request head */
 
 /* Build the request head of m (its method, URL, version 1.1 and headers as
  * captured, with Connection: close) into buf. Returns its length, or

@@ -27,17 +27,17 @@ struct server;
 /* What the status call and the page show about the capture. Filled by the
  * controller (it takes the store lock itself when it needs to). */
 struct server_status {
-    int live;                   /* a live source (start/stop make sense) */
-    int capturing;              /* live and switched on */
-    char source[256];           /* "file:trace.pcap", "bpf:eth0", ... */
-    char backend[16];           /* "file", "bpf", "pcap" */
-    char attach[8];             /* bpf: "tc" or "socket"; else "" */
-    char iface[64];             /* "" for all / not live */
+    int live;         /* a live source (start/stop make sense) */
+    int capturing;    /* live and switched on */
+    char source[256]; /* "file:trace.pcap", "bpf:eth0", ... */
+    char backend[16]; /* "file", "bpf", "pcap" */
+    char attach[8];   /* bpf: "tc" or "socket"; else "" */
+    char iface[64];   /* "" for all / not live */
     uint16_t ports[SERVER_MAX_PORTS];
     int nports;
     /* capture-side counters (store-side ones the server reads itself) */
     uint64_t ring_drops, socket_drops, skipped_bytes;
-    uint64_t held;              /* records that waited while a reader held the model */
+    uint64_t held; /* records that waited while a reader held the model */
     size_t memory_used, memory_budget;
 };
 
@@ -61,10 +61,10 @@ struct server_ctl {
 };
 
 struct server_opts {
-    const char *listen_addr;    /* default "127.0.0.1" */
-    int port;                   /* TCP port to listen on */
-    const char *web_root;       /* serve web/ from this directory; NULL: embedded */
-    size_t upload_limit;        /* bytes; 0: 256 MiB */
+    const char *listen_addr; /* default "127.0.0.1" */
+    int port;                /* TCP port to listen on */
+    const char *web_root;    /* serve web/ from this directory; NULL: embedded */
+    size_t upload_limit;     /* bytes; 0: 256 MiB */
 };
 
 /* Start serving. NULL with a one-line reason in errbuf (e.g. the port is

@@ -39,7 +39,7 @@ enum {
     PKT_FAST_RETRANS = 1u << 1,
     PKT_SPURIOUS_RETRANS = 1u << 2,
     PKT_OUT_OF_ORDER = 1u << 3,
-    PKT_LOST_SEGMENT = 1u << 4,   /* a gap precedes this segment */
+    PKT_LOST_SEGMENT = 1u << 4, /* a gap precedes this segment */
     PKT_ACKED_UNSEEN = 1u << 5,
     PKT_DUP_ACK = 1u << 6,
     PKT_ZERO_WINDOW = 1u << 7,
@@ -49,28 +49,28 @@ enum {
     PKT_KEEP_ALIVE = 1u << 11,
     PKT_SYN_RETRY = 1u << 12,
     PKT_OVERLAP_CONFLICT = 1u << 13, /* retransmitted bytes differ from the first copy */
-    PKT_TRUNCATED = 1u << 14,     /* payload not wholly captured (snaplen) */
+    PKT_TRUNCATED = 1u << 14,        /* payload not wholly captured (snaplen) */
     PKT_RESET = 1u << 15,
 };
 
 /* One TCP segment as the model keeps it (40 bytes, none of them padding). */
 struct store_packet {
-    int64_t ts_us;      /* µs since the Unix epoch */
-    uint64_t msg;       /* id of the first HTTP message its bytes belong to; 0 none */
-    uint32_t seq;       /* relative to this direction's ISN (0 = the SYN) */
-    uint32_t ack;       /* relative to the other direction's ISN; valid with ACK */
-    uint32_t len;       /* TCP payload length on the wire */
-    uint32_t win;       /* receive window in bytes (scaled when scaling is on) */
-    uint16_t flags;     /* TCPF_* */
-    uint8_t dir;        /* DIR_C2S / DIR_S2C */
+    int64_t ts_us;  /* µs since the Unix epoch */
+    uint64_t msg;   /* id of the first HTTP message its bytes belong to; 0 none */
+    uint32_t seq;   /* relative to this direction's ISN (0 = the SYN) */
+    uint32_t ack;   /* relative to the other direction's ISN; valid with ACK */
+    uint32_t len;   /* TCP payload length on the wire */
+    uint32_t win;   /* receive window in bytes (scaled when scaling is on) */
+    uint16_t flags; /* TCPF_* */
+    uint8_t dir;    /* DIR_C2S / DIR_S2C */
     uint8_t _pad;
-    uint32_t analysis;  /* PKT_* */
+    uint32_t analysis; /* PKT_* */
 };
 
 enum msg_kind { MSG_REQUEST = 0, MSG_RESPONSE = 1 };
 
 struct store_header {
-    const char *name;   /* as on the wire (case kept), NUL-terminated */
+    const char *name; /* as on the wire (case kept), NUL-terminated */
     const char *value;
 };
 
@@ -79,18 +79,18 @@ struct store_header {
  * model keeps two for every transaction. Ids are 64-bit: a capture left
  * running for days makes more than 2^32 messages. */
 struct store_message {
-    uint64_t id;            /* unique in the capture, from 1 */
-    uint64_t request;       /* responses: id of the request answered; 0 unknown */
-    uint64_t response;      /* requests: id of the final response; 0 none */
+    uint64_t id;       /* unique in the capture, from 1 */
+    uint64_t request;  /* responses: id of the request answered; 0 unknown */
+    uint64_t response; /* requests: id of the final response; 0 none */
     int64_t start_us, end_us;
-    uint32_t first_packet;  /* index into the connection's packets */
+    uint32_t first_packet; /* index into the connection's packets */
     uint32_t last_packet;
-    uint32_t packets;       /* number of packets carrying its bytes */
+    uint32_t packets; /* number of packets carrying its bytes */
     uint32_t nheaders;
     uint32_t headers_dropped; /* past the header bound: counted, not kept */
     uint32_t body_len;
-    int32_t round_trips;    /* -1 until TCP analysis fills it */
-    uint8_t kind;           /* MSG_REQUEST / MSG_RESPONSE */
+    int32_t round_trips; /* -1 until TCP analysis fills it */
+    uint8_t kind;        /* MSG_REQUEST / MSG_RESPONSE */
     uint8_t http_major, http_minor;
     uint8_t complete;       /* the parser saw its end */
     uint8_t pipelined;      /* request sent before the previous response ended */
@@ -99,46 +99,46 @@ struct store_message {
     uint8_t upgrade;        /* 101 / CONNECT 2xx / Upgrade request: parsing stopped after it */
     uint8_t body_truncated; /* more body existed than was kept */
     uint8_t body_decode_error;
-    uint16_t status;        /* responses */
-    const char *method;     /* requests */
-    const char *url;        /* requests */
-    const char *reason;     /* responses */
+    uint16_t status;    /* responses */
+    const char *method; /* requests */
+    const char *url;    /* requests */
+    const char *reason; /* responses */
     struct store_header *headers;
-    uint64_t header_bytes;  /* start line + headers + blank line */
-    uint64_t body_bytes;    /* body on the wire after de-chunking */
-    uint64_t gap_bytes;     /* body bytes missing from the capture */
-    uint64_t skipped_bytes; /* body bytes the capture left out on purpose (body skip) */
+    uint64_t header_bytes;        /* start line + headers + blank line */
+    uint64_t body_bytes;          /* body on the wire after de-chunking */
+    uint64_t gap_bytes;           /* body bytes missing from the capture */
+    uint64_t skipped_bytes;       /* body bytes the capture left out on purpose (body skip) */
     const char *content_type;     /* value of Content-Type, or NULL */
     const char *content_encoding; /* value of Content-Encoding, or NULL */
     /* decoded body (gzip/deflate undone) up to the body limit */
     const uint8_t *body;
-    int64_t ttfb_us;        /* responses: first response byte - last request byte; -1 */
-    int64_t stall_us;       /* ttfb minus one RTT; -1 unknown */
-    const char *error;      /* parse error text, or NULL */
+    int64_t ttfb_us;   /* responses: first response byte - last request byte; -1 */
+    int64_t stall_us;  /* ttfb minus one RTT; -1 unknown */
+    const char *error; /* parse error text, or NULL */
 };
 
 enum close_kind { CLOSE_OPEN = 0, CLOSE_FIN = 1, CLOSE_RST = 2 };
 
 struct store_conn_stats {
     uint64_t packets[2];
-    uint64_t bytes[2];          /* TCP payload bytes on the wire */
+    uint64_t bytes[2]; /* TCP payload bytes on the wire */
     uint64_t retransmits[2];
     uint64_t out_of_order;
     uint64_t dup_acks;
     uint64_t zero_windows;
     uint64_t resets;
-    uint64_t gap_bytes[2];      /* stream bytes never captured */
-    uint64_t skipped_bytes[2];  /* stream bytes left out on purpose (body skip): known */
+    uint64_t gap_bytes[2];     /* stream bytes never captured */
+    uint64_t skipped_bytes[2]; /* stream bytes left out on purpose (body skip): known */
     uint64_t overlap_conflicts;
-    uint64_t http_resyncs[2];   /* HTTP parsing found its feet again after a gap */
-    uint64_t http_skipped[2];   /* stream bytes skipped while looking for a message start */
+    uint64_t http_resyncs[2]; /* HTTP parsing found its feet again after a gap */
+    uint64_t http_skipped[2]; /* stream bytes skipped while looking for a message start */
     /* RTT samples per direction of the timed segment: [DIR_C2S] from the
      * client's segments ACKed by the server, [DIR_S2C] the other way (near
      * the client, only its ACK delay). min and max -1 when none; averages,
      * and the figures over both directions, come from store_rtt_*(). */
     int64_t rtt_min_us[2], rtt_max_us[2], rtt_sum_us[2];
     uint64_t rtt_samples[2];
-    uint64_t rtt_ts_samples;    /* of the samples, those a timestamp echo allowed */
+    uint64_t rtt_ts_samples; /* of the samples, those a timestamp echo allowed */
 };
 
 struct store_point {
@@ -152,33 +152,41 @@ struct store_series {
 };
 
 enum {
-    SERIES_RTT_C2S = 0,     /* RTT samples (µs) timed on the client's segments */
-    SERIES_RTT_S2C,         /* ... on the server's segments (ACKed by the client) */
-    SERIES_FLIGHT_C2S,      /* bytes */
+    SERIES_RTT_C2S = 0, /* RTT samples (µs) timed on the client's segments */
+    SERIES_RTT_S2C,     /* ... on the server's segments (ACKed by the client) */
+    SERIES_FLIGHT_C2S,  /* bytes */
     SERIES_FLIGHT_S2C,
-    SERIES_RWND_C2S,        /* receive window advertised by the client (bytes) */
+    SERIES_RWND_C2S, /* receive window advertised by the client (bytes) */
     SERIES_RWND_S2C,
-    SERIES_CWND_C2S,        /* congestion-window estimate: most in flight per round, bytes */
+    SERIES_CWND_C2S, /* congestion-window estimate: most in flight per round, bytes */
     SERIES_CWND_S2C,
     SERIES_COUNT
 };
 
 struct store_event {
     int64_t ts_us;
-    uint32_t packet;    /* index into packets */
-    uint32_t type;      /* one PKT_* bit */
+    uint32_t packet; /* index into packets */
+    uint32_t type;   /* one PKT_* bit */
     uint8_t dir;
-    uint32_t count;     /* duplicate ACKs: which one in the row (1, 2, ...); else 0 */
+    uint32_t count; /* duplicate ACKs: which one in the row (1, 2, ...); else 0 */
 };
 
 enum conn_state {
-    STATE_HANDSHAKE = 0, STATE_ACTIVE, STATE_IDLE, STATE_HALF_CLOSED, STATE_CLOSING,
-    STATE_CLOSED, STATE_RESET, STATE_ZERO_WINDOW, STATE_RWND_LIMITED, STATE_COUNT
+    STATE_HANDSHAKE = 0,
+    STATE_ACTIVE,
+    STATE_IDLE,
+    STATE_HALF_CLOSED,
+    STATE_CLOSING,
+    STATE_CLOSED,
+    STATE_RESET,
+    STATE_ZERO_WINDOW,
+    STATE_RWND_LIMITED,
+    STATE_COUNT
 };
 
 struct store_span {
     int64_t start_us, end_us;
-    uint8_t state;      /* enum conn_state */
+    uint8_t state; /* enum conn_state */
 };
 
 /* Points of each series in the block all of a connection's series start
@@ -186,16 +194,16 @@ struct store_span {
 #define STORE_SERIES_FIRST 16
 
 struct store_conn {
-    uint64_t id;                /* from 1, in order of first packet */
-    uint32_t server;            /* id of its store_server */
+    uint64_t id;     /* from 1, in order of first packet */
+    uint32_t server; /* id of its store_server */
     struct ip_addr client_addr, server_addr;
     uint16_t client_port, server_port;
     int64_t start_us, end_us;
-    int64_t handshake_rtt_us;   /* SYN -> ACK of SYN/ACK; -1 unknown */
+    int64_t handshake_rtt_us;             /* SYN -> ACK of SYN/ACK; -1 unknown */
     int64_t syn_us, synack_us, hs_ack_us; /* -1 when not seen */
-    uint8_t close;              /* enum close_kind */
-    uint8_t finished;           /* no more packets will be added */
-    uint8_t midstream;          /* the SYN was not captured */
+    uint8_t close;                        /* enum close_kind */
+    uint8_t finished;                     /* no more packets will be added */
+    uint8_t midstream;                    /* the SYN was not captured */
     struct store_conn_stats stats;
 
     /* packets[0] has index pkt_base: in stream mode, store_conn_flush()
@@ -206,11 +214,11 @@ struct store_conn {
      * packets, so store_conn_pkt() looks an index up modulo 2^32. */
     struct store_packet *packets;
     uint32_t npackets, cap_packets;
-    uint32_t *raw;              /* keep_raw: raw record number + 1 per packet (low 32 bits) */
+    uint32_t *raw; /* keep_raw: raw record number + 1 per packet (low 32 bits) */
     uint32_t cap_raw;
     uint64_t pkt_base;
-    uint64_t emitted;           /* JSONL lines written for it so far */
-    struct store_message **messages;    /* in order of first byte */
+    uint64_t emitted;                /* JSONL lines written for it so far */
+    struct store_message **messages; /* in order of first byte */
     uint32_t nmessages, cap_messages;
     struct store_event *events;
     uint32_t nevents, cap_events;
@@ -220,56 +228,56 @@ struct store_conn {
     struct store_point *series_first; /* the first STORE_SERIES_FIRST points of each
                                        * series, one block (store_conn_point) */
 
-    struct arena arena;         /* strings, headers, bodies */
-    size_t mem;                 /* bytes counted against the budget */
-    size_t body_mem;            /* of which decoded bodies */
-    size_t side_mem;            /* of which the connection's own parsing state
-                                 * (TCP, HTTP, their buffers): store_conn_side */
-    uint64_t mod_seq;           /* store_seq() when it last changed */
-    struct store_conn *prev, *next; /* store order */
+    struct arena arena;                     /* strings, headers, bodies */
+    size_t mem;                             /* bytes counted against the budget */
+    size_t body_mem;                        /* of which decoded bodies */
+    size_t side_mem;                        /* of which the connection's own parsing state
+                                             * (TCP, HTTP, their buffers): store_conn_side */
+    uint64_t mod_seq;                       /* store_seq() when it last changed */
+    struct store_conn *prev, *next;         /* store order */
     struct store_conn *fin_prev, *fin_next; /* finished ones, in the order they finished */
 };
 
 struct store_server {
-    uint32_t id;                /* from 1 */
+    uint32_t id; /* from 1 */
     struct ip_addr addr;
     uint16_t port;
-    char name[256];             /* first Host header seen (without port), or "" */
-    char dns_name[256];         /* the name a DNS answer gave its address, or "" */
-    uint32_t connections;       /* connections ever seen */
-    uint32_t held;              /* connections in the store now; at 0 it is idle */
-    uint8_t idle;               /* on the store's idle list, freed in time */
+    char name[256];       /* first Host header seen (without port), or "" */
+    char dns_name[256];   /* the name a DNS answer gave its address, or "" */
+    uint32_t connections; /* connections ever seen */
+    uint32_t held;        /* connections in the store now; at 0 it is idle */
+    uint8_t idle;         /* on the store's idle list, freed in time */
     struct store_server *idle_prev, *idle_next;
 };
 
 struct store_stats {
-    uint64_t packets;           /* packets seen by the pipeline */
-    uint64_t bytes;             /* wire bytes seen */
-    uint64_t dropped;           /* lost before us (kernel, ring) */
-    uint64_t connections;       /* connections in the model, ever */
+    uint64_t packets;     /* packets seen by the pipeline */
+    uint64_t bytes;       /* wire bytes seen */
+    uint64_t dropped;     /* lost before us (kernel, ring) */
+    uint64_t connections; /* connections in the model, ever */
     uint64_t requests, responses;
     uint64_t evicted_connections; /* finished or open, removed for the budget */
-    uint64_t evicted_open;      /* ... of which still open (store_set_evict_open) */
+    uint64_t evicted_open;        /* ... of which still open (store_set_evict_open) */
     uint64_t decode_errors;
-    uint64_t ignored_packets;   /* TCP not on a sniffed port and not HTTP */
-    uint64_t late_packets;      /* for a connection already finished and streamed */
-    uint64_t alloc_failures;    /* data not kept because memory ran out */
-    uint64_t raw_evicted;       /* raw packet records dropped for the raw budget */
-    uint64_t bodies_not_kept;   /* decoded bodies not kept: bodies had half the budget */
-    uint64_t dns_messages;      /* DNS queries and responses seen */
-    uint64_t dns_bad;           /* UDP/53 payloads that were not DNS */
-    uint64_t dns_evicted;       /* lookups dropped past STORE_DNS_MAX */
-    uint64_t flows_evicted;     /* flows finished before their timeout: the flow table was full */
+    uint64_t ignored_packets; /* TCP not on a sniffed port and not HTTP */
+    uint64_t late_packets;    /* for a connection already finished and streamed */
+    uint64_t alloc_failures;  /* data not kept because memory ran out */
+    uint64_t raw_evicted;     /* raw packet records dropped for the raw budget */
+    uint64_t bodies_not_kept; /* decoded bodies not kept: bodies had half the budget */
+    uint64_t dns_messages;    /* DNS queries and responses seen */
+    uint64_t dns_bad;         /* UDP/53 payloads that were not DNS */
+    uint64_t dns_evicted;     /* lookups dropped past STORE_DNS_MAX */
+    uint64_t flows_evicted;   /* flows finished before their timeout: the flow table was full */
 };
 
 struct store;
 typedef void (*store_conn_cb)(void *ctx, struct store *st, struct store_conn *c);
 
 struct store_opts {
-    size_t max_memory;          /* budget in bytes (0 = unlimited) */
-    size_t body_limit;          /* decoded body bytes kept per message */
-    int stream;                 /* write out and free as soon as possible */
-    int keep_raw;               /* keep raw packet bytes (UI: payloads, pcap download) */
+    size_t max_memory; /* budget in bytes (0 = unlimited) */
+    size_t body_limit; /* decoded body bytes kept per message */
+    int stream;        /* write out and free as soon as possible */
+    int keep_raw;      /* keep raw packet bytes (UI: payloads, pcap download) */
     /* Called with the messages c holds now: once when it is finished, and
      * in stream mode also at each store_conn_flush(). */
     store_conn_cb on_finish;
@@ -427,14 +435,14 @@ int64_t store_conn_base_rtt(const struct store_conn *c);
 #define STORE_DNS_ADDRS 8
 
 struct store_dns {
-    uint32_t id;                /* from 1 */
+    uint32_t id;                 /* from 1 */
     int64_t query_us, answer_us; /* -1 when not seen */
     struct ip_addr client, resolver;
     uint16_t client_port;
     uint16_t dns_id, qtype;
     uint8_t rcode, answered;
     char qname[256];
-    char cname[256];            /* the last CNAME target in the answer, or "" */
+    char cname[256]; /* the last CNAME target in the answer, or "" */
     struct ip_addr addrs[STORE_DNS_ADDRS];
     uint32_t naddrs;
 };
@@ -498,8 +506,7 @@ void store_pin(struct store *st, const struct store_conn *c);
  * what an open connection holds there is mostly its parsers' state (its
  * answered exchanges are written out as they go), and the oldest are
  * usually idle. cb NULL: open connections are never evicted. */
-void store_set_evict_open(struct store *st, int (*cb)(void *ctx, struct store_conn *c),
-                          void *ctx);
+void store_set_evict_open(struct store *st, int (*cb)(void *ctx, struct store_conn *c), void *ctx);
 /* Forget the owner set with this ctx (a newer owner set since is kept). */
 void store_unset_evict_open(struct store *st, void *ctx);
 const struct store_conn *store_pinned(const struct store *st);
@@ -534,7 +541,6 @@ void store_raw_add(struct store *st, int64_t ts_ns, int linktype, const uint8_t 
 int store_packet_raw(struct store *st, struct store_conn *c, uint32_t idx, struct store_raw *out);
 /* Every kept raw record in capture order; stops when cb returns non-zero
  * and returns that value, else 0. */
-int store_raw_foreach(struct store *st, int (*cb)(void *ctx, const struct store_raw *r),
-                      void *ctx);
+int store_raw_foreach(struct store *st, int (*cb)(void *ctx, const struct store_raw *r), void *ctx);
 
 #endif

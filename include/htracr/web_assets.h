@@ -15,9 +15,9 @@
 #include <stddef.h>
 
 struct web_asset {
-    const char *path;           /* "/index.html", "/js/app.js": as in the URL */
-    const char *type;           /* Content-Type, from the file name's extension */
-    const unsigned char *data;  /* the file's bytes, followed by one NUL not counted in len */
+    const char *path;          /* "/index.html", "/js/app.js": as in the URL */
+    const char *type;          /* Content-Type, from the file name's extension */
+    const unsigned char *data; /* the file's bytes, followed by one NUL not counted in len */
     size_t len;
 };
 
