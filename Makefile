@@ -137,8 +137,9 @@ run: deps
 	$(MAKE) $(BIN)
 	./scripts/run.sh $(ARGS)
 
+FORMAT_FILES = src/*.c include/htracr/*.h bpf/*.c bpf/*.h
 format:
-	clang-format -i src/*.c include/htracr/*.h
+	clang-format -i $(FORMAT_FILES)
 
 clean:
 	rm -rf .output .output-san htracr

@@ -7,7 +7,7 @@ set -u
 cd "$(dirname "$0")/.."
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit bpf golden api captures consistency tcp faults sanitize badinput pcaplive integration bodyskip replay e2e)
+[ ${#suites[@]} -eq 0 ] && suites=(format unit bpf golden api captures consistency tcp faults sanitize badinput pcaplive integration bodyskip replay e2e)
 
 tp=0 tf=0 ts=0 rc=0
 mkdir -p tests/out
@@ -28,6 +28,7 @@ for s in "${suites[@]}"; do
         pcaplive)    cmd=(python3 tests/integration/pcap_live.py) ;;
         replay)      cmd=(python3 tests/integration/replay.py) ;;
         e2e)         cmd=(bash tests/e2e/run.sh) ;;
+        format)      cmd=(bash tests/format.sh) ;;
         *) echo "unknown suite $s" >&2; exit 2 ;;
     esac
     if [ ! -e "${cmd[-1]}" ] && [ ! -e "${cmd[0]}" ]; then
