@@ -323,9 +323,52 @@ static inline uint64_t jsonw_word_special(uint64_t x)
     return ((lt20 | zq | zb | zd) & JSONW_HIGH) | (x & JSONW_HIGH);
 }
 
+/* The common case: bytes with nothing to escape, and room for them in the
+ * buffer. Checked and copied in one pass, eight at a time (the last eight
+ * overlapping the word before them), with no call per string. Returns how
+ * many leading bytes it took: all n, or fewer when one needs a closer look
+ * (escape, UTF-8) or the buffer is short; the caller does the rest. */
+static inline size_t jsonw_plain_copy(struct jsonw *w, const uint8_t *s, size_t n)
+{
+    uint64_t x;
+    size_t i = 0;
+
+    if (w->err || JSONW_BUF - w->nbuf < n)
+        return 0;
+    char *d = w->buf + w->nbuf;
+    for (; n - i >= 8; i += 8) {
+        memcpy(&x, s + i, 8);
+        if (jsonw_word_special(x))
+            break;
+        memcpy(d + i, &x, 8);
+    }
+    if (n - i < 8) {
+        if (n >= 8) {
+            memcpy(&x, s + n - 8, 8);
+            if (!jsonw_word_special(x)) {
+                memcpy(d + n - 8, &x, 8);
+                i = n;
+            }
+        } else {
+            while (i < n && jsonw_plain[s[i]]) {
+                d[i] = (char)s[i];
+                i++;
+            }
+        }
+    }
+    w->nbuf += i;
+    return i;
+}
+
 static void jsonw_string_body(struct jsonw *w, const uint8_t *s, size_t n)
 {
-    size_t i = 0, run = 0;
+    size_t i = jsonw_plain_copy(w, s, n), run = 0;
+
+    if (i == n)
+        return;
+    s += i;
+    n -= i;
+    i = 0;
 
     while (i < n) {
         uint8_t c;

@@ -1393,6 +1393,26 @@ TEST(jsonw_word_scan_escapes_like_byte_scan)
             free(whole);
             free(one);
         }
+    /* The same for every length up to 23: the copy that checks as it goes
+     * ends a string with a byte loop (under 8 bytes) or with its last 8
+     * bytes overlapping the word before them. */
+    for (size_t len = 1; len < 24 && !bad; len++)
+        for (int c = 0; c < 0x100 && !bad; c++)
+            for (size_t pos = 0; pos < len && !bad; pos++) {
+                uint8_t s[24];
+                memset(s, 'a', sizeof(s));
+                s[pos] = (uint8_t)c;
+                char *whole = json_string_of(s, len);
+                char *one = json_string_of(&s[pos], 1);
+                char want[256];
+                snprintf(want, sizeof(want), "%.*s%s%.*s", (int)pos, as, one,
+                         (int)(len - 1 - pos), as);
+                if (strcmp(whole, want) != 0)
+                    bad = 1;
+                CHECK_STR(whole, want);
+                free(whole);
+                free(one);
+            }
     /* UTF-8 inside a long ASCII run passes through; a stray byte does not. */
     const char *utf = "header value with caf\xc3\xa9 in it, long enough";
     char *out = json_string_of((const uint8_t *)utf, strlen(utf));
