@@ -831,6 +831,13 @@ static int live_loop(struct app *a)
             drop_lock(a);
             if (a->dump)
                 capture_dump_flush(a->dump);
+            /* JSONL is the mode left running: each line in the file within
+             * a second, not when 256 KiB of them have filled the buffer (or
+             * at exit, or never after a SIGKILL). */
+            if (a->cli->jsonl.f && fflush(a->cli->jsonl.f) != 0 && !a->rc->write_error) {
+                log_msg(LOG_ERROR, "writing JSONL failed: %s", strerror(errno));
+                a->rc->write_error = 1;
+            }
             if (a->srv)
                 server_notify(a->srv);
         }

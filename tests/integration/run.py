@@ -35,6 +35,9 @@ Per backend:
   kill      (bpf, bpf-socket) SIGKILL leaves none of htracr's BPF programs
             loaded: the TCX links and the socket go with the process, so no
             packet keeps paying for a filter nobody reads
+  jsonl     --jsonl alone: each transaction's line is in the file within
+            about a second while htracr runs (flushed every second, not
+            when the 256 KiB buffer fills), and the same lines after exit
   wrk       `wrk -t1 -c4 -d2s` with --jsonl (SUDO_UID set: the drop goes to
             it; stopped with SIGTERM): exit 0, zero drops, 4 connections
             carrying HTTP (wrk's extra address-probe connection carries
@@ -94,9 +97,10 @@ BACKENDS = ["bpf", "bpf-socket", "pcap"]
 # the line htracr logs for where its eBPF filter runs (src/capture_bpf.c)
 ATTACH_LINE = {"bpf": "eBPF filter on %s's tc hooks (TCX ingress and egress)",
                "bpf-socket": None}
-GROUPS = ["nonroot", "mixed", "count", "stopdrain", "kill", "wrk", "budget", "flood"]
+GROUPS = ["nonroot", "mixed", "count", "stopdrain", "kill", "jsonl", "wrk", "budget", "flood"]
 TOOLS = ["curl", "wrk", "tcpdump", "setpriv", netns.NGINX]
 COUNT = 25                     # -c
+JSONL_REQUESTS = 5             # jsonl: keep-alive requests on one connection
 WRK_SUDO = (4321, 4321)        # SUDO_UID/SUDO_GID given to the wrk run
 # after traffic, before the stop signal: the last ACKs and FINs arrive and
 # htracr reads them (what is still in its buffer at the signal is the
@@ -877,6 +881,55 @@ def group_kill(res, ctx):
 
 # --------------------------------------------------------------------------
 
+# --------------------------------------------------------------------------
+# jsonl: the mode left running writes each line while it runs
+
+def group_jsonl(res, ctx):
+    """--jsonl alone (streaming, as for background tracing): each
+    transaction's line is in the file within about a second of its end
+    while htracr runs, not held in the output buffer (256 KiB) until exit;
+    then SIGINT adds nothing twice."""
+    tag = "%s: jsonl" % ctx.backend
+    path = os.path.join(ctx.tmp, "stream.jsonl")
+    run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "jsonl",
+                  extra=["--jsonl", path], json=False)
+    if not start(res, ctx, tag, run):
+        return
+    time.sleep(0.3)
+    urls = [ctx.pair.url("/static/small.txt")] * JSONL_REQUESTS
+    try:
+        live_site.curl(ctx.client, urls)
+    except RuntimeError as e:
+        res.fail(tag + ": curl traffic", str(e))
+        run.stop()
+        return
+    t = time.monotonic()
+    lines = []
+    while time.monotonic() - t < 3.0:
+        with open(path) as f:
+            lines = [x for x in f.read().splitlines() if x.strip()]
+        if len(lines) >= JSONL_REQUESTS:
+            break
+        time.sleep(0.1)
+    res.truth("%s: the %d transactions' lines are in the file within 3 s, htracr still running"
+              % (tag, JSONL_REQUESTS),
+              len(lines) == JSONL_REQUESTS and run.proc.poll() is None,
+              "%d lines after %.1f s, htracr %s; stderr: %s"
+              % (len(lines), time.monotonic() - t,
+                 "running" if run.proc.poll() is None else "exited", run.stderr_tail()))
+    rc = run.stop()
+    res.check("%s: htracr exits 0 on SIGINT" % tag, 0, rc, "stderr: " + run.stderr_tail())
+    with open(path) as f:
+        final = [json.loads(x) for x in f.read().splitlines() if x.strip()]
+    res.truth("%s: after exit the same %d lines, each GET /static/small.txt -> 200"
+              % (tag, JSONL_REQUESTS),
+              len(final) == JSONL_REQUESTS and
+              all(x.get("method") == "GET" and x.get("url") == "/static/small.txt" and
+                  x.get("status") == 200 for x in final),
+              "%d lines: %s" % (len(final), [(x.get("method"), x.get("url"), x.get("status"))
+                                             for x in final][:8]))
+
+
 def run_backend(res, backend, groups):
     ctx = None
     try:
@@ -890,7 +943,8 @@ def run_backend(res, backend, groups):
             ctx.pair.client_if))
         for g, fn in (("nonroot", group_nonroot), ("mixed", group_mixed),
                       ("count", group_count), ("stopdrain", group_stopdrain),
-                      ("kill", group_kill), ("wrk", group_wrk), ("budget", group_budget), ("flood", group_flood)):
+                      ("kill", group_kill), ("jsonl", group_jsonl), ("wrk", group_wrk),
+                      ("budget", group_budget), ("flood", group_flood)):
             if g in groups:
                 t = time.monotonic()
                 try:
