@@ -232,12 +232,30 @@ void export_json_stats(struct jsonw *w, const struct store_stats *s)
     jsonw_obj_close(w);
 }
 
+/* Where server id is in v (n servers sorted by id), or -1. */
+static int64_t server_index(struct store_server **v, uint32_t n, uint32_t id)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (v[mid]->id == id)
+            return mid;
+        if (v[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
 /* Servers, each with the ids of its connections still in the store. The
- * connection ids are bucketed per server in one pass (counting sort), so
- * the cost is linear in servers + connections. */
+ * connection ids are bucketed per server (counting sort over the servers'
+ * places in id order), so the cost is that of sorting the servers allocated
+ * plus a binary search a connection, whatever the ids handed out. */
 int export_json_servers(struct jsonw *w, struct store *st)
 {
-    uint32_t nsrv = store_nservers(st);
+    struct store_server **v = NULL;
+    uint32_t nsrv = store_servers(st, &v);
     uint32_t *start = NULL;
     uint64_t *ids = NULL;
     size_t nconn = 0;
@@ -247,31 +265,37 @@ int export_json_servers(struct jsonw *w, struct store *st)
         nconn++;
     start = calloc((size_t)nsrv + 2, sizeof(*start));
     ids = malloc((nconn ? nconn : 1) * sizeof(*ids));
-    if (!start || !ids) {
+    if (!v || !start || !ids) {
         err = -ENOMEM;
         goto out;
     }
-    /* start[s + 1] counts server s's connections, then becomes its end */
-    for (struct store_conn *c = store_first(st); c; c = store_next(c))
-        if (c->server >= 1 && c->server <= nsrv)
-            start[c->server + 1]++;
-    for (uint32_t s = 1; s <= nsrv; s++)
-        start[s + 1] += start[s];
-    for (struct store_conn *c = store_first(st); c; c = store_next(c))
-        if (c->server >= 1 && c->server <= nsrv)
-            ids[start[c->server]++] = c->id;
-    /* now start[s] is the end of server s's bucket and start[s - 1] its
-     * beginning (start[0] == 0) */
+    /* Each connection's server by its place in v (sorted by id): start[k + 2]
+     * counts the connections of v[k], then the sums make start[k + 1] its
+     * bucket's beginning, and filling moves that to its end. */
+    for (struct store_conn *c = store_first(st); c; c = store_next(c)) {
+        int64_t k = server_index(v, nsrv, c->server);
+        if (k >= 0)
+            start[k + 2]++;
+    }
+    for (uint32_t k = 1; k <= nsrv; k++)
+        start[k + 1] += start[k];
+    for (struct store_conn *c = store_first(st); c; c = store_next(c)) {
+        int64_t k = server_index(v, nsrv, c->server);
+        if (k >= 0)
+            ids[start[k + 1]++] = c->id;
+    }
+    /* now start[k + 1] is the end of v[k]'s bucket and start[k] its
+     * beginning */
 
     jsonw_key(w, "servers");
     jsonw_arr_open(w);
-    for (uint32_t s = 1; s <= nsrv; s++) {
-        struct store_server *srv = store_server_by_id(st, s);
+    for (uint32_t k = 0; k < nsrv; k++) {
+        struct store_server *srv = v[k];
         char addr[64];
         size_t namelen;
 
-        if (!srv || srv->idle)
-            continue; /* freed, or no connection here is on it */
+        if (srv->idle)
+            continue; /* no connection here is on it */
         const char *name = store_server_display_name(srv);
         namelen = strnlen(name, sizeof(srv->name));
         jsonw_obj_open(w);
@@ -286,13 +310,14 @@ int export_json_servers(struct jsonw *w, struct store *st)
         jsonw_kstr(w, "dns_name", srv->dns_name[0] ? srv->dns_name : NULL);
         jsonw_key(w, "connections");
         jsonw_arr_open(w);
-        for (uint32_t i = start[s - 1]; i < start[s]; i++)
+        for (uint32_t i = start[k]; i < start[k + 1]; i++)
             jsonw_uint(w, ids[i]);
         jsonw_arr_close(w);
         jsonw_obj_close(w);
     }
     jsonw_arr_close(w);
 out:
+    free(v);
     free(start);
     free(ids);
     return err;

@@ -32,15 +32,18 @@ struct store {
     size_t mem;
     uint64_t next_conn_id;
     uint64_t next_msg_id;
-    struct store_server **servers;  /* by id - 1 */
-    uint32_t nservers, cap_servers; /* ids handed out; slots (NULL once released) */
-    uint32_t nlive_servers;         /* servers allocated (held or idle) */
+    uint32_t nservers;      /* ids handed out */
+    uint32_t nlive_servers; /* servers allocated (held or idle) */
     /* Servers no connection here is on, oldest first: kept for a while, as
      * the next connection to them is usually near (stream mode frees every
      * connection it writes), then freed (server_release). */
     struct store_server *idle_head, *idle_tail;
     uint32_t nidle, idle_max;
-    uint32_t *server_hash; /* open addressing: server id, 0 = empty */
+    /* Every allocated server twice, by (address, port) and by id: open
+     * addressing, NULL empty, both server_hash_size (a power of 2, over
+     * twice nlive_servers) long. Their size follows the servers allocated,
+     * not the ids handed out, which grow with every server ever met. */
+    struct store_server **server_hash, **server_ids;
     uint32_t server_hash_size;
     int64_t start_us, end_us;
     char source[256];
@@ -174,9 +177,9 @@ static void free_model(struct store *st)
         conn_free_mem(c);
         c = next;
     }
-    for (uint32_t i = 0; i < st->nservers; i++)
-        free(st->servers[i]);
-    free(st->servers);
+    for (uint32_t i = 0; i < st->server_hash_size; i++)
+        free(st->server_ids[i]);
+    free(st->server_ids);
     free(st->server_hash);
     raw_free_all(st);
     free(st->dns);
@@ -200,9 +203,9 @@ void store_clear(struct store *st)
 {
     free_model(st);
     st->head = st->tail = NULL;
-    st->servers = NULL;
+    st->server_ids = NULL;
     st->server_hash = NULL;
-    st->nservers = st->cap_servers = st->server_hash_size = st->nlive_servers = 0;
+    st->nservers = st->server_hash_size = st->nlive_servers = 0;
     st->idle_head = st->idle_tail = NULL;
     st->nidle = 0;
     memset(&st->stats, 0, sizeof(st->stats));
@@ -791,24 +794,74 @@ static uint32_t server_hash(const struct ip_addr *a, uint16_t port)
     return h ^ (h >> 15);
 }
 
+static uint32_t server_addr_home(const struct store_server *s)
+{
+    return server_hash(&s->addr, s->port);
+}
+
+static uint32_t server_id_hash(uint32_t id)
+{
+    uint32_t h = id * 2654435761u; /* Knuth's multiplicative hash */
+    return h ^ (h >> 16);
+}
+
+static uint32_t server_id_home(const struct store_server *s)
+{
+    return server_id_hash(s->id);
+}
+
+static void server_tab_put(struct store_server **tab, uint32_t mask, uint32_t h,
+                           struct store_server *s)
+{
+    h &= mask;
+    while (tab[h])
+        h = (h + 1) & mask;
+    tab[h] = s;
+}
+
+/* Empty slot i of a linear-probing table whose entries want to be at
+ * home(entry): entries after the hole that would not be found past it move
+ * back into it, until an empty slot. */
+static void server_tab_remove(struct store_server **tab, uint32_t mask, uint32_t i,
+                              uint32_t (*home)(const struct store_server *))
+{
+    for (uint32_t j = i;;) {
+        tab[i] = NULL;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (!tab[j])
+                return;
+            uint32_t k = home(tab[j]) & mask; /* where it wants to be */
+            if (i <= j ? (k <= i || k > j) : (k <= i && k > j))
+                break;
+        }
+        tab[i] = tab[j];
+        i = j;
+    }
+}
+
 static int server_rehash(struct store *st)
 {
     uint32_t size = st->server_hash_size ? st->server_hash_size * 2 : SERVER_BUCKETS;
-    uint32_t *tab = calloc(size, sizeof(*tab));
-    if (!tab)
+    struct store_server **by_addr = calloc(size, sizeof(*by_addr));
+    struct store_server **by_id = calloc(size, sizeof(*by_id));
+    if (!by_addr || !by_id) {
+        free(by_addr);
+        free(by_id);
         return -ENOMEM;
-    for (uint32_t i = 0; i < st->nservers; i++) {
-        struct store_server *s = st->servers[i];
+    }
+    for (uint32_t i = 0; i < st->server_hash_size; i++) {
+        struct store_server *s = st->server_ids[i];
         if (!s)
             continue;
-        uint32_t h = server_hash(&s->addr, s->port) & (size - 1);
-        while (tab[h])
-            h = (h + 1) & (size - 1);
-        tab[h] = s->id;
+        server_tab_put(by_addr, size - 1, server_addr_home(s), s);
+        server_tab_put(by_id, size - 1, server_id_home(s), s);
     }
     free(st->server_hash);
-    st->mem += (size_t)(size - st->server_hash_size) * sizeof(*tab);
-    st->server_hash = tab;
+    free(st->server_ids);
+    st->mem += (size_t)(size - st->server_hash_size) * 2 * sizeof(*by_addr);
+    st->server_hash = by_addr;
+    st->server_ids = by_id;
     st->server_hash_size = size;
     return 0;
 }
@@ -826,10 +879,10 @@ static void idle_unlink(struct store *st, struct store_server *s)
  * and the oldest idle one past idle_max is freed, so a capture that meets
  * new servers for days (a proxy's, a crawler's) does not fill its budget
  * with servers nothing refers to. A freed server's id is not handed out
- * again; its slot stays NULL (8 bytes). */
+ * again, and nothing of it is kept. */
 static void server_release(struct store *st, uint32_t id)
 {
-    struct store_server *s = id >= 1 && id <= st->nservers ? st->servers[id - 1] : NULL;
+    struct store_server *s = store_server_by_id(st, id);
     if (!s || --s->held)
         return;
     s->idle = 1;
@@ -838,33 +891,18 @@ static void server_release(struct store *st, uint32_t id)
         server_free(st, st->idle_head);
 }
 
-/* Free idle server s: out of the table, its slot NULL. */
+/* Free idle server s: out of both tables. */
 static void server_free(struct store *st, struct store_server *s)
 {
-    uint32_t id = s->id;
     idle_unlink(st, s);
     uint32_t mask = st->server_hash_size - 1;
-    uint32_t i = server_hash(&s->addr, s->port) & mask;
-    while (st->server_hash[i] != id)
+    uint32_t i = server_addr_home(s) & mask;
+    while (st->server_hash[i] != s)
         i = (i + 1) & mask;
-    /* Linear probing's deletion: entries after the hole that would not be
-     * found past it move back into it, until an empty slot. */
-    for (uint32_t j = i;;) {
-        st->server_hash[i] = 0;
-        for (;;) {
-            j = (j + 1) & mask;
-            if (!st->server_hash[j])
-                goto gone;
-            const struct store_server *t = st->servers[st->server_hash[j] - 1];
-            uint32_t k = server_hash(&t->addr, t->port) & mask; /* where it wants to be */
-            if (i <= j ? (k <= i || k > j) : (k <= i && k > j))
-                break;
-        }
-        st->server_hash[i] = st->server_hash[j];
-        i = j;
-    }
-gone:
-    st->servers[id - 1] = NULL;
+    server_tab_remove(st->server_hash, mask, i, server_addr_home);
+    for (i = server_id_home(s) & mask; st->server_ids[i] != s;)
+        i = (i + 1) & mask;
+    server_tab_remove(st->server_ids, mask, i, server_id_home);
     st->nlive_servers--;
     st->mem -= sizeof(*s);
     free(s);
@@ -877,21 +915,14 @@ struct store_server *store_server_get(struct store *st, const struct ip_addr *ad
     uint32_t mask = st->server_hash_size - 1;
     uint32_t h = server_hash(addr, port) & mask;
     while (st->server_hash[h]) {
-        struct store_server *s = st->servers[st->server_hash[h] - 1];
+        struct store_server *s = st->server_hash[h];
         if (s->port == port && s->addr.family == addr->family &&
             memcmp(s->addr.a, addr->a, 16) == 0)
             return s;
         h = (h + 1) & mask;
     }
-    if (st->nservers == st->cap_servers) {
-        uint32_t ncap = st->cap_servers ? st->cap_servers * 2 : 64;
-        struct store_server **p = realloc(st->servers, ncap * sizeof(*p));
-        if (!p)
-            return NULL;
-        st->mem += (size_t)(ncap - st->cap_servers) * sizeof(*p);
-        st->servers = p;
-        st->cap_servers = ncap;
-    }
+    if (st->nservers == UINT32_MAX)
+        return NULL; /* ids are 32-bit: 4 billion servers met */
     struct store_server *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
@@ -901,8 +932,8 @@ struct store_server *store_server_get(struct store *st, const struct ip_addr *ad
     const struct store_dns *e = dnsx_find(st, addr);
     if (e)
         snprintf(s->dns_name, sizeof(s->dns_name), "%s", e->qname);
-    st->servers[s->id - 1] = s;
-    st->server_hash[h] = s->id;
+    st->server_hash[h] = s;
+    server_tab_put(st->server_ids, mask, server_id_home(s), s);
     st->nlive_servers++;
     st->mem += sizeof(*s);
     return s;
@@ -910,14 +941,37 @@ struct store_server *store_server_get(struct store *st, const struct ip_addr *ad
 
 struct store_server *store_server_by_id(struct store *st, uint32_t id)
 {
-    if (id == 0 || id > st->nservers)
+    if (id == 0 || !st->server_hash_size)
         return NULL;
-    return st->servers[id - 1];
+    uint32_t mask = st->server_hash_size - 1;
+    for (uint32_t h = server_id_hash(id) & mask; st->server_ids[h]; h = (h + 1) & mask)
+        if (st->server_ids[h]->id == id)
+            return st->server_ids[h];
+    return NULL;
 }
 
 uint32_t store_nservers(const struct store *st)
 {
     return st->nservers;
+}
+
+static int server_cmp_id(const void *a, const void *b)
+{
+    uint32_t x = (*(struct store_server *const *)a)->id, y = (*(struct store_server *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+uint32_t store_servers(struct store *st, struct store_server ***out)
+{
+    uint32_t n = 0;
+    *out = malloc((st->nlive_servers ? st->nlive_servers : 1) * sizeof(**out));
+    if (!*out)
+        return 0;
+    for (uint32_t i = 0; i < st->server_hash_size; i++)
+        if (st->server_ids[i])
+            (*out)[n++] = st->server_ids[i];
+    qsort(*out, n, sizeof(**out), server_cmp_id);
+    return n;
 }
 
 void store_server_name(struct store *st, struct store_conn *c, const char *host, size_t n)
@@ -1228,12 +1282,12 @@ static void dnsx_add(struct store *st, const struct store_dns *e)
 }
 
 /* Name the servers at the answered addresses that have no DNS name yet.
- * Walks the hash, whose size follows the servers allocated, not the slots,
+ * Walks the hash, whose size follows the servers allocated, not the ids,
  * which grow with every server ever met. */
 static void dns_name_servers(struct store *st, const struct store_dns *e)
 {
     for (uint32_t i = 0; i < st->server_hash_size; i++) {
-        struct store_server *s = st->server_hash[i] ? st->servers[st->server_hash[i] - 1] : NULL;
+        struct store_server *s = st->server_hash[i];
         if (!s || s->dns_name[0])
             continue;
         for (uint32_t k = 0; k < e->naddrs; k++)

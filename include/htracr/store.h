@@ -377,7 +377,11 @@ void store_conn_side(struct store *st, struct store_conn *c, size_t bytes);
 #define STORE_IDLE_SERVERS 1024
 struct store_server *store_server_get(struct store *st, const struct ip_addr *addr, uint16_t port);
 struct store_server *store_server_by_id(struct store *st, uint32_t id);
+/* Ids handed out so far (the newest server's id). */
 uint32_t store_nservers(const struct store *st);
+/* The servers allocated (held or idle), in order of id, into *out (malloc'd:
+ * the caller frees it); their count, 0 when none or out of memory. */
+uint32_t store_servers(struct store *st, struct store_server ***out);
 /* Give the server of c a name (the first Host header wins). */
 void store_server_name(struct store *st, struct store_conn *c, const char *host, size_t n);
 
