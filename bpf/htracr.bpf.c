@@ -494,28 +494,27 @@ int htracr_filter(struct __sk_buff *skb)
  * attached: every packet on it goes out and comes back in. */
 #define TCX_NEXT (-1)
 
+/* capture() with this CPU's counters; TCX_NEXT whatever it did. */
+static __always_inline int capture_at_tc(struct __sk_buff *skb, __u8 pkt_type)
+{
+    __u32 zero = 0;
+    struct htracr_counters *c = bpf_map_lookup_elem(&counters, &zero);
+
+    if (c)
+        capture(skb, c, pkt_type);
+    return TCX_NEXT;
+}
+
 SEC("tc")
 int htracr_tc_in(struct __sk_buff *skb)
 {
-    struct htracr_counters *c;
-    __u32 zero = 0;
-
-    c = bpf_map_lookup_elem(&counters, &zero);
-    if (c)
-        capture(skb, c, skb->pkt_type);
-    return TCX_NEXT;
+    return capture_at_tc(skb, skb->pkt_type);
 }
 
 SEC("tc")
 int htracr_tc_out(struct __sk_buff *skb)
 {
-    struct htracr_counters *c;
-    __u32 zero = 0;
-
-    c = bpf_map_lookup_elem(&counters, &zero);
-    if (c)
-        capture(skb, c, PACKET_OUTGOING);
-    return TCX_NEXT;
+    return capture_at_tc(skb, PACKET_OUTGOING);
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

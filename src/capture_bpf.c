@@ -760,6 +760,8 @@ struct capture *capture_bpf_open(const struct capture_live_opts *o, char errbuf[
         goto out;
     }
     want_tc = iface && o->attach != CAPTURE_ATTACH_SOCKET;
+    if (iface && o->attach == CAPTURE_ATTACH_SOCKET)
+        snprintf(why, sizeof(why), "as --attach socket asks");
     if (want_tc) {
         r = tc_sees_as_tap(ifindex, why, sizeof(why));
         if (r < 0)
@@ -867,7 +869,7 @@ attached:
     else if (why[0])
         log_msg(LOG_INFO, "eBPF filter on a packet socket, not on %s's tc hooks: %s", iface, why);
     else
-        log_msg(LOG_DEBUG, "eBPF filter on a packet socket");
+        log_msg(LOG_INFO, "eBPF filter on a packet socket (every interface)");
     log_msg(LOG_DEBUG, "eBPF capture on %s: ring %u KiB, %s clock, %d ports%s",
             iface ? iface : "all interfaces", rsz >> 10, b->tai ? "TAI" : "boot", o->nports,
             o->dns ? ", DNS" : "");

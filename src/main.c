@@ -213,6 +213,23 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
 }
 
 /* "ADDR", "ADDR:PORT", ":PORT", "[v6]:PORT" */
+struct choice {
+    const char *name;
+    int value;
+};
+
+/* The value of keyword arg of option opt in tab (ended by a NULL name), or
+ * -1 after an error line that says what to give. */
+static int parse_choice(const char *opt, const char *arg, const struct choice *tab,
+                        const char *give)
+{
+    for (; tab->name; tab++)
+        if (strcmp(arg, tab->name) == 0)
+            return tab->value;
+    log_msg(LOG_ERROR, "bad %s '%s': give %s", opt, arg, give);
+    return -1;
+}
+
 static int parse_listen(struct cli *cli, char *arg)
 {
     char *port = NULL;
@@ -314,30 +331,27 @@ static int parse_args(struct cli *cli, int argc, char **argv)
             }
             cli->stats_interval = (int)v;
             break;
-        case OPT_BACKEND:
-            if (strcmp(optarg, "bpf") == 0 || strcmp(optarg, "ebpf") == 0)
-                cli->backend = CAPTURE_BPF;
-            else if (strcmp(optarg, "pcap") == 0 || strcmp(optarg, "libpcap") == 0)
-                cli->backend = CAPTURE_PCAP;
-            else if (strcmp(optarg, "auto") == 0)
-                cli->backend = CAPTURE_AUTO;
-            else {
-                log_msg(LOG_ERROR, "bad --backend '%s': give bpf, pcap or auto", optarg);
+        case OPT_BACKEND: {
+            static const struct choice tab[] = {{"bpf", CAPTURE_BPF},   {"ebpf", CAPTURE_BPF},
+                                                {"pcap", CAPTURE_PCAP}, {"libpcap", CAPTURE_PCAP},
+                                                {"auto", CAPTURE_AUTO}, {NULL, 0}};
+            int k = parse_choice("--backend", optarg, tab, "bpf, pcap or auto");
+            if (k < 0)
                 return -EINVAL;
-            }
+            cli->backend = (enum capture_backend)k;
             break;
-        case OPT_ATTACH:
-            if (strcmp(optarg, "tc") == 0)
-                cli->attach = CAPTURE_ATTACH_TC;
-            else if (strcmp(optarg, "socket") == 0)
-                cli->attach = CAPTURE_ATTACH_SOCKET;
-            else if (strcmp(optarg, "auto") == 0)
-                cli->attach = CAPTURE_ATTACH_AUTO;
-            else {
-                log_msg(LOG_ERROR, "bad --attach '%s': give tc, socket or auto", optarg);
+        }
+        case OPT_ATTACH: {
+            static const struct choice tab[] = {{"tc", CAPTURE_ATTACH_TC},
+                                                {"socket", CAPTURE_ATTACH_SOCKET},
+                                                {"auto", CAPTURE_ATTACH_AUTO},
+                                                {NULL, 0}};
+            int k = parse_choice("--attach", optarg, tab, "tc, socket or auto");
+            if (k < 0)
                 return -EINVAL;
-            }
+            cli->attach = (enum capture_attach)k;
             break;
+        }
         case OPT_LISTEN:
             if (parse_listen(cli, optarg) < 0) {
                 log_msg(LOG_ERROR,

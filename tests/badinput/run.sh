@@ -345,19 +345,25 @@ case_ valid pcapng-ts-huge "$in/pcapng-ts-huge.pcapng" --check 'd["stats"]["requ
 case_ valid time-travel "$in/time-travel.pcap" \
     --check 'd["stats"]["requests"] == 1 and d["stats"]["responses"] == 1'
 
+# tally STATUS LABEL DETAIL: one ok (STATUS 0) or FAIL line, counted.
+tally() {
+    if [ "$1" -eq 0 ]; then
+        echo "ok   $2"
+        pass=$((pass + 1))
+    else
+        echo "FAIL $2: $3"
+        fail=$((fail + 1))
+    fi
+}
+
 # Bad option values: exit 2 and one error line that says what to give.
 opt_case() { # name expected-text args...
     local name=$1 want=$2 out rc
     shift 2
     out=$("$bin" "$@" 2>&1 >/dev/null)
     rc=$?
-    if [ "$rc" -eq 2 ] && [[ "$out" == *"$want"* ]] && [ "$(grep -c 'htracr: error:' <<<"$out")" -eq 1 ]; then
-        echo "ok   option $name"
-        pass=$((pass + 1))
-    else
-        echo "FAIL option $name: exit $rc, stderr: ${out:0:300}"
-        fail=$((fail + 1))
-    fi
+    [ "$rc" -eq 2 ] && [[ "$out" == *"$want"* ]] && [ "$(grep -c 'htracr: error:' <<<"$out")" -eq 1 ]
+    tally $? "option $name" "exit $rc, stderr: ${out:0:300}"
 }
 if [ -z "$only" ] || [[ "option" == *"$only"* ]]; then
     opt_case attach "bad --attach 'nowhere': give tc, socket or auto" --attach nowhere -r /dev/null
@@ -372,13 +378,8 @@ body_case() { # name expected-text args...
     local name=$1 want=$2 out
     shift 2
     out=$("$bin" -v "$@" 2>&1 >/dev/null | grep 'bodies: ')
-    if [[ "$out" == *"$want"* ]]; then
-        echo "ok   bodies $name"
-        pass=$((pass + 1))
-    else
-        echo "FAIL bodies $name: want '$want', got '${out:0:200}'"
-        fail=$((fail + 1))
-    fi
+    [[ "$out" == *"$want"* ]]
+    tally $? "bodies $name" "want '$want', got '${out:0:200}'"
 }
 if [ -z "$only" ] || [[ "bodies" == *"$only"* ]]; then
     f=$in/open-3k-bodies.pcap

@@ -579,6 +579,16 @@ static void expect_frame(struct env *e, const char *what, const struct spec *s, 
 static void tc_hooks(void)
 {
     static const char *const name[2] = {"tc ingress", "tc egress"};
+    /* packets the filter takes whole at either hook */
+    static const struct {
+        const char *label;
+        struct spec s;
+    } frames[] = {
+        {"client -> port 80", {.sport = 40000, .dport = 80, .seq = 1000, .paylen = 100}},
+        {"port 80 -> client", {.sport = 80, .dport = 40000, .seq = 1000, .paylen = 600}},
+        {"ipv6", {.v6 = 1, .sport = 40000, .dport = 80, .paylen = 50}},
+        {"802.1Q tagged", {.vlans = 1, .sport = 40000, .dport = 80, .paylen = 50}},
+    };
     struct spec s;
     struct htracr_counters c0, c1;
     char what[96];
@@ -593,18 +603,10 @@ static void tc_hooks(void)
         e.want_ret = (__u32)-1; /* TCX_NEXT */
         read_counters(&e, &c0);
 
-        s = (struct spec){.sport = 40000, .dport = 80, .seq = 1000, .paylen = 100};
-        snprintf(what, sizeof(what), "%s: client -> port 80", name[out]);
-        expect_frame(&e, what, &s, pt);
-        s = (struct spec){.sport = 80, .dport = 40000, .seq = 1000, .paylen = 600};
-        snprintf(what, sizeof(what), "%s: port 80 -> client", name[out]);
-        expect_frame(&e, what, &s, pt);
-        s = (struct spec){.v6 = 1, .sport = 40000, .dport = 80, .paylen = 50};
-        snprintf(what, sizeof(what), "%s: ipv6", name[out]);
-        expect_frame(&e, what, &s, pt);
-        s = (struct spec){.vlans = 1, .sport = 40000, .dport = 80, .paylen = 50};
-        snprintf(what, sizeof(what), "%s: 802.1Q tagged", name[out]);
-        expect_frame(&e, what, &s, pt);
+        for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+            snprintf(what, sizeof(what), "%s: %s", name[out], frames[i].label);
+            expect_frame(&e, what, &frames[i].s, pt);
+        }
         s = (struct spec){.sport = 40000, .dport = 8080, .paylen = 100};
         snprintf(what, sizeof(what), "%s: other port", name[out]);
         expect_none(&e, what, &s);
