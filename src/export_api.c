@@ -47,7 +47,8 @@ static int api_finish(struct jsonw *w)
 }
 
 /* [ts_us, dir, flags, seq, ack, len, win, msg, analysis] */
-static void api_packet_compact(struct jsonw *w, const struct store_packet *p)
+static void api_packet_compact(struct jsonw *w, const struct store_conn *c,
+                               const struct store_packet *p)
 {
     char flags[16];
 
@@ -62,8 +63,9 @@ static void api_packet_compact(struct jsonw *w, const struct store_packet *p)
         jsonw_token(w, "null", 4);
     jsonw_uint(w, p->len);
     jsonw_uint(w, p->win);
-    if (p->msg)
-        jsonw_uint(w, p->msg);
+    uint64_t msg = store_packet_msg(c, p);
+    if (msg)
+        jsonw_uint(w, msg);
     else
         jsonw_token(w, "null", 4);
     jsonw_uint(w, p->analysis);
@@ -220,7 +222,7 @@ int export_api_packet(struct store *st, uint64_t conn_id, uint32_t idx, FILE *f,
     jsonw_obj_open(w);
     jsonw_kuint(w, "conn", conn_id);
     jsonw_kuint(w, "idx", idx);
-    export_json_packet_members(w, p);
+    export_json_packet_members(w, c, p);
     jsonw_kuint(w, "caplen", raw.caplen);
     jsonw_kuint(w, "wirelen", raw.wirelen);
     jsonw_kuint(w, "payload_len", plen);

@@ -225,7 +225,7 @@ static void export_har_version(struct jsonw *w, const struct store_message *m)
  * HTTP stage undoes; any other coding leaves the kept body as it came. */
 static int export_har_decoded(const struct store_message *m)
 {
-    const char *ce = m->content_encoding;
+    const char *ce = store_message_content_encoding(m);
     size_t n;
 
     if (!ce || m->body_decode_error)
@@ -254,7 +254,8 @@ static void export_har_content(struct jsonw *w, const struct store_message *m)
     /* bytes saved by the content coding: decoded size minus wire size */
     if (decoded && whole && size >= m->body_bytes)
         jsonw_kuint(w, "compression", size - m->body_bytes);
-    jsonw_kstr(w, "mimeType", m->content_type ? m->content_type : "");
+    const char *type = store_message_content_type(m);
+    jsonw_kstr(w, "mimeType", type ? type : "");
     if (m->body && m->body_len > 0) {
         if (whole && jsonw_utf8_valid(m->body, m->body_len)) {
             jsonw_key(w, "text");
@@ -384,7 +385,8 @@ static int export_har_entry(struct jsonw *w, const struct har_entry *e)
     if (req->body && req->body_len > 0) {
         jsonw_key(w, "postData");
         jsonw_obj_open(w);
-        jsonw_kstr(w, "mimeType", req->content_type ? req->content_type : "");
+        const char *type = store_message_content_type(req);
+        jsonw_kstr(w, "mimeType", type ? type : "");
         jsonw_key(w, "text");
         jsonw_strn(w, req->body, req->body_len);
         jsonw_obj_close(w);

@@ -176,8 +176,8 @@ void export_json_message(struct jsonw *w, const struct store_message *m)
     JW_UINT(p, "gap_bytes", m->gap_bytes);
     JW_UINT(p, "skipped_bytes", m->skipped_bytes);
     jsonw_run_end(w, p);
-    jsonw_kstr(w, "content_type", m->content_type);
-    jsonw_kstr(w, "content_encoding", m->content_encoding);
+    jsonw_kstr(w, "content_type", store_message_content_type(m));
+    jsonw_kstr(w, "content_encoding", store_message_content_encoding(m));
     p = jsonw_run_begin(w, 1024);
     if (req) {
         JW_NULL(p, "request");
@@ -195,8 +195,8 @@ void export_json_message(struct jsonw *w, const struct store_message *m)
     JW_UINT(p, "last_packet", m->last_packet);
     JW_UINT(p, "packets", m->packets);
     JW_INT_OPT(p, "round_trips", m->round_trips);
-    JW_INT_OPT(p, "ttfb_us", m->ttfb_us);
-    JW_INT_OPT(p, "stall_us", m->stall_us);
+    JW_INT_OPT(p, "ttfb_us", req ? -1 : m->ttfb_us); /* a request's place holds its url */
+    JW_INT_OPT(p, "stall_us", req ? -1 : m->stall_us);
     jsonw_run_end(w, p);
     jsonw_kstr(w, "error", m->error);
     p = jsonw_run_begin(w, 256);
@@ -323,14 +323,15 @@ out:
     return err;
 }
 
-void export_json_packet(struct jsonw *w, const struct store_packet *p)
+void export_json_packet(struct jsonw *w, const struct store_conn *c, const struct store_packet *p)
 {
     jsonw_obj_open(w);
-    export_json_packet_members(w, p);
+    export_json_packet_members(w, c, p);
     jsonw_obj_close(w);
 }
 
-void export_json_packet_members(struct jsonw *w, const struct store_packet *p)
+void export_json_packet_members(struct jsonw *w, const struct store_conn *c,
+                                const struct store_packet *p)
 {
     char flags[16];
 
@@ -345,7 +346,7 @@ void export_json_packet_members(struct jsonw *w, const struct store_packet *p)
         jsonw_null(w);
     jsonw_kuint(w, "len", p->len);
     jsonw_kuint(w, "win", p->win);
-    jsonw_kid(w, "msg", p->msg);
+    jsonw_kid(w, "msg", store_packet_msg(c, p));
     if (p->analysis) {
         jsonw_key(w, "analysis");
         jsonw_arr_open(w);
@@ -392,7 +393,9 @@ static void rtt_merged(struct jsonw *w, const struct store_series *a, const stru
 }
 
 void export_json_conn(struct jsonw *w, const struct store_conn *c,
-                      void (*packet)(struct jsonw *w, const struct store_packet *p), int merged_rtt)
+                      void (*packet)(struct jsonw *w, const struct store_conn *c,
+                                     const struct store_packet *p),
+                      int merged_rtt)
 {
     const struct store_conn_stats *s = &c->stats;
     char addr[64];
@@ -479,7 +482,7 @@ void export_json_conn(struct jsonw *w, const struct store_conn *c,
     jsonw_key(w, "packets");
     jsonw_arr_open(w);
     for (uint32_t i = 0; i < c->npackets; i++)
-        packet(w, &c->packets[i]);
+        packet(w, c, &c->packets[i]);
     jsonw_arr_close(w);
 
     jsonw_key(w, "series");

@@ -123,6 +123,8 @@ struct http_dir {
     uint8_t body_eof;  /* body delimited by close */
     uint8_t midstream; /* picked up mid-stream, no byte fed yet (http_conn_midstream) */
     uint32_t pkt;      /* packet carrying the bytes being fed */
+    uint32_t m_index;  /* d->m's index in the connection's messages */
+    const char *cenc;  /* d->m's Content-Encoding value (in the arena), or NULL */
     int64_t ts;
     uint64_t off;               /* stream bytes consumed by the parser (gaps included) */
     uint64_t msg_off;           /* stream offset of the current message's first byte */
@@ -160,9 +162,9 @@ struct http_dir {
     uint64_t blk_hdr_bytes; /* its header_bytes when it does */
     const struct store_header *blk_hdrs;
     uint32_t blk_nhdrs;
-    const char *blk_ctype, *blk_cenc;
-    /* Stream mode: the arena goes at every flush, so blk_hdrs (and the two
-     * above) point into this copy of them instead, blk_copy_len bytes,
+    uint16_t blk_ctype, blk_cenc; /* its ctype_hdr and cenc_hdr */
+    /* Stream mode: the arena goes at every flush, so blk_hdrs points into
+     * this copy of the headers instead, blk_copy_len bytes,
      * which each message that repeats the block copies back (blk_own). */
     uint8_t *blk_copy;
     size_t blk_copy_len, blk_copy_cap;
@@ -404,7 +406,7 @@ static void body_end_inflate(struct body *b)
 static void body_start(struct http_dir *d)
 {
     struct body *b = &d->body;
-    const char *enc = d->m->content_encoding;
+    const char *enc = d->cenc;
     b->len = 0;
     b->ext = NULL;
     b->nstash = 0;
@@ -662,7 +664,7 @@ static void account(struct http_dir *d, size_t n)
     m->end_us = d->ts;
     struct store_packet *sp = store_conn_pkt(c, d->pkt);
     if (sp && sp->msg == 0)
-        sp->msg = m->id;
+        sp->msg = d->m_index + 1;
 }
 
 static void msg_reset_parse(struct http_dir *d)
@@ -672,6 +674,7 @@ static void msg_reset_parse(struct http_dir *d)
     strbuf_reset(&d->name);
     strbuf_reset(&d->value);
     d->nhdrs = 0;
+    d->cenc = NULL;
     d->hdr_kept = 0;
     d->hdr_done = 0;
     d->same_blk = 0;
@@ -705,6 +708,7 @@ static struct store_message *msg_begin(struct http_dir *d)
     m->start_us = m->end_us = d->ts;
     m->first_packet = m->last_packet = d->pkt;
     d->m = d->last = m;
+    d->m_index = h->c->nmessages - 1; /* store_message_new appends */
     d->msg_off = d->off;
     d->ext_len = 0;
     msg_reset_parse(d);
@@ -735,7 +739,8 @@ static void place_header_end(struct http_dir *d)
     if (!m || d->hdr_done)
         return;
     d->hdr_done = 1;
-    m->header_bytes = d->off - d->msg_off;
+    uint64_t n = d->off - d->msg_off;
+    m->header_bytes = n < UINT32_MAX ? (uint32_t)n : UINT32_MAX;
     m->headers_split = m->last_packet != m->first_packet;
 }
 
@@ -900,12 +905,13 @@ static int on_header_value_complete(llhttp_t *p)
     d->nhdrs++;
     d->hdr_kept += need;
     /* Length first: most header names are none of these. */
-    if (nlen == 12 && !m->content_type && !strcasecmp(hd->name, "content-type"))
-        m->content_type = hd->value;
-    else if (nlen == 16 && !m->content_encoding && !strcasecmp(hd->name, "content-encoding"))
-        m->content_encoding = hd->value;
-    else if (nlen == 4 && m->kind == MSG_REQUEST && !h->named && !strcasecmp(hd->name, "host") &&
-             vlen) {
+    if (nlen == 12 && !m->ctype_hdr && !strcasecmp(hd->name, "content-type")) {
+        m->ctype_hdr = (uint16_t)d->nhdrs; /* 1 + its position: counted above */
+    } else if (nlen == 16 && !m->cenc_hdr && !strcasecmp(hd->name, "content-encoding")) {
+        m->cenc_hdr = (uint16_t)d->nhdrs;
+        d->cenc = hd->value;
+    } else if (nlen == 4 && m->kind == MSG_REQUEST && !h->named && !strcasecmp(hd->name, "host") &&
+               vlen) {
         store_server_name(h->st, h->c, hd->value, vlen);
         h->named = 1;
     }
@@ -988,10 +994,9 @@ static const char *blk_rebase(const struct http_dir *d, const uint8_t *to, const
     return q;
 }
 
-/* Stream mode: m's headers, Content-Type and Content-Encoding copied out
- * of the arena into d->blk_copy (an array, then the strings; names that
- * are known_header_name's constants stay pointers to them), and the
- * blk_ fields pointed at the copy. 0, or -1 (nothing kept). */
+/* Stream mode: m's headers copied out of the arena into d->blk_copy (an array, then the strings;
+ * names that are known_header_name's constants stay pointers to them), and the blk_ fields pointed
+ * at the copy. 0, or -1 (nothing kept). */
 static int blk_copy_out(struct http_dir *d, const struct store_message *m)
 {
     size_t n = (size_t)m->nheaders * sizeof(struct store_header), at = n;
@@ -1005,7 +1010,6 @@ static int blk_copy_out(struct http_dir *d, const struct store_message *m)
     if (blk_grow(&d->blk_copy, &d->blk_copy_cap, n) < 0)
         return -1;
     struct store_header *hs = (struct store_header *)d->blk_copy;
-    const char *ctype = NULL, *cenc = NULL;
     for (uint32_t i = 0; i < m->nheaders; i++) {
         const struct store_header *src = &m->headers[i];
         size_t nl = strlen(src->name), vl = strlen(src->value) + 1;
@@ -1018,17 +1022,9 @@ static int blk_copy_out(struct http_dir *d, const struct store_message *m)
         memcpy(d->blk_copy + at, src->value, vl);
         hs[i].value = (const char *)d->blk_copy + at;
         at += vl;
-        if (src->value == m->content_type && !ctype)
-            ctype = hs[i].value;
-        if (src->value == m->content_encoding && !cenc)
-            cenc = hs[i].value;
     }
-    if ((m->content_type && !ctype) || (m->content_encoding && !cenc))
-        return -1; /* not one of its headers' values: cannot happen */
     d->blk_copy_len = n;
     d->blk_hdrs = hs;
-    d->blk_ctype = ctype;
-    d->blk_cenc = cenc;
     return 0;
 }
 
@@ -1053,16 +1049,18 @@ static void keep_head(struct http_dir *d)
             }
             m->headers = hs;
             m->nheaders = d->blk_nhdrs;
-            m->content_type = blk_rebase(d, p, d->blk_ctype);
-            m->content_encoding = blk_rebase(d, p, d->blk_cenc);
+            m->ctype_hdr = d->blk_ctype;
+            m->cenc_hdr = d->blk_cenc;
+            d->cenc = store_message_content_encoding(m);
         }
     } else if (d->same_blk) {
         /* What the callbacks would have made of the same bytes: every
          * name and value the previous message's, so its array. */
         m->headers = (struct store_header *)d->blk_hdrs;
         m->nheaders = d->blk_nhdrs;
-        m->content_type = d->blk_ctype;
-        m->content_encoding = d->blk_cenc;
+        m->ctype_hdr = d->blk_ctype;
+        m->cenc_hdr = d->blk_cenc;
+        d->cenc = store_message_content_encoding(m);
     } else if (d->nhdrs) {
         /* The same header lines as last time (a client repeating its
          * request): share the array too. */
@@ -1481,8 +1479,8 @@ static void blk_save(struct http_dir *d, const uint8_t *data, size_t begin, size
     d->blk_len = n;
     d->blk_hdrs = m->headers;
     d->blk_nhdrs = m->nheaders;
-    d->blk_ctype = m->content_type;
-    d->blk_cenc = m->content_encoding;
+    d->blk_ctype = m->ctype_hdr;
+    d->blk_cenc = m->cenc_hdr;
     d->blk_own = (uint8_t)store_get_opts(d->h->st)->stream;
     if (d->blk_own && blk_copy_out(d, m) < 0)
         return;

@@ -560,7 +560,7 @@ static int api_body(struct req *rq)
     }
     len = m->body_len;
     truncated = m->body_truncated;
-    header_safe(type, sizeof(type), m->content_type, "application/octet-stream");
+    header_safe(type, sizeof(type), store_message_content_type(m), "application/octet-stream");
     copy = malloc(len);
     if (copy)
         memcpy(copy, m->body, len);

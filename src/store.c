@@ -618,8 +618,10 @@ struct store_message *store_message_new(struct store *st, struct store_conn *c, 
     m->id = st->next_msg_id++;
     m->kind = (uint8_t)kind;
     m->round_trips = -1;
-    m->ttfb_us = -1;
-    m->stall_us = -1;
+    if (kind == MSG_RESPONSE) {
+        m->ttfb_us = -1; /* the request's method and url share their place */
+        m->stall_us = -1;
+    }
     c->messages[c->nmessages++] = m;
     store_touch(st, c);
     if (kind == MSG_REQUEST)
@@ -710,7 +712,9 @@ int store_conn_point(struct store *st, struct store_conn *c, int series, int64_t
     if (s->n >= s->cap && series_room(st, c, series) < 0)
         return -ENOMEM;
     s->v[s->n].ts_us = ts_us;
-    s->v[s->n].value = value;
+    s->v[s->n].value = value > INT32_MAX   ? INT32_MAX
+                       : value < INT32_MIN ? INT32_MIN
+                                           : (int32_t)value;
     s->n++;
     return 0;
 }

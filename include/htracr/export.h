@@ -70,14 +70,16 @@ void export_json_stats(struct jsonw *w, const struct store_stats *s);
 /* the "servers" member; 0 or -ENOMEM */
 int export_json_servers(struct jsonw *w, struct store *st);
 /* one packet object (docs/json.md) */
-void export_json_packet(struct jsonw *w, const struct store_packet *p);
+void export_json_packet(struct jsonw *w, const struct store_conn *c, const struct store_packet *p);
 /* its members only, for an object that adds more (the API's packet detail) */
-void export_json_packet_members(struct jsonw *w, const struct store_packet *p);
+void export_json_packet_members(struct jsonw *w, const struct store_conn *c,
+                                const struct store_packet *p);
 /* one connection object, its packets written by packet(); merged_rtt: the
  * series include "rtt", both directions' samples merged (--json has it, the
  * API's compact model leaves it out: the page draws the two directions) */
 void export_json_conn(struct jsonw *w, const struct store_conn *c,
-                      void (*packet)(struct jsonw *w, const struct store_packet *p),
+                      void (*packet)(struct jsonw *w, const struct store_conn *c,
+                                     const struct store_packet *p),
                       int merged_rtt);
 
 /* The DNS lookups as the "dns" member (docs/json.md). */

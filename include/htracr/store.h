@@ -50,21 +50,24 @@ enum {
     PKT_SYN_RETRY = 1u << 12,
     PKT_OVERLAP_CONFLICT = 1u << 13, /* retransmitted bytes differ from the first copy */
     PKT_TRUNCATED = 1u << 14,        /* payload not wholly captured (snaplen) */
-    PKT_RESET = 1u << 15,
+    PKT_RESET = 1u << 15,            /* the last: store_packet keeps 16 bits */
 };
 
-/* One TCP segment as the model keeps it (40 bytes, none of them padding). */
+/* One TCP segment as the model keeps it: 32 bytes, none of them padding.
+ * A keep-alive exchange adds about four, and every byte the model keeps is
+ * a byte of fresh memory to fault in. */
 struct store_packet {
-    int64_t ts_us;  /* µs since the Unix epoch */
-    uint64_t msg;   /* id of the first HTTP message its bytes belong to; 0 none */
-    uint32_t seq;   /* relative to this direction's ISN (0 = the SYN) */
-    uint32_t ack;   /* relative to the other direction's ISN; valid with ACK */
-    uint32_t len;   /* TCP payload length on the wire */
-    uint32_t win;   /* receive window in bytes (scaled when scaling is on) */
-    uint16_t flags; /* TCPF_* */
-    uint8_t dir;    /* DIR_C2S / DIR_S2C */
-    uint8_t _pad;
-    uint32_t analysis; /* PKT_* */
+    int64_t ts_us; /* µs since the Unix epoch */
+    uint32_t seq;  /* relative to this direction's ISN (0 = the SYN) */
+    uint32_t ack;  /* relative to the other direction's ISN; valid with ACK */
+    uint32_t len;  /* TCP payload length on the wire */
+    uint32_t win;  /* receive window in bytes (scaled when scaling is on) */
+    /* the first HTTP message its bytes belong to: 1 + its index in the
+     * connection's messages, 0 none (store_packet_msg gives its id) */
+    uint32_t msg;
+    uint16_t flags : 15; /* TCPF_* (9 bits) */
+    uint16_t dir : 1;    /* DIR_C2S / DIR_S2C */
+    uint16_t analysis;   /* PKT_* (16 bits) */
 };
 
 enum msg_kind { MSG_REQUEST = 0, MSG_RESPONSE = 1 };
@@ -75,47 +78,75 @@ struct store_header {
 };
 
 /* One HTTP message. Strings live in the connection's arena. Times are µs.
- * Fields are grouped by size, so that none of its 192 bytes is padding: the
- * model keeps two for every transaction. Ids are 64-bit: a capture left
- * running for days makes more than 2^32 messages. */
+ * 152 bytes, none of them padding: the model keeps two for every
+ * transaction, and every byte it keeps is a byte of fresh memory to fault
+ * in. So the fields only one kind has share their place (the union: read
+ * the request's with kind MSG_REQUEST only, the response's with
+ * MSG_RESPONSE only), the flags are bits, and Content-Type and
+ * Content-Encoding are positions in the headers. Ids are 64-bit: a capture
+ * left running for days makes more than 2^32 messages. */
 struct store_message {
     uint64_t id;       /* unique in the capture, from 1 */
     uint64_t request;  /* responses: id of the request answered; 0 unknown */
     uint64_t response; /* requests: id of the final response; 0 none */
     int64_t start_us, end_us;
+    uint64_t body_bytes;    /* body on the wire after de-chunking */
+    uint64_t gap_bytes;     /* body bytes missing from the capture */
+    uint64_t skipped_bytes; /* body bytes the capture left out on purpose (body skip) */
+    union {
+        struct {                /* kind MSG_REQUEST */
+            const char *method; /* NULL until the request line is kept */
+            const char *url;
+        };
+        struct { /* kind MSG_RESPONSE */
+            const char *reason;
+            int64_t ttfb_us;  /* first response byte - last request byte; -1 */
+            int64_t stall_us; /* ttfb minus one RTT; -1 unknown */
+        };
+    };
+    struct store_header *headers;
+    const uint8_t *body;   /* decoded body (gzip/deflate undone) up to the body limit */
+    const char *error;     /* parse error text, or NULL */
     uint32_t first_packet; /* index into the connection's packets */
     uint32_t last_packet;
     uint32_t packets; /* number of packets carrying its bytes */
     uint32_t nheaders;
     uint32_t headers_dropped; /* past the header bound: counted, not kept */
     uint32_t body_len;
-    int32_t round_trips; /* -1 until TCP analysis fills it */
-    uint8_t kind;        /* MSG_REQUEST / MSG_RESPONSE */
-    uint8_t http_major, http_minor;
-    uint8_t complete;       /* the parser saw its end */
-    uint8_t pipelined;      /* request sent before the previous response ended */
-    uint8_t headers_split;  /* header block spread over more than one packet */
-    uint8_t interim;        /* 1xx response */
-    uint8_t upgrade;        /* 101 / CONNECT 2xx / Upgrade request: parsing stopped after it */
-    uint8_t body_truncated; /* more body existed than was kept */
-    uint8_t body_decode_error;
-    uint16_t status;    /* responses */
-    const char *method; /* requests */
-    const char *url;    /* requests */
-    const char *reason; /* responses */
-    struct store_header *headers;
-    uint64_t header_bytes;        /* start line + headers + blank line */
-    uint64_t body_bytes;          /* body on the wire after de-chunking */
-    uint64_t gap_bytes;           /* body bytes missing from the capture */
-    uint64_t skipped_bytes;       /* body bytes the capture left out on purpose (body skip) */
-    const char *content_type;     /* value of Content-Type, or NULL */
-    const char *content_encoding; /* value of Content-Encoding, or NULL */
-    /* decoded body (gzip/deflate undone) up to the body limit */
-    const uint8_t *body;
-    int64_t ttfb_us;   /* responses: first response byte - last request byte; -1 */
-    int64_t stall_us;  /* ttfb minus one RTT; -1 unknown */
-    const char *error; /* parse error text, or NULL */
+    int32_t round_trips;   /* -1 until TCP analysis fills it */
+    uint32_t header_bytes; /* start line + headers + blank line; saturates at UINT32_MAX */
+    uint16_t status;       /* responses */
+    /* 1 + the position in headers of the first Content-Type and
+     * Content-Encoding, 0 none: store_message_content_type() and
+     * store_message_content_encoding() give their values */
+    uint16_t ctype_hdr, cenc_hdr;
+    uint8_t http_major : 4, http_minor : 4;
+    uint8_t kind : 1;           /* MSG_REQUEST / MSG_RESPONSE */
+    uint8_t complete : 1;       /* the parser saw its end */
+    uint8_t pipelined : 1;      /* request sent before the previous response ended */
+    uint8_t headers_split : 1;  /* header block spread over more than one packet */
+    uint8_t interim : 1;        /* 1xx response */
+    uint8_t upgrade : 1;        /* 101 / CONNECT 2xx / Upgrade request: parsing stopped after it */
+    uint8_t body_truncated : 1; /* more body existed than was kept */
+    uint8_t body_decode_error : 1;
 };
+
+static inline const char *store_message_header_at(const struct store_message *m, uint16_t pos)
+{
+    return pos && m->headers && pos <= m->nheaders ? m->headers[pos - 1].value : NULL;
+}
+
+/* Value of m's (first) Content-Type header, or NULL. */
+static inline const char *store_message_content_type(const struct store_message *m)
+{
+    return store_message_header_at(m, m->ctype_hdr);
+}
+
+/* Value of m's (first) Content-Encoding header, or NULL. */
+static inline const char *store_message_content_encoding(const struct store_message *m)
+{
+    return store_message_header_at(m, m->cenc_hdr);
+}
 
 enum close_kind { CLOSE_OPEN = 0, CLOSE_FIN = 1, CLOSE_RST = 2 };
 
@@ -141,9 +172,13 @@ struct store_conn_stats {
     uint64_t rtt_ts_samples; /* of the samples, those a timestamp echo allowed */
 };
 
-struct store_point {
+/* 12 bytes, not 16: a keep-alive exchange adds about seven points, and
+ * every byte the model keeps is a byte of fresh memory to fault in. Values
+ * (µs, bytes) saturate at INT32_MAX: an RTT sample of over 35 minutes, or
+ * more than 2 GiB in flight (no window allows that), is kept as that. */
+struct __attribute__((packed, aligned(4))) store_point {
     int64_t ts_us;
-    int64_t value;
+    int32_t value;
 };
 
 struct store_series {
@@ -329,6 +364,14 @@ static inline struct store_packet *store_conn_pkt(struct store_conn *c, uint32_t
     return off < c->npackets ? &c->packets[off] : NULL;
 }
 
+/* Id of the first HTTP message p's bytes belong to, 0 none. The index p
+ * keeps is into c's messages now: store_conn_flush frees a connection's
+ * messages and packets together, so it stays valid while p is held. */
+static inline uint64_t store_packet_msg(const struct store_conn *c, const struct store_packet *p)
+{
+    return p->msg && p->msg <= c->nmessages ? c->messages[p->msg - 1]->id : 0;
+}
+
 /* Packets seen on c so far, flushed ones included. */
 static inline uint64_t store_conn_total_packets(const struct store_conn *c)
 {
@@ -346,7 +389,8 @@ void store_set_next_ids(struct store *st, uint64_t conn_id, uint64_t msg_id);
 /* Add an analysis event; counted against the budget. 0 or -ENOMEM. */
 int store_conn_event(struct store *st, struct store_conn *c, uint32_t type, uint8_t dir,
                      uint32_t packet, int64_t ts_us);
-/* Append a point to one of c's series. 0 or -ENOMEM. */
+/* Append a point to one of c's series (value saturated to the int32 range,
+ * see store_point). 0 or -ENOMEM. */
 int store_conn_point(struct store *st, struct store_conn *c, int series, int64_t ts_us,
                      int64_t value);
 /* Set the state from ts_us on (closing the previous span). 0 or -ENOMEM. */

@@ -47,7 +47,9 @@ TEST(store_ids_and_servers)
     CHECK_INT(m2->id, m1->id + 1);
     CHECK(store_conn_message(a, m3->id) == m3);
     CHECK(store_conn_message(a, m2->id) == NULL);
-    CHECK_INT(m1->ttfb_us, -1);
+    CHECK(m1->method == NULL && m1->url == NULL); /* a request's: not a response's -1 */
+    CHECK_INT(m2->ttfb_us, -1);
+    CHECK_INT(m2->stall_us, -1);
     CHECK_INT(store_stats(st)->requests, 1);
     CHECK_INT(store_stats(st)->responses, 2);
     CHECK(store_first(st) == a && store_next(a) == b && store_next(b) == c);
@@ -110,6 +112,38 @@ TEST(store_series_share_a_first_block)
         CHECK_INT(c->series[i].n, 1);
         CHECK_INT(c->series[i].v[0].value, 100 + i);
     }
+    store_free(st);
+}
+
+/* The model's records are as small as the comments say (what a keep-alive
+ * exchange costs in fresh memory), and a point's value saturates instead of
+ * wrapping: the timestamps keep 64 bits. */
+TEST(store_records_compact_point_saturates)
+{
+    CHECK_INT(sizeof(struct store_packet), 32);
+    CHECK_INT(sizeof(struct store_point), 12);
+    CHECK_INT(sizeof(struct store_message), 152);
+    struct store *st = store_new(&(struct store_opts){0});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    struct store_conn *c = store_conn_new(st, &cl, 1000, &sv, 80, 0);
+    const int64_t t = INT64_C(1800000000000000);
+    CHECK_INT(store_conn_point(st, c, SERIES_RTT_C2S, t, INT64_C(5000000000)), 0);
+    CHECK_INT(store_conn_point(st, c, SERIES_RTT_C2S, t + 1, INT32_MAX), 0);
+    CHECK_INT(store_conn_point(st, c, SERIES_RTT_C2S, t + 2, -INT64_C(5000000000)), 0);
+    const struct store_series *s = &c->series[SERIES_RTT_C2S];
+    CHECK_INT(s->n, 3);
+    CHECK_INT(s->v[0].value, INT32_MAX);
+    CHECK_INT(s->v[1].value, INT32_MAX);
+    CHECK_INT(s->v[2].value, INT32_MIN);
+    CHECK(s->v[0].ts_us == t && s->v[2].ts_us == t + 2);
+    /* every packet flag and analysis bit survives the narrower fields */
+    struct store_packet p = {.ts_us = t, .flags = 0x1ff, .dir = DIR_S2C, .analysis = PKT_RESET};
+    p.analysis |= PKT_RETRANS;
+    CHECK_INT(store_conn_add_packet(st, c, &p), 0);
+    CHECK_INT(c->packets[0].flags, 0x1ff);
+    CHECK_INT(c->packets[0].dir, DIR_S2C);
+    CHECK_INT(c->packets[0].analysis, PKT_RESET | PKT_RETRANS);
+    CHECK_INT(store_packet_msg(c, &c->packets[0]), 0);
     store_free(st);
 }
 

@@ -140,8 +140,8 @@ TEST(tcp_basic_exchange)
     CHECK_STR(c->messages[0]->url, "/a");
     CHECK_INT(c->messages[1]->status, 200);
     CHECK_INT(c->messages[1]->body_bytes, 10);
-    CHECK_INT(c->packets[3].msg, c->messages[0]->id);
-    CHECK_INT(c->packets[4].msg, c->messages[1]->id);
+    CHECK_INT(store_packet_msg(c, &c->packets[3]), c->messages[0]->id);
+    CHECK_INT(store_packet_msg(c, &c->packets[4]), c->messages[1]->id);
     CHECK_INT(c->stats.retransmits[0] + c->stats.retransmits[1], 0);
     /* A clean exchange has no analysis flags (the ACKs of the FINs are not
      * "ACKed unseen") and no events. */
