@@ -137,9 +137,8 @@ run: deps
 	$(MAKE) $(BIN)
 	./scripts/run.sh $(ARGS)
 
-FORMAT_FILES = src/*.c include/htracr/*.h bpf/*.c bpf/*.h
 format:
-	clang-format -i $(FORMAT_FILES)
+	./tests/format.sh --fix
 
 clean:
 	rm -rf .output .output-san htracr
