@@ -463,14 +463,27 @@ static void account(struct store *st, struct store_conn *c, size_t n)
         c->mem += n;
 }
 
+/* What a connection's arrays start with: what one request on a connection
+ * of its own uses (12 packets, 2 messages, 5 state spans, no events, at
+ * most 4 points a series: bench/live's one-request phase), so that such a
+ * connection takes no memory it leaves unused: every byte is fresh memory
+ * to fault in. Past that they double. */
+enum {
+    FIRST_PACKETS = 16,
+    FIRST_MESSAGES = 4,
+    FIRST_EVENTS = 4,
+    FIRST_STATES = 8,
+    FIRST_POINTS = 16
+};
+
 /* Grow *arr (element size sz, count n, capacity *cap) to hold one more:
  * the check inline (it passes for all but a few appends), the growing not.
  * shared: *arr is a part of a block it does not own (series_room), so it
  * is copied out into a block of its own, all of it new memory. */
 static __attribute__((noinline)) int grow_slow(struct store *st, struct store_conn *c, void **arr,
-                                               uint32_t *cap, size_t sz, int shared)
+                                               uint32_t *cap, size_t sz, int shared, uint32_t first)
 {
-    uint32_t ncap = *cap ? *cap * 2 : 16;
+    uint32_t ncap = *cap ? *cap * 2 : first;
     if (ncap <= *cap || (size_t)ncap > SIZE_MAX / sz)
         return -ENOMEM;
     size_t add = (size_t)(shared ? ncap : ncap - *cap) * sz;
@@ -490,9 +503,9 @@ static __attribute__((noinline)) int grow_slow(struct store *st, struct store_co
 }
 
 static inline int grow(struct store *st, struct store_conn *c, void **arr, uint32_t n,
-                       uint32_t *cap, size_t sz)
+                       uint32_t *cap, size_t sz, uint32_t first)
 {
-    return n < *cap ? 0 : grow_slow(st, c, arr, cap, sz, 0);
+    return n < *cap ? 0 : grow_slow(st, c, arr, cap, sz, 0, first);
 }
 
 struct store_conn *store_conn_new(struct store *st, const struct ip_addr *caddr, uint16_t cport,
@@ -593,10 +606,12 @@ void store_conn_flush(struct store *st, struct store_conn *c)
 
 int64_t store_conn_add_packet(struct store *st, struct store_conn *c, const struct store_packet *p)
 {
-    if (grow(st, c, (void **)&c->packets, c->npackets, &c->cap_packets, sizeof(*p)) < 0)
+    if (grow(st, c, (void **)&c->packets, c->npackets, &c->cap_packets, sizeof(*p), FIRST_PACKETS) <
+        0)
         return -ENOMEM;
     if (st->opts.keep_raw) {
-        if (grow(st, c, (void **)&c->raw, c->npackets, &c->cap_raw, sizeof(uint32_t)) < 0)
+        if (grow(st, c, (void **)&c->raw, c->npackets, &c->cap_raw, sizeof(uint32_t),
+                 FIRST_PACKETS) < 0)
             return -ENOMEM;
         c->raw[c->npackets] = (uint32_t)st->raw_cur;
     }
@@ -609,7 +624,8 @@ int64_t store_conn_add_packet(struct store *st, struct store_conn *c, const stru
 
 struct store_message *store_message_new(struct store *st, struct store_conn *c, enum msg_kind kind)
 {
-    if (grow(st, c, (void **)&c->messages, c->nmessages, &c->cap_messages, sizeof(void *)) < 0)
+    if (grow(st, c, (void **)&c->messages, c->nmessages, &c->cap_messages, sizeof(void *),
+             FIRST_MESSAGES) < 0)
         return NULL;
     struct store_message *m = store_alloc(st, c, sizeof(*m));
     if (!m)
@@ -658,8 +674,8 @@ int store_conn_event(struct store *st, struct store_conn *c, uint32_t type, uint
 {
     if (st->opts.stream)
         return -ENOENT; /* JSONL writes no events: not kept when streaming */
-    if (grow(st, c, (void **)&c->events, c->nevents, &c->cap_events, sizeof(struct store_event)) <
-        0)
+    if (grow(st, c, (void **)&c->events, c->nevents, &c->cap_events, sizeof(struct store_event),
+             FIRST_EVENTS) < 0)
         return -ENOMEM;
     struct store_event *e = &c->events[c->nevents++];
     e->ts_us = ts_us;
@@ -698,7 +714,7 @@ static __attribute__((noinline)) int series_room(struct store *st, struct store_
         s->cap = STORE_SERIES_FIRST;
         return 0;
     }
-    return grow_slow(st, c, (void **)&s->v, &s->cap, sz, in_series_first(c, s));
+    return grow_slow(st, c, (void **)&s->v, &s->cap, sz, in_series_first(c, s), FIRST_POINTS);
 }
 
 int store_conn_point(struct store *st, struct store_conn *c, int series, int64_t ts_us,
@@ -732,7 +748,8 @@ int store_conn_state(struct store *st, struct store_conn *c, uint8_t state, int6
         }
         last->end_us = ts_us;
     }
-    if (grow(st, c, (void **)&c->states, c->nstates, &c->cap_states, sizeof(struct store_span)) < 0)
+    if (grow(st, c, (void **)&c->states, c->nstates, &c->cap_states, sizeof(struct store_span),
+             FIRST_STATES) < 0)
         return -ENOMEM;
     struct store_span *s = &c->states[c->nstates++];
     s->start_us = ts_us;

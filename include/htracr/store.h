@@ -225,8 +225,9 @@ struct store_span {
 };
 
 /* Points of each series in the block all of a connection's series start
- * in; a series that grows past it moves to a block of its own. */
-#define STORE_SERIES_FIRST 16
+ * in (what one request on a connection of its own makes: at most 4); a
+ * series that grows past it moves to a block of its own. */
+#define STORE_SERIES_FIRST 4
 
 struct store_conn {
     uint64_t id;     /* from 1, in order of first packet */
