@@ -467,7 +467,10 @@ static void account(struct store *st, struct store_conn *c, size_t n)
  * of its own uses (12 packets, 2 messages, 5 state spans, no events, at
  * most 4 points a series: bench/live's one-request phase), so that such a
  * connection takes no memory it leaves unused: every byte is fresh memory
- * to fault in. Past that they double. */
+ * to fault in. Past that they double. The first points of a series go in
+ * the block all its connection's series share (STORE_SERIES_FIRST each);
+ * FIRST_POINTS is for a series that starts in a block of its own (stream
+ * mode). */
 enum {
     FIRST_PACKETS = 16,
     FIRST_MESSAGES = 4,
