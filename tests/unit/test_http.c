@@ -351,9 +351,10 @@ TEST(http_repeated_header_block)
         CHECK_INT(r->nheaders, i >= 5 ? 4 : 3);
         CHECK_STR(r->headers[0].value, date[i]);
         CHECK_STR(r->headers[1].value, ctype[i]);
-        CHECK(store_message_content_type(r) && !strcmp(store_message_content_type(r), ctype[i]));
-        CHECK(i >= 5 ? store_message_content_encoding(r) && !strcmp(store_message_content_encoding(r), "x")
-                     : store_message_content_encoding(r) == NULL);
+        const char *type = store_message_content_type(r);
+        const char *enc = store_message_content_encoding(r);
+        CHECK(type && !strcmp(type, ctype[i]));
+        CHECK(i >= 5 ? enc && !strcmp(enc, "x") : enc == NULL);
         CHECK_INT(r->headers_dropped, 0);
         CHECK_INT(r->body_len, 1);
         CHECK_INT(r->body[0], 'A' + i);
@@ -462,7 +463,8 @@ static int same_message(const struct store_message *a, const struct store_messag
     if (a->kind == MSG_REQUEST &&
         (a->method || b->method) && (!a->method || !b->method || strcmp(a->method, b->method)))
         return 0;
-    if (a->kind == MSG_REQUEST && (a->url || b->url) && (!a->url || !b->url || strcmp(a->url, b->url)))
+    if (a->kind == MSG_REQUEST &&
+        (a->url || b->url) && (!a->url || !b->url || strcmp(a->url, b->url)))
         return 0;
     if (a->kind == MSG_RESPONSE &&
         (a->reason || b->reason) && (!a->reason || !b->reason || strcmp(a->reason, b->reason)))
