@@ -972,13 +972,28 @@ TEST(tcp_http_state_made_at_the_first_byte)
     uint32_t ql = sizeof(REQ) - 1;
     seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
     CHECK(c->side_mem > hs + 1024);
+    /* ... and goes when both directions have ended (their EOFs given to
+     * HTTP): after the server's FIN the client's is still to come, then it
+     * is gone, while the connection lingers for late packets. */
+    uint32_t sl = sizeof(RSP) - 1;
+    seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK | TCPF_PSH, RSP, sl, sl);
+    seg(&r, 0, r.sseq + sl, r.cseq + ql, TCPF_ACK | TCPF_FIN, NULL, 0, 0);
+    CHECK(c->side_mem > hs + 1024);
+    seg(&r, 1, r.cseq + ql, r.sseq + sl + 1, TCPF_ACK | TCPF_FIN, NULL, 0, 0);
+    CHECK(c->side_mem < 1024);
+    /* a late copy of the request: recorded and flagged, no new message */
+    seg(&r, 1, r.cseq, r.sseq + sl + 1, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    CHECK_INT(c->npackets, 9); /* two SYNs, SYN/ACK, ACK, 2 data, 2 FINs, the copy */
+    CHECK(c->packets[8].analysis & PKT_RETRANS);
+    CHECK_INT(c->nmessages, 2);
+    CHECK(c->messages[0]->complete && c->messages[1]->complete);
+    CHECK_INT(c->messages[1]->status, 200);
     rig_free(&r);
 
     /* mid-stream: a bare ACK from the server first, then the tail of a body */
     rig_init(&r, 80, 1000, 5000, 0);
     seg(&r, 0, r.sseq, r.cseq, TCPF_ACK, NULL, 0, 0);
     static const char tail[] = "89";
-    uint32_t sl = sizeof(RSP) - 1;
     seg(&r, 0, r.sseq, r.cseq, TCPF_ACK | TCPF_PSH, tail, 2, 2);
     r.sseq += 2;
     seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
