@@ -994,9 +994,10 @@ static const char *blk_rebase(const struct http_dir *d, const uint8_t *to, const
     return q;
 }
 
-/* Stream mode: m's headers copied out of the arena into d->blk_copy (an array, then the strings;
- * names that are known_header_name's constants stay pointers to them), and the blk_ fields pointed
- * at the copy. 0, or -1 (nothing kept). */
+/* Stream mode: m's headers copied out of the arena into d->blk_copy (an
+ * array, then the strings; names that are known_header_name's constants
+ * stay pointers to them), and blk_hdrs pointed at the copy. 0, or -1
+ * (nothing kept). */
 static int blk_copy_out(struct http_dir *d, const struct store_message *m)
 {
     size_t n = (size_t)m->nheaders * sizeof(struct store_header), at = n;

@@ -6,10 +6,14 @@
 set -u
 cd "$(dirname "$0")/.."
 files=(src/*.c include/htracr/*.h bpf/*.c bpf/*.h)
-if [ "${1:-}" = --fix ]; then
+if [ "${1:-}" = --fix ] && command -v clang-format >/dev/null; then
     exec clang-format -i "${files[@]}"
 fi
 if ! command -v clang-format >/dev/null; then
+    if [ "${1:-}" = --fix ]; then
+        echo "clang-format not installed (scripts/install-deps.sh test installs it)" >&2
+        exit 1
+    fi
     echo "clang-format not installed (scripts/install-deps.sh test installs it)"
     echo "0 passed, 0 failed, 1 skipped"
     exit 0

@@ -131,6 +131,8 @@ struct store_message {
     uint8_t body_decode_error : 1;
 };
 
+/* Value of m's header at position pos (from 1; 0 none), or NULL: also when
+ * the header array could not be kept. */
 static inline const char *store_message_header_at(const struct store_message *m, uint16_t pos)
 {
     return pos && m->headers && pos <= m->nheaders ? m->headers[pos - 1].value : NULL;
