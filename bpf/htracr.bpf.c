@@ -63,7 +63,7 @@
 const volatile __u32 lo_ifindex = 1; /* loopback device of the socket's netns */
 const volatile __u32 dns = 0;        /* also select UDP port 53 */
 const volatile __u32 snaplen = HTRACR_MAX_CAP;
-const volatile __u64 wake_bytes = 1 << 20; /* force a wakeup past this fill */
+const volatile __u64 wake_bytes = 256 << 10; /* force a wakeup past this fill */
 /* A response's first segment forces a wakeup only this long after this
  * CPU's last forced one: under a stream of small responses a wakeup for
  * each would cost more than all the rest (measured: 11k a second and five

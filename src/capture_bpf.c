@@ -13,8 +13,8 @@
  * socket stays empty and all data arrives through the BPF ring buffer.
  *
  * Reading: the filter submits records without waking us (BPF_RB_NO_WAKEUP)
- * until the ring is an eighth full (at most 1 MiB), so dispatch() polls the ring with a
- * short tick (POLL_TICK_MS) and hands every ready record to the caller in
+ * until the ring is an eighth full (at most WAKE_MAX, 256 KiB), so dispatch()
+ * polls the ring with a short tick (POLL_TICK_MS) and hands every ready record to the caller in
  * place, borrowed from the ring's memory, no copy. The ring is read here,
  * not through libbpf's ring_buffer, which hands each record back to the
  * kernel as soon as its callback returns: one write of the consumer
@@ -75,10 +75,15 @@
 #define RING_MAX (1u << 30)
 /* A wakeup once the ring is an eighth full, and no later than this: a
  * bigger ring must not delay what a filling ring hurries along (a body-skip
- * hint set before the response's headers arrive, tests/bpf). 1 MiB is an
- * eighth of the first default ring; at wrk's rate it wakes us 40 times a
- * second. */
-#define WAKE_MAX (1u << 20)
+ * hint set before the response's headers arrive, tests/bpf). And a busy
+ * capture is read in small batches: under bench/live's wrk (about 80 MB of
+ * records a second) 256 KiB wakes us every 3 ms, and the traffic kept 0.938
+ * of its rate against 0.862 with 1 MiB (every 10 ms, the poll tick), for
+ * 2 % more CPU a packet (10 alternated rounds, docs/performance.md).
+ * Records read sooner after the filter wrote them are likelier still in a
+ * cache, and a shorter batch holds a CPU that wrk or nginx wants for less
+ * long; the rounds cannot tell which of the two it is. */
+#define WAKE_MAX (256u << 10)
 #define MAX_PORTS 1024 /* ports userspace remembers, to unselect them on a change */
 /* Bytes read before the consumer position is written back mid-batch: at
  * most a 32nd of the ring, so the filter's view of the free space (and of
