@@ -175,6 +175,22 @@ struct http_dir {
      * repeats it from the same state is not parsed again (blk_skip). */
     struct ll_mark line_mark, blk_pre, blk_post;
     uint8_t line_ok, blk_skip_ok;
+    /* llhttp's state where the current message began (begin_mark), and the
+     * previous message's start line as it was on the wire, with the state
+     * it began in and ended in and what it gave: a message whose start line
+     * is the same bytes from the same state is not parsed either
+     * (line_skip). Kept from the second message of a direction on: a
+     * connection with one exchange never repeats a line. */
+    struct ll_mark begin_mark, ln_pre, ln_post;
+    uint8_t *ln;
+    size_t ln_len, ln_cap;
+    uint32_t ln_span_off, ln_span_len; /* its URL (a request) or reason (a response) */
+    uint16_t ln_status;
+    uint8_t ln_method, ln_major, ln_minor;
+    uint8_t ln_ok, ln_span, ln_url_done;
+    uint8_t url_done; /* on_url_complete came for the current message */
+    uint8_t had_msg;  /* a message began in this direction before */
+    uint8_t ln_want;  /* ...before the current one: its line is kept */
     struct body body;
     size_t zmem;                              /* bytes zlib holds for body (z_alloc) */
     char ext_method[HTTP_EXT_METHOD_MAX + 1]; /* a method llhttp does not know */
@@ -679,6 +695,7 @@ static void msg_reset_parse(struct http_dir *d)
     d->hdr_done = 0;
     d->same_blk = 0;
     d->line_ok = 0;
+    d->url_done = 0;
     d->in_body = 0;
     d->body_eof = 0;
 }
@@ -708,6 +725,8 @@ static struct store_message *msg_begin(struct http_dir *d)
     m->start_us = m->end_us = d->ts;
     m->first_packet = m->last_packet = d->pkt;
     d->m = d->last = m;
+    d->ln_want = d->had_msg;
+    d->had_msg = 1;
     d->m_index = h->c->nmessages - 1; /* store_message_new appends */
     d->msg_off = d->off;
     d->ext_len = 0;
@@ -962,7 +981,9 @@ static void keep_request_line(struct http_dir *d)
  * (HTTP/0.9, or cut short) still shows what it asked for. */
 static int on_url_complete(llhttp_t *p)
 {
-    keep_request_line(dir_of(p));
+    struct http_dir *d = dir_of(p);
+    d->url_done = 1;
+    keep_request_line(d);
     return 0;
 }
 
@@ -1100,6 +1121,8 @@ static void keep_head(struct http_dir *d)
         m->status = d->parser.status_code;
         m->reason = keep_shared(d, &d->prev_reason, &d->prev_reason_len, strbuf_data(&d->reason),
                                 d->reason.n);
+        if (m->reason)
+            strbuf_reset(&d->reason); /* kept: nothing reads it again */
     }
 }
 
@@ -1493,6 +1516,157 @@ static void blk_save(struct http_dir *d, const uint8_t *data, size_t begin, size
     }
 }
 
+/* Once the request's URL is kept, nothing reads it again: not copied
+ * when the bytes it lies in go (dir_own_spans). */
+static inline void url_kept(struct http_dir *d)
+{
+    if (d->m && d->m->url)
+        strbuf_reset(&d->url);
+}
+
+/* Start lines longer than this are parsed every time. */
+#define HTTP_LINE_MAX 2048
+
+/* Where the start line's one string (the URL of a request, the reason of
+ * a response) lies in the n bytes at p that llhttp just parsed: *off and
+ * *len, both 0 when there is none. 0 when it cannot be said that way (it
+ * came in pieces, or past the bound). */
+static int line_span(const struct http_dir *d, const uint8_t *p, size_t n, uint32_t *off,
+                     uint32_t *len)
+{
+    const struct strbuf *b = d->dir == DIR_C2S ? &d->url : &d->reason;
+    const uint8_t *e = (const uint8_t *)b->ext;
+    *off = *len = 0;
+    if (b->over)
+        return 0;
+    if (!b->n)
+        return 1;
+    if (!e || e < p || b->n > n || e > p + (n - b->n))
+        return 0;
+    *off = (uint32_t)(e - p);
+    *len = (uint32_t)b->n;
+    return 1;
+}
+
+/* The start line of d->m was the n bytes at p, parsed by llhttp from
+ * begin_mark to line_mark: kept for the next message (line_skip). */
+static void line_save(struct http_dir *d, const uint8_t *p, size_t n, uint32_t off, uint32_t len)
+{
+    d->ln_ok = 0;
+    if (n > HTTP_LINE_MAX || d->ext_len || blk_grow(&d->ln, &d->ln_cap, n) < 0)
+        return;
+    memcpy(d->ln, p, n);
+    d->ln_len = n;
+    d->ln_pre = d->begin_mark;
+    d->ln_post = d->line_mark;
+    d->ln_method = d->parser.method;
+    d->ln_major = d->parser.http_major;
+    d->ln_minor = d->parser.http_minor;
+    d->ln_status = d->parser.status_code;
+    d->ln_span = len > 0;
+    d->ln_span_off = off;
+    d->ln_span_len = len;
+    d->ln_url_done = d->url_done;
+    d->ln_ok = 1;
+}
+
+unsigned long http_test_line_skips;
+
+/* Tests only: what llhttp's own parse of a start line gave. */
+struct line_check {
+    const char *at;
+    size_t n;
+    int pieces, url_done;
+};
+
+static int line_check_span(llhttp_t *p, const char *at, size_t n)
+{
+    struct line_check *v = p->data;
+    if (v->n)
+        v->pieces++;
+    else
+        v->at = at, v->n = n;
+    return 0;
+}
+
+static int line_check_url_done(llhttp_t *p)
+{
+    ((struct line_check *)p->data)->url_done = 1;
+    return 0;
+}
+
+/* Tests only: the n bytes at p parsed by llhttp on a copy of the parser as
+ * it was before line_skip set it (q), compared with what line_skip set. */
+static void line_verify(const struct http_dir *d, llhttp_t *q, const uint8_t *p, size_t n)
+{
+    static const llhttp_settings_t check = {
+        .on_url = line_check_span,
+        .on_status = line_check_span,
+        .on_url_complete = line_check_url_done,
+        .on_headers_complete = verify_pause,
+        .on_message_complete = verify_pause,
+    };
+    struct line_check v = {0};
+    const llhttp_t *s = &d->parser;
+    const struct strbuf *b = d->dir == DIR_C2S ? &d->url : &d->reason;
+    q->data = &v;
+    q->settings = (void *)&check;
+    llhttp_errno_t err = llhttp_execute(q, (const char *)p, n);
+    struct ll_mark a, c;
+    mark_take(s, &a);
+    mark_take(q, &c);
+    int ok = err == HPE_OK && !q->_span_pos0 && mark_eq(&a, &c) && q->method == s->method &&
+             q->http_major == s->http_major && q->http_minor == s->http_minor &&
+             q->status_code == s->status_code && q->upgrade == s->upgrade &&
+             q->initial_message_completed == s->initial_message_completed && !v.pieces &&
+             v.n == b->n && (!v.n || v.at == b->ext) && v.url_done == d->url_done;
+    if (!ok)
+        http_test_blk_mismatches++;
+}
+
+/* The message that began at p, with its first line the n bytes there, in
+ * the state begin_mark: when these bytes and that state are the kept line's
+ * (line_save), llhttp would end the line in the state it ended that one in,
+ * having said the same of it (llhttp keeps all it knows in llhttp_t, and a
+ * start line sets its method, version and status and calls on_url or
+ * on_status with one span), so that is what is set and said here instead.
+ * 1 when done, 0 when llhttp is to parse the line. */
+static int line_skip(struct http_dir *d, const uint8_t *p, size_t n)
+{
+#if LLHTTP_VERSION_MAJOR != 8
+    return 0; /* another llhttp: each line is parsed (as in blk_skip) */
+#endif
+    if (!d->ln_ok || n != d->ln_len || !http_test_blk_skip || !d->m || d->ext_len ||
+        !mark_eq(&d->begin_mark, &d->ln_pre) || memcmp(p, d->ln, n) != 0)
+        return 0;
+    llhttp_t *s = &d->parser, q;
+    int verify = http_test_blk_verify;
+    if (verify)
+        q = *s;
+    mark_put(s, &d->ln_post);
+    s->http_major = d->ln_major;
+    s->http_minor = d->ln_minor;
+    if (d->dir == DIR_C2S)
+        s->method = d->ln_method;
+    else
+        s->status_code = d->ln_status;
+    if (d->ln_span) {
+        /* msg_begin emptied it */
+        struct strbuf *b = d->dir == DIR_C2S ? &d->url : &d->reason;
+        b->ext = (const char *)p + d->ln_span_off;
+        b->n = d->ln_span_len;
+    }
+    d->url_done = d->ln_url_done;
+    if (verify)
+        line_verify(d, &q, p, n);
+    http_test_line_skips++;
+    if (d->url_done) {
+        keep_request_line(d); /* as on_url_complete */
+        url_kept(d);
+    }
+    return 1;
+}
+
 /* Feed bytes (or zeros, when d->gap) to the parser of d. */
 static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
 {
@@ -1509,13 +1683,24 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
         /* A message begun here is parsed up to its start line's end first,
          * where llhttp's state is taken (blk_skip). */
         size_t end = len;
+        int line_run = 0, line_skipped = 0, span_ok = 0;
+        uint32_t span_off = 0, span_len = 0;
         if (line_end != SIZE_MAX) {
             end = line_end;
             line_end = SIZE_MAX;
+            line_run = 1;
         }
-        llhttp_errno_t err = llhttp_execute(&d->parser, (const char *)data + pos, end - pos);
-        dir_own_spans(d);
-        size_t epos = end;
+        llhttp_errno_t err = HPE_OK;
+        if (line_run && line_skip(d, data + pos, end - pos)) {
+            line_skipped = 1;
+        } else {
+            err = llhttp_execute(&d->parser, (const char *)data + pos, end - pos);
+            if (line_run)
+                span_ok = line_span(d, data + pos, end - pos, &span_off, &span_len);
+            url_kept(d);
+            dir_own_spans(d);
+        }
+        size_t epos = end, from = pos;
         if (err != HPE_OK) {
             const char *ep = llhttp_get_error_pos(&d->parser);
             if (ep && ep >= (const char *)data + pos && ep <= (const char *)data + end)
@@ -1533,6 +1718,8 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
                 continue;
             mark_take(&d->parser, &d->line_mark);
             d->line_ok = 1;
+            if (line_run && !line_skipped && span_ok && d->ln_want)
+                line_save(d, data + from, pos - from, span_off, span_len);
             err = blk_skip(d, data, &pos);
             if (err == HPE_OK)
                 continue;
@@ -1546,6 +1733,7 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
                     store_stats(h->st)->alloc_failures++;
                     stop_dir(d);
                 } else {
+                    mark_take(&d->parser, &d->begin_mark);
                     const uint8_t *e = d->gap ? NULL : memchr(data + pos, '\n', len - pos);
                     if (e)
                         line_end = (size_t)(e + 1 - data);
@@ -1588,7 +1776,10 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
     if (h->resume_c2s)
         replay_pending(h);
     /* data is the caller's: a body still pointed at is copied. Not sooner,
-     * so that a body whose message completes here is copied only once. */
+     * so that a body whose message completes here is copied only once.
+     * Likewise a start line's URL or reason that line_skip pointed at, when
+     * the line was the last of these bytes. */
+    dir_own_spans(d);
     body_own(d);
 }
 
@@ -1710,7 +1901,7 @@ size_t http_conn_footprint(const struct http_conn *h)
         n += d->url.cap + d->reason.cap + d->name.cap + d->value.cap + d->body.cap + d->zmem;
         n += (size_t)d->cap_hdrs * (sizeof(*d->hdrs) + sizeof(*d->lens));
         n += (size_t)d->cap_prev_lens * sizeof(*d->prev_lens);
-        n += d->blk_cap + d->blk_copy_cap;
+        n += d->blk_cap + d->blk_copy_cap + d->ln_cap;
     }
     return n;
 }
@@ -1732,6 +1923,7 @@ void http_conn_free(struct http_conn *h)
         free(d->prev_lens);
         free(d->blk);
         free(d->blk_copy);
+        free(d->ln);
     }
     free(h->fifo);
     free(h->pend);

@@ -80,12 +80,13 @@ void http_conn_midstream(struct http_conn *h, int dir);
 int http_looks_like_request(const uint8_t *data, size_t len);
 
 /* For tests. A header block that repeats the previous one in its direction
- * is not parsed again (http.c blk_skip) unless http_test_blk_skip is 0;
- * http_test_blk_skips counts the blocks skipped. With http_test_blk_verify
- * set, each is parsed by llhttp all the same, on a copy of the parser, and
- * http_test_blk_mismatches counts those that ended in another state than
- * the one set. */
+ * is not parsed again (http.c blk_skip), nor is a start line that repeats
+ * the one before it (http.c line_skip), unless http_test_blk_skip is 0;
+ * http_test_blk_skips and http_test_line_skips count the blocks and lines
+ * skipped. With http_test_blk_verify set, each is parsed by llhttp all the
+ * same, on a copy of the parser, and http_test_blk_mismatches counts those
+ * that ended in another state, or said another thing, than the one set. */
 extern int http_test_blk_skip, http_test_blk_verify;
-extern unsigned long http_test_blk_skips, http_test_blk_mismatches;
+extern unsigned long http_test_blk_skips, http_test_line_skips, http_test_blk_mismatches;
 
 #endif

@@ -882,7 +882,9 @@ static int skip_run(unsigned seed, int stream, char **out, size_t *outn)
                 r = 0; /* they hold what follows until answered */
             if (r == SKIP_09 && t < 39)
                 r = 0; /* its answer lasts until the connection closes */
-            skip_append(c2s, &nq, sizeof(c2s), skip_req[r], (unsigned)t);
+            /* two in three ask for what was asked before: the same line */
+            unsigned u = skip_rand(&s) % 3 ? 0 : (unsigned)t;
+            skip_append(c2s, &nq, sizeof(c2s), skip_req[r], u);
             const char *rsp = skip_rsp[a];
             if (r == SKIP_HEAD)
                 rsp = skip_head_rsp;
@@ -964,6 +966,7 @@ TEST(http_stream_repeated_block_keeps_its_headers)
 TEST(http_repeated_block_skip_same_as_parsing)
 {
     unsigned long skips0 = http_test_blk_skips, bad0 = http_test_blk_mismatches;
+    unsigned long lines0 = http_test_line_skips;
     unsigned long skipped = 0;
     for (unsigned seed = 1; seed <= 400; seed++) {
         char *a = NULL, *b = NULL;
@@ -971,12 +974,13 @@ TEST(http_repeated_block_skip_same_as_parsing)
         int stream = seed % 2; /* every other one flushed after each exchange */
         http_test_blk_verify = 1;
         CHECK_INT(skip_run(seed, stream, &a, &an), 0);
-        unsigned long after = http_test_blk_skips;
+        unsigned long after = http_test_blk_skips, lines = http_test_line_skips;
         http_test_blk_skip = 0;
         CHECK_INT(skip_run(seed, stream, &b, &bn), 0);
         http_test_blk_skip = 1;
         http_test_blk_verify = 0;
         CHECK_INT(http_test_blk_skips, after); /* none while off */
+        CHECK_INT(http_test_line_skips, lines);
         CHECK(an > 0 && an == bn && !memcmp(a, b, an));
         free(a);
         free(b);
@@ -985,6 +989,8 @@ TEST(http_repeated_block_skip_same_as_parsing)
     CHECK_INT(http_test_blk_mismatches - bad0, 0);
     /* most answers and requests repeat a block: the path is taken */
     CHECK(skipped > 2000);
+    /* and many a start line */
+    CHECK(http_test_line_skips - lines0 > 1000);
 }
 
 TEST(http_upgrade_refused_parsing_goes_on)
