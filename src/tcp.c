@@ -732,13 +732,15 @@ static void track_state(struct tcp_conn *t, int dir, uint32_t fl, uint32_t win, 
     uint8_t st = cur_state(c);
     if (!flowing(st))
         return;
-    int64_t limit = IDLE_MIN_US;
-    int64_t rtt = store_conn_base_rtt(c);
-    if (rtt > 0 && 2 * rtt > limit)
-        limit = 2 * rtt;
-    if (was_idle_candidate && ts - t->last_ts > limit && st == STATE_ACTIVE) {
-        store_conn_state(t->st, c, STATE_IDLE, t->last_ts);
-        st = STATE_IDLE;
+    if (was_idle_candidate && st == STATE_ACTIVE) {
+        int64_t limit = IDLE_MIN_US;
+        int64_t rtt = store_conn_base_rtt(c);
+        if (rtt > 0 && 2 * rtt > limit)
+            limit = 2 * rtt;
+        if (ts - t->last_ts > limit) {
+            store_conn_state(t->st, c, STATE_IDLE, t->last_ts);
+            st = STATE_IDLE;
+        }
     }
     uint8_t next = STATE_ACTIVE;
     if (fl & PKT_ZERO_WINDOW)
@@ -814,16 +816,19 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
     c->stats.packets[dir]++;
     c->stats.bytes[dir] += dp->seg_len;
 
-    /* Handshake times as seen at the capture point. */
-    if (syn && !ack && dir == DIR_C2S && c->synack_us < 0)
-        c->syn_us = ts; /* the latest SYN: the one the SYN/ACK answers */
-    else if (syn && ack && dir == DIR_S2C && c->synack_us < 0)
-        c->synack_us = ts;
-    else if (!syn && ack && dir == DIR_C2S && c->synack_us >= 0 && c->hs_ack_us < 0 &&
-             o->syn_seen && dp->ack == o->syn_seq + 1) {
-        c->hs_ack_us = ts;
-        if (c->syn_us >= 0)
-            c->handshake_rtt_us = ts - c->syn_us;
+    /* Handshake times as seen at the capture point (none to take once the
+     * handshake's ACK is seen, but from a SYN). */
+    if (syn || c->hs_ack_us < 0) {
+        if (syn && !ack && dir == DIR_C2S && c->synack_us < 0)
+            c->syn_us = ts; /* the latest SYN: the one the SYN/ACK answers */
+        else if (syn && ack && dir == DIR_S2C && c->synack_us < 0)
+            c->synack_us = ts;
+        else if (!syn && ack && dir == DIR_C2S && c->synack_us >= 0 && c->hs_ack_us < 0 &&
+                 o->syn_seen && dp->ack == o->syn_seq + 1) {
+            c->hs_ack_us = ts;
+            if (c->syn_us >= 0)
+                c->handshake_rtt_us = ts - c->syn_us;
+        }
     }
     if (store_conn_total_packets(c) == 1)
         store_conn_state(t->st, c, syn ? STATE_HANDSHAKE : STATE_ACTIVE, ts);
@@ -836,7 +841,9 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
         rtt_acked(t, o, dp, dp->ts_ns);
 
     /* Wireshark's analysis flags, before reassembly changes any state. */
-    int quiet = all_acked(t); /* nothing outstanding since the last packet */
+    /* Nothing outstanding since the last packet, which was long enough ago
+     * to have been idle (track_state's limit is never less). */
+    int quiet = ts - t->last_ts > IDLE_MIN_US && all_acked(t);
     analysis |= ws_analyse(t, dp, dir, p.win, ts);
     if (store_conn_total_packets(c) > 1)
         track_state(t, dir, analysis, p.win, ts, quiet);
@@ -868,14 +875,16 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
         if (flight > d->ws.round_max)
             d->ws.round_max = flight;
     }
-    if (analysis & PKT_RETRANS)
-        c->stats.retransmits[dir]++;
-    if (analysis & PKT_OUT_OF_ORDER)
-        c->stats.out_of_order++;
-    if (analysis & PKT_DUP_ACK)
-        c->stats.dup_acks++;
-    if (analysis & PKT_ZERO_WINDOW)
-        c->stats.zero_windows++;
+    if (analysis) {
+        if (analysis & PKT_RETRANS)
+            c->stats.retransmits[dir]++;
+        if (analysis & PKT_OUT_OF_ORDER)
+            c->stats.out_of_order++;
+        if (analysis & PKT_DUP_ACK)
+            c->stats.dup_acks++;
+        if (analysis & PKT_ZERO_WINDOW)
+            c->stats.zero_windows++;
+    }
 
     /* Payload: in order, it goes to HTTP now (with what it lets through
      * from the buffer); ahead of a hole, it waits in the buffer; all old,
@@ -939,8 +948,10 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
             o->acked_set = 1;
         }
     }
-    maybe_eof(t, dir, pkt);
-    maybe_eof(t, !dir, pkt);
+    if (d->fin_seen | o->fin_seen) { /* maybe_eof has nothing to do before */
+        maybe_eof(t, dir, pkt);
+        maybe_eof(t, !dir, pkt);
+    }
     if (t->http && t->d[0].eof_sent && t->d[1].eof_sent && !t->d[0].ooo && !t->d[1].ooo)
         http_release(t);
 
