@@ -175,13 +175,12 @@ struct http_dir {
      * repeats it from the same state is not parsed again (blk_skip). */
     struct ll_mark line_mark, blk_pre, blk_post;
     uint8_t line_ok, blk_skip_ok;
-    /* llhttp's state where the current message began (begin_mark), and the
-     * previous message's start line as it was on the wire, with the state
-     * it began in and ended in and what it gave: a message whose start line
-     * is the same bytes from the same state is not parsed either
-     * (line_skip). Kept from the second message of a direction on: a
-     * connection with one exchange never repeats a line. */
-    struct ll_mark begin_mark, ln_pre, ln_post;
+    /* The previous message's start line as it was on the wire, with the
+     * state llhttp began it in and ended it in and what it gave: a message
+     * whose start line is the same bytes from the same state is not parsed
+     * either (line_skip). Kept from the second message of a direction on:
+     * a connection with one exchange never repeats a line. */
+    struct ll_mark ln_pre, ln_post;
     uint8_t *ln;
     size_t ln_len, ln_cap;
     uint32_t ln_span_off, ln_span_len; /* its URL (a request) or reason (a response) */
@@ -1548,16 +1547,17 @@ static int line_span(const struct http_dir *d, const uint8_t *p, size_t n, uint3
     return 1;
 }
 
-/* The start line of d->m was the n bytes at p, parsed by llhttp from
- * begin_mark to line_mark: kept for the next message (line_skip). */
-static void line_save(struct http_dir *d, const uint8_t *p, size_t n, uint32_t off, uint32_t len)
+/* The start line of d->m was the n bytes at p, parsed by llhttp from the
+ * state pre to line_mark: kept for the next message (line_skip). */
+static void line_save(struct http_dir *d, const struct ll_mark *pre, const uint8_t *p, size_t n,
+                      uint32_t off, uint32_t len)
 {
     d->ln_ok = 0;
     if (n > HTTP_LINE_MAX || d->ext_len || blk_grow(&d->ln, &d->ln_cap, n) < 0)
         return;
     memcpy(d->ln, p, n);
     d->ln_len = n;
-    d->ln_pre = d->begin_mark;
+    d->ln_pre = *pre;
     d->ln_post = d->line_mark;
     d->ln_method = d->parser.method;
     d->ln_major = d->parser.http_major;
@@ -1625,19 +1625,19 @@ static void line_verify(const struct http_dir *d, llhttp_t *q, const uint8_t *p,
 }
 
 /* The message that began at p, with its first line the n bytes there, in
- * the state begin_mark: when these bytes and that state are the kept line's
+ * the state pre (llhttp's now): when these bytes and that state are the kept line's
  * (line_save), llhttp would end the line in the state it ended that one in,
  * having said the same of it (llhttp keeps all it knows in llhttp_t, and a
  * start line sets its method, version and status and calls on_url or
  * on_status with one span), so that is what is set and said here instead.
  * 1 when done, 0 when llhttp is to parse the line. */
-static int line_skip(struct http_dir *d, const uint8_t *p, size_t n)
+static int line_skip(struct http_dir *d, const struct ll_mark *pre, const uint8_t *p, size_t n)
 {
 #if LLHTTP_VERSION_MAJOR != 8
     return 0; /* another llhttp: each line is parsed (as in blk_skip) */
 #endif
     if (!d->ln_ok || n != d->ln_len || !http_test_blk_skip || !d->m || d->ext_len ||
-        !mark_eq(&d->begin_mark, &d->ln_pre) || memcmp(p, d->ln, n) != 0)
+        !mark_eq(pre, &d->ln_pre) || memcmp(p, d->ln, n) != 0)
         return 0;
     llhttp_t *s = &d->parser, q;
     int verify = http_test_blk_verify;
@@ -1672,8 +1672,9 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
 {
     struct http_conn *h = d->h;
     size_t pos = 0;
-    size_t begin_pos = SIZE_MAX; /* where a message began in this call */
-    size_t line_end = SIZE_MAX;  /* ...and where its start line ends, once */
+    size_t begin_pos = SIZE_MAX;     /* where a message began in this call */
+    size_t line_end = SIZE_MAX;      /* ...and where its start line ends, once */
+    struct ll_mark begin_mark = {0}; /* ...and llhttp's state there */
     /* After a pause, llhttp may have work left that consumes no bytes (the
      * end of a message right after its headers), so it runs again even
      * when every byte has been consumed. */
@@ -1691,7 +1692,7 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
             line_run = 1;
         }
         llhttp_errno_t err = HPE_OK;
-        if (line_run && line_skip(d, data + pos, end - pos)) {
+        if (line_run && line_skip(d, &begin_mark, data + pos, end - pos)) {
             line_skipped = 1;
         } else {
             err = llhttp_execute(&d->parser, (const char *)data + pos, end - pos);
@@ -1719,7 +1720,7 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
             mark_take(&d->parser, &d->line_mark);
             d->line_ok = 1;
             if (line_run && !line_skipped && span_ok && d->ln_want)
-                line_save(d, data + from, pos - from, span_off, span_len);
+                line_save(d, &begin_mark, data + from, pos - from, span_off, span_len);
             err = blk_skip(d, data, &pos);
             if (err == HPE_OK)
                 continue;
@@ -1733,7 +1734,7 @@ static void dir_feed(struct http_dir *d, const uint8_t *data, size_t len)
                     store_stats(h->st)->alloc_failures++;
                     stop_dir(d);
                 } else {
-                    mark_take(&d->parser, &d->begin_mark);
+                    mark_take(&d->parser, &begin_mark);
                     const uint8_t *e = d->gap ? NULL : memchr(data + pos, '\n', len - pos);
                     if (e)
                         line_end = (size_t)(e + 1 - data);
