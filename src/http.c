@@ -186,10 +186,9 @@ struct http_dir {
     uint32_t ln_span_off, ln_span_len; /* its URL (a request) or reason (a response) */
     uint16_t ln_status;
     uint8_t ln_method, ln_major, ln_minor;
-    uint8_t ln_ok, ln_span, ln_url_done;
+    uint8_t ln_ok, ln_url_done;
     uint8_t url_done; /* on_url_complete came for the current message */
-    uint8_t had_msg;  /* a message began in this direction before */
-    uint8_t ln_want;  /* ...before the current one: its line is kept */
+    uint8_t ln_want;  /* a message began in this direction before it: its line is kept */
     struct body body;
     size_t zmem;                              /* bytes zlib holds for body (z_alloc) */
     char ext_method[HTTP_EXT_METHOD_MAX + 1]; /* a method llhttp does not know */
@@ -723,9 +722,8 @@ static struct store_message *msg_begin(struct http_dir *d)
         return NULL;
     m->start_us = m->end_us = d->ts;
     m->first_packet = m->last_packet = d->pkt;
+    d->ln_want = d->last != NULL;
     d->m = d->last = m;
-    d->ln_want = d->had_msg;
-    d->had_msg = 1;
     d->m_index = h->c->nmessages - 1; /* store_message_new appends */
     d->msg_off = d->off;
     d->ext_len = 0;
@@ -1563,7 +1561,6 @@ static void line_save(struct http_dir *d, const struct ll_mark *pre, const uint8
     d->ln_major = d->parser.http_major;
     d->ln_minor = d->parser.http_minor;
     d->ln_status = d->parser.status_code;
-    d->ln_span = len > 0;
     d->ln_span_off = off;
     d->ln_span_len = len;
     d->ln_url_done = d->url_done;
@@ -1650,7 +1647,7 @@ static int line_skip(struct http_dir *d, const struct ll_mark *pre, const uint8_
         s->method = d->ln_method;
     else
         s->status_code = d->ln_status;
-    if (d->ln_span) {
+    if (d->ln_span_len) {
         /* msg_begin emptied it */
         struct strbuf *b = d->dir == DIR_C2S ? &d->url : &d->reason;
         b->ext = (const char *)p + d->ln_span_off;
