@@ -524,40 +524,6 @@ struct run_ctx {
     int write_error;
 };
 
-static void print_summary_conn(const struct store_conn *c, struct store *st)
-{
-    char ca[64], sa[64];
-    decode_addr_str(&c->client_addr, ca, sizeof(ca));
-    decode_addr_str(&c->server_addr, sa, sizeof(sa));
-    printf("connection %llu  %s:%u -> %s:%u  %u packets  %s\n", (unsigned long long)c->id, ca,
-           c->client_port, sa, c->server_port, c->npackets,
-           c->close == CLOSE_FIN   ? "closed"
-           : c->close == CLOSE_RST ? "reset"
-                                   : "open");
-    for (uint32_t i = 0; i < c->nmessages; i++) {
-        const struct store_message *m = c->messages[i];
-        if (m->kind == MSG_REQUEST) {
-            const struct store_message *r = m->response ? store_conn_message(c, m->response) : NULL;
-            printf("  %s %s", m->method ? m->method : "?", m->url ? m->url : "?");
-            if (r && r->http_major == 0)
-                printf("  -> (HTTP/0.9 response)  %llu B", (unsigned long long)r->body_bytes);
-            else if (r)
-                printf("  -> %u %s  %llu B", r->status, r->reason ? r->reason : "",
-                       (unsigned long long)r->body_bytes);
-            if (r && r->ttfb_us >= 0)
-                printf("  ttfb %.1f ms", r->ttfb_us / 1000.0);
-            if (m->error)
-                printf("  [%s]", m->error);
-            if (r && r->error)
-                printf("  [%s]", r->error);
-            printf("\n");
-        } else if (!m->request) {
-            printf("  (no request) -> %u %s%s%s\n", m->status, m->reason ? m->reason : "",
-                   m->error ? "  " : "", m->error ? m->error : "");
-        }
-    }
-}
-
 static void on_finish(void *ctx, struct store *st, struct store_conn *c)
 {
     struct run_ctx *rc = ctx;
@@ -1325,9 +1291,10 @@ int main(int argc, char **argv)
         rc.write_error = 1;
     if (cli.har.f && export_har(st, cli.har.f) < 0)
         rc.write_error = 1;
-    if (rc.summary)
-        for (struct store_conn *c = store_first(st); c; c = store_next(c))
-            print_summary_conn(c, st);
+    if (rc.summary && export_summary(st, stdout) < 0) {
+        log_msg(LOG_ERROR, "writing the summary to standard output failed: %s", strerror(errno));
+        rc.write_error = 1;
+    }
     report_end(&app, cap);
     if (cli.stats_interval && app.live)
         print_stats(&app);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * export.h - the model as JSON, JSONL and HAR 1.2.
+ * export.h - the model as JSON, JSONL, HAR 1.2 and a text summary.
  *
  * Last stage; reads the store, never changes it. Field names and meanings are
  * the contract in docs/json.md. Times are integer µs since the Unix epoch.
@@ -35,6 +35,12 @@ int export_jsonl_conn(struct store *st, struct store_conn *c, FILE *f);
 
 /* HAR 1.2 of every transaction in the store. 0 or -errno. */
 int export_har(struct store *st, FILE *f);
+
+/* The text summary (`htracr -r FILE` alone): a line per connection, a line
+ * per request with its response. Strings from the wire have their control
+ * and non-ASCII bytes written as \xHH, so the text is safe for a terminal.
+ * f is flushed. 0 or -EIO. */
+int export_summary(struct store *st, FILE *f);
 
 /* The raw packets the store kept (store_opts.keep_raw) as a pcap file with
  * nanosecond timestamps, in capture order. 0, -ENOENT when none were kept,

@@ -452,6 +452,20 @@ def h_http_long_url(f):
     c.close()
 
 
+def h_terminal_escapes(f):
+    """Wire bytes that a terminal would act on, where the summary prints
+    them: ESC sequences and a bell in a reason phrase, a C1 CSI (0x9b) and
+    UTF-8 in a URL, a backslash."""
+    w = PcapWriter(f)
+    c = Conv(w)
+    c.handshake()
+    c.send(0, b"GET /caf\xc3\xa9/\x9b2J\\x HTTP/1.1\r\nHost: h.test\r\n\r\n")
+    c.send(1, b"HTTP/1.1 200 O\x1b]0;pwned\x07K\x1b[2J\x1b[31m\r\nContent-Length: 0\r\n\r\n")
+    c.send(0, GET)
+    c.send(1, OK)
+    c.close()
+
+
 def h_http_chunk_2pow64(f):
     """Chunk sizes at and past 2^64, and a Content-Length past 2^64."""
     w = PcapWriter(f)
@@ -646,6 +660,7 @@ HOSTILE = {
     "http-100k-headers.pcap": h_http_many_headers,
     "http-1mb-header-line.pcap": h_http_long_header,
     "http-1mb-url.pcap": h_http_long_url,
+    "terminal-escapes.pcap": h_terminal_escapes,
     "http-chunk-2pow64.pcap": h_http_chunk_2pow64,
     "http-gzip-bomb-body.pcap": h_http_gzip_bomb_body,
     "http-bad-encoding.pcap": h_http_deflate_garbage,

@@ -296,6 +296,8 @@ case_ valid http-1mb-header-line "$in/http-1mb-header-line.pcap" --maxrss 400000
     --check 'd["stats"]["responses"] == 1 and all(len(v) < (1 << 20)
              for m in d["connections"][0]["messages"] for n, v in m["headers"])'
 case_ valid http-1mb-url "$in/http-1mb-url.pcap" --maxrss 400000
+case_ valid terminal-escapes "$in/terminal-escapes.pcap" \
+    --check 'd["stats"]["requests"] == 2 and d["stats"]["responses"] == 2'
 case_ valid http-chunk-2pow64 "$in/http-chunk-2pow64.pcap" \
     --check 'len(d["connections"]) == 4'
 case_ valid http-bad-encoding "$in/http-bad-encoding.pcap" \
@@ -391,6 +393,27 @@ if [ -z "$only" ] || [[ "bodies" == *"$only"* ]]; then
     body_case har "up to 1048576 bytes" -r "$f" --har /dev/null --jsonl /dev/null
     body_case given "up to 4096 bytes" -r "$f" --body-limit 4K
     body_case given-0 "none kept (--body-limit 0)" -r "$f" --json /dev/null --body-limit 0
+fi
+
+# The summary (-r alone) goes to a terminal: the wire's ESC sequences, bell
+# and C1 bytes in a reason phrase and a URL come out as \xHH text, and
+# nothing but printable ASCII and newlines reaches stdout.
+if [ -z "$only" ] || [[ "terminal-escapes" == *"$only"* ]]; then
+    f=$in/terminal-escapes.pcap
+    out=$(timeout 20 "$bin" -r "$f" 2>"$tmp/err.txt" | od -An -c | tr -s ' \n' ' ')
+    txt=$(timeout 20 "$bin" -r "$f" 2>/dev/null)
+    rc=$?
+    why=""
+    [ $rc -eq 0 ] || why="exit $rc"
+    if LC_ALL=C grep -q '[^[:print:]]' <<<"$txt"; then
+        why="$why; a byte outside printable ASCII in the summary: $out"
+    fi
+    for want in 'GET /caf\xc3\xa9/\x9b2J\\x  -> 200 O\x1b]0;pwned\x07K\x1b[2J\x1b[31m  0 B' \
+        'GET /index.html  -> 200 OK'; do
+        grep -qF -- "$want" <<<"$txt" || why="$why; no line with '$want' in: ${txt:0:400}"
+    done
+    [ -z "$why" ]
+    tally $? "summary terminal-escapes" "${why#; }"
 fi
 
 slow=$(for k in "${!seconds[@]}"; do echo "${seconds[$k]} $k"; done | sort -rn | head -n 3 |

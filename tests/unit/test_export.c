@@ -1204,6 +1204,74 @@ TEST(export_write_error)
     store_free(st);
 }
 
+TEST(export_summary_text)
+{
+    struct store *st = build_model();
+    size_t len = 0;
+    int rc = -1;
+    char *doc;
+    static const char want[] =
+        "connection 1  192.0.2.10:50000 -> 198.51.100.1:80  10 packets  closed\n"
+        "  GET /index.html?a=1&b=x%20y&flag  -> 200 OK  10 B  ttfb 16.5 ms\n"
+        "  GET /a.css  -> 200 OK  0 B  ttfb 10.0 ms\n"
+        "  GET /b.js  -> 200 OK  4 B  ttfb 10.0 ms\n"
+        "  POST /submit\n"
+        "connection 2  2001:db8::2:40000 -> 2001:db8::1:8080  4 packets  reset\n"
+        "  POST /upload  -> 201 Created  0 B  ttfb 5.0 ms\n"
+        "  (no request) -> 200 OK  response without a request\n";
+
+    CHECK(st);
+    doc = export_to_mem(export_summary, st, &len, &rc);
+    CHECK(doc && rc == 0);
+    CHECK_INT(len, sizeof(want) - 1);
+    CHECK_STR(doc, want);
+    free(doc);
+    FILE *full = fopen("/dev/full", "w");
+    if (full) {
+        CHECK(export_summary(st, full) < 0);
+        fclose(full);
+    }
+    store_free(st);
+}
+
+/* The summary goes to a terminal: wire bytes that are not printable ASCII
+ * come out as \xHH, a backslash doubled; TTFB is rounded half up. */
+TEST(export_summary_escapes_wire_bytes)
+{
+    struct store_opts o = {0};
+    struct store *st = store_new(&o);
+    struct ip_addr cli = {.family = 4, .a = {192, 0, 2, 10}};
+    struct ip_addr srv = {.family = 4, .a = {198, 51, 100, 1}};
+    static const int64_t ttfb[] = {1249, 1250, 0, 99950};
+    size_t len = 0;
+    int rc = -1;
+    char *doc;
+
+    CHECK(st);
+    struct store_conn *c = store_conn_new(st, &cli, 50000, &srv, 80, T0);
+    CHECK(c);
+    for (int i = 0; i < 4; i++) {
+        struct store_message *q = new_req(st, c, i ? "GET" : "G\x1bT",
+                                          "/a\x1b]0;title\x07\\b\xc3\xa9\x7f", T0, T0, 0);
+        CHECK(q);
+        struct store_message *r =
+            new_resp(st, c, q, 200, i ? "OK" : "O\x1b[2JK\r", T0 + ttfb[i], T0 + ttfb[i], 0);
+        CHECK(r);
+    }
+    doc = export_to_mem(export_summary, st, &len, &rc);
+    CHECK(doc && rc == 0);
+    CHECK_STR(doc, "connection 1  192.0.2.10:50000 -> 198.51.100.1:80  0 packets  open\n"
+                   "  G\\x1bT /a\\x1b]0;title\\x07\\\\b\\xc3\\xa9\\x7f"
+                   "  -> 200 O\\x1b[2JK\\x0d  0 B  ttfb 1.2 ms\n"
+                   "  GET /a\\x1b]0;title\\x07\\\\b\\xc3\\xa9\\x7f  -> 200 OK  0 B  ttfb 1.3 ms\n"
+                   "  GET /a\\x1b]0;title\\x07\\\\b\\xc3\\xa9\\x7f  -> 200 OK  0 B  ttfb 0.0 ms\n"
+                   "  GET /a\\x1b]0;title\\x07\\\\b\\xc3\\xa9\\x7f  -> 200 OK  0 B  ttfb 100.0 ms\n");
+    for (size_t i = 0; doc && i < len; i++)
+        CHECK(doc[i] == '\n' || (doc[i] >= 0x20 && doc[i] < 0x7f));
+    free(doc);
+    store_free(st);
+}
+
 /* Bodies and targets the main model does not cover; and a discarded
  * connection, which must not be listed under its server. */
 static struct store *build_edge_model(void)
