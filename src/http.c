@@ -1630,9 +1630,7 @@ static void line_verify(const struct http_dir *d, llhttp_t *q, const uint8_t *p,
  * 1 when done, 0 when llhttp is to parse the line. */
 static int line_skip(struct http_dir *d, const struct ll_mark *pre, const uint8_t *p, size_t n)
 {
-#if LLHTTP_VERSION_MAJOR != 8
-    return 0; /* another llhttp: each line is parsed (as in blk_skip) */
-#endif
+#if LLHTTP_VERSION_MAJOR == 8
     if (!d->ln_ok || n != d->ln_len || !http_test_blk_skip || !d->m || d->ext_len ||
         !mark_eq(pre, &d->ln_pre) || memcmp(p, d->ln, n) != 0)
         return 0;
@@ -1662,6 +1660,10 @@ static int line_skip(struct http_dir *d, const struct ll_mark *pre, const uint8_
         url_kept(d);
     }
     return 1;
+#else
+    (void)d, (void)pre, (void)p, (void)n;
+    return 0; /* another llhttp: each line is parsed */
+#endif
 }
 
 /* Feed bytes (or zeros, when d->gap) to the parser of d. */

@@ -114,6 +114,7 @@ static void fuzz_one(const uint8_t *data, size_t size, int stream)
         for (c = store_first(st); c; c = store_next(c))
             export_jsonl_conn(st, c, fuzz_null);
         export_har(st, fuzz_null);
+        export_summary(st, fuzz_null);
     }
     fflush(fuzz_null);
     clearerr(fuzz_null);
