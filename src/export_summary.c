@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * export_summary.c - the text `htracr -r FILE` prints when no other output
- * is asked for: a line per connection, then a line per request with its
- * response.
+ * is asked for: a line per connection (addresses, packets, how it ended, its
+ * handshake RTT, retransmissions and bytes the capture lacks), then a line
+ * per request with its response.
  *
  * Last stage; reads the store. This is the one output that goes to a
  * terminal, so every string from the wire (method, URL, reason, error) is
@@ -121,39 +122,91 @@ static void sum_u64(struct sum_out *o, uint64_t v)
     sum_mem(o, t + i, sizeof(t) - i);
 }
 
-/* µs as milliseconds with one decimal, rounded half up: 1250 -> "1.3". */
+/* digits of v, exactly w of them (leading zeros) */
+static void sum_digits(struct sum_out *o, uint64_t v, int w)
+{
+    char *d = sum_room(o, (size_t)w);
+    for (int i = w - 1; i >= 0; i--, v /= 10)
+        d[i] = (char)('0' + v % 10);
+    o->n += (size_t)w;
+}
+
+/* µs as milliseconds the way ping gives them: three decimals below 1 ms
+ * (a LAN's round trip), two below 10, one below 100, none above, each
+ * rounded half up: 38 -> "0.038", 1249 -> "1.25", 16500 -> "16.5",
+ * 250400 -> "250". */
 static void sum_ms(struct sum_out *o, int64_t us)
 {
-    uint64_t tenths = ((uint64_t)us + 50) / 100;
+    uint64_t u = (uint64_t)us, v;
 
-    sum_u64(o, tenths / 10);
-    char *d = sum_room(o, 2);
-    d[0] = '.';
-    d[1] = (char)('0' + tenths % 10);
-    o->n += 2;
+    if (u < 1000) {
+        SUM_LIT(o, "0.");
+        sum_digits(o, u, 3);
+    } else if ((v = (u + 5) / 10) < 1000) {
+        sum_u64(o, v / 100);
+        SUM_LIT(o, ".");
+        sum_digits(o, v % 100, 2);
+    } else if ((v = (u + 50) / 100) < 1000) {
+        sum_u64(o, v / 10);
+        SUM_LIT(o, ".");
+        sum_digits(o, v % 10, 1);
+    } else {
+        sum_u64(o, (u + 500) / 1000);
+    }
+}
+
+/* 192.0.2.1:80, [2001:db8::1]:80 */
+static void sum_endpoint(struct sum_out *o, const struct ip_addr *addr, uint16_t port)
+{
+    char a[64];
+
+    decode_addr_str(addr, a, sizeof(a));
+    if (addr->family == 6) {
+        SUM_LIT(o, "[");
+        sum_str(o, a);
+        SUM_LIT(o, "]");
+    } else {
+        sum_str(o, a);
+    }
+    SUM_LIT(o, ":");
+    sum_u64(o, port);
 }
 
 static void sum_conn(struct sum_out *o, const struct store_conn *c)
 {
-    char a[64];
-
     SUM_LIT(o, "connection ");
     sum_u64(o, c->id);
     SUM_LIT(o, "  ");
-    decode_addr_str(&c->client_addr, a, sizeof(a));
-    sum_str(o, a);
-    SUM_LIT(o, ":");
-    sum_u64(o, c->client_port);
+    sum_endpoint(o, &c->client_addr, c->client_port);
     SUM_LIT(o, " -> ");
-    decode_addr_str(&c->server_addr, a, sizeof(a));
-    sum_str(o, a);
-    SUM_LIT(o, ":");
-    sum_u64(o, c->server_port);
+    sum_endpoint(o, &c->server_addr, c->server_port);
     SUM_LIT(o, "  ");
     sum_u64(o, c->npackets);
-    sum_str(o, c->close == CLOSE_FIN   ? " packets  closed\n"
-               : c->close == CLOSE_RST ? " packets  reset\n"
-                                       : " packets  open\n");
+    sum_str(o, c->close == CLOSE_FIN   ? " packets  closed"
+               : c->close == CLOSE_RST ? " packets  reset"
+                                       : " packets  open");
+    /* The TCP facts that explain a slow or broken connection, when there
+     * are any: its handshake, what was sent again, what the capture lacks. */
+    if (c->midstream) {
+        SUM_LIT(o, "  mid-stream");
+    } else if (c->handshake_rtt_us >= 0) {
+        SUM_LIT(o, "  handshake ");
+        sum_ms(o, c->handshake_rtt_us);
+        SUM_LIT(o, " ms");
+    }
+    uint64_t rexmit = c->stats.retransmits[DIR_C2S] + c->stats.retransmits[DIR_S2C];
+    if (rexmit) {
+        SUM_LIT(o, "  ");
+        sum_u64(o, rexmit);
+        sum_str(o, rexmit == 1 ? " retransmit" : " retransmits");
+    }
+    uint64_t gap = c->stats.gap_bytes[DIR_C2S] + c->stats.gap_bytes[DIR_S2C];
+    if (gap) {
+        SUM_LIT(o, "  ");
+        sum_u64(o, gap);
+        SUM_LIT(o, " B not captured");
+    }
+    SUM_LIT(o, "\n");
 
     for (uint32_t i = 0; i < c->nmessages; i++) {
         const struct store_message *m = c->messages[i];

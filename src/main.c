@@ -1291,7 +1291,8 @@ int main(int argc, char **argv)
         rc.write_error = 1;
     if (cli.har.f && export_har(st, cli.har.f) < 0)
         rc.write_error = 1;
-    if (rc.summary && export_summary(st, stdout) < 0) {
+    /* A reader that stopped early (`| head`) is not an error: EPIPE is quiet. */
+    if (rc.summary && export_summary(st, stdout) < 0 && errno != EPIPE) {
         log_msg(LOG_ERROR, "writing the summary to standard output failed: %s", strerror(errno));
         rc.write_error = 1;
     }

@@ -1211,16 +1211,22 @@ TEST(export_summary_text)
     int rc = -1;
     char *doc;
     static const char want[] =
-        "connection 1  192.0.2.10:50000 -> 198.51.100.1:80  10 packets  closed\n"
+        "connection 1  192.0.2.10:50000 -> 198.51.100.1:80  10 packets  closed  handshake 2.00 "
+        "ms  1 retransmit  1500 B not captured\n"
         "  GET /index.html?a=1&b=x%20y&flag  -> 200 OK  10 B  ttfb 16.5 ms\n"
         "  GET /a.css  -> 200 OK  0 B  ttfb 10.0 ms\n"
         "  GET /b.js  -> 200 OK  4 B  ttfb 10.0 ms\n"
         "  POST /submit\n"
-        "connection 2  2001:db8::2:40000 -> 2001:db8::1:8080  4 packets  reset\n"
-        "  POST /upload  -> 201 Created  0 B  ttfb 5.0 ms\n"
+        "connection 2  [2001:db8::2]:40000 -> [2001:db8::1]:8080  4 packets  reset  mid-stream  "
+        "3 retransmits\n"
+        "  POST /upload  -> 201 Created  0 B  ttfb 5.00 ms\n"
         "  (no request) -> 200 OK  response without a request\n";
 
     CHECK(st);
+    /* the summary's own facts, which the JSON tests do not need */
+    store_first(st)->stats.gap_bytes[DIR_C2S] = 1000;
+    store_first(st)->stats.gap_bytes[DIR_S2C] = 500;
+    store_next(store_first(st))->stats.retransmits[DIR_C2S] = 3;
     doc = export_to_mem(export_summary, st, &len, &rc);
     CHECK(doc && rc == 0);
     CHECK_INT(len, sizeof(want) - 1);
@@ -1235,14 +1241,15 @@ TEST(export_summary_text)
 }
 
 /* The summary goes to a terminal: wire bytes that are not printable ASCII
- * come out as \xHH, a backslash doubled; TTFB is rounded half up. */
+ * come out as \xHH, a backslash doubled. Times are ms as ping gives them,
+ * rounded half up. */
 TEST(export_summary_escapes_wire_bytes)
 {
     struct store_opts o = {0};
     struct store *st = store_new(&o);
     struct ip_addr cli = {.family = 4, .a = {192, 0, 2, 10}};
     struct ip_addr srv = {.family = 4, .a = {198, 51, 100, 1}};
-    static const int64_t ttfb[] = {1249, 1250, 0, 99950};
+    static const int64_t ttfb[] = {38, 1244, 1245, 9996, 99950, 250400};
     size_t len = 0;
     int rc = -1;
     char *doc;
@@ -1250,7 +1257,7 @@ TEST(export_summary_escapes_wire_bytes)
     CHECK(st);
     struct store_conn *c = store_conn_new(st, &cli, 50000, &srv, 80, T0);
     CHECK(c);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 6; i++) {
         struct store_message *q = new_req(st, c, i ? "GET" : "G\x1bT",
                                           "/a\x1b]0;title\x07\\b\xc3\xa9\x7f", T0, T0, 0);
         CHECK(q);
@@ -1260,12 +1267,15 @@ TEST(export_summary_escapes_wire_bytes)
     }
     doc = export_to_mem(export_summary, st, &len, &rc);
     CHECK(doc && rc == 0);
+#define URL_ESC "/a\\x1b]0;title\\x07\\\\b\\xc3\\xa9\\x7f"
     CHECK_STR(doc, "connection 1  192.0.2.10:50000 -> 198.51.100.1:80  0 packets  open\n"
-                   "  G\\x1bT /a\\x1b]0;title\\x07\\\\b\\xc3\\xa9\\x7f"
-                   "  -> 200 O\\x1b[2JK\\x0d  0 B  ttfb 1.2 ms\n"
-                   "  GET /a\\x1b]0;title\\x07\\\\b\\xc3\\xa9\\x7f  -> 200 OK  0 B  ttfb 1.3 ms\n"
-                   "  GET /a\\x1b]0;title\\x07\\\\b\\xc3\\xa9\\x7f  -> 200 OK  0 B  ttfb 0.0 ms\n"
-                   "  GET /a\\x1b]0;title\\x07\\\\b\\xc3\\xa9\\x7f  -> 200 OK  0 B  ttfb 100.0 ms\n");
+                   "  G\\x1bT " URL_ESC "  -> 200 O\\x1b[2JK\\x0d  0 B  ttfb 0.038 ms\n"
+                   "  GET " URL_ESC "  -> 200 OK  0 B  ttfb 1.24 ms\n"
+                   "  GET " URL_ESC "  -> 200 OK  0 B  ttfb 1.25 ms\n"
+                   "  GET " URL_ESC "  -> 200 OK  0 B  ttfb 10.0 ms\n"
+                   "  GET " URL_ESC "  -> 200 OK  0 B  ttfb 100 ms\n"
+                   "  GET " URL_ESC "  -> 200 OK  0 B  ttfb 250 ms\n");
+#undef URL_ESC
     for (size_t i = 0; doc && i < len; i++)
         CHECK(doc[i] == '\n' || (doc[i] >= 0x20 && doc[i] < 0x7f));
     free(doc);
