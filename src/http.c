@@ -1492,7 +1492,9 @@ static void blk_save(struct http_dir *d, const uint8_t *data, size_t begin, size
     if (!e)
         return;
     size_t at = (size_t)(e + 1 - data), n = end - at;
-    if (n > HTTP_BLK_MAX)
+    /* n is 0 when the headers ended with the start line (a stray byte
+     * before its CRLF, which llhttp lets pass): no block to repeat. */
+    if (n == 0 || n > HTTP_BLK_MAX)
         return;
     if (blk_grow(&d->blk, &d->blk_cap, n) < 0)
         return;

@@ -710,6 +710,28 @@ TEST(http_100_continue_then_200)
     fx_free(&f);
 }
 
+/* Found by the fuzzer: a 100 Continue whose status line ends in a stray
+ * byte before CRLF, with no header block after it. The block to keep for
+ * the next response is empty, and nothing is copied (a null copy was
+ * undefined behaviour); the 200 after it is parsed as usual. */
+TEST(http_interim_without_header_block)
+{
+    struct fx f;
+    CHECK(fx_init(&f, 1 << 20) == 0);
+    CHECK(fx_send(&f, DIR_C2S, post_continue) == 0);
+    fx_send(&f, DIR_S2C, "HTTP/1.1 100 Continue\r\x8a\r\n");
+    CHECK(fx_send(&f, DIR_C2S, "data") == 0);
+    fx_send(&f, DIR_S2C, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    CHECK_INT(f.c->nmessages, 3);
+    CHECK_INT(msg(&f, 1)->kind, MSG_RESPONSE);
+    CHECK_INT(msg(&f, 1)->status, 100);
+    CHECK(msg(&f, 1)->interim);
+    CHECK_INT(msg(&f, 2)->status, 200);
+    CHECK(msg(&f, 2)->complete && body_is(msg(&f, 2), "ok", 2));
+    CHECK_INT(msg(&f, 0)->response, msg(&f, 2)->id);
+    fx_free(&f);
+}
+
 TEST(http_two_100_then_200)
 {
     struct fx f;
