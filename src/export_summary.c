@@ -15,8 +15,8 @@
  *
  * The lines are formatted here, not with printf: a keep-alive capture has a
  * line per request, and printf's parsing and float formatting cost about
- * 3,500 instructions a line, more than the HTTP parse of the request and
- * its response together.
+ * 3,500 instructions a line, as much as the whole HTTP stage spends on the
+ * request and its response (callgrind over bench/live's replay capture).
  */
 #include <errno.h>
 #include <string.h>
