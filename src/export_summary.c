@@ -259,6 +259,18 @@ static void sum_conn(struct sum_out *o, const struct store_conn *c)
     }
 }
 
+int export_summary_conn(const struct store_conn *c, FILE *f)
+{
+    struct sum_out o;
+
+    o.f = f;
+    o.n = 0;
+    o.err = 0;
+    sum_conn(&o, c);
+    sum_flush(&o);
+    return o.err ? -EIO : 0;
+}
+
 int export_summary(struct store *st, FILE *f)
 {
     struct sum_out o;
@@ -269,7 +281,7 @@ int export_summary(struct store *st, FILE *f)
     for (struct store_conn *c = store_first(st); c; c = store_next(c))
         sum_conn(&o, c);
     sum_flush(&o);
-    if (fflush(f) != 0)
+    if (fflush(f) != 0 || ferror(f))
         o.err = 1;
     return o.err ? -EIO : 0;
 }

@@ -360,6 +360,8 @@ static void unlink_conn(struct store *st, struct store_conn *c)
 /* Evict c (not pinned, not the one allocating) for the budget. */
 static void evict_conn(struct store *st, struct store_conn *c)
 {
+    if (st->opts.on_evict)
+        st->opts.on_evict(st->opts.ctx, st, c);
     unlink_conn(st, c);
     conn_free_mem(c);
     st->stats.evicted_connections++;

@@ -42,6 +42,10 @@ int export_har(struct store *st, FILE *f);
  * f is flushed. 0 or -EIO. */
 int export_summary(struct store *st, FILE *f);
 
+/* The summary's lines for c alone. f is not flushed: the caller flushes it
+ * at the end, where a write error may show first. 0 or -EIO. */
+int export_summary_conn(const struct store_conn *c, FILE *f);
+
 /* The raw packets the store kept (store_opts.keep_raw) as a pcap file with
  * nanosecond timestamps, in capture order. 0, -ENOENT when none were kept,
  * or -EIO. *skipped (may be NULL): records left out for having another link

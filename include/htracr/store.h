@@ -319,6 +319,10 @@ struct store_opts {
     /* Called with the messages c holds now: once when it is finished, and
      * in stream mode also at each store_conn_flush(). */
     store_conn_cb on_finish;
+    /* Called with c just before the budget evicts it (finished or open),
+     * while it still holds everything: the summary prints it then, so that
+     * it is not missing from the end's. */
+    store_conn_cb on_evict;
     void *ctx;
     /* Body skip (live eBPF): payload of c's direction dir from absolute TCP
      * sequence number from_seq up to until_seq is not needed. Called from

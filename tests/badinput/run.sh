@@ -416,6 +416,23 @@ if [ -z "$only" ] || [[ "terminal-escapes" == *"$only"* ]]; then
     tally $? "summary terminal-escapes" "${why#; }"
 fi
 
+# The summary under a budget too small for the file: the connections the
+# budget evicts are printed as they go, so it lists every one (sorted, the
+# same lines as with room for all), and the eviction is warned about.
+if [ -z "$only" ] || [[ "summary-budget" == *"$only"* ]]; then
+    f=$in/no-handshake-10k.pcap
+    timeout 60 "$bin" -r "$f" --max-memory 1M 2>"$tmp/err.txt" | sort >"$tmp/small.txt"
+    timeout 60 "$bin" -r "$f" 2>/dev/null | sort >"$tmp/all.txt"
+    why=""
+    grep -q 'memory budget .* reached' "$tmp/err.txt" || why="no eviction at 1M (the check needs one)"
+    n=$(grep -c '^connection ' "$tmp/all.txt")
+    [ "$n" -ge 10000 ] || why="$why; $n connections in the full summary, want 10000"
+    cmp -s "$tmp/small.txt" "$tmp/all.txt" ||
+        why="$why; at 1M: $(grep -c '^connection ' "$tmp/small.txt") connection lines, $n with room"
+    [ -z "$why" ]
+    tally $? "summary-budget" "${why#; }"
+fi
+
 slow=$(for k in "${!seconds[@]}"; do echo "${seconds[$k]} $k"; done | sort -rn | head -n 3 |
     awk '{printf "%s %d ms, ", $2, $1}')
 echo "slowest: ${slow%, }"

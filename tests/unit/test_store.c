@@ -147,25 +147,67 @@ TEST(store_records_compact_point_saturates)
     store_free(st);
 }
 
-TEST(store_budget_evicts_finished_oldest_first)
+/* 200 connections of 100 packets each, each finished before the next
+ * begins. 0, or -1 when one could not be made whole. */
+static int finished_conns(struct store *st)
 {
-    struct store *st = store_new(&(struct store_opts){.max_memory = 256 * 1024});
     struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
-    uint32_t first_alive = 0;
     for (int i = 0; i < 200; i++) {
         struct store_conn *c = store_conn_new(st, &cl, (uint16_t)(1000 + i), &sv, 80, i);
-        CHECK(c != NULL);
+        if (!c)
+            return -1;
         for (int k = 0; k < 100; k++) {
             struct store_packet p = {.ts_us = i};
-            CHECK(store_conn_add_packet(st, c, &p) >= 0);
+            if (store_conn_add_packet(st, c, &p) < 0)
+                return -1;
         }
         store_conn_finish(st, c);
     }
+    return 0;
+}
+
+TEST(store_budget_evicts_finished_oldest_first)
+{
+    struct store *st = store_new(&(struct store_opts){.max_memory = 256 * 1024});
+    uint32_t first_alive = 0;
+    CHECK_INT(finished_conns(st), 0);
     CHECK(store_memory(st) <= 256 * 1024);
     CHECK(store_stats(st)->evicted_connections > 0);
     CHECK_INT(store_stats(st)->alloc_failures, 0);
     first_alive = store_first(st)->id;
     CHECK_INT(first_alive, store_stats(st)->evicted_connections + 1);
+    store_free(st);
+}
+
+/* on_evict sees each connection the budget evicts, whole, just before it
+ * goes (the summary prints it then): as many calls as evictions, in the
+ * order they finished, each with its 100 packets still there. */
+struct evict_seen {
+    uint64_t ids[256];
+    uint32_t n, whole;
+};
+
+static void note_evict(void *ctx, struct store *st, struct store_conn *c)
+{
+    struct evict_seen *e = ctx;
+    (void)st;
+    if (e->n < 256)
+        e->ids[e->n] = c->id;
+    e->n++;
+    e->whole += c->npackets == 100 && c->finished;
+}
+
+TEST(store_on_evict_sees_each_evicted_connection_whole)
+{
+    struct evict_seen e = {0};
+    struct store *st = store_new(
+        &(struct store_opts){.max_memory = 256 * 1024, .on_evict = note_evict, .ctx = &e});
+    CHECK_INT(finished_conns(st), 0);
+    CHECK(e.n > 0);
+    CHECK_INT(e.n, store_stats(st)->evicted_connections);
+    CHECK_INT(e.whole, e.n);
+    for (uint32_t i = 0; i < e.n && i < 256; i++)
+        CHECK_INT(e.ids[i], i + 1);
     store_free(st);
 }
 
