@@ -23,6 +23,7 @@
 
 #include "htracr/decode.h"
 #include "htracr/export.h"
+#include "htracr/jsonw.h"
 #include "htracr/store.h"
 
 struct sum_out {
@@ -31,6 +32,13 @@ struct sum_out {
     int err;
     char b[16384];
 };
+
+static void sum_init(struct sum_out *o, FILE *f)
+{
+    o->f = f;
+    o->n = 0;
+    o->err = 0;
+}
 
 static void sum_flush(struct sum_out *o)
 {
@@ -112,14 +120,8 @@ static void sum_esc(struct sum_out *o, const char *s)
 
 static void sum_u64(struct sum_out *o, uint64_t v)
 {
-    char t[20];
-    size_t i = sizeof(t);
-
-    do {
-        t[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    sum_mem(o, t + i, sizeof(t) - i);
+    char *d = sum_room(o, 20); /* UINT64_MAX has 20 digits */
+    o->n = (size_t)(jsonw_put_u64(d, v) - o->b);
 }
 
 /* digits of v, exactly w of them (leading zeros) */
@@ -263,9 +265,7 @@ int export_summary_conn(const struct store_conn *c, FILE *f)
 {
     struct sum_out o;
 
-    o.f = f;
-    o.n = 0;
-    o.err = 0;
+    sum_init(&o, f);
     sum_conn(&o, c);
     sum_flush(&o);
     return o.err ? -EIO : 0;
@@ -275,9 +275,7 @@ int export_summary(struct store *st, FILE *f)
 {
     struct sum_out o;
 
-    o.f = f;
-    o.n = 0;
-    o.err = 0;
+    sum_init(&o, f);
     for (struct store_conn *c = store_first(st); c; c = store_next(c))
         sum_conn(&o, c);
     sum_flush(&o);

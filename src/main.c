@@ -524,14 +524,12 @@ struct run_ctx {
     int write_error;
 };
 
-/* The summary's lines for a connection the budget evicts, printed before
- * it goes: the summary at the end lists only what is left. */
+/* Summary mode: the lines of a connection the budget evicts, printed
+ * before it goes; the summary at the end lists only what is left. */
 static void on_evict(void *ctx, struct store *st, struct store_conn *c)
 {
-    struct run_ctx *rc = ctx;
-    (void)st;
-    if (rc->summary)
-        export_summary_conn(c, stdout); /* a write error shows at the end's flush */
+    (void)ctx, (void)st;
+    export_summary_conn(c, stdout); /* a write error shows at the end's flush */
 }
 
 static void on_finish(void *ctx, struct store *st, struct store_conn *c)
@@ -1157,7 +1155,7 @@ int main(int argc, char **argv)
         /* The UI shows payloads and offers the capture as pcap. */
         .keep_raw = ui,
         .on_finish = on_finish,
-        .on_evict = on_evict,
+        .on_evict = rc.summary ? on_evict : NULL,
         .ctx = &rc,
     };
     if (!cli.read)

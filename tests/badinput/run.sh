@@ -400,13 +400,13 @@ fi
 # nothing but printable ASCII and newlines reaches stdout.
 if [ -z "$only" ] || [[ "terminal-escapes" == *"$only"* ]]; then
     f=$in/terminal-escapes.pcap
-    out=$(timeout 20 "$bin" -r "$f" 2>"$tmp/err.txt" | od -An -c | tr -s ' \n' ' ')
     txt=$(timeout 20 "$bin" -r "$f" 2>/dev/null)
     rc=$?
     why=""
     [ $rc -eq 0 ] || why="exit $rc"
     if LC_ALL=C grep -q '[^[:print:]]' <<<"$txt"; then
-        why="$why; a byte outside printable ASCII in the summary: $out"
+        why="$why; a byte outside printable ASCII in the summary:"
+        why="$why $(od -An -c <<<"$txt" | tr -s ' \n' ' ')"
     fi
     for want in 'GET /caf\xc3\xa9/\x9b2J\\x  -> 200 O\x1b]0;pwned\x07K\x1b[2J\x1b[31m  0 B' \
         'GET /index.html  -> 200 OK'; do
