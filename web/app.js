@@ -11,7 +11,7 @@ import { Filter } from './filter.js';
 import { Timeline } from './timeline.js';
 import { Panel } from './panel.js';
 import { installKeys, renderHelp } from './keys.js';
-import { fmtBytes, fmtInt, fmtDur, CT_FAMILIES, CAT_COLOURS, CAT_LABELS, STATE_COLOURS, STATE_LABELS, C } from './format.js';
+import { fmtBytes, fmtInt, fmtCount, fmtDur, CT_FAMILIES, CAT_COLOURS, CAT_LABELS, STATE_COLOURS, STATE_LABELS, C } from './format.js';
 
 const $ = (s) => document.querySelector(s);
 
@@ -48,6 +48,16 @@ const timeline = new Timeline({
     $('#opt-follow').checked = timeline.follow;
   },
   onHover: (hit, p) => showTooltip(hit, p),
+  // what an empty timeline says depends on where its packets come from
+  emptyText: () => {
+    if (!status) return '';
+    const dns = model.dns.length ? ` (${fmtCount(model.dns.length, 'DNS lookup')} only)` : '';
+    if (!status.live || /^(upload|file):/.test(status.source || '')) {
+      return `No HTTP in ${status.source || 'this capture'}${dns}:\nno connection on the HTTP ports, and none that starts with a request.\nDrop another pcap file here.`;
+    }
+    if (status.capturing) return `No HTTP connections yet on ports ${(status.ports || []).join(',')}.\nLoad a page, or drop a pcap file here.`;
+    return 'No HTTP connections yet. Press start and load a page, or drop a pcap file here.';
+  },
   // double-click on a response with a kept body: open it
   onOpenMessage: (id) => {
     const m = model.msg(id);
@@ -117,15 +127,32 @@ function showTooltip(hit, p) {
 
 // ------------------------------------------------------------ model loading
 
-let loading = false;
-let pending = false;
+// One load at a time. A call while one runs gets the load queued after it
+// (one, however many calls; full if any asked for full), and its promise
+// resolves when that queued load is done: a caller that awaits it (an
+// upload, a clear) then reads the model it asked for, not the one before.
+let current = null;
+let queued = null;
+let queuedFull = false;
 
-async function loadModel(full = false) {
-  if (loading) {
-    pending = true;
-    return;
+function loadModel(full = false) {
+  if (!current) {
+    current = loadOnce(full).finally(() => { current = null; });
+    return current;
   }
-  loading = true;
+  queuedFull = queuedFull || full;
+  if (!queued) {
+    queued = current.then(() => {
+      const f = queuedFull;
+      queued = null;
+      queuedFull = false;
+      return loadModel(f);
+    });
+  }
+  return queued;
+}
+
+async function loadOnce(full) {
   try {
     const inc = !full && model.generation !== null && model.generation === lastServer.generation;
     const r = await api.model(inc ? model.generation : null, inc ? model.seq : null);
@@ -135,12 +162,7 @@ async function loadModel(full = false) {
   } catch (e) {
     toast(`could not load the model: ${e.message}`, 'bad');
   } finally {
-    loading = false;
-    document.body.dataset.state = 'ready';
-    if (pending) {
-      pending = false;
-      loadModel();
-    }
+    if (!queued) document.body.dataset.state = 'ready';
   }
 }
 
@@ -211,6 +233,12 @@ function updateStatus(s) {
   const why = s.live ? '' : ' (not available: htracr is showing a file; run it without -r for live capture)';
   $('#btn-start').title = `Start live capture (s)${why}`;
   $('#btn-stop').title = `Stop live capture (s)${why}`;
+  // downloads named after what is shown: trace.pcap gives trace.har, ...
+  const base = (/^file:(?:.*\/)?([^/]+?)(?:\.(?:pcapng|pcap|cap))?(?:\.gz)?$/i.exec(s.source || '') || [])[1] || 'htracr';
+  for (const [id, ext] of [['#dl-pcap', 'pcap'], ['#dl-har', 'har'], ['#dl-jsonl', 'jsonl'], ['#dl-json', 'json']]) {
+    // a capture's own name would be written over by its download: keep them apart
+    $(id).download = ext === 'pcap' && base !== 'htracr' ? `${base}-htracr.pcap` : `${base}.${ext}`;
+  }
   // where the eBPF filter runs: "at tc" (the interface's hooks) or "on a socket"
   const attach = s.attach === 'tc' ? 'at tc' : s.attach === 'socket' ? 'on a socket' : '';
   $('#source').textContent = [s.source, attach, s.ports && s.live ? `ports ${s.ports.join(',')}` : ''].filter(Boolean).join(' · ');
@@ -237,8 +265,19 @@ function updateStatus(s) {
   if (s.memory) {
     $('#memory').textContent = `mem ${fmtBytes(s.memory.used)} / ${fmtBytes(s.memory.budget)}`;
   }
-  if (s.ports && document.activeElement !== $('#ports') && !$('#ports').dataset.dirty) {
-    $('#ports').value = s.ports.join(',');
+  // The ports choose what live capture records; a file's HTTP is found on
+  // any port (unless -p narrowed it when htracr started), so there is
+  // nothing to set while a file is shown.
+  const pe = $('#ports');
+  pe.disabled = $('#ports-apply').disabled = !s.live;
+  $('#ports-form').title = s.live ? 'Server ports to capture (changes the live filter)'
+    : 'Ports choose what live capture records: htracr is showing a file (run it without -r to capture)';
+  if (!s.live) {
+    pe.value = '';
+    pe.placeholder = 'live only';
+  } else if (s.ports && document.activeElement !== pe && !pe.dataset.dirty) {
+    pe.value = s.ports.join(',');
+    pe.placeholder = 'ports';
   }
 }
 
@@ -313,7 +352,7 @@ async function loadFile(file) {
       timeline.select(null, false);
       const res = model.merge({ ...doc, full: true, generation: `file:${file.name}`, seq: 0 });
       afterMerge(res);
-      toast(`Showing ${file.name} (${fmtInt(model.conns.size)} connections), read in the page`, 'ok');
+      toast(`Showing ${file.name} (${fmtCount(model.conns.size, 'connection')}), read in the page`, 'ok');
     } catch (e) {
       toast(`${file.name} is not a JSON model: ${e.message}`, 'bad');
     }
@@ -326,7 +365,7 @@ async function loadFile(file) {
     if (s && s.stats) updateStatus(s);
     timeline.select(null, false);
     await loadModel(true);
-    toast(`Loaded ${file.name}: ${fmtInt(model.conns.size)} connections, ${fmtInt(model.messageCount)} messages`, 'ok');
+    toast(`Loaded ${file.name}: ${fmtCount(model.conns.size, 'connection')}, ${fmtCount(model.messageCount, 'message')}`, 'ok');
   } catch (e) {
     document.body.dataset.state = 'ready';
     toast(`could not load ${file.name}: ${e.message}`, 'bad', 8000);
@@ -359,6 +398,9 @@ window.addEventListener('drop', (e) => {
   const f = e.dataTransfer && e.dataTransfer.files[0];
   if (f) loadFile(f);
 });
+
+// a download chosen: the menu has done its job
+for (const a of document.querySelectorAll('#downloads a')) a.addEventListener('click', () => { $('#downloads').open = false; });
 
 // close open menus on outside click
 document.addEventListener('click', (e) => {
@@ -456,13 +498,19 @@ function toggleFilters(show) {
 }
 $('#btn-filters').addEventListener('click', () => toggleFilters());
 
+// The matches in time order, kept until the text, the filters or the model
+// change: n / N and the count read them without another pass.
+let searchCache = { key: null, vis: null, list: [] };
 function searchMatches() {
+  if (!filter.search.trim()) return [];
+  const key = `${filter.search}\0${filter.version}\0${model.changeCount}`;
+  if (searchCache.key === key && searchCache.vis === timeline.visibleServers) return searchCache.list;
   const out = [];
-  if (!filter.search.trim()) return out;
   for (const s of timeline.visibleServers || []) {
     for (const c of s.conns) for (const m of c.messages) if (filter.searchMatches(m, c, model)) out.push(m);
   }
   out.sort((a, b) => a._s - b._s || a.id - b.id);
+  searchCache = { key, vis: timeline.visibleServers, list: out };
   return out;
 }
 function updateSearchCount() {
@@ -488,14 +536,25 @@ function searchStep(dir) {
   timeline.select({ kind: 'message', msg: ms[k].id, conn: ms[k]._conn });
   $('#search-count').textContent = `${k + 1} / ${fmtInt(ms.length)}`;
 }
+// Typing waits for a pause, as the filters do: on a large capture each
+// pass over every message takes a while, and a keystroke should not.
+let searchTimer = 0;
 $('#search').addEventListener('input', (e) => {
-  filter.search = e.target.value;
-  updateSearchCount();
-  timeline.requestDraw();
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => {
+    filter.search = e.target.value;
+    updateSearchCount();
+    timeline.requestDraw();
+  }, 120);
 });
 $('#search').addEventListener('keydown', (e) => {
   if (e.key === 'Enter') {
     e.preventDefault();
+    if (filter.search !== e.target.value) {
+      clearTimeout(searchTimer);
+      filter.search = e.target.value;
+      timeline.requestDraw();
+    }
     searchStep(e.shiftKey ? -1 : 1);
   }
 });
@@ -581,7 +640,26 @@ installKeys({
       const m = model.msg(s.msg);
       const req = m.kind === 'request' ? m : m.request ? model.msg(m.request) : m;
       const resp = m.kind === 'response' ? m : m.response ? model.msg(m.response) : m;
-      timeline.showRange(Math.min(req._s, m._s), Math.max(resp._e, m._e), 0.15);
+      // at least a millisecond: a one-packet message alone would be a
+      // 10 µs view with nothing around it to read it by
+      let t0 = Math.min(req._s, m._s), t1 = Math.max(resp._e, m._e);
+      if (t1 - t0 < 1000) {
+        const mid = (t0 + t1) / 2;
+        t0 = mid - 500;
+        t1 = mid + 500;
+      }
+      timeline.showRange(t0, t1, 0.15);
+    } else if (s.kind === 'dns') {
+      const d = model.dns[s.dns];
+      if (d) timeline.showRange(d._s, Math.max(d._e, d._s + 1000), 0.3);
+    } else if (s.kind === 'server') {
+      let t0 = Infinity, t1 = -Infinity;
+      for (const c of model.conns.values()) {
+        if (c.server !== s.server) continue;
+        t0 = Math.min(t0, c.t0);
+        t1 = Math.max(t1, c.t1);
+      }
+      if (t0 <= t1) timeline.showRange(t0, t1);
     } else if (s.kind === 'packet') {
       const c = model.conn(s.conn);
       timeline.setView(c.t[s.idx], Math.max(0.05, timeline.upp / 8));
@@ -622,7 +700,7 @@ installKeys({
   },
   escape: () => {
     if (!$('#help').hidden) toggleHelp(false);
-    else if (!$('#filterbar').hidden && document.activeElement?.closest('#filterbar')) toggleFilters(false);
+    else if (!$('#filterbar').hidden) toggleFilters(false);
     else timeline.select(null);
   },
 });
@@ -673,7 +751,7 @@ panel.show(null);
   await refreshStatus();
   try {
     const s = await api.settings();
-    if (s && s.ports && !$('#ports').dataset.dirty) $('#ports').value = s.ports.join(',');
+    if (s && s.ports && status?.live && !$('#ports').dataset.dirty) $('#ports').value = s.ports.join(',');
   } catch {
     /* older servers: the status has the ports */
   }

@@ -11,13 +11,15 @@
 // second only the client's own ACK delay (µs), so they are never mixed.
 
 import { lowerBound } from './model.js';
-import { fmtAxis, fmtBytes, fmtDur } from './format.js';
+import { C, fmtAxis, fmtBytes, fmtDur } from './format.js';
 
 export const CHART_H = 62;
 const GAP = 6;
 
-const C2S = '#6cc3ff';
-const S2C = '#f0c36b';
+// The directions' colours come from the palette (C), which printing swaps
+// for darker ones that read on paper.
+const C2S = 'chartC2S';
+const S2C = 'chartS2C';
 
 export const CHARTS = [
   {
@@ -25,29 +27,33 @@ export const CHARTS = [
     // sparse one that matters, and the other's dense dots would hide it
     title: 'RTT samples', fmt: fmtDur, firstOnTop: true,
     series: [
-      { key: 'rtt_c2s', colour: C2S, style: 'dots', label: 'client data → server ACK' },
-      { key: 'rtt_s2c', colour: S2C, style: 'dots', shape: 'diamond', label: 'server data → client ACK' },
+      { key: 'rtt_c2s', pal: C2S, style: 'dots', label: 'client data → server ACK', short: 'c→s' },
+      { key: 'rtt_s2c', pal: S2C, style: 'dots', shape: 'diamond', label: 'server data → client ACK', short: 's→c' },
       // a --json file from before the split: its samples, direction unknown
-      { key: 'rtt', colour: '#e2e6ee', style: 'dots', label: 'data → ACK' },
+      { key: 'rtt', pal: 'chartRtt', style: 'dots', label: 'data → ACK', short: 'all' },
     ],
   },
   {
     title: 'bytes in flight · cwnd estimate', fmt: fmtBytes,
     series: [
-      { key: 'flight_c2s', colour: C2S, style: 'step', label: 'in flight c→s' },
-      { key: 'flight_s2c', colour: S2C, style: 'step', label: 'in flight s→c' },
-      { key: 'cwnd_c2s', colour: C2S, style: 'step', dash: true, label: 'cwnd c→s' },
-      { key: 'cwnd_s2c', colour: S2C, style: 'step', dash: true, label: 'cwnd s→c' },
+      { key: 'flight_c2s', pal: C2S, style: 'step', label: 'in flight c→s', short: 'c→s' },
+      { key: 'flight_s2c', pal: S2C, style: 'step', label: 'in flight s→c', short: 's→c' },
+      { key: 'cwnd_c2s', pal: C2S, style: 'step', dash: true, label: 'cwnd c→s', short: 'cwnd' },
+      { key: 'cwnd_s2c', pal: S2C, style: 'step', dash: true, label: 'cwnd s→c', short: 'cwnd' },
     ],
   },
   {
     title: 'receive window', fmt: fmtBytes,
     series: [
-      { key: 'rwnd_c2s', colour: C2S, style: 'step', label: 'rwnd client' },
-      { key: 'rwnd_s2c', colour: S2C, style: 'step', label: 'rwnd server' },
+      { key: 'rwnd_c2s', pal: C2S, style: 'step', label: 'rwnd client', short: 'client' },
+      { key: 'rwnd_s2c', pal: S2C, style: 'step', label: 'rwnd server', short: 'server' },
     ],
   },
 ];
+
+for (const ch of CHARTS) {
+  for (const s of ch.series) Object.defineProperty(s, 'colour', { get() { return C[this.pal]; } });
+}
 
 /** Height of the chart block under an expanded connection. */
 export function chartsHeight() {
@@ -90,9 +96,9 @@ export function drawCharts(f, c, y, hoverT) {
   for (let k = 0; k < CHARTS.length; k++) {
     const ch = CHARTS[k];
     const top = y + GAP + k * (CHART_H + GAP);
-    ctx.fillStyle = '#101115';
+    ctx.fillStyle = C.chartBg;
     ctx.fillRect(x0, top, w, CHART_H);
-    ctx.strokeStyle = '#262830';
+    ctx.strokeStyle = C.chartGrid;
     ctx.lineWidth = 1;
     ctx.beginPath();
     ctx.moveTo(x0, top + CHART_H - 0.5);
@@ -113,11 +119,18 @@ export function drawCharts(f, c, y, hoverT) {
     // labels (sticky at the left of the plot), on a backdrop so lines do not cross them
     ctx.font = '10px system-ui, sans-serif';
     ctx.textBaseline = 'top';
-    const items = [[ch.title, null]];
-    for (const s of ch.series) if (c.series[s.key].n) items.push([s.label, s]);
-    let tw = 0;
-    for (const [txt, s] of items) tw += ctx.measureText(txt).width + (s ? 25 : 14);
-    ctx.fillStyle = 'rgba(16,17,21,0.85)';
+    const maxTxt = any ? `${ch.fmt(Math.round(max))}${ch.series.some((q) => c.series[q.key].max > max) ? ' (outliers clipped)' : ''}` : 'no samples';
+    const mw = ctx.measureText(maxTxt).width;
+    // long labels, else short ones, else markers alone: never under the scale's
+    const shown = ch.series.filter((s) => c.series[s.key].n);
+    const room = w - mw - 18;
+    const widthOf = (items) => items.reduce((a, [txt, s]) => a + ctx.measureText(txt).width + (s ? 25 : 14), 0);
+    let items = [[ch.title, null], ...shown.map((s) => [s.label, s])];
+    if (widthOf(items) > room) items = [[ch.title, null], ...shown.map((s) => [s.short, s])];
+    if (widthOf(items) > room) items = shown.map((s) => [s.short, s]);
+    if (widthOf(items) > room) items = shown.map((s) => ['', s]);
+    const tw = widthOf(items);
+    ctx.fillStyle = C.chartLabelBg;
     ctx.fillRect(x0 + 2, top + 1, tw, 13);
     let lx = x0 + 6;
     for (const [txt, s] of items) {
@@ -133,19 +146,17 @@ export function drawCharts(f, c, y, hoverT) {
         }
         lx += 13;
       }
-      ctx.fillStyle = s ? '#8b909a' : '#b5bac3';
+      ctx.fillStyle = s ? C.chartLabel : C.chartTitle;
       ctx.fillText(txt, lx, top + 3);
       lx += ctx.measureText(txt).width + 12;
     }
-    const maxTxt = any ? `${ch.fmt(Math.round(max))}${ch.series.some((q) => c.series[q.key].max > max) ? ' (outliers clipped)' : ''}` : 'no samples';
-    const mw = ctx.measureText(maxTxt).width;
-    ctx.fillStyle = 'rgba(16,17,21,0.85)';
+    ctx.fillStyle = C.chartLabelBg;
     ctx.fillRect(x0 + w - mw - 10, top + 1, mw + 8, 13);
-    ctx.fillStyle = '#8b909a';
+    ctx.fillStyle = C.chartLabel;
     ctx.fillText(maxTxt, x0 + w - mw - 6, top + 3);
     if (hoverT !== null && hoverT !== undefined && hoverT >= tL && hoverT <= tR) {
       const hx = Math.round(x0 + (hoverT - tL) / upp) + 0.5;
-      ctx.strokeStyle = 'rgba(255,255,255,0.25)';
+      ctx.strokeStyle = C.chartHover;
       ctx.beginPath();
       ctx.moveTo(hx, top);
       ctx.lineTo(hx, top + CHART_H);

@@ -42,7 +42,13 @@ export function fmtBytes(n) {
 /** Integer with thin thousands separators. */
 export function fmtInt(n) {
   if (n === null || n === undefined) return '–';
-  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, '\u2009');
+  // a narrow no-break space: a number never breaks across lines
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, '\u202f');
+}
+
+/** "1 connection", "2 connections": n with its noun (many: one + 's'). */
+export function fmtCount(n, one, many = `${one}s`) {
+  return `${fmtInt(n)} ${n === 1 ? one : many}`;
 }
 
 /** Wall-clock time of an absolute µs timestamp: "14:03:22.123456". */
@@ -92,6 +98,16 @@ export const C = {
   dns: '#c0a36e',
   axisBg: '#121317',
   sep: '#2a2d35',
+  // a connection's charts (charts.js)
+  chartBg: '#101115',
+  chartGrid: '#262830',
+  chartLabelBg: 'rgba(16,17,21,0.85)',
+  chartTitle: '#b5bac3',
+  chartLabel: '#8b909a',
+  chartHover: 'rgba(255,255,255,0.25)',
+  chartC2S: '#6cc3ff',
+  chartS2C: '#f0c36b',
+  chartRtt: '#e2e6ee',
 };
 
 /** The light palette used while printing (print.css; timeline.setPrint). */
@@ -100,6 +116,8 @@ export const PRINT_C = {
   grid: '#e6e6ea', gridMajor: '#c8cad0', text: '#111111', textDim: '#50555e', textFaint: '#70757d',
   gutter: '#fafafa', gutterLine: '#c8cad0', tick: '#3d424a', tickAck: '#9a9ea6', axisBg: '#ffffff',
   sep: '#d0d2d8', request: '#7d8fa6',
+  chartBg: '#ffffff', chartGrid: '#d0d2d8', chartLabelBg: 'rgba(255,255,255,0.85)', chartTitle: '#111111',
+  chartLabel: '#50555e', chartHover: 'rgba(0,0,0,0.25)', chartC2S: '#1f6fb2', chartS2C: '#a86a00', chartRtt: '#333333',
 };
 export const PRINT_STATES = { active: '#b9bcc4', idle: '#e1e2e6', closed: '#f0f0f0', half_closed: '#c9b98f', closing: '#d2a3a3' };
 

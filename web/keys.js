@@ -75,8 +75,11 @@ export function installKeys(a) {
     const typing = tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || (e.target && e.target.isContentEditable);
     if (typing) {
       if (e.key === 'Escape') {
+        // out of the field; in the filter bar, Esc closes the bar too
+        const inBar = !!e.target.closest?.('#filterbar');
         e.target.blur();
         e.preventDefault();
+        if (inBar) a.escape();
       }
       return;
     }

@@ -90,8 +90,11 @@ export class Panel {
       kv([
         ['source', m.source || '–'],
         ['first packet', fmtClock(m.start_us)],
-        ['duration', fmtDur(m.span.t1 - m.span.t0)],
-        ['packets', fmtInt(st.packets)],
+        // the capture's own span and packets, as the axis counts from its
+        // first packet; the status bar's packets are the connections' only
+        ['duration', m.start_us !== null && m.end_us !== null ? fmtDur(m.end_us - m.start_us) : '–'],
+        ['packets', st.packets === undefined ? '–'
+          : `${fmtInt(st.packets)}${st.packets !== m.packetCount ? ` (${fmtInt(m.packetCount)} on HTTP connections)` : ''}`],
         ['connections', fmtInt(m.conns.size)],
         ['requests / responses', `${fmtInt(st.requests)} / ${fmtInt(st.responses)}`],
         st.evicted_connections ? ['evicted (memory)', fmtInt(st.evicted_connections) +
@@ -153,7 +156,7 @@ export class Panel {
 
     const url = req ? requestUrl(req, c) : null;
     const timing = [];
-    timing.push(['start', `${fmtDur(m._s - model.span.t0)} (${fmtClock(m.start_us)})`]);
+    timing.push(['start', `${fmtDur(m._s)} (${fmtClock(m.start_us)})`]);
     timing.push(['duration', m.first_packet === m.last_packet ? `${fmtDur(m._e - m._s)} (one packet)` : fmtDur(m._e - m._s)]);
     if (resp) {
       timing.push(['TTFB', fmtDur(resp.ttfb_us)]);
@@ -201,7 +204,7 @@ export class Panel {
         m ? [' · carries ', this._link(m.kind === 'request' ? `${m.method} ${m.url}` : `${m.status} response`, { kind: 'message', msg: m.id, conn: cid })] : null),
       flags.length ? el('div', { class: 'badges' }, flags) : null,
       el('section', {}, el('h3', { text: 'TCP' }), kv([
-        ['time', `${fmtDur(c.t[idx] - model.span.t0)} (${fmtClock(p.ts_us)})`],
+        ['time', `${fmtDur(c.t[idx])} (${fmtClock(p.ts_us)})`],
         ['since previous', idx > 0 ? fmtDur(c.t[idx] - c.t[idx - 1]) : '–'],
         ['flags', p.flags || '(none)'],
         ['seq', fmtInt(p.seq)],
@@ -251,7 +254,7 @@ export class Panel {
         el('button', { 'data-testid': 'focus-conn', onclick: () => actions.focusConn(cid) }, 'Focus'),
         el('button', { 'data-testid': 'hide-conn', onclick: () => actions.hideConn(cid) }, 'Hide')),
       el('section', {}, el('h3', { text: 'Connection' }), kv([
-        ['start', `${fmtDur(c.t0 - model.span.t0)} (${fmtClock(c.raw.start_us)})`],
+        ['start', `${fmtDur(c.t0)} (${fmtClock(c.raw.start_us)})`],
         ['duration', fmtDur(c.t1 - c.t0)],
         ['handshake RTT', fmtDur(c.handshake_rtt_us)],
         ['end', c.close === 'fin' ? 'FIN' : c.close === 'rst' ? 'reset' : 'open / not seen', c.close === 'rst' ? 'bad' : null],
@@ -316,7 +319,7 @@ export class Panel {
       el('h2', { class: 'title', text: `DNS ${d.type || ''} ${d.name || ''}` }),
       link ? el('div', { class: 'sub' }, 'led to ', this._link(`connection #${link.conn}`, { kind: 'conn', conn: link.conn })) : null,
       el('section', {}, el('h3', { text: 'Lookup' }), kv([
-        ['query', d.query_us !== null ? `${fmtDur(d._s - m.span.t0)} (${fmtClock(d.query_us)})` : 'not captured'],
+        ['query', d.query_us !== null ? `${fmtDur(d._s)} (${fmtClock(d.query_us)})` : 'not captured'],
         ['answer', d.answer_us !== null ? fmtClock(d.answer_us) : 'not captured', d.answer_us === null ? 'warn' : null],
         ['latency', fmtDur(d.latency_us)],
         ['rcode', d.rcode || '–', d.rcode && d.rcode !== 'NOERROR' ? 'bad' : null],
@@ -347,16 +350,19 @@ function dirRow(label, a, b, fmt, hot) {
   return el('tr', {}, el('th', { text: label }), td(a), td(b));
 }
 
-// Hex dump: 16 bytes per line, offset, hex, text.
+// Hex dump: offset, hex, text; 16 bytes a line where the panel has room for
+// all three (about 75 characters), else 8, so the text column stays in view.
 function hexView(d) {
   const hex = d.payload_hex || '';
   const text = d.payload_text || '';
   const n = hex.length / 2;
+  const per = (document.getElementById('detail')?.clientWidth || 0) >= 560 ? 16 : 8;
+  const width = per * 3 + per / 8; // an extra space after each 8 bytes
   const lines = [];
-  for (let o = 0; o < n; o += 16) {
+  for (let o = 0; o < n; o += per) {
     let h = '';
-    for (let i = o; i < Math.min(n, o + 16); i++) h += hex.substr(i * 2, 2) + (i % 8 === 7 ? '  ' : ' ');
-    lines.push(`${o.toString(16).padStart(4, '0')}  ${h.padEnd(50)} ${text.slice(o, o + 16)}`);
+    for (let i = o; i < Math.min(n, o + per); i++) h += hex.substr(i * 2, 2) + (i % 8 === 7 ? '  ' : ' ');
+    lines.push(`${o.toString(16).padStart(4, '0')}  ${h.padEnd(width)} ${text.slice(o, o + per)}`);
   }
   const wrap = el('div', {});
   wrap.append(el('div', { class: 'muted small', text: `${fmtInt(n)} of ${fmtInt(d.len)} payload bytes captured · frame ${fmtInt(d.caplen)}/${fmtInt(d.wirelen)} B` }));

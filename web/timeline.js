@@ -15,7 +15,7 @@
 // always show. Drawing happens in requestAnimationFrame, only when something
 // changed; the canvas is sized in device pixels for crisp lines on HiDPI.
 
-import { C, PRINT_C, PRINT_STATES, STATE_COLOURS, CAT, CAT_COLOURS, ctColour, statusColour, fmtAxis, fmtDur, fmtBytes, niceStep, fmtInt, hostPort } from './format.js';
+import { C, PRINT_C, PRINT_STATES, STATE_COLOURS, CAT, CAT_COLOURS, ctColour, statusColour, fmtAxis, fmtDur, fmtBytes, niceStep, fmtInt, fmtCount, hostPort } from './format.js';
 import { lowerBound, FL, DNS_LANES } from './model.js';
 import { drawCharts, chartsHeight, chartAt, chartValues } from './charts.js';
 
@@ -105,6 +105,9 @@ export class Timeline {
     this.view.center_us = Math.round(o + this.c);
     this.view.us_per_px = this.upp;
     this.hooks.onView?.(this.view);
+    // what is under a pointer that did not move changes with the view (keys,
+    // fit, the slider): the hover and its tooltip follow
+    if (this.pointer && !this._drag && this.rows) this._setHover(this.pick(this.pointer.x, this.pointer.y));
   }
 
   setView(c, upp) {
@@ -221,9 +224,11 @@ export class Timeline {
       this.selection = this.selection && this._selectionStillValid() ? this.selection : null;
     }
     this.layout();
-    if (!this._fitted && this.model.conns.size) {
+    if (!this._fitted && (this.model.conns.size || full)) {
+      // a new model with nothing in it yet fits too: the view must not
+      // keep the range of the one it replaced
       this.fit();
-      this._fitted = true;
+      this._fitted = this.model.conns.size > 0;
     } else if (this.follow) {
       this.followEnd();
     }
@@ -743,8 +748,8 @@ export class Timeline {
     ctx.textAlign = 'center';
     const msg = this.model.conns.size
       ? 'Every connection is hidden by the filters. Press u to show all, or clear the filters.'
-      : 'No HTTP connections yet. Press start and load a page, or drop a pcap file here.';
-    ctx.fillText(msg, this.W / 2, 120);
+      : this.hooks.emptyText?.() || 'No HTTP connections yet. Press start and load a page, or drop a pcap file here.';
+    msg.split('\n').forEach((line, i) => ctx.fillText(line, this.W / 2, 120 + i * 22));
     ctx.textAlign = 'left';
   }
 
@@ -887,16 +892,16 @@ export class Timeline {
   _serverStats(ctx, r, y) {
     const s = r.srv.stats;
     const parts = [
-      [`${s.conns} conn${s.conns === 1 ? '' : 's'}`, C.textDim],
-      [`${s.requests} req`, C.textDim],
+      [fmtCount(s.conns, 'conn'), C.textDim],
+      [`${fmtInt(s.requests)} req`, C.textDim],
       [`↓ ${fmtBytes(s.bytes_s2c)}  ↑ ${fmtBytes(s.bytes_c2s)}`, C.textDim],
     ];
     if (s.ttfb_median !== null) parts.push([`TTFB median ${fmtDur(s.ttfb_median)} · max ${fmtDur(s.ttfb_max)}`, C.textDim]);
-    const st = Object.entries(s.status).sort().map(([k, v]) => `${v}× ${k}`).join(' ');
+    const st = Object.entries(s.status).sort().map(([k, v]) => `${fmtInt(v)}× ${k}`).join(' ');
     if (st) parts.push([st, C.textDim]);
-    if (s.retransmits) parts.push([`${fmtInt(s.retransmits)} retransmits`, CAT_COLOURS[CAT.RETRANS]]);
-    if (s.resets) parts.push([`${s.resets} resets`, CAT_COLOURS[CAT.RESET]]);
-    if (s.errors) parts.push([`${s.errors} parse errors`, '#ff5c5c']);
+    if (s.retransmits) parts.push([fmtCount(s.retransmits, 'retransmit'), CAT_COLOURS[CAT.RETRANS]]);
+    if (s.resets) parts.push([fmtCount(s.resets, 'reset'), CAT_COLOURS[CAT.RESET]]);
+    if (s.errors) parts.push([fmtCount(s.errors, 'parse error'), '#ff5c5c']);
     ctx.font = '11px system-ui, sans-serif';
     ctx.textBaseline = 'middle';
     let x = GUTTER + 10;
@@ -1083,8 +1088,11 @@ export class Timeline {
         ctx.fillRect(runX, yy, runE - runX, hh);
         runCol = null;
       };
-      // With a message filter or a search every message must be looked at.
-      const exact = mf || searching;
+      // With a message filter every message is drawn on its own (each is
+      // dimmed or not); a search only outlines, so messages that start in
+      // the pixel just drawn are still jumped over, looked at for a match.
+      const exact = mf;
+      let lastMatch = null;
       let k = lowerBound(T, tL - K.maxDur - upp);
       while (k < n && T[k] <= tR) {
         const m = list[k];
@@ -1111,7 +1119,15 @@ export class Timeline {
           flush();
           runX = xs; runE = xe; runCol = col; runAlpha = alpha;
         }
-        if (searching && filter.searchMatches(m, c, model)) outlines.push([xs - 1, yy - 1, xe - xs + 2, hh + 2, '#ffffff', false, 2]);
+        let hit = searching && filter.searchMatches(m, c, model);
+        for (let q = k + 1; searching && !hit && q < next; q++) hit = filter.searchMatches(list[q], c, model);
+        if (hit) {
+          // matches that touch share one outline: a capture with 200,000
+          // matches in view strokes a few hundred, not 200,000
+          const last = lastMatch;
+          if (last && xs - 1 <= last[0] + last[2] + 1) last[2] = Math.max(last[2], xe + 1 - last[0]);
+          else outlines.push(lastMatch = [xs - 1, yy - 1, xe - xs + 2, hh + 2, '#ffffff', false, 2]);
+        }
         if (!isReq && m.status !== null && !dim && !f.magnified) labels.push([m, xs, xe]);
         // the original's dot under a response too short to see
         if (!isReq && xe - xs < 4 && upp > 200) labels.push([null, xs, xe, col]);
@@ -1166,10 +1182,12 @@ export class Timeline {
     ctx.font = '10px system-ui, sans-serif';
     ctx.textBaseline = 'middle';
     let nextFree = -1e9;
+    let lastDot = -1e9; // one dot a pixel: with a filter set every message comes here
     for (let q = 0; q < labels.length; q++) {
       const [m, xs, xe, dotCol] = labels[q];
       if (!m) {
-        if (xs >= nextFree) {
+        if (xs >= nextFree && xs >= lastDot + 1) {
+          lastDot = xs;
           ctx.fillStyle = dotCol;
           ctx.beginPath();
           ctx.arc(xs + 1, by + BAR_H + STRIP_H + 3, 2.2, 0, 6.283);
