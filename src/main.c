@@ -165,6 +165,12 @@ static int parse_port(const char *s, uint16_t *out)
 static int add_ports(struct cli *cli, const char *arg)
 {
     char buf[512];
+    size_t len = strlen(arg);
+    if (!len || arg[0] == ',' || arg[len - 1] == ',' || strstr(arg, ",,")) {
+        log_msg(LOG_ERROR, "bad -p '%s': give ports 1-65535 separated by commas, e.g. -p 80,8080",
+                arg);
+        return -EINVAL;
+    }
     snprintf(buf, sizeof(buf), "%s", arg);
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -174,6 +180,11 @@ static int add_ports(struct cli *cli, const char *arg)
                     arg);
             return -EINVAL;
         }
+        int seen = 0;
+        for (int i = 0; i < cli->flow.nports; i++)
+            seen |= cli->flow.ports[i] == port;
+        if (seen)
+            continue; /* -p 80,80: one port */
         if (cli->flow.nports >= FLOW_MAX_PORTS) {
             log_msg(LOG_ERROR, "too many ports in -p: at most %d", FLOW_MAX_PORTS);
             return -EINVAL;
@@ -568,6 +579,11 @@ struct app {
     struct capture_stats cst; /* snapshot, under the store lock */
     /* requests from the server threads, applied by the capture thread */
     pthread_mutex_t ctl_lock;
+    /* Each request is numbered; the capture thread says which it applied,
+     * so that a start, stop or port change is in force before the API
+     * answers (traffic right after a "stop" must not be recorded). */
+    pthread_cond_t ctl_cond;
+    uint64_t ctl_asked, ctl_applied;
     int want_enabled, enabled;
     int ports_changed;
     uint16_t ports[FLOW_MAX_PORTS];
@@ -747,6 +763,7 @@ static void refresh_stats(struct app *a)
 static void apply_requests(struct app *a)
 {
     pthread_mutex_lock(&a->ctl_lock);
+    uint64_t asked = a->ctl_asked;
     int want = a->want_enabled, ports_changed = a->ports_changed;
     uint16_t ports[FLOW_MAX_PORTS];
     int nports = a->nports;
@@ -765,6 +782,30 @@ static void apply_requests(struct app *a)
         if (r < 0)
             log_msg(LOG_WARN, "cannot change the captured ports: %s", strerror(-r));
     }
+    if (asked != a->ctl_applied) {
+        pthread_mutex_lock(&a->ctl_lock);
+        a->ctl_applied = asked;
+        pthread_cond_broadcast(&a->ctl_cond);
+        pthread_mutex_unlock(&a->ctl_lock);
+    }
+}
+
+/* Wait (server thread, ctl_lock held) until the capture thread has applied
+ * request n: it does between two reads of the source, at most 100 ms
+ * apart. 0, or -ETIMEDOUT after 3 s (the capture thread stuck, or gone). */
+static int ctl_wait_applied(struct app *a, uint64_t n, char *errbuf)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 3;
+    while (a->ctl_applied < n) {
+        if (pthread_cond_timedwait(&a->ctl_cond, &a->ctl_lock, &until) == ETIMEDOUT &&
+            a->ctl_applied < n) {
+            snprintf(errbuf, SERVER_ERRBUF, "the capture did not take the change within 3 s");
+            return -ETIMEDOUT;
+        }
+    }
+    return 0;
 }
 
 /* Stopping: take what the kernel already captured (the ring's records, the
@@ -885,6 +926,7 @@ static int ctl_set_enabled(struct app *a, int on, char *errbuf)
     int clear = on && a->clear_on_start;
     a->want_enabled = on;
     a->clear_on_start = 0;
+    uint64_t n = ++a->ctl_asked;
     pthread_mutex_unlock(&a->ctl_lock);
     if (clear) {
         store_lock(a->st);
@@ -892,7 +934,10 @@ static int ctl_set_enabled(struct app *a, int on, char *errbuf)
         store_set_source(a->st, a->source);
         store_unlock(a->st);
     }
-    return 0;
+    pthread_mutex_lock(&a->ctl_lock);
+    int r = ctl_wait_applied(a, n, errbuf);
+    pthread_mutex_unlock(&a->ctl_lock);
+    return r;
 }
 
 static int ctl_start(void *ctx, char *errbuf)
@@ -929,15 +974,30 @@ static int ctl_set_ports(void *ctx, const uint16_t *ports, int nports, char *err
             snprintf(errbuf, SERVER_ERRBUF, "port 0 is not a port: give 1-65535");
             return -EINVAL;
         }
+    uint16_t uniq[FLOW_MAX_PORTS];
+    int nu = 0;
+    for (int i = 0; i < nports; i++) {
+        int seen = 0;
+        for (int j = 0; j < nu; j++)
+            seen |= uniq[j] == ports[i];
+        if (!seen)
+            uniq[nu++] = ports[i];
+    }
     pthread_mutex_lock(&a->ctl_lock);
-    memcpy(a->ports, ports, sizeof(uint16_t) * (size_t)nports);
-    a->nports = nports;
+    memcpy(a->ports, uniq, sizeof(uint16_t) * (size_t)nu);
+    a->nports = nu;
     a->ports_changed = 1;
+    uint64_t n = ++a->ctl_asked;
     pthread_mutex_unlock(&a->ctl_lock);
     store_lock(a->st);
-    pipeline_set_ports(a->pl, ports, nports);
+    pipeline_set_ports(a->pl, uniq, nu);
     store_unlock(a->st);
-    return 0;
+    if (!a->live)
+        return 0;
+    pthread_mutex_lock(&a->ctl_lock);
+    int r = ctl_wait_applied(a, n, errbuf);
+    pthread_mutex_unlock(&a->ctl_lock);
+    return r;
 }
 
 static void load_record(void *ctx, const struct capture_rec *rec)
@@ -955,11 +1015,17 @@ static int ctl_load_pcap(void *ctx, const void *data, size_t len, char *errbuf)
         return -EINVAL;
     }
     if (a->live) {
-        /* Show the file, not live traffic mixed into it. */
+        /* Show the file, not live traffic mixed into it: capture is off
+         * before the file goes in. */
         pthread_mutex_lock(&a->ctl_lock);
         a->want_enabled = 0;
         a->clear_on_start = 1;
+        int r = ctl_wait_applied(a, ++a->ctl_asked, errbuf);
         pthread_mutex_unlock(&a->ctl_lock);
+        if (r < 0) {
+            capture_close(cap);
+            return r;
+        }
     }
     store_lock(a->st);
     pipeline_clear(a->pl);
@@ -1129,6 +1195,7 @@ int main(int argc, char **argv)
     cli.flow.idle_timeout_us = 300LL * 1000000;
     cli.flow.close_linger_us = 10LL * 1000000;
     pthread_mutex_init(&app.ctl_lock, NULL);
+    pthread_cond_init(&app.ctl_cond, NULL);
     memcpy(app.ports, cli.flow.ports, sizeof(app.ports));
     app.nports = cli.flow.nports;
 
@@ -1327,6 +1394,7 @@ out:
     store_free(st);
     capture_close(cap);
     free(app.held);
+    pthread_cond_destroy(&app.ctl_cond);
     pthread_mutex_destroy(&app.ctl_lock);
     return ret;
 }

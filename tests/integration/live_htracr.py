@@ -28,6 +28,7 @@ HTRACR = os.environ.get("HTRACR_BIN", os.path.join(REPO, "htracr"))
 STATS_RE = re.compile(r"^htracr: (\d+) packets, (\d+) bytes, (\d+) ring drops, (\d+) socket drops",
                       re.M)
 READY = "capturing on "
+UI_READY = " in a browser"  # "...: open http://ADDR:PORT/ in a browser"
 
 
 def clean_env(sudo_ids=None):
@@ -57,14 +58,20 @@ class LiveRun:
     command line (-w, --jsonl, -c ...).  The process is killed at the suite's
     cleanup if still running."""
 
-    def __init__(self, ns, iface, backend, workdir, name, extra=(), sudo_ids=None, json=True):
+    def __init__(self, ns, iface, backend, workdir, name, extra=(), sudo_ids=None, json=True,
+                 ui_port=None):
         self.name = name
         self.json_path = os.path.join(workdir, name + ".json") if json else None
         self.err_path = os.path.join(workdir, name + ".stderr")
-        self.argv = [HTRACR, "--no-ui", "-i", iface, "-p", "80"] + backend_args(backend)
+        # ui_port: serve the UI on 127.0.0.1:ui_port (in ns) instead of --no-ui
+        ui = ["--listen", "127.0.0.1:%d" % ui_port] if ui_port else ["--no-ui"]
+        self.ready = UI_READY if ui_port else READY
+        self.argv = [HTRACR] + ui + ["-i", iface, "-p", "80"] + backend_args(backend)
         if json:
             self.argv += ["--json", self.json_path]
         self.argv += list(extra)
+        if ui_port:
+            self.argv.append(str(ui_port))
         self.errf = open(self.err_path, "w+")
         self.proc = ns.popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=self.errf, env=clean_env(sudo_ids))
@@ -90,7 +97,7 @@ class LiveRun:
         exit status and stderr) when htracr exits or stays silent."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            if READY in self.stderr():
+            if self.ready in self.stderr():
                 self.ready_at = time.monotonic()
                 return
             if self.proc.poll() is not None:
@@ -98,7 +105,7 @@ class LiveRun:
                 raise RuntimeError("htracr exited %d before capturing: %s" %
                                    (self.rc, self.stderr_tail()))
             time.sleep(0.02)
-        raise RuntimeError("no '%s' line within %.0f s: %s" % (READY.strip(), timeout,
+        raise RuntimeError("no '%s' line within %.0f s: %s" % (self.ready.strip(), timeout,
                                                                self.stderr_tail()))
 
     def proc_status(self):

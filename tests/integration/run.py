@@ -53,6 +53,10 @@ Per backend:
             transaction in the JSONL (written as each connection went), so
             that count equals wrk's within one in-flight request per
             connection, less at most one exchange cut by each eviction
+  toggle    with the UI: POST /api/stop, a request at once, POST
+            /api/start, a request at once, three times: only the requests
+            made after a start are in /api/export.jsonl (each call answers
+            once its change is in force)
   flood     FLOOD_CONNS TCP connections opened and closed as fast as one
             client can (no request) beside `htracr --max-memory 1M`: each
             is a flow the table keeps for 10 s after its close, so the
@@ -98,7 +102,8 @@ BACKENDS = ["bpf", "bpf-socket", "pcap"]
 ATTACH_LINE = {"bpf": "eBPF filter on %s's tc hooks (TCX ingress and egress)",
                "bpf-socket": "eBPF filter on a packet socket, not on %s's tc hooks: "
                              "as --attach socket asks"}
-GROUPS = ["nonroot", "mixed", "count", "stopdrain", "kill", "jsonl", "wrk", "budget", "flood"]
+GROUPS = ["nonroot", "mixed", "count", "stopdrain", "kill", "jsonl", "wrk", "budget", "flood",
+          "toggle"]
 TOOLS = ["curl", "wrk", "tcpdump", "setpriv", netns.NGINX]
 COUNT = 25                     # -c
 JSONL_REQUESTS = 5             # jsonl: keep-alive requests on one connection
@@ -109,6 +114,8 @@ WRK_SUDO = (4321, 4321)        # SUDO_UID/SUDO_GID given to the wrk run
 SETTLE = 0.4
 FLOOD_CONNS = 15000
 FLOOD_OWN_KIB = 3 * 1024       # own memory under the flood at --max-memory 1M
+TOGGLE_UI_PORT = 18977         # toggle: the UI's port, in the client namespace
+TOGGLE_ROUNDS = 3
 
 
 class Results:
@@ -926,6 +933,52 @@ def group_jsonl(res, ctx):
                                              for x in final][:8]))
 
 
+def group_toggle(res, ctx):
+    """Stop and start from the API, each followed at once by a request: a
+    call's answer means the change is in force, so the request made right
+    after a stop is not recorded and the one right after a start is (they
+    took effect up to 100 ms late: the other way round)."""
+    tag = "%s: toggle" % ctx.backend
+    port = TOGGLE_UI_PORT
+    run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "toggle", json=False,
+                  ui_port=port)
+    if not start(res, ctx, tag, run):
+        return
+    base = "http://127.0.0.1:%d" % port
+    page = ctx.client.run(["curl", "-s", "--max-time", "5", base + "/"])
+    m = re.search(r'name="htracr-token" content="([0-9a-f]+)"', page.stdout)
+    if not res.truth(tag + ": the page carries the token", m is not None, page.stdout[:200]):
+        run.stop()
+        return
+
+    def api(call):
+        r = ctx.client.run(["curl", "-s", "--max-time", "10", "-X", "POST", "-H",
+                            "X-Htracr-Token: " + m.group(1), "-o", "/dev/null", "-w",
+                            "%{http_code}", base + "/api/" + call])
+        return r.stdout.strip()
+
+    codes, want = [], []
+    try:
+        for i in range(1, TOGGLE_ROUNDS + 1):
+            codes.append(api("stop"))
+            live_site.curl(ctx.client, [ctx.pair.url("/static/small.txt?stopped=%d" % i)])
+            codes.append(api("start"))
+            live_site.curl(ctx.client, [ctx.pair.url("/static/small.txt?started=%d" % i)])
+            want.append("/static/small.txt?started=%d" % i)
+    except RuntimeError as e:
+        res.fail(tag + ": curl traffic", str(e))
+        run.stop()
+        return
+    res.check(tag + ": every stop and start answered 200", ["200"] * (2 * TOGGLE_ROUNDS), codes)
+    time.sleep(SETTLE)
+    r = ctx.client.run(["curl", "-s", "--max-time", "10", base + "/api/export.jsonl"])
+    urls = [json.loads(x).get("url") for x in r.stdout.splitlines() if x.strip()]
+    res.check(tag + ": the requests made right after each start, none made right after a stop",
+              want, urls)
+    rc = run.stop()
+    res.check(tag + ": exit status after SIGINT", 0, rc, "stderr: " + run.stderr_tail())
+
+
 def run_backend(res, backend, groups):
     ctx = None
     try:
@@ -940,7 +993,8 @@ def run_backend(res, backend, groups):
         for g, fn in (("nonroot", group_nonroot), ("mixed", group_mixed),
                       ("count", group_count), ("stopdrain", group_stopdrain),
                       ("kill", group_kill), ("jsonl", group_jsonl), ("wrk", group_wrk),
-                      ("budget", group_budget), ("flood", group_flood)):
+                      ("budget", group_budget), ("flood", group_flood),
+                      ("toggle", group_toggle)):
             if g in groups:
                 t = time.monotonic()
                 try:
