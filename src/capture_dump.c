@@ -187,10 +187,11 @@ int capture_dump_write(struct capture_dump *d, const struct capture_rec *rec)
                     d->snaplen);
         h.caplen = d->snaplen;
     }
+    errno = 0;
     pcap_dump((u_char *)d->pd, &h, rec->data);
     if (ferror(d->fp)) {
-        d->err = -EIO;
-        log_msg(LOG_ERROR, "writing %s failed", d->name);
+        d->err = errno ? -errno : -EIO;
+        log_msg(LOG_ERROR, "writing '%s' failed: %s", d->name, strerror(-d->err));
     }
     return d->err;
 }
@@ -204,7 +205,7 @@ int capture_dump_flush(struct capture_dump *d)
     errno = 0;
     if (pcap_dump_flush(d->pd) != 0 || ferror(d->fp)) {
         d->err = errno ? -errno : -EIO;
-        log_msg(LOG_ERROR, "writing %s failed: %s", d->name, strerror(-d->err));
+        log_msg(LOG_ERROR, "writing '%s' failed: %s", d->name, strerror(-d->err));
     }
     return d->err;
 }

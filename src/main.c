@@ -41,7 +41,8 @@
 struct output {
     const char *path; /* NULL = not wanted; "-" = stdout */
     FILE *f;
-    char *buf; /* f's stdio buffer */
+    char *buf;    /* f's stdio buffer */
+    int reported; /* a write error was said already: close_output adds none */
 };
 
 #define OUTPUT_BUF (256 * 1024)
@@ -515,12 +516,20 @@ static int close_output(struct output *o, const char *what)
     int r = 0;
     if (!o->f)
         return 0;
-    if (fflush(o->f) != 0 || ferror(o->f))
+    /* the reason is the failing call's errno, not whatever errno held
+     * (a signal's EINTR from long before, say) */
+    errno = 0;
+    if (fflush(o->f) != 0)
+        r = errno ? -errno : -EIO;
+    else if (ferror(o->f))
         r = -EIO;
-    if (o->f != stdout && fclose(o->f) != 0)
+    errno = 0;
+    if (o->f != stdout && fclose(o->f) != 0 && r == 0)
+        r = errno ? -errno : -EIO;
+    if (r < 0 && !o->reported)
+        log_msg(LOG_ERROR, "writing %s output '%s' failed: %s", what, o->path, strerror(-r));
+    if (o->reported)
         r = -EIO;
-    if (r < 0)
-        log_msg(LOG_ERROR, "writing %s output '%s' failed: %s", what, o->path, strerror(errno));
     o->f = NULL;
     free(o->buf);
     o->buf = NULL;
@@ -1302,6 +1311,9 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* A hangup (the ssh session of a headless run ending) stops the run
+     * the same way: the outputs are written, not left empty. */
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     if (!app.live) {
@@ -1363,10 +1375,19 @@ int main(int argc, char **argv)
     server_free(app.srv);
     app.srv = NULL;
 
-    if (cli.json.f && export_json(st, cli.json.f) < 0)
+    /* An error here went unsaid (the writer's own write(2) leaves no mark
+     * on the stream for close_output to find): say it, with its reason. */
+    int wr;
+    if (cli.json.f && (wr = export_json(st, cli.json.f)) < 0) {
+        log_msg(LOG_ERROR, "writing JSON output '%s' failed: %s", cli.json.path, strerror(-wr));
+        cli.json.reported = 1;
         rc.write_error = 1;
-    if (cli.har.f && export_har(st, cli.har.f) < 0)
+    }
+    if (cli.har.f && (wr = export_har(st, cli.har.f)) < 0) {
+        log_msg(LOG_ERROR, "writing HAR output '%s' failed: %s", cli.har.path, strerror(-wr));
+        cli.har.reported = 1;
         rc.write_error = 1;
+    }
     /* A reader that stopped early (`| head`) is not an error: EPIPE is quiet. */
     if (rc.summary && export_summary(st, stdout) < 0 && errno != EPIPE) {
         log_msg(LOG_ERROR, "writing the summary to standard output failed: %s", strerror(errno));
@@ -1383,10 +1404,8 @@ out:
                 "'%s' is missing %llu packets of another link type than its first "
                 "(capture on one interface with -i to keep them all)",
                 cli.write, (unsigned long long)capture_dump_skipped(app.dump));
-    if (app.dump && capture_dump_close(app.dump) < 0) {
-        log_msg(LOG_ERROR, "writing '%s' failed", cli.write);
-        ret = 1;
-    }
+    if (app.dump && capture_dump_close(app.dump) < 0)
+        ret = 1; /* said, with its reason, where it happened */
     if (close_output(&cli.json, "JSON") < 0 || close_output(&cli.jsonl, "JSONL") < 0 ||
         close_output(&cli.har, "HAR") < 0)
         ret = 1;

@@ -416,6 +416,30 @@ if [ -z "$only" ] || [[ "terminal-escapes" == *"$only"* ]]; then
     tally $? "summary terminal-escapes" "${why#; }"
 fi
 
+# A full disk (/dev/full: every write fails with ENOSPC) under each output:
+# exit 1 and one error line with the reason, never a silent truncated file
+# (--json and --har said nothing before: their writer's own write(2) left
+# no mark on the stream).
+if [ -z "$only" ] || [[ "disk-full" == *"$only"* ]]; then
+    why=""
+    # a small output (stdio's writes) and a large one (the writer's own)
+    for f in $in/terminal-escapes.pcap $in/no-handshake-10k.pcap; do
+    for out in --json --har --jsonl -w ''; do
+        if [ -n "$out" ]; then
+            timeout 20 "$bin" -r "$f" "$out" /dev/full 2>"$tmp/err.txt" >/dev/null
+        else
+            timeout 20 "$bin" -r "$f" 2>"$tmp/err.txt" >/dev/full
+        fi
+        rc=$?
+        n=$(grep -c 'htracr: error: .*No space left on device' "$tmp/err.txt")
+        [ $rc -eq 1 ] && [ "$n" -eq 1 ] && [ "$(wc -l <"$tmp/err.txt")" -eq 1 ] ||
+            why="$why; ${f##*/} ${out:-summary}: exit $rc, stderr: $(head -c 300 "$tmp/err.txt")"
+    done
+    done
+    [ -z "$why" ]
+    tally $? "disk-full" "${why#; }"
+fi
+
 # The summary under a budget too small for the file: the connections the
 # budget evicts are printed as they go, so it lists every one (sorted, the
 # same lines as with room for all), and the eviction is warned about.

@@ -56,7 +56,8 @@ Per backend:
   toggle    with the UI: POST /api/stop, a request at once, POST
             /api/start, a request at once, three times: only the requests
             made after a start are in /api/export.jsonl (each call answers
-            once its change is in force)
+            once its change is in force); then SIGHUP: exit 0 and --json
+            written
   flood     FLOOD_CONNS TCP connections opened and closed as fast as one
             client can (no request) beside `htracr --max-memory 1M`: each
             is a flow the table keeps for 10 s after its close, so the
@@ -940,8 +941,7 @@ def group_toggle(res, ctx):
     took effect up to 100 ms late: the other way round)."""
     tag = "%s: toggle" % ctx.backend
     port = TOGGLE_UI_PORT
-    run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "toggle", json=False,
-                  ui_port=port)
+    run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "toggle", ui_port=port)
     if not start(res, ctx, tag, run):
         return
     base = "http://127.0.0.1:%d" % port
@@ -975,8 +975,16 @@ def group_toggle(res, ctx):
     urls = [json.loads(x).get("url") for x in r.stdout.splitlines() if x.strip()]
     res.check(tag + ": the requests made right after each start, none made right after a stop",
               want, urls)
-    rc = run.stop()
-    res.check(tag + ": exit status after SIGINT", 0, rc, "stderr: " + run.stderr_tail())
+    # a hangup (an ssh session ending) ends the run as SIGINT does: the
+    # outputs are written (--json was left empty, exit 129)
+    rc = run.stop(signal.SIGHUP)
+    res.check(tag + ": exit status after SIGHUP", 0, rc, "stderr: " + run.stderr_tail())
+    try:
+        got = sorted(t["url"] for txs in live_htracr.transactions(run.model()).values()
+                     for t in txs)
+    except (OSError, ValueError, KeyError) as e:
+        got = "no model: %s" % e
+    res.check(tag + ": --json written on SIGHUP, with the same transactions", sorted(want), got)
 
 
 def run_backend(res, backend, groups):
