@@ -9,7 +9,7 @@ set -euo pipefail
 
 build_pkgs=(make gcc clang pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev node-llhttp
             libcivetweb-dev libpcap-dev)
-test_pkgs=(python3 nginx curl wrk tshark tcpdump tcpreplay tcptrace iproute2 time
+test_pkgs=(python3 nginx curl wrk tshark tcpdump tcpreplay tcptrace iproute2 libcap2-bin time
            libclang-rt-14-dev hyperfine chromium clang-format)
 
 want=("${build_pkgs[@]}")

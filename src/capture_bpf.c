@@ -107,8 +107,8 @@ struct ring {
 };
 
 static const char privilege_hint[] =
-    "operation not permitted (run with sudo, or setcap cap_bpf,cap_net_raw,cap_net_admin+ep on "
-    "the binary)";
+    "operation not permitted (run with sudo, or setcap "
+    "cap_bpf,cap_perfmon,cap_net_raw,cap_net_admin+ep on the binary)";
 
 struct bpf_cap {
     struct capture cap; /* first: close() frees the whole struct */

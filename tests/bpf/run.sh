@@ -70,7 +70,7 @@ echo "== live"
 if command -v setpriv >/dev/null; then
     setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
         "$BIN" --live lo /dev/null true >"$tmp/unpriv.out" 2>&1
-    if grep -q 'cannot load the eBPF filter: operation not permitted (run with sudo, or setcap cap_bpf,cap_net_raw,cap_net_admin+ep on the binary)' "$tmp/unpriv.out"; then
+    if grep -q 'cannot load the eBPF filter: operation not permitted (run with sudo, or setcap cap_bpf,cap_perfmon,cap_net_raw,cap_net_admin+ep on the binary)' "$tmp/unpriv.out"; then
         echo "ok   live: unprivileged open fails with the sudo / setcap hint"
         pass=$((pass + 1))
     else

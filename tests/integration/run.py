@@ -105,7 +105,7 @@ ATTACH_LINE = {"bpf": "eBPF filter on %s's tc hooks (TCX ingress and egress)",
                              "as --attach socket asks"}
 GROUPS = ["nonroot", "mixed", "count", "stopdrain", "kill", "jsonl", "wrk", "budget", "flood",
           "toggle"]
-TOOLS = ["curl", "wrk", "tcpdump", "setpriv", netns.NGINX]
+TOOLS = ["curl", "wrk", "tcpdump", "setpriv", "setcap", netns.NGINX]
 COUNT = 25                     # -c
 JSONL_REQUESTS = 5             # jsonl: keep-alive requests on one connection
 WRK_SUDO = (4321, 4321)        # SUDO_UID/SUDO_GID given to the wrk run
@@ -237,6 +237,35 @@ def group_nonroot(res, ctx):
     low = err.lower()
     res.truth(tag + ": the error names sudo and setcap", "sudo" in low and "setcap" in low,
               "stderr: %r" % err[-400:])
+    # The advice must work: a copy of the binary given exactly the
+    # capabilities the error names captures as nobody (the README's set
+    # once lacked cap_perfmon, without which the verifier refuses the filter).
+    m = re.search(r"setcap (\S+)\+ep", err)
+    if not m:
+        res.fail(tag + ": the capabilities the error names let nobody capture",
+                 "no 'setcap CAPS+ep' in: %r" % err[-400:])
+        return
+    d = os.path.join(ctx.tmp, "setcap")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(ctx.tmp, 0o755)
+    os.chmod(d, 0o755)
+    exe = os.path.join(d, "htracr")
+    shutil.copy(live_htracr.HTRACR, exe)
+    os.chmod(exe, 0o755)
+    sc = subprocess.run(["setcap", m.group(1) + "+ep", exe], capture_output=True, text=True)
+    if sc.returncode != 0:
+        res.fail(tag + ": the capabilities the error names let nobody capture",
+                 "setcap %s: %s" % (m.group(1), sc.stderr.strip()))
+        return
+    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", exe, "--no-ui",
+            "-i", ctx.pair.client_if, "-G", "1"] + live_htracr.backend_args(ctx.backend)
+    r = ctx.client.run(argv, timeout=20, env=live_htracr.clean_env())
+    err = (r.stderr or "").strip()
+    res.truth("%s: nobody with setcap %s captures (exit 0, capturing on %s)"
+              % (tag, m.group(1), ctx.pair.client_if),
+              r.returncode == 0 and live_htracr.READY in err and
+              (ctx.backend == "pcap" or "libpcap" not in err.lower()),
+              "exit %d; stderr: %s" % (r.returncode, err[-400:]))
 
 
 # --------------------------------------------------------------------------
