@@ -1213,9 +1213,8 @@ int main(int argc, char **argv)
     /* Bodies are kept for what shows them: the UI, the HAR (content.text)
      * and the JSON (body_kept). JSONL and the summary carry none: unless
      * asked, they are neither decoded nor kept, which saves their memory and
-     * the CPU that reads them. With -w the limit stays: live, the body skip
-     * leaves out of the capture, and so of the pcap, what is past it. */
-    if (!ui && !cli.json.path && !cli.har.path && !cli.write && !cli.body_limit_given)
+     * the CPU that reads them. */
+    if (!ui && !cli.json.path && !cli.har.path && !cli.body_limit_given)
         cli.body_limit = 0;
     if (cli.body_limit)
         log_msg(LOG_DEBUG, "bodies: up to %zu bytes of each kept", cli.body_limit);
@@ -1234,8 +1233,13 @@ int main(int argc, char **argv)
         .on_evict = rc.summary ? on_evict : NULL,
         .ctx = &rc,
     };
-    if (!cli.read)
+    /* Live, body bytes past what is kept are left in the kernel (body
+     * skip), but not with -w: a pcap is written to be read by other tools,
+     * which want every packet whole (up to -s), as tcpdump -w gives it. */
+    if (!cli.read && !cli.write)
         so.on_skip = on_skip;
+    else if (!cli.read)
+        log_msg(LOG_DEBUG, "no body skip: -w writes every packet whole");
 
     if (app.live) {
         struct capture_live_opts lo = {

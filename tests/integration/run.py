@@ -58,6 +58,9 @@ Per backend:
             made after a start are in /api/export.jsonl (each call answers
             once its change is in force); then SIGHUP: exit 0 and --json
             written
+  wfull     -w with --body-limit 0 and a 200 KiB body (past the 64 KiB
+            that body skip needs): no payload skipped, every pcap record
+            whole
   flood     FLOOD_CONNS TCP connections opened and closed as fast as one
             client can (no request) beside `htracr --max-memory 1M`: each
             is a flow the table keeps for 10 s after its close, so the
@@ -104,7 +107,7 @@ ATTACH_LINE = {"bpf": "eBPF filter on %s's tc hooks (TCX ingress and egress)",
                "bpf-socket": "eBPF filter on a packet socket, not on %s's tc hooks: "
                              "as --attach socket asks"}
 GROUPS = ["nonroot", "mixed", "count", "stopdrain", "kill", "jsonl", "wrk", "budget", "flood",
-          "toggle"]
+          "toggle", "wfull"]
 TOOLS = ["curl", "wrk", "tcpdump", "setpriv", "setcap", netns.NGINX]
 COUNT = 25                     # -c
 JSONL_REQUESTS = 5             # jsonl: keep-alive requests on one connection
@@ -963,6 +966,52 @@ def group_jsonl(res, ctx):
                                              for x in final][:8]))
 
 
+def pcap_short_records(path):
+    """(records, records whose captured length is short of the wire's) of
+    a classic pcap file (either byte order, µs or ns)."""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = data[:4]
+    order = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    off, n, short = 24, 0, 0
+    while off + 16 <= len(data):
+        _, _, incl, orig = struct.unpack(order + "IIII", data[off:off + 16])
+        n += 1
+        short += incl < orig
+        off += 16 + incl
+    return n, short
+
+
+def group_wfull(res, ctx):
+    """-w keeps every packet whole: with --body-limit 0 a body past 64 KiB
+    would be skipped in the kernel (only its segments' headers copied), and
+    the pcap had those packets cut short, unreadable as HTTP by tshark."""
+    tag = "%s: wfull" % ctx.backend
+    pcap = os.path.join(ctx.tmp, "wfull.pcap")
+    run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "wfull",
+                  extra=["-w", pcap, "--body-limit", "0"])
+    if not start(res, ctx, tag, run):
+        return
+    try:
+        rows = live_site.curl(ctx.client, [ctx.pair.url("/static/big.bin")])
+    except RuntimeError as e:
+        res.fail(tag + ": curl traffic", str(e))
+        run.stop()
+        return
+    time.sleep(SETTLE)
+    rc = run.stop()
+    res.check(tag + ": exit status after SIGINT", 0, rc, "stderr: " + run.stderr_tail())
+    res.check(tag + ": the client got the whole body", live_site.BIG_SIZE, rows[0].size)
+    conns = run.model().get("connections", [])
+    res.check(tag + ": no payload skipped in the kernel (connections' skipped_bytes_*)", 0,
+              sum(c["stats"]["skipped_bytes_c2s"] + c["stats"]["skipped_bytes_s2c"]
+                  for c in conns))
+    n, short = pcap_short_records(pcap)
+    res.truth("%s: every packet of the pcap whole (%d records)" % (tag, n), n > 0 and short == 0,
+              "%d of %d records shorter than the packet" % (short, n))
+
+
 def group_toggle(res, ctx):
     """Stop and start from the API, each followed at once by a request: a
     call's answer means the change is in force, so the request made right
@@ -1031,7 +1080,7 @@ def run_backend(res, backend, groups):
                       ("count", group_count), ("stopdrain", group_stopdrain),
                       ("kill", group_kill), ("jsonl", group_jsonl), ("wrk", group_wrk),
                       ("budget", group_budget), ("flood", group_flood),
-                      ("toggle", group_toggle)):
+                      ("toggle", group_toggle), ("wfull", group_wfull)):
             if g in groups:
                 t = time.monotonic()
                 try:
