@@ -52,6 +52,7 @@ struct cli {
     const char *iface;
     const char *write;
     const char *listen_addr;
+    char listen_buf[96]; /* --listen's value, cut apart (argv stays as given) */
     const char *web_root;
     int listen_port;
     enum capture_backend backend;
@@ -242,9 +243,12 @@ static int parse_choice(const char *opt, const char *arg, const struct choice *t
     return -1;
 }
 
-static int parse_listen(struct cli *cli, char *arg)
+static int parse_listen(struct cli *cli, const char *given)
 {
-    char *port = NULL;
+    char *port = NULL, *arg = cli->listen_buf;
+    if (strlen(given) >= sizeof(cli->listen_buf))
+        return -EINVAL;
+    snprintf(cli->listen_buf, sizeof(cli->listen_buf), "%s", given);
     if (arg[0] == '[') {
         char *end = strchr(arg, ']');
         if (!end)

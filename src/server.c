@@ -33,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1328,6 +1329,23 @@ static int make_token(char out[33])
     return 0;
 }
 
+/* Why the listening socket cannot be had: civetweb says only "Failed to
+ * setup server ports". Bind a socket of our own the way it does (with
+ * SO_REUSEADDR) and give its errno, 0 if that one works. */
+static int bind_probe(struct in_addr a4, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, err = 0;
+    if (fd < 0)
+        return errno;
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = a4};
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
+        err = errno;
+    close(fd);
+    return err;
+}
+
 struct server *server_new(const struct server_opts *o, struct store *st,
                           const struct server_ctl *ctl, char errbuf[SERVER_ERRBUF])
 {
@@ -1440,11 +1458,30 @@ struct server *server_new(const struct server_opts *o, struct store *st,
     snprintf(srv->url, sizeof(srv->url), "http://%s:%d/", srv->addr, srv->port);
     srv->mg = mg_start2(&init, &mgerr);
     if (!srv->mg) {
-        snprintf(errbuf, SERVER_ERRBUF,
-                 "cannot serve on %s: %s (is another program using the "
-                 "port? choose another one)",
-                 ports, mgtext[0] ? mgtext : "civetweb failed");
-        err = EADDRINUSE;
+        err = bind_probe(a4, o->port);
+        if (err == EACCES)
+            snprintf(errbuf, SERVER_ERRBUF,
+                     "cannot serve on %s: ports below 1024 need root, and htracr gives "
+                     "root up before it serves anything: choose a port from 1024 up "
+                     "(the default is 8000)",
+                     ports);
+        else if (err == EADDRNOTAVAIL)
+            snprintf(errbuf, SERVER_ERRBUF,
+                     "cannot serve on %s: %s is not an address of this host (`ip addr` "
+                     "lists them; the default is 127.0.0.1)",
+                     ports, srv->addr);
+        else if (err == EADDRINUSE)
+            snprintf(errbuf, SERVER_ERRBUF,
+                     "cannot serve on %s: another program listens there (`ss -ltnp` "
+                     "says which): choose another port",
+                     ports);
+        else
+            snprintf(errbuf, SERVER_ERRBUF, "cannot serve on %s: %s", ports,
+                     err         ? strerror(err)
+                     : mgtext[0] ? mgtext
+                                 : "civetweb failed");
+        if (!err)
+            err = EIO;
         goto fail;
     }
     if (srv->port == 0) {

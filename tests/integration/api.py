@@ -644,6 +644,38 @@ def check_live_feed(res, drv, token):
               "%s; %d frames, %d with stats" % (line, len(frames), len(stats)))
 
 
+def check_listen_errors(res, pcap):
+    """Where the UI cannot listen, htracr says why (civetweb says only
+    "Failed to setup server ports", which was passed on as "is another
+    program using the port?" for every cause)."""
+    exe = os.path.join(REPO, "htracr")
+    if not os.access(exe, os.X_OK):
+        res.skip("listen errors", "no ./htracr")
+        return
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    busy = holder.getsockname()[1]
+    cases = [("a port another program listens on", ["--listen", "127.0.0.1:%d" % busy],
+              "another program listens there")]
+    if os.geteuid() == 0:
+        # root gives root up before serving (to nobody here): port 80 is out of reach
+        cases.append(("a port below 1024", ["--listen", "127.0.0.1:80"],
+                      "ports below 1024 need root"))
+    cases.append(("an address this host does not have", ["--listen", "192.0.2.1:8000"],
+                  "192.0.2.1 is not an address of this host"))
+    try:
+        for what, args, want in cases:
+            r = subprocess.run([exe, "-r", pcap] + args, stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=20)
+            err = r.stderr.strip()
+            res.check("listen on %s: exit 1 and the reason (%s)" % (what, want),
+                      r.returncode == 1 and want in err,
+                      "exit %d; stderr: %s" % (r.returncode, err[-400:]))
+    finally:
+        holder.close()
+
+
 def check_embedded(res, exe, pcap):
     web = os.path.join(REPO, "web")
     drv = Driver(exe, pcap, live=True)
@@ -732,6 +764,7 @@ def main():
         res.check("driver exits 0 on SIGTERM", rc == 0,
                   "exit %s; stderr: %s" % (rc, drv.stderr[-1500:]))
         check_embedded(res, exe, MANY)
+        check_listen_errors(res, MANY)
     except RuntimeError as e:
         res.fail("api", str(e))
     finally:
