@@ -559,8 +559,16 @@ static void on_evict(void *ctx, struct store *st, struct store_conn *c)
 static void on_finish(void *ctx, struct store *st, struct store_conn *c)
 {
     struct run_ctx *rc = ctx;
-    if (rc->cli->jsonl.f && export_jsonl_conn(st, c, rc->cli->jsonl.f) < 0)
+    int r;
+    if (rc->cli->jsonl.f && (r = export_jsonl_conn(st, c, rc->cli->jsonl.f)) < 0) {
+        /* said once, when it happens (a full line's write(2) leaves no
+         * mark on the stream for close_output to find) */
+        if (!rc->cli->jsonl.reported)
+            log_msg(LOG_ERROR, "writing JSONL output '%s' failed: %s", rc->cli->jsonl.path,
+                    strerror(-r));
+        rc->cli->jsonl.reported = 1;
         rc->write_error = 1;
+    }
 }
 
 /*
@@ -860,6 +868,13 @@ static int live_loop(struct app *a)
             ret = -1;
             break;
         }
+        /* A headless run is for its outputs: one that cannot be written
+         * (a full disk, `| head` gone) ends it, as tcpdump -w does. With
+         * the UI the page is the output: capture goes on. */
+        if (a->rc->write_error && !a->srv) {
+            log_msg(LOG_ERROR, "stopping the capture: an output cannot be written");
+            break;
+        }
         if (a->cli->count && a->records >= a->cli->count)
             break;
         int64_t now = wall_us();
@@ -871,13 +886,17 @@ static int live_loop(struct app *a)
             pipeline_tick(a->pl, now);
             refresh_stats_locked(a);
             drop_lock(a);
-            if (a->dump)
-                capture_dump_flush(a->dump);
+            if (a->dump && capture_dump_flush(a->dump) < 0)
+                a->rc->write_error = 1; /* said by the dump */
             /* JSONL is the mode left running: each line in the file within
              * a second, not when 256 KiB of them have filled the buffer (or
              * at exit, or never after a SIGKILL). */
-            if (a->cli->jsonl.f && fflush(a->cli->jsonl.f) != 0 && !a->rc->write_error) {
-                log_msg(LOG_ERROR, "writing JSONL failed: %s", strerror(errno));
+            errno = 0;
+            if (a->cli->jsonl.f && fflush(a->cli->jsonl.f) != 0) {
+                if (!a->cli->jsonl.reported)
+                    log_msg(LOG_ERROR, "writing JSONL output '%s' failed: %s", a->cli->jsonl.path,
+                            strerror(errno ? errno : EIO));
+                a->cli->jsonl.reported = 1;
                 a->rc->write_error = 1;
             }
             if (a->srv)

@@ -61,6 +61,8 @@ Per backend:
   wfull     -w with --body-limit 0 and a 200 KiB body (past the 64 KiB
             that body skip needs): no payload skipped, every pcap record
             whole
+  outgone   --jsonl - into a pipe whose reader leaves after one line:
+            htracr ends by itself with exit 1 and says why
   flood     FLOOD_CONNS TCP connections opened and closed as fast as one
             client can (no request) beside `htracr --max-memory 1M`: each
             is a flow the table keeps for 10 s after its close, so the
@@ -107,7 +109,7 @@ ATTACH_LINE = {"bpf": "eBPF filter on %s's tc hooks (TCX ingress and egress)",
                "bpf-socket": "eBPF filter on a packet socket, not on %s's tc hooks: "
                              "as --attach socket asks"}
 GROUPS = ["nonroot", "mixed", "count", "stopdrain", "kill", "jsonl", "wrk", "budget", "flood",
-          "toggle", "wfull"]
+          "toggle", "wfull", "outgone"]
 TOOLS = ["curl", "wrk", "tcpdump", "setpriv", "setcap", netns.NGINX]
 COUNT = 25                     # -c
 JSONL_REQUESTS = 5             # jsonl: keep-alive requests on one connection
@@ -1012,6 +1014,39 @@ def group_wfull(res, ctx):
               "%d of %d records shorter than the packet" % (short, n))
 
 
+def group_outgone(res, ctx):
+    """`htracr --no-ui --jsonl - | head -1`: once the reader is gone the
+    run ends, saying why, rather than capture on for ever into a broken
+    pipe (tcpdump -w - does the same)."""
+    tag = "%s: outgone" % ctx.backend
+    argv = [live_htracr.HTRACR, "--no-ui", "-i", ctx.pair.client_if, "-p", "80", "--jsonl",
+            "-"] + live_htracr.backend_args(ctx.backend)
+    p = ctx.client.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=live_htracr.clean_env())
+    try:
+        time.sleep(1.0)
+        live_site.curl(ctx.client, [ctx.pair.url("/static/small.txt?a")])
+        first = p.stdout.readline()   # the line arrives within a second (flush)
+        p.stdout.close()              # the reader is gone
+        live_site.curl(ctx.client, [ctx.pair.url("/static/small.txt?b")])
+        time.sleep(1.2)               # the next flush meets the closed pipe
+        live_site.curl(ctx.client, [ctx.pair.url("/static/small.txt?c")])
+        try:
+            rc = p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            rc = None
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = p.stderr.read().decode(errors="replace")
+    res.truth(tag + ": the first line reached the reader", b'"url":"/static/small.txt?a"' in first,
+              repr(first[:200]))
+    res.truth(tag + ": htracr ends by itself, exit 1, saying the output cannot be written",
+              rc == 1 and "stopping the capture: an output cannot be written" in err,
+              "exit %s; stderr: %s" % (rc, err[-400:]))
+
+
 def group_toggle(res, ctx):
     """Stop and start from the API, each followed at once by a request: a
     call's answer means the change is in force, so the request made right
@@ -1080,7 +1115,8 @@ def run_backend(res, backend, groups):
                       ("count", group_count), ("stopdrain", group_stopdrain),
                       ("kill", group_kill), ("jsonl", group_jsonl), ("wrk", group_wrk),
                       ("budget", group_budget), ("flood", group_flood),
-                      ("toggle", group_toggle), ("wfull", group_wfull)):
+                      ("toggle", group_toggle), ("wfull", group_wfull),
+                      ("outgone", group_outgone)):
             if g in groups:
                 t = time.monotonic()
                 try:
