@@ -112,6 +112,12 @@ static const char privilege_hint[] =
 
 struct bpf_cap {
     struct capture cap; /* first: close() frees the whole struct */
+    /* -i: the interface, checked about once a second while reading: once
+     * deleted (or moved to another namespace) the filter sees nothing more,
+     * which must be said rather than read as quiet (libpcap says it too) */
+    char iface[IF_NAMESIZE];
+    unsigned int ifindex;
+    int64_t iface_checked_ns;
     struct htracr_bpf *skel;
     struct ring ring;
     int sock;     /* the packet socket, or -1 when the filter runs at tc */
@@ -297,6 +303,19 @@ static int bpf_dispatch(struct capture *cap, int max, int timeout_ms, capture_cb
     b->full = 0;
     b->intr = 0;
     clock_sync(b);
+    if (b->ifindex) {
+        int64_t now = clock_ns(CLOCK_MONOTONIC);
+        if (now - b->iface_checked_ns >= 1000000000) {
+            b->iface_checked_ns = now;
+            if (if_nametoindex(b->iface) != b->ifindex) {
+                snprintf(errbuf, CAPTURE_ERRBUF,
+                         "the interface %s disappeared (deleted, or moved to another network "
+                         "namespace): nothing more can be captured on it",
+                         b->iface);
+                return -ENODEV;
+            }
+        }
+    }
     if (timeout_ms > 0)
         deadline = clock_ns(CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000000;
     for (;;) {
@@ -868,6 +887,11 @@ attached:
     if (ioctl_fd >= 0 && ioctl_fd != b->sock)
         close(ioctl_fd);
     snprintf(b->cap.desc, sizeof(b->cap.desc), "bpf:%.64s", iface ? iface : "any");
+    if (iface) {
+        snprintf(b->iface, sizeof(b->iface), "%s", iface);
+        b->ifindex = ifindex;
+        b->iface_checked_ns = clock_ns(CLOCK_MONOTONIC);
+    }
     b->cap.attach = want_tc ? "tc" : "socket";
     clock_sync(b);
     if (want_tc)

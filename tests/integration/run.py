@@ -63,6 +63,8 @@ Per backend:
             whole
   outgone   --jsonl - into a pipe whose reader leaves after one line:
             htracr ends by itself with exit 1 and says why
+  ifgone    the interface deleted while htracr captures on it: it ends,
+            exit 1, saying the interface disappeared
   flood     FLOOD_CONNS TCP connections opened and closed as fast as one
             client can (no request) beside `htracr --max-memory 1M`: each
             is a flow the table keeps for 10 s after its close, so the
@@ -109,7 +111,7 @@ ATTACH_LINE = {"bpf": "eBPF filter on %s's tc hooks (TCX ingress and egress)",
                "bpf-socket": "eBPF filter on a packet socket, not on %s's tc hooks: "
                              "as --attach socket asks"}
 GROUPS = ["nonroot", "mixed", "count", "stopdrain", "kill", "jsonl", "wrk", "budget", "flood",
-          "toggle", "wfull", "outgone"]
+          "toggle", "wfull", "outgone", "ifgone"]
 TOOLS = ["curl", "wrk", "tcpdump", "setpriv", "setcap", netns.NGINX]
 COUNT = 25                     # -c
 JSONL_REQUESTS = 5             # jsonl: keep-alive requests on one connection
@@ -1047,6 +1049,39 @@ def group_outgone(res, ctx):
               "exit %s; stderr: %s" % (rc, err[-400:]))
 
 
+def group_ifgone(res, ctx):
+    """The interface deleted under a running capture: htracr says so and
+    exits 1 (the eBPF backend went on silently, capturing nothing; libpcap
+    always said it).  A veth of the test's own, so the pair stays."""
+    tag = "%s: ifgone" % ctx.backend
+    ns = ctx.client
+    ns.run_checked(["ip", "link", "add", "gone0", "type", "veth", "peer", "name", "gone1"])
+    ns.run_checked(["ip", "link", "set", "gone0", "up"])
+    ns.run_checked(["ip", "link", "set", "gone1", "up"])
+    argv = [live_htracr.HTRACR, "--no-ui", "-i", "gone0", "-p", "80", "-G", "20"] + \
+        live_htracr.backend_args(ctx.backend)
+    p = ns.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.PIPE, env=live_htracr.clean_env())
+    try:
+        time.sleep(1.0)
+        ns.run(["ip", "link", "del", "gone0"])
+        t = time.monotonic()
+        try:
+            rc = p.wait(timeout=6)
+        except subprocess.TimeoutExpired:
+            rc = None
+        took = time.monotonic() - t
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        ns.run(["ip", "link", "del", "gone0"])
+    err = p.stderr.read().decode(errors="replace")
+    res.truth(tag + ": htracr ends within 6 s of the interface's deletion, exit 1, saying it "
+              "disappeared", rc == 1 and "disappeared" in err.lower(),
+              "exit %s after %.1f s; stderr: %s" % (rc, took, err[-400:]))
+
+
 def group_toggle(res, ctx):
     """Stop and start from the API, each followed at once by a request: a
     call's answer means the change is in force, so the request made right
@@ -1116,7 +1151,7 @@ def run_backend(res, backend, groups):
                       ("kill", group_kill), ("jsonl", group_jsonl), ("wrk", group_wrk),
                       ("budget", group_budget), ("flood", group_flood),
                       ("toggle", group_toggle), ("wfull", group_wfull),
-                      ("outgone", group_outgone)):
+                      ("outgone", group_outgone), ("ifgone", group_ifgone)):
             if g in groups:
                 t = time.monotonic()
                 try:
