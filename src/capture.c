@@ -105,7 +105,9 @@ struct capture *capture_open_live(enum capture_backend b, const struct capture_l
     if (b == CAPTURE_PCAP)
         return capture_pcap_open(o, errbuf);
     cap = capture_bpf_open(o, errbuf);
-    if (cap || b == CAPTURE_BPF)
+    /* a missing interface is missing for libpcap too: no fallback, whose
+     * warning would blame eBPF before libpcap's own error */
+    if (cap || b == CAPTURE_BPF || errno == ENODEV)
         return cap;
     log_msg(LOG_WARN, "eBPF capture unavailable (%s): using libpcap", errbuf);
     errbuf[0] = '\0';

@@ -145,7 +145,10 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
     char line[512];
     size_t n;
 
-    (void)level; /* all of libbpf's messages are debug output for us (-v) */
+    /* all of libbpf's messages are debug output for us, and so many
+     * (529 lines loading the filter) that they need -vv */
+    if (level == LIBBPF_DEBUG && log_verbosity() < 2)
+        return 0;
     vsnprintf(line, sizeof(line), fmt, ap);
     n = strlen(line);
     while (n && line[n - 1] == '\n')
@@ -884,6 +887,16 @@ attached:
     }
     ioctl_fd = b->sock >= 0 ? b->sock : socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     b->cap.linktype = capture_linktype_of(ioctl_fd, iface);
+    if (iface && ioctl_fd >= 0) {
+        /* down, it passes no packet: say so, or the quiet reads as no traffic
+         * (libpcap refuses a down interface; here it may come up later) */
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof(ifr));
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", iface);
+        if (ioctl(ioctl_fd, SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_UP))
+            log_msg(LOG_WARN, "%s is down: nothing is captured until it is up (ip link set %s up)",
+                    iface, iface);
+    }
     if (ioctl_fd >= 0 && ioctl_fd != b->sock)
         close(ioctl_fd);
     snprintf(b->cap.desc, sizeof(b->cap.desc), "bpf:%.64s", iface ? iface : "any");

@@ -8,6 +8,17 @@
 #include "htracr/log.h"
 
 static enum log_level threshold = LOG_INFO;
+static int verbosity;
+
+void log_set_verbosity(int v)
+{
+    verbosity = v;
+}
+
+int log_verbosity(void)
+{
+    return verbosity;
+}
 
 void log_set_level(enum log_level level)
 {

@@ -108,7 +108,7 @@ static void usage(FILE *f)
                "      --max-memory SIZE  memory budget for the model (default 256M)\n"
                "      --body-limit SIZE  decoded body bytes kept per message (default 1M\n"
                "                         with the UI, --json, --har or -w; else 0)\n"
-               "  -v, --verbose          more messages (repeat for debug)\n"
+               "  -v, --verbose          debug messages (-vv: libbpf's too)\n"
                "  -q, --quiet            errors only\n"
                "      --version          print the version\n"
                "  -h, --help             this text\n"
@@ -278,6 +278,14 @@ static int parse_listen(struct cli *cli, const char *given)
     return 0;
 }
 
+/* A path that exists and is not a regular file: a device (/dev/null), a
+ * pipe; two outputs may share it. */
+static int not_a_file(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
+}
+
 static int parse_args(struct cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -395,7 +403,16 @@ static int parse_args(struct cli *cli, int argc, char **argv)
                 return -EINVAL;
             }
             break;
-        case 'i': cli->iface = optarg; break;
+        case 'i':
+            if (cli->iface) {
+                log_msg(LOG_ERROR,
+                        "interface given twice ('%s' and '%s'): htracr captures on one, "
+                        "or on all when -i is left out",
+                        cli->iface, optarg);
+                return -EINVAL;
+            }
+            cli->iface = optarg;
+            break;
         case 'p':
             if (add_ports(cli, optarg) < 0)
                 return -EINVAL;
@@ -443,6 +460,7 @@ static int parse_args(struct cli *cli, int argc, char **argv)
         }
     }
     log_set_level(quiet ? LOG_ERROR : verbose ? LOG_DEBUG : LOG_INFO);
+    log_set_verbosity(quiet ? 0 : verbose);
     /* The original's positional form: [listen-port] [iface]. */
     if (optind < argc) {
         uint16_t port;
@@ -483,6 +501,18 @@ static int parse_args(struct cli *cli, int argc, char **argv)
         log_msg(LOG_ERROR, "only one of --json, --jsonl, --har can write to standard output");
         return -EINVAL;
     }
+    /* Two outputs into one file: the second would write over the first
+     * (a device, /dev/null say, or a pipe takes both). */
+    const char *files[] = {cli->json.path, cli->jsonl.path, cli->har.path, cli->write, cli->read};
+    const char *names[] = {"--json", "--jsonl", "--har", "-w", "-r"};
+    for (int i = 0; i < 5; i++)
+        for (int j = i + 1; j < 5; j++)
+            if (files[i] && files[j] && strcmp(files[i], "-") != 0 &&
+                strcmp(files[i], files[j]) == 0 && !not_a_file(files[i])) {
+                log_msg(LOG_ERROR, "%s and %s name the same file '%s': give each its own", names[i],
+                        names[j], files[i]);
+                return -EINVAL;
+            }
     if (!cli->ports_explicit) {
         cli->flow.ports[0] = 80;
         cli->flow.nports = 1;
@@ -1167,9 +1197,10 @@ static void report_end(struct app *a, struct capture *cap)
     if (a->live && (cst.dropped || cst.ring_drops || cst.socket_drops))
         log_msg(LOG_WARN,
                 "%llu packets were dropped before htracr saw them (%llu ring, %llu "
-                "socket)",
+                "socket): a larger --buffer (now %zuK) rides out longer bursts",
                 (unsigned long long)cst.dropped, (unsigned long long)cst.ring_drops,
-                (unsigned long long)cst.socket_drops);
+                (unsigned long long)cst.socket_drops,
+                (a->cli->buffer_bytes ? a->cli->buffer_bytes : (size_t)32 << 20) >> 10);
 }
 
 /* Make the output files belong to the user privileges go to. */

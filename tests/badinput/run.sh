@@ -371,11 +371,18 @@ if [ -z "$only" ] || [[ "option" == *"$only"* ]]; then
     opt_case attach "bad --attach 'nowhere': give tc, socket or auto" --attach nowhere -r /dev/null
     opt_case backend "bad --backend 'nope': give bpf, pcap or auto" --backend nope -r /dev/null
     opt_case attach-tc-all "--attach tc needs one interface (-i IFACE)" --attach tc --no-ui
+    opt_case iface-twice "interface given twice ('lo' and 'eth0')" -i lo -i eth0 --no-ui
+    opt_case same-file "--json and --har name the same file '$tmp/o'" -r /dev/null \
+        --json "$tmp/o" --har "$tmp/o"
+    opt_case write-over-read "-w and -r name the same file '$tmp/r.pcap'" -r "$tmp/r.pcap" \
+        -w "$tmp/r.pcap"
+    opt_case port-list "bad -p '80,': give ports 1-65535 separated by commas" -p 80, -r /dev/null
+    opt_case listen-empty-port "bad --listen '127.0.0.1:'" --listen 127.0.0.1: -r /dev/null
 fi
 
-# Which outputs keep bodies: the UI, --json and --har; -w too (live, the body
-# skip would cut the pcap short at the limit); the summary and --jsonl alone
-# keep none unless --body-limit is given (nothing shows them).
+# Which outputs keep bodies: the UI, --json and --har; the summary, --jsonl
+# and -w keep none unless --body-limit is given (nothing shows them; -w
+# writes every packet whole all the same: with it there is no body skip).
 body_case() { # name expected-text args...
     local name=$1 want=$2 out
     shift 2
@@ -386,9 +393,9 @@ body_case() { # name expected-text args...
 if [ -z "$only" ] || [[ "bodies" == *"$only"* ]]; then
     f=$in/open-3k-bodies.pcap
     body_case summary "none kept (no output shows them" -r "$f"
-    body_case write "up to 1048576 bytes" -r "$f" -w "$tmp/bodies.pcap"
+    body_case write "none kept (no output shows them" -r "$f" -w "$tmp/bodies.pcap"
     body_case jsonl "none kept (no output shows them" -r "$f" --jsonl /dev/null
-    body_case jsonl-write "up to 1048576 bytes" -r "$f" --jsonl /dev/null -w "$tmp/bodies.pcap"
+    body_case jsonl-write "none kept (no output shows them" -r "$f" --jsonl /dev/null -w "$tmp/bodies.pcap"
     body_case json "up to 1048576 bytes" -r "$f" --json /dev/null
     body_case har "up to 1048576 bytes" -r "$f" --har /dev/null --jsonl /dev/null
     body_case given "up to 4096 bytes" -r "$f" --body-limit 4K
