@@ -1067,7 +1067,7 @@ static void load_record(void *ctx, const struct capture_rec *rec)
     pipeline_record(ctx, rec);
 }
 
-static int ctl_load_pcap(void *ctx, const void *data, size_t len, char *errbuf)
+static int ctl_load_pcap(void *ctx, const void *data, size_t len, const char *name, char *errbuf)
 {
     struct app *a = ctx;
     char cerr[CAPTURE_ERRBUF];
@@ -1096,7 +1096,10 @@ static int ctl_load_pcap(void *ctx, const void *data, size_t len, char *errbuf)
         ;
     pipeline_finish(a->pl);
     char src[64];
-    snprintf(src, sizeof(src), "upload:%zu bytes", len);
+    if (name)
+        snprintf(src, sizeof(src), "upload:%.48s", name);
+    else
+        snprintf(src, sizeof(src), "upload:%zu bytes", len);
     store_set_source(a->st, src);
     store_unlock(a->st);
     capture_close(cap);

@@ -741,7 +741,15 @@ static int api_upload(struct req *rq)
         free(data);
         return send_error(rq, 400, "empty upload: send a pcap or pcapng file as the body");
     }
-    r = srv->ctl.load_pcap(srv->ctl.ctx, data, len, errbuf);
+    /* ?name=: the file's name, for the source line and download names;
+     * kept to printable ASCII without '/', or dropped */
+    char name[128];
+    const char *q = rq->ri->query_string;
+    int nn = q ? mg_get_var(q, strlen(q), "name", name, sizeof(name)) : -1;
+    for (int i = 0; i < nn; i++)
+        if ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] > 0x7e || name[i] == '/')
+            nn = 0;
+    r = srv->ctl.load_pcap(srv->ctl.ctx, data, len, nn > 0 ? name : NULL, errbuf);
     free(data);
     if (r < 0)
         return send_ctl_error(rq, r, "loading the file", errbuf);

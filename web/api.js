@@ -86,7 +86,7 @@ export class Api {
   replay(msg) { return this.post(`/api/replay?msg=${msg}`); }
 
   upload(file) {
-    return this.post('/api/upload', file, 'application/octet-stream');
+    return this.post(`/api/upload?name=${encodeURIComponent(file.name || '')}`, file, 'application/octet-stream');
   }
 
   bodyUrl(msg) { return `${this.base}/api/body?msg=${msg}`; }

@@ -69,6 +69,8 @@ const timeline = new Timeline({
 
 const actions = {
   select: (sel) => timeline.select(sel),
+  // a file (or an upload) is shown, not live capture
+  showingFile: () => !!status && (!status.live || /^(upload|file):/.test(status.source || '')),
   toggleExpand: (id) => timeline.toggleExpand(id),
   hideConn: (id) => { filter.hiddenConns.add(id); filtersChanged(); if (timeline.selection?.conn === id) timeline.select(null); },
   focusConn: (id) => { filter.focusConn = id; filtersChanged(); },
@@ -234,7 +236,8 @@ function updateStatus(s) {
   $('#btn-start').title = `Start live capture (s)${why}`;
   $('#btn-stop').title = `Stop live capture (s)${why}`;
   // downloads named after what is shown: trace.pcap gives trace.har, ...
-  const base = (/^file:(?:.*\/)?([^/]+?)(?:\.(?:pcapng|pcap|cap))?(?:\.gz)?$/i.exec(s.source || '') || [])[1] || 'htracr';
+  const src = /^upload:\d+ bytes$/.test(s.source || '') ? '' : s.source || '';
+  const base = (/^(?:file|upload):(?:.*\/)?([^/]+?)(?:\.(?:pcapng|pcap|cap))?(?:\.gz)?$/i.exec(src) || [])[1] || 'htracr';
   for (const [id, ext] of [['#dl-pcap', 'pcap'], ['#dl-har', 'har'], ['#dl-jsonl', 'jsonl'], ['#dl-json', 'json']]) {
     // a capture's own name would be written over by its download: keep them apart
     $(id).download = ext === 'pcap' && base !== 'htracr' ? `${base}-htracr.pcap` : `${base}.${ext}`;
@@ -604,7 +607,7 @@ function renderLegend() {
   sec('Packets (up: client → server, down: server → client)', CAT_LABELS.map((l, i) => ['tick', CAT_COLOURS[i], l]));
   sec('Connection states (bar and strip)', Object.keys(STATE_LABELS).filter((k) => k !== 'closed').map((k) => ['state', STATE_COLOURS[k], STATE_LABELS[k]]));
   sec('Marks', [['outline', '#ff4fd8', 'pipelined request'], ['outline dashed', '#ffe14d', 'headers split over packets'],
-    ['outline', '#ff5c5c', 'parse error / incomplete'], ['line', '#8c96ff', 'referer arc'], ['line', '#56cfe1', 'redirect arc'],
+    ['outline', '#ff5c5c', 'parse error / incomplete'], ['outline dashed', '#ff9f43', 'request never answered'], ['line', '#8c96ff', 'referer arc'], ['line', '#56cfe1', 'redirect arc'],
     ['line', C.ackLine, 'ACK relationship (hover a packet)']]);
 }
 

@@ -242,7 +242,13 @@ export class Conn {
       const maxDurK = list.reduce((a, m) => Math.max(a, m._e - m._s), 0);
       this.byKind[kind] = { list, T, E, maxDur: maxDurK };
     }
-    this.marked = this.messages.filter((m) => m.pipelined || m.headers_split || m.error ||
+    // a request no response answered, where none can come any more: the
+    // connection closed, or a later request went out on it
+    const reqs = this.messages.filter((m) => m.kind === 'request');
+    reqs.forEach((m, i) => {
+      if ((m.response === null || m.response === undefined) && (raw.close !== 'open' || i < reqs.length - 1)) m._unanswered = true;
+    });
+    this.marked = this.messages.filter((m) => m.pipelined || m.headers_split || m.error || m._unanswered ||
       (!m.complete && m.kind === 'response' && raw.close !== 'open'));
     this.markedT = new Float64Array(this.marked.map((m) => m._s));
 

@@ -142,6 +142,13 @@ export class Panel {
         'data-testid': 'replay', id: 'replay', disabled: canReplay ? null : true,
         title: canReplay ? 'Make this request again from this host (needs live capture on its port to see the exchange)' : 'Only requests without a body can be replayed',
         onclick: async () => {
+          // From a file the server may be anyone's (production, say), and no
+          // capture will show the exchange: ask before sending.
+          if (actions.showingFile?.()) {
+            const to = `${c.server_addr.includes(':') ? `[${c.server_addr}]` : c.server_addr}:${c.server_port}`;
+            if (!window.confirm(`Send ${req.method} ${requestUrl(req, c) || req.url} to ${to} now?\n\nThis is a real request to that server, made from this host. ` +
+              'htracr is showing a file, so the exchange will not appear here.')) return;
+          }
           try {
             await api.replay(req.id);
             actions.toast(`Request ${req.method} ${req.url} sent again`, 'ok');
@@ -161,6 +168,9 @@ export class Panel {
     if (resp) {
       timing.push(['TTFB', fmtDur(resp.ttfb_us)]);
       timing.push(['server stall', fmtDur(resp.stall_us)]);
+    } else if (isReq) {
+      // said, not left to the absence of a TTFB
+      timing.push(['response', 'none captured (yet)', 'warn']);
     }
     if (req && resp) timing.push(['request start → response end', fmtDur(resp._e - req._s)]);
     timing.push(['round trips', m.round_trips ?? '–']);
@@ -193,9 +203,13 @@ export class Panel {
     const p = c.packet(idx, model.analysisNames);
     const m = p.msg !== null ? model.msg(p.msg) : null;
     const partners = timeline.ackPartners(c, idx);
-    const rel = partners.map(([a, b]) => (a === idx
-      ? el('div', {}, 'acknowledged by ', this._link(`#${b}`, { kind: 'packet', conn: cid, idx: b }), ` after ${fmtDur(c.t[b] - c.t[a])}`)
-      : el('div', {}, 'acknowledges ', this._link(`#${a}`, { kind: 'packet', conn: cid, idx: a }), ` sent ${fmtDur(c.t[b] - c.t[a])} before`)));
+    const pk = (i) => this._link(`#${i}`, { kind: 'packet', conn: cid, idx: i });
+    const rel = partners.map(([a, b, first]) => (a === idx
+      ? el('div', {}, 'acknowledged by ', pk(b), ` after ${fmtDur(c.t[b] - c.t[a])}`)
+      : first !== undefined
+        // the same cumulative ACK again (on data, say): not a round trip
+        ? el('div', {}, 'repeats the ACK of ', pk(a), ' (first given by ', pk(first), ')')
+        : el('div', {}, 'acknowledges ', pk(a), ` sent ${fmtDur(c.t[b] - c.t[a])} before`)));
     const flags = p.analysis.map((a) => badge(a.replace(/_/g, ' '), 'flag'));
     const payload = el('div', { class: 'payload', id: 'payload' }, p.len > 0 ? el('p', { class: 'muted', text: 'loading payload…' }) : el('p', { class: 'muted', text: 'no payload' }));
     const node = el('div', { class: 'pkt', 'data-conn': cid, 'data-idx': idx },
@@ -210,7 +224,8 @@ export class Panel {
         ['seq', fmtInt(p.seq)],
         ['ack', p.ack === null ? '–' : fmtInt(p.ack)],
         ['payload length', `${fmtInt(p.len)} B`],
-        ['window', `${fmtInt(p.win)} B`],
+        // without the SYNs the window scale is unknown: the value is as sent
+        ['window', `${fmtInt(p.win)} B${c.raw.midstream ? ' (unscaled: no SYN seen, so the scale is unknown)' : ''}`],
       ]), partners.length ? el('div', { class: 'ackrel' }, rel) : null),
       el('section', {}, el('h3', { text: 'Payload' }), payload),
     );

@@ -561,10 +561,14 @@ export class Timeline {
     }
     if (c.ack[i] >= 0) {
       const a = c.ack[i];
+      let first = -1; // an earlier packet this way with the same ACK: i only repeats it
       for (let j = i - 1; j >= 0 && j > i - LIMIT; j--) {
-        if (c.dir[j] === d) continue;
+        if (c.dir[j] === d) {
+          if (c.ack[j] === a) first = j;
+          continue;
+        }
         if ((c.len[j] > 0 || (c.fl[j] & (FL.S | FL.F))) && seqEnd(c, j) === a) {
-          out.push([j, i]);
+          out.push(first >= 0 ? [j, i, first] : [j, i]);
           break;
         }
       }
@@ -1160,6 +1164,7 @@ export class Timeline {
         }
         if (m.headers_split) outlines.push([xs, yy, xe - xs, half - 1, '#ffe14d', true]);
         if (m.error || !m.complete) outlines.push([xs, yy, xe - xs, half - 1, '#ff5c5c', false]);
+        if (m._unanswered) outlines.push([xs, yy, Math.max(xe - xs, 6), half - 1, '#ff9f43', true]);
       }
     }
     for (const [id, col, lw] of [[hovMsg, 'rgba(255,255,255,0.6)', 1], [selMsg, C.select, 2]]) {
@@ -1500,9 +1505,15 @@ export class Timeline {
         const nreq = c.byKind.request.list.length;
         ctx.fillStyle = C.textFaint;
         ctx.font = '10.5px system-ui, sans-serif';
-        const sub = `${nreq} req · ${fmtBytes((c.stats.bytes_s2c || 0) + (c.stats.bytes_c2s || 0))} · ${fmtDur(c.t1 - c.t0)}` +
-          (c.rtt ? ` · rtt ${fmtDur(c.rtt)}` : '');
-        ctx.fillText(ellipsize(ctx, sub, GUTTER - 30), 22, y + 35);
+        // all four when they fit; else tighter, then without the duration,
+        // so the RTT is never the part cut off
+        const parts = [`${fmtInt(nreq)} req`, fmtBytes((c.stats.bytes_s2c || 0) + (c.stats.bytes_c2s || 0)),
+          fmtDur(c.t1 - c.t0), c.rtt ? `rtt ${fmtDur(c.rtt)}` : null].filter(Boolean);
+        const room = GUTTER - 30;
+        let sub = parts.join(' · ');
+        if (ctx.measureText(sub).width > room) sub = parts.join('·');
+        if (ctx.measureText(sub).width > room && c.rtt) sub = [parts[0], parts[1], parts[3]].join(' · ');
+        ctx.fillText(ellipsize(ctx, sub, room), 22, y + 35);
       }
     }
   }

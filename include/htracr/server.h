@@ -51,8 +51,10 @@ struct server_ctl {
     int (*stop)(void *ctx, char *errbuf);
     int (*clear)(void *ctx, char *errbuf);
     int (*set_ports)(void *ctx, const uint16_t *ports, int nports, char *errbuf);
-    /* Replace the model with a capture file's (an upload); data borrowed. */
-    int (*load_pcap)(void *ctx, const void *data, size_t len, char *errbuf);
+    /* Replace the model with a capture file's (an upload); data borrowed.
+     * name: the file's name as the page gave it (printable, no '/'), or
+     * NULL. */
+    int (*load_pcap)(void *ctx, const void *data, size_t len, const char *name, char *errbuf);
     /* Write what was captured (kept raw packets) as pcap to f. */
     int (*write_pcap)(void *ctx, FILE *f, char *errbuf);
     /* Make a request again (message id of a request): the controller sends it

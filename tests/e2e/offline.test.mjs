@@ -321,7 +321,7 @@ function fileSuite(name, cfgFn) {
     await page.waitForFunction((g) => document.body.dataset.generation !== g && document.body.dataset.state === 'ready' &&
       Number(document.querySelector('#conn-count').dataset.value) > 0, gen1);
     const st = (await api(h, '/api/status')).json();
-    assert.match(st.source, /^upload\b/, 'the server shows the upload');
+    assert.equal(st.source, `upload:${path.basename(cfg.upload)}`, 'the server names the upload by its file');
     const got = await pageCounts(page);
     assert.equal(got.conns, counts(up).conns, 'connections after the upload');
     assert.equal(got.msgs, counts(up).msgs, 'messages after the upload');
@@ -484,6 +484,36 @@ describe('corpus zeek/wikipedia: one time origin, Esc, search, z', { skip: CORPU
     }, k);
     assert.ok(r.s >= r.tL && r.e <= r.tR, 'the lookup is in view');
     assert.ok(r.tR - r.tL <= Math.max(r.d, 1000) * 2, `the view (${r.tR - r.tL} µs) is about the lookup (${r.d} µs)`);
+  });
+});
+
+const CORPUS_UNANSWERED = corpusFile('zeek/1000-requests-one-dropped-response/1000-requests-one-dropped-response.pcap');
+
+describe('an unanswered request (corpus zeek/1000-requests-one-dropped-response)', { skip: CORPUS_UNANSWERED ? false : 'the shared corpus is absent' }, () => {
+  let h = null;
+  let ui = null;
+  let doc = null;
+  before(async () => {
+    doc = await htracrJson(CORPUS_UNANSWERED);
+    h = await startHtracr(['-r', CORPUS_UNANSWERED]);
+    ui = await openUi(browser.context, h);
+  });
+  after(async () => {
+    if (ui) await ui.page.close();
+    if (h) await h.stop();
+  });
+
+  it('is marked on the timeline and its panel says no response came', async () => {
+    const { page, errors } = ui;
+    const lone = allMessages(doc).filter((m) => m.kind === 'request' && m.response === null);
+    assert.equal(lone.length, 1, 'one request without a response in the capture');
+    const marked = await page.evaluate(() => [...window.htracr.model.msgs.values()].filter((m) => m._unanswered).map((m) => m.id));
+    assert.deepEqual(marked, [lone[0].id], 'the page marks that request, and no other');
+    await page.evaluate(([m, c]) => window.htracr.select({ kind: 'message', msg: m, conn: c }), [lone[0].id, lone[0].conn]);
+    const row = await page.evaluate(() => [...document.querySelectorAll('#detail table.kv tr')]
+      .find((r) => r.querySelector('th')?.textContent === 'response')?.querySelector('td')?.textContent ?? null);
+    assert.equal(row, 'none captured (yet)', 'the panel says so');
+    assert.deepEqual(errors, [], 'console errors');
   });
 });
 

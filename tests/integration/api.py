@@ -492,6 +492,14 @@ def check_upload_body_packet(res, drv, token, tmp):
     res.check("upload: a new generation", m["generation"] != before["generation"],
               "generation %d, was %d" % (m["generation"], before["generation"]))
     res.eq("upload: the model is the file's", (1, 2), model_counts(m))
+    # ?name=: the page's file name becomes the source; one with a '/' or a
+    # control byte is dropped, not passed on
+    for q, want in (("?name=trace%20one.pcap", "upload:trace one.pcap"),
+                    ("?name=..%2Fetc%2Fpasswd", "upload:(no name)"),
+                    ("?name=a%1Bb", "upload:(no name)")):
+        st, _, body = drv.req("POST", "/api/upload" + q, body=data, headers=auth)
+        src = json.loads(body).get("source") if st == 200 else None
+        res.eq("upload%s: source %r" % (q, want), want, src)
     d = drv.get_json("/api/model?gen=%d&since=%d" % (before["generation"], before["seq"]))
     res.check("old generation after an upload: full", d["full"] is True, "full=%r" % d["full"])
     resp = [x for c in m["connections"] for x in c["messages"] if x["kind"] == "response"]

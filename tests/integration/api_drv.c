@@ -86,7 +86,7 @@ static int drv_set_ports(void *ctx, const uint16_t *ports, int nports, char *err
     return 0;
 }
 
-static int drv_load(void *ctx, const void *data, size_t len, char *errbuf)
+static int drv_load(void *ctx, const void *data, size_t len, const char *name, char *errbuf)
 {
     struct drv *d = ctx;
     char cerr[CAPTURE_ERRBUF] = "";
@@ -98,7 +98,9 @@ static int drv_load(void *ctx, const void *data, size_t len, char *errbuf)
     }
     store_lock(d->st);
     pipeline_clear(d->pl);
-    store_set_source(d->st, "upload");
+    char src[160];
+    snprintf(src, sizeof(src), "upload:%s", name ? name : "(no name)");
+    store_set_source(d->st, src);
     if (pipeline_run(d->pl, cap, cerr) < 0)
         log_msg(LOG_WARN, "%s (the records before it are shown)", cerr);
     pipeline_finish(d->pl);
