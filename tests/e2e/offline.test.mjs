@@ -404,47 +404,53 @@ describe('corpus zeek/wikipedia', { skip: CORPUS ? false : 'the shared corpus is
   });
 });
 
+/**
+ * Serve one capture for a describe block: its --json (doc), htracr on it
+ * (h) and a page (ui), set up before the block's tests and closed after.
+ */
+function serveFile(file) {
+  const sv = { h: null, ui: null, doc: null };
+  before(async () => {
+    sv.doc = await htracrJson(file);
+    sv.h = await startHtracr(['-r', file]);
+    sv.ui = await openUi(browser.context, sv.h);
+  });
+  after(async () => {
+    if (sv.ui) await sv.ui.page.close();
+    if (sv.h) await sv.h.stop();
+  });
+  return sv;
+}
+
 describe('corpus zeek/wikipedia: one time origin, Esc, search, z', { skip: CORPUS ? false : 'the shared corpus is absent (../shared/corpus)' }, () => {
   // wikipedia.pcap starts with 1.5 s of DNS before its first HTTP
   // connection: a panel that counted from the first connection, not from
   // the first packet as the axis does, was 1.555 s off
-  let h = null;
-  let ui = null;
-  let doc = null;
-
-  before(async () => {
-    doc = await htracrJson(CORPUS);
-    h = await startHtracr(['-r', CORPUS]);
-    ui = await openUi(browser.context, h);
-  });
-  after(async () => {
-    if (ui) await ui.page.close();
-    if (h) await h.stop();
-  });
+  const sv = serveFile(CORPUS);
 
   const kvOf = (page, key) => page.evaluate((k) => [...document.querySelectorAll('#detail table.kv tr')]
     .find((r) => r.querySelector('th')?.textContent === k)?.querySelector('td')?.textContent ?? null, key);
 
   it('the panel counts time from the first packet, as the axis does', async () => {
-    const { page } = ui;
-    assert.ok(doc.start_us !== null, 'the model has a first packet');
-    assert.equal(await page.evaluate(() => window.htracr.model.origin), doc.start_us, 'the page\'s origin is the first packet');
-    const c = [...doc.connections].sort((a, b) => a.start_us - b.start_us)[0];
-    assert.ok(c.start_us - doc.start_us > 1e6, `the first connection starts ${c.start_us - doc.start_us} µs in`);
+    const { page } = sv.ui;
+    assert.ok(sv.doc.start_us !== null, 'the model has a first packet');
+    assert.equal(await page.evaluate(() => window.htracr.model.origin), sv.doc.start_us, 'the page\'s origin is the first packet');
+    const c = [...sv.doc.connections].sort((a, b) => a.start_us - b.start_us)[0];
+    assert.ok(c.start_us - sv.doc.start_us > 1e6, `the first connection starts ${c.start_us - sv.doc.start_us} µs in`);
     await page.evaluate((id) => window.htracr.select({ kind: 'conn', conn: id }), c.id);
     const start = await kvOf(page, 'start');
-    assert.ok(start?.startsWith(`${fmtDur(c.start_us - doc.start_us)} (`), `connection #${c.id} start "${start}"`);
+    assert.ok(start?.startsWith(`${fmtDur(c.start_us - sv.doc.start_us)} (`), `connection #${c.id} start "${start}"`);
     await page.evaluate((id) => window.htracr.select({ kind: 'packet', conn: id, idx: 2 }), c.id);
     const t = await kvOf(page, 'time');
-    assert.ok(t?.startsWith(`${fmtDur(c.packets[2].ts_us - doc.start_us)} (`), `packet 2 time "${t}"`);
+    assert.ok(t?.startsWith(`${fmtDur(c.packets[2].ts_us - sv.doc.start_us)} (`), `packet 2 time "${t}"`);
     const m = c.messages[0];
     await page.evaluate(([mid, cid]) => window.htracr.select({ kind: 'message', msg: mid, conn: cid }), [m.id, c.id]);
     const ms = await kvOf(page, 'start');
-    assert.ok(ms?.startsWith(`${fmtDur(m.start_us - doc.start_us)} (`), `message ${m.id} start "${ms}"`);
+    assert.ok(ms?.startsWith(`${fmtDur(m.start_us - sv.doc.start_us)} (`), `message ${m.id} start "${ms}"`);
   });
 
   it('one Esc in a filter field closes the filter bar', async () => {
-    const { page } = ui;
+    const { page } = sv.ui;
     await page.locator('#scroller').focus();
     await page.keyboard.press('f');
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'f-host', 'f opens the bar in the host field');
@@ -453,9 +459,9 @@ describe('corpus zeek/wikipedia: one time origin, Esc, search, z', { skip: CORPU
   });
 
   it('search counts the matching messages, and Enter selects the first in time', async () => {
-    const { page } = ui;
+    const { page } = sv.ui;
     const q = '304';
-    const want = allMessages(doc).filter((m) => (m.kind === 'response'
+    const want = allMessages(sv.doc).filter((m) => (m.kind === 'response'
       ? [String(m.status), m.reason, m.content_type] : [m.method, m.url]).some((f) => f && String(f).toLowerCase().includes(q)))
       .sort((a, b) => a.start_us - b.start_us || a.id - b.id);
     assert.ok(want.length > 1, `${q} matches several messages (${want.length})`);
@@ -471,7 +477,7 @@ describe('corpus zeek/wikipedia: one time origin, Esc, search, z', { skip: CORPU
   });
 
   it('z zooms to a selected DNS lookup', async () => {
-    const { page } = ui;
+    const { page } = sv.ui;
     const k = await page.evaluate(() => window.htracr.model.dns.findIndex((d) => d.answer_us !== null && d.query_us !== null));
     assert.ok(k >= 0, 'a lookup with a query and an answer');
     await page.evaluate((i) => window.htracr.select({ kind: 'dns', dns: i }), k);
@@ -490,22 +496,11 @@ describe('corpus zeek/wikipedia: one time origin, Esc, search, z', { skip: CORPU
 const CORPUS_UNANSWERED = corpusFile('zeek/1000-requests-one-dropped-response/1000-requests-one-dropped-response.pcap');
 
 describe('an unanswered request (corpus zeek/1000-requests-one-dropped-response)', { skip: CORPUS_UNANSWERED ? false : 'the shared corpus is absent' }, () => {
-  let h = null;
-  let ui = null;
-  let doc = null;
-  before(async () => {
-    doc = await htracrJson(CORPUS_UNANSWERED);
-    h = await startHtracr(['-r', CORPUS_UNANSWERED]);
-    ui = await openUi(browser.context, h);
-  });
-  after(async () => {
-    if (ui) await ui.page.close();
-    if (h) await h.stop();
-  });
+  const sv = serveFile(CORPUS_UNANSWERED);
 
   it('is marked on the timeline and its panel says no response came', async () => {
-    const { page, errors } = ui;
-    const lone = allMessages(doc).filter((m) => m.kind === 'request' && m.response === null);
+    const { page, errors } = sv.ui;
+    const lone = allMessages(sv.doc).filter((m) => m.kind === 'request' && m.response === null);
     assert.equal(lone.length, 1, 'one request without a response in the capture');
     const marked = await page.evaluate(() => [...window.htracr.model.msgs.values()].filter((m) => m._unanswered).map((m) => m.id));
     assert.deepEqual(marked, [lone[0].id], 'the page marks that request, and no other');
