@@ -84,7 +84,7 @@ static void usage(FILE *f)
                "  -r, --read FILE        read a pcap/pcapng file (gzip'd too; - is stdin)\n"
                "  -i, --iface IFACE      interface to capture on (default: all)\n"
                "  -w, --write FILE       write the captured packets as pcap (mode 0600)\n"
-               "  -s, --snaplen BYTES    bytes kept per packet, live (default 65535)\n"
+               "  -s, --snaplen BYTES    bytes kept per packet, live (default: all of it)\n"
                "      --backend KIND     live capture: bpf, pcap or auto (default auto:\n"
                "                         eBPF, else libpcap)\n"
                "      --attach WHERE     eBPF: tc (the interface's TCX hooks, Linux 6.6+),\n"
