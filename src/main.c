@@ -90,8 +90,8 @@ static void usage(FILE *f)
                "      --attach WHERE     eBPF: tc (the interface's TCX hooks, Linux 6.6+),\n"
                "                         socket (a packet socket's filter) or auto (default:\n"
                "                         tc on one interface without a queue, else socket)\n"
-               "  -c COUNT               live: stop after COUNT packets\n"
-               "  -G SECONDS             live: stop after SECONDS\n"
+               "  -c COUNT               live: stop capturing after COUNT packets\n"
+               "  -G SECONDS             live: stop capturing after SECONDS\n"
                "      --stats-interval S print capture counters to stderr every S seconds\n"
                "      --listen ADDR[:PORT]  where the web UI listens (default 127.0.0.1:8000)\n"
                "      --web-root DIR     serve the UI's files from DIR (development)\n"
@@ -640,6 +640,9 @@ struct app {
     uint16_t ports[FLOW_MAX_PORTS];
     int nports;
     int clear_on_start; /* the model shows an upload: start clears it */
+    /* With the UI, -c or -G reached: capture is switched off and records
+     * still in the kernel's buffers are not taken, until a start. */
+    int limit_paused;
     /* Benchmark hook (bench/live's "capture only" row): records are taken
      * from the source and counted, then dropped unanalysed, so the cost of
      * the capture path can be told from that of the model. Set only by the
@@ -768,7 +771,7 @@ static __attribute__((noinline)) int lock_or_hold(struct app *a, const struct ca
 static void on_record(void *ctx, const struct capture_rec *rec)
 {
     struct app *a = ctx;
-    if (a->cli->count && a->records >= a->cli->count)
+    if ((a->cli->count && a->records >= a->cli->count) || a->limit_paused)
         return; /* -c reached inside a batch: the rest is not ours */
     a->records++;
     if (a->dump)
@@ -827,6 +830,8 @@ static void apply_requests(struct app *a)
             log_msg(LOG_WARN, "cannot switch capture %s: %s", want ? "on" : "off", strerror(-r));
         else
             a->enabled = want;
+        if (r == 0 && want)
+            a->limit_paused = 0; /* started again from the page: no limit now */
     }
     if (ports_changed) {
         int r = capture_set_ports(a->cap, ports, nports);
@@ -905,11 +910,28 @@ static int live_loop(struct app *a)
             log_msg(LOG_ERROR, "stopping the capture: an output cannot be written");
             break;
         }
-        if (a->cli->count && a->records >= a->cli->count)
-            break;
         int64_t now = wall_us();
-        if (a->cli->seconds && now - start >= a->cli->seconds * 1000000)
-            break;
+        if ((a->cli->count && a->records >= a->cli->count) ||
+            (a->cli->seconds && now - start >= a->cli->seconds * 1000000)) {
+            if (!a->srv)
+                break;
+            /* With the UI, the limit ends the capture, not the page: what
+             * was captured stays to be looked at, and Start captures again
+             * (without a limit). */
+            log_msg(LOG_INFO,
+                    "%s reached: capture stopped; the page still serves it (Start "
+                    "captures again), Ctrl-C quits",
+                    a->cli->count ? "-c" : "-G");
+            a->limit_paused = 1;
+            a->cli->count = 0;
+            a->cli->seconds = 0;
+            pthread_mutex_lock(&a->ctl_lock);
+            a->want_enabled = 0;
+            a->ctl_asked++;
+            pthread_mutex_unlock(&a->ctl_lock);
+            if (a->srv)
+                server_notify(a->srv);
+        }
         if (now - last_tick >= 1000000 && take_lock(a, 0)) {
             /* (a reader holding the model: next time round) */
             last_tick = now;

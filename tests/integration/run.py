@@ -65,6 +65,8 @@ Per backend:
             htracr ends by itself with exit 1 and says why
   ifgone    the interface deleted while htracr captures on it: it ends,
             exit 1, saying the interface disappeared
+  uilimit   -c COUNT with the UI: capture stops at COUNT packets, the page
+            stays up; Start captures again, past the limit
   flood     FLOOD_CONNS TCP connections opened and closed as fast as one
             client can (no request) beside `htracr --max-memory 1M`: each
             is a flow the table keeps for 10 s after its close, so the
@@ -111,7 +113,7 @@ ATTACH_LINE = {"bpf": "eBPF filter on %s's tc hooks (TCX ingress and egress)",
                "bpf-socket": "eBPF filter on a packet socket, not on %s's tc hooks: "
                              "as --attach socket asks"}
 GROUPS = ["nonroot", "mixed", "count", "stopdrain", "kill", "jsonl", "wrk", "budget", "flood",
-          "toggle", "wfull", "outgone", "ifgone"]
+          "toggle", "wfull", "outgone", "ifgone", "uilimit"]
 TOOLS = ["curl", "wrk", "tcpdump", "setpriv", "setcap", netns.NGINX]
 COUNT = 25                     # -c
 JSONL_REQUESTS = 5             # jsonl: keep-alive requests on one connection
@@ -1082,6 +1084,47 @@ def group_ifgone(res, ctx):
               "exit %s after %.1f s; stderr: %s" % (rc, took, err[-400:]))
 
 
+def group_uilimit(res, ctx):
+    """-c with the UI: the capture stops at COUNT packets and the page
+    stays up with them (it used to end htracr, page and all); Start
+    captures again, without the limit."""
+    tag = "%s: uilimit" % ctx.backend
+    port = TOGGLE_UI_PORT + 1
+    run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "uilimit", json=False,
+                  ui_port=port, extra=["-c", str(COUNT)])
+    if not start(res, ctx, tag, run):
+        return
+    base = "http://127.0.0.1:%d" % port
+
+    def status():
+        r = ctx.client.run(["curl", "-s", "--max-time", "5", base + "/api/status"])
+        try:
+            st = json.loads(r.stdout)
+            return st.get("capturing"), st.get("stats", {}).get("packets")
+        except ValueError:
+            return None, None
+
+    try:
+        for _ in range(3):   # well past COUNT packets: three connections, 12 exchanges
+            live_site.curl(ctx.client, [ctx.pair.url("/static/small.txt?a")] * 4)
+        time.sleep(1.0)
+        res.check(tag + ": after -c %d: not capturing, %d packets, htracr still serving"
+                  % (COUNT, COUNT), (False, COUNT, None), status() + (run.proc.poll(),))
+        page = ctx.client.run(["curl", "-s", "--max-time", "5", base + "/"])
+        tok = re.search(r'name="htracr-token" content="([0-9a-f]+)"', page.stdout)
+        ctx.client.run(["curl", "-s", "-o", "/dev/null", "-X", "POST", "-H",
+                        "X-Htracr-Token: " + (tok.group(1) if tok else ""), base + "/api/start"])
+        live_site.curl(ctx.client, [ctx.pair.url("/static/small.txt?b")] * 4)
+        time.sleep(SETTLE + 1.0)
+        cap, n = status()
+        res.truth(tag + ": Start captures again, past the limit", cap is True and (n or 0) > COUNT,
+                  "capturing %r, %r packets" % (cap, n))
+    except RuntimeError as e:
+        res.fail(tag + ": curl traffic", str(e))
+    rc = run.stop()
+    res.check(tag + ": exit status after SIGINT", 0, rc, "stderr: " + run.stderr_tail())
+
+
 def group_toggle(res, ctx):
     """Stop and start from the API, each followed at once by a request: a
     call's answer means the change is in force, so the request made right
@@ -1151,7 +1194,8 @@ def run_backend(res, backend, groups):
                       ("kill", group_kill), ("jsonl", group_jsonl), ("wrk", group_wrk),
                       ("budget", group_budget), ("flood", group_flood),
                       ("toggle", group_toggle), ("wfull", group_wfull),
-                      ("outgone", group_outgone), ("ifgone", group_ifgone)):
+                      ("outgone", group_outgone), ("ifgone", group_ifgone),
+                      ("uilimit", group_uilimit)):
             if g in groups:
                 t = time.monotonic()
                 try:
