@@ -730,6 +730,11 @@ export class Timeline {
     if (this.filter.showArcs) {
       this._drawArcs(f, scrollTop);
       this._drawDnsLinks(f, scrollTop);
+      // the server rows' figures stay readable where the lines cross them
+      for (let q = first; q < last && !f.magnified; q++) {
+        const r = this.rows[q];
+        if (r.kind === 'server') this._serverStats(ctx, r, r.y - scrollTop, true);
+      }
     }
     this._drawOverlays(f, scrollTop);
     ctx.restore();
@@ -893,7 +898,7 @@ export class Timeline {
     return this._stripe;
   }
 
-  _serverStats(ctx, r, y) {
+  _serverStats(ctx, r, y, backdrop = false) {
     const s = r.srv.stats;
     const parts = [
       [fmtCount(s.conns, 'conn'), C.textDim],
@@ -910,9 +915,15 @@ export class Timeline {
     ctx.textBaseline = 'middle';
     let x = GUTTER + 10;
     for (const [txt, col] of parts) {
+      const tw = ctx.measureText(txt).width;
+      if (backdrop) {
+        // drawn again over the arcs and DNS links, which would cross it
+        ctx.fillStyle = C.serverRow;
+        ctx.fillRect(x - 3, y + r.h / 2 - 7, tw + 6, 15);
+      }
       ctx.fillStyle = col;
       ctx.fillText(txt, x, y + r.h / 2 + 1);
-      x += ctx.measureText(txt).width + 16;
+      x += tw + 16;
     }
   }
 
