@@ -28,14 +28,17 @@
 struct har_entry {
     const struct store_conn *conn;
     const struct store_message *req;
+    int64_t started; /* its startedDateTime (µs): the SYN's when connect counts */
 };
 
+/* By startedDateTime, as the HAR says its entries are: the request's start
+ * alone put an entry whose time starts at its SYN after later ones. */
 static int export_har_cmp(const void *pa, const void *pb)
 {
     const struct har_entry *a = pa, *b = pb;
 
-    if (a->req->start_us != b->req->start_us)
-        return a->req->start_us < b->req->start_us ? -1 : 1;
+    if (a->started != b->started)
+        return a->started < b->started ? -1 : 1;
     if (a->conn->id != b->conn->id)
         return a->conn->id < b->conn->id ? -1 : 1;
     return a->req->id < b->req->id ? -1 : a->req->id > b->req->id;
@@ -187,7 +190,7 @@ static int export_har_url(struct jsonw *w, const struct store_conn *c,
         jsonw_kstr(w, "url", url);
         return 0;
     }
-    if (is_connect) { /* authority-form: the target is the host */
+    if (is_connect && *url && *url != '/') { /* authority-form: the target is the host */
         host = url;
         url = "";
     } else if (!host || !*host) {
@@ -216,7 +219,7 @@ static void export_har_version(struct jsonw *w, const struct store_message *m)
 {
     char ver[32] = "";
 
-    if (m)
+    if (m && (m->http_major || m->http_minor)) /* else unknown: "" as browsers write it */
         snprintf(ver, sizeof(ver), "HTTP/%u.%u", m->http_major, m->http_minor);
     jsonw_kstr(w, "httpVersion", ver);
 }
@@ -242,7 +245,10 @@ static int export_har_decoded(const struct store_message *m)
 
 static void export_har_content(struct jsonw *w, const struct store_message *m)
 {
-    int whole = m->body && !m->body_truncated && m->gap_bytes == 0 && !m->body_decode_error;
+    /* an incomplete message (the capture, or the connection, ended inside
+     * its body) is partial too: its text must not pass for the resource */
+    int whole =
+        m->body && !m->body_truncated && m->gap_bytes == 0 && !m->body_decode_error && m->complete;
     int decoded = export_har_decoded(m);
     uint64_t size = m->body_bytes;
 
@@ -270,6 +276,10 @@ static void export_har_content(struct jsonw *w, const struct store_message *m)
     }
     if (m->body_decode_error)
         jsonw_kstr(w, "comment", "the body could not be decoded; text is as kept");
+    else if (!m->complete)
+        jsonw_kstr(w, "comment",
+                   "incomplete: the capture or the connection ended before the body did; "
+                   "text holds what came");
     else if (m->body_truncated || m->gap_bytes)
         jsonw_kstr(w, "comment", "text holds only part of the body (body limit or capture gap)");
     jsonw_obj_close(w);
@@ -337,6 +347,24 @@ static void export_har_ktiming(struct jsonw *w, const char *key, int64_t us)
         jsonw_milli(w, us);
 }
 
+/* The handshake counts as this request's connect time when it opened the
+ * connection. The entry then starts at the SYN, and any pause between
+ * the handshake and the request is "blocked", so startedDateTime + time
+ * is the end of the response. Returns startedDateTime (µs); connect and
+ * blocked are -1 when they do not apply. */
+static int64_t export_har_started(const struct store_conn *c, const struct store_message *req,
+                                  int64_t *connect, int64_t *blocked)
+{
+    *connect = *blocked = -1;
+    if (export_har_first_request(c, req) && !c->midstream && c->syn_us > 0 &&
+        c->hs_ack_us >= c->syn_us && req->start_us >= c->hs_ack_us) {
+        *connect = c->hs_ack_us - c->syn_us;
+        *blocked = req->start_us - c->hs_ack_us;
+        return c->syn_us;
+    }
+    return req->start_us;
+}
+
 static int export_har_entry(struct jsonw *w, const struct har_entry *e)
 {
     const struct store_conn *c = e->conn;
@@ -350,16 +378,7 @@ static int export_har_entry(struct jsonw *w, const struct har_entry *e)
         if (resp && resp->kind != MSG_RESPONSE)
             resp = NULL;
     }
-    /* The handshake counts as this request's connect time when it opened the
-     * connection. The entry then starts at the SYN, and any pause between
-     * the handshake and the request is "blocked", so startedDateTime + time
-     * is the end of the response. */
-    if (export_har_first_request(c, req) && !c->midstream && c->syn_us > 0 &&
-        c->hs_ack_us >= c->syn_us && req->start_us >= c->hs_ack_us) {
-        connect = c->hs_ack_us - c->syn_us;
-        blocked = req->start_us - c->hs_ack_us;
-    }
-    started = connect >= 0 ? c->syn_us : req->start_us;
+    started = export_har_started(c, req, &connect, &blocked);
     send = export_har_span(req->start_us, req->end_us);
     if (resp) {
         wait = export_har_span(req->end_us, resp->start_us);
@@ -455,8 +474,10 @@ int export_har(struct store *st, FILE *f)
                 ents = p;
                 cap = ncap;
             }
+            int64_t cn, bl;
             ents[n].conn = c;
             ents[n].req = c->messages[i];
+            ents[n].started = export_har_started(c, c->messages[i], &cn, &bl);
             n++;
         }
     }

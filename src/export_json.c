@@ -156,9 +156,11 @@ void export_json_message(struct jsonw *w, const struct store_message *m)
     jsonw_run_end(w, p);
     jsonw_kstr(w, "method", req ? m->method : NULL);
     jsonw_kstr(w, "url", req ? m->url : NULL);
-    jsonw_kstr(w, "version", ver);
+    /* unknown is null, never a made-up 0: no start line parsed (0.0), no
+     * status line (an HTTP/0.9 answer, or one that did not parse) */
+    jsonw_kstr(w, "version", m->http_major || m->http_minor ? ver : NULL);
     jsonw_key(w, "status");
-    if (req)
+    if (req || !m->status)
         jsonw_null(w);
     else
         jsonw_uint(w, m->status);

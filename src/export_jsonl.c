@@ -121,12 +121,12 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c, const
     jsonw_kstr(w, "method", req ? req->method : NULL);
     jsonw_kstr(w, "url", req ? req->url : NULL);
     jsonw_key(w, "status");
-    if (resp)
+    if (resp && resp->status) /* 0: no status line (HTTP/0.9, or unparsed) */
         jsonw_uint(w, resp->status);
     else
         jsonw_null(w);
     jsonw_kstr(w, "reason", resp ? resp->reason : NULL);
-    jsonw_kstr(w, "version", ver);
+    jsonw_kstr(w, "version", first->http_major || first->http_minor ? ver : NULL);
     p = jsonw_run_begin(w, 128);
     JW_INT(p, "start_us", start);
     JW_INT(p, "end_us", end);

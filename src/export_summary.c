@@ -230,7 +230,11 @@ static void sum_conn(struct sum_out *o, const struct store_conn *c)
                 SUM_LIT(o, "  ");
                 sum_u64(o, r->body_bytes);
                 SUM_LIT(o, " B");
+            } else {
+                SUM_LIT(o, "  -> no response");
             }
+            if (r && !r->complete && !r->error)
+                SUM_LIT(o, " (incomplete)");
             if (r && r->ttfb_us >= 0) {
                 SUM_LIT(o, "  ttfb ");
                 sum_ms(o, r->ttfb_us);
@@ -249,12 +253,16 @@ static void sum_conn(struct sum_out *o, const struct store_conn *c)
             SUM_LIT(o, "\n");
         } else if (!m->request) {
             SUM_LIT(o, "  (no request) -> ");
-            sum_u64(o, m->status);
+            if (m->status) /* 0: no status line was parsed */
+                sum_u64(o, m->status);
+            else
+                SUM_LIT(o, "?");
             SUM_LIT(o, " ");
             sum_esc(o, m->reason ? m->reason : "");
             if (m->error) {
-                SUM_LIT(o, "  ");
+                SUM_LIT(o, "  [");
                 sum_esc(o, m->error);
+                SUM_LIT(o, "]");
             }
             SUM_LIT(o, "\n");
         }

@@ -100,7 +100,7 @@ export class Filter {
       const req = m.kind === 'request' ? m : m.request ? model.msg(m.request) : null;
       const hay = [];
       if (req) hay.push(req.method, urlOf(req, c));
-      if (m.kind === 'response') hay.push(String(m.status), m.reason, m.content_type);
+      if (m.kind === 'response') hay.push(m.status ?? '', m.reason, m.content_type);
       m._hay = hay.filter((h) => h).map((h) => String(h).toLowerCase()).join('\0');
     }
     return m._hay.includes(q);

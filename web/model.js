@@ -97,6 +97,22 @@ export function normUrl(u) {
 }
 
 /** A request's absolute URL, from its target and Host header. */
+/** A message's start line as the wire had it; what is unknown (null in
+ * the model: no start line parsed, no status line) is said, not printed
+ * as "null". */
+export function startLine(m) {
+  if (m.kind === 'request') return `${m.method ?? '?'} ${m.url ?? '?'}${m.version ? ` HTTP/${m.version}` : ''}`;
+  if (m.status === null || m.status === undefined) {
+    return m.version === '0.9' ? 'HTTP/0.9 answer (no status line)' : '(no status line)';
+  }
+  return `HTTP/${m.version} ${m.status} ${m.reason || ''}`.trim();
+}
+
+/** A response's status for short labels: the code, or "no status". */
+export function statusText(m) {
+  return m.status === null || m.status === undefined ? 'no status' : String(m.status);
+}
+
 export function requestUrl(m, conn) {
   if (!m || m.kind !== 'request' || !m.url) return null;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(m.url)) return m.url;

@@ -16,7 +16,7 @@
 // changed; the canvas is sized in device pixels for crisp lines on HiDPI.
 
 import { C, PRINT_C, PRINT_STATES, STATE_COLOURS, CAT, CAT_COLOURS, ctColour, statusColour, fmtAxis, fmtDur, fmtBytes, niceStep, fmtInt, fmtCount, hostPort } from './format.js';
-import { lowerBound, FL, DNS_LANES } from './model.js';
+import { lowerBound, FL, DNS_LANES, statusText } from './model.js';
 import { drawCharts, chartsHeight, chartAt, chartValues } from './charts.js';
 
 export const GUTTER = 230;
@@ -1680,11 +1680,11 @@ export class Timeline {
       if (msg.kind === 'request') {
         title = `${msg.method} ${msg.url}`;
         const resp = msg.response ? m.msg(msg.response) : null;
-        if (resp) lines.push(`→ ${resp.status} ${resp.reason || ''}  ${resp.content_type || ''}`);
+        if (resp) lines.push(`→ ${statusText(resp)} ${resp.reason || ''}  ${resp.content_type || ''}`);
         lines.push(`${fmtBytes(msg.header_bytes + msg.body_bytes)} in ${msg.packets} packet${msg.packets === 1 ? '' : 's'}`);
       } else {
         const req = msg.request ? m.msg(msg.request) : null;
-        title = `${msg.status} ${msg.reason || ''}`;
+        title = `${statusText(msg)} ${msg.reason || ''}`;
         if (req) lines.push(`${req.method} ${req.url}`);
         lines.push(`${msg.content_type || 'no type'} · ${fmtBytes(msg.body_bytes)} body`);
         const tim = [];

@@ -27,6 +27,7 @@ import difflib
 import ipaddress
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -122,13 +123,13 @@ def normalize_htracr(doc):
     return out
 
 
-def run_htracr(binary, pcap):
+def run_htracr(binary, pcap, flag='--json'):
     """Run htracr on pcap; (document, None) or (None, error text)."""
     fd, tmp = tempfile.mkstemp(prefix='htracr-golden-', suffix='.json')
     os.close(fd)
     try:
         try:
-            p = subprocess.run([binary, '-r', pcap, '--json', tmp], stdout=subprocess.PIPE,
+            p = subprocess.run([binary, '-r', pcap, flag, tmp], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, timeout=HTRACR_TIMEOUT)
         except subprocess.TimeoutExpired:
             return None, 'htracr timed out after %ds' % HTRACR_TIMEOUT
@@ -142,6 +143,46 @@ def run_htracr(binary, pcap):
             return None, 'htracr wrote no valid JSON: %s' % e
     finally:
         os.unlink(tmp)
+
+
+def check_har(doc, model):
+    """HAR invariants on every capture: entries in startedDateTime order
+    (the HAR says they are), time = the sum of the timings that apply,
+    absolute URLs with a host, and a response the JSON calls incomplete
+    never passed off as whole (a content.comment says so)."""
+    fails = []
+    ents = doc['log']['entries']
+    started = [e['startedDateTime'] for e in ents]
+    for i in range(1, len(started)):
+        if started[i] < started[i - 1]:
+            fails.append('entry %d starts %s, before entry %d (%s)'
+                         % (i, started[i], i - 1, started[i - 1]))
+            break
+    # a connection's entries are its requests in time order
+    reqs, seen = {}, {}
+    for c in model['connections']:
+        by_id = {m['id']: m for m in c['messages']}
+        rs = sorted((m for m in c['messages'] if m['kind'] == 'request'),
+                    key=lambda m: (m['start_us'], m['id']))
+        reqs[str(c['id'])] = [by_id.get(m['response']) if m['response'] is not None else None
+                              for m in rs]
+    for i, e in enumerate(ents):
+        t = e['timings']
+        total = sum(v for k, v in t.items() if k in ('blocked', 'dns', 'connect', 'send', 'wait',
+                                                     'receive') and v > 0)
+        if abs(total - e['time']) > 0.002:
+            fails.append('entry %d: time %r, its timings add up to %r' % (i, e['time'], total))
+        url = e['request']['url']
+        if not re.match(r'^https?://[^/?#]+', url):
+            fails.append('entry %d: url %r is not absolute' % (i, url))
+        k = seen.get(e['connection'], 0)
+        seen[e['connection']] = k + 1
+        rs = reqs.get(e['connection'], [])
+        resp = rs[k] if k < len(rs) else None
+        if resp is not None and not resp['complete'] and 'comment' not in e['response']['content']:
+            fails.append('entry %d: response %d is incomplete, its content has no comment'
+                         % (i, resp['id']))
+    return fails[:10]
 
 
 # ---------------------------------------------------------------- golden check
@@ -436,7 +477,8 @@ def req_str(r):
 
 
 def rsp_str(r):
-    return '%d%s' % (r['status'], ' (interim)' if r.get('interim') else '')
+    st = '(no status line)' if r['status'] is None else '%d' % r['status']
+    return '%s%s' % (st, ' (interim)' if r.get('interim') else '')
 
 
 def squeeze(items):
@@ -674,6 +716,19 @@ def load_cases(filters):
     return cases
 
 
+def report(name, tag, fails, note=''):
+    """One result line (and its first 40 reasons); True when it passed."""
+    if not fails:
+        print('ok   %s [%s]%s' % (name, tag, note))
+        return True
+    print('FAIL %s [%s]' % (name, tag))
+    for f in fails[:40]:
+        print('    ' + f)
+    if len(fails) > 40:
+        print('    ... %d more' % (len(fails) - 40))
+    return False
+
+
 def main(argv):
     verbose = '-v' in argv
     filters = [a for a in argv if not a.startswith('-')]
@@ -704,15 +759,9 @@ def main(argv):
             fails, notes, _ = check_references(case_dir, golden)
         except (OSError, ValueError, KeyError) as e:
             fails, notes = ['cannot read references: %s' % e], []
-        if fails:
-            failed += 1
-            print('FAIL %s [references]' % name)
-            for f in fails:
-                print('    ' + f)
-        else:
-            passed += 1
-            print('ok   %s [references] (%d listed differences)'
-                  % (name, len(golden.get('differences', []))))
+        ok = report(name, 'references', fails,
+                    ' (%d listed differences)' % len(golden.get('differences', [])))
+        passed, failed = passed + ok, failed + (not ok)
         if verbose:
             for n in notes:
                 print('    note: ' + n)
@@ -722,16 +771,14 @@ def main(argv):
             continue
         doc, err = run_htracr(binary, pcap)
         fails = [err] if err else check_golden(golden, normalize_htracr(doc))
-        if fails:
-            failed += 1
-            print('FAIL %s [golden]' % name)
-            for f in fails[:40]:
-                print('    ' + f)
-            if len(fails) > 40:
-                print('    ... %d more' % (len(fails) - 40))
-        else:
-            passed += 1
-            print('ok   %s [golden]' % name)
+        ok = report(name, 'golden', fails)
+        passed, failed = passed + ok, failed + (not ok)
+        har, err = run_htracr(binary, pcap, '--har')
+        fails = [err] if err else ['no --json model to check it by'] if doc is None \
+            else check_har(har, doc)
+        ok = report(name, 'har', fails,
+                    '' if fails else ' (%d entries)' % len(har['log']['entries']))
+        passed, failed = passed + ok, failed + (not ok)
     print('%d passed, %d failed, %d skipped' % (passed, failed, skipped))
     return 1 if failed else 0
 

@@ -1204,6 +1204,32 @@ TEST(export_write_error)
     store_free(st);
 }
 
+TEST(export_incomplete_response_is_not_passed_off_as_whole)
+{
+    /* A response the capture ended inside of: the summary says so, and the
+     * HAR's content is partial (comment, no plain text of the part). */
+    struct store *st = build_model();
+    size_t len = 0;
+    int rc = -1;
+    CHECK(st);
+    struct store_conn *c = store_first(st);
+    struct store_message *resp = NULL;
+    for (uint32_t i = 0; i < c->nmessages && !resp; i++)
+        if (c->messages[i]->kind == MSG_RESPONSE && c->messages[i]->body_bytes > 0)
+            resp = c->messages[i];
+    CHECK(resp);
+    resp->complete = 0;
+    char *sum = export_to_mem(export_summary, st, &len, &rc);
+    CHECK(sum && rc == 0);
+    CHECK(strstr(sum, " B (incomplete)") != NULL);
+    free(sum);
+    char *har = export_to_mem(export_har, st, &len, &rc);
+    CHECK(har && rc == 0);
+    CHECK(strstr(har, "\"comment\":\"incomplete: the capture or the connection ended") != NULL);
+    free(har);
+    store_free(st);
+}
+
 TEST(export_summary_text)
 {
     struct store *st = build_model();
@@ -1216,11 +1242,11 @@ TEST(export_summary_text)
         "  GET /index.html?a=1&b=x%20y&flag  -> 200 OK  10 B  ttfb 16.5 ms\n"
         "  GET /a.css  -> 200 OK  0 B  ttfb 10.0 ms\n"
         "  GET /b.js  -> 200 OK  4 B  ttfb 10.0 ms\n"
-        "  POST /submit\n"
+        "  POST /submit  -> no response\n"
         "connection 2  [2001:db8::2]:40000 -> [2001:db8::1]:8080  4 packets  reset  mid-stream  "
         "3 retransmits\n"
         "  POST /upload  -> 201 Created  0 B  ttfb 5.00 ms\n"
-        "  (no request) -> 200 OK  response without a request\n";
+        "  (no request) -> 200 OK  [response without a request]\n";
 
     CHECK(st);
     /* the summary's own facts, which the JSON tests do not need */
