@@ -118,6 +118,8 @@ struct http_dir {
     uint8_t ev;        /* event the last pause was for */
     uint8_t pausing;   /* callbacks pause at events (off inside llhttp_finish) */
     uint8_t gap;       /* feeding zeros for a gap: no capture, no packets */
+    uint8_t gap_known; /* ...for bytes the capture left out on purpose (body
+                        * skip): their packet was seen and carries them */
     uint8_t hdr_done;  /* header end placed for the current message */
     uint8_t in_body;   /* inside Content-Length data or a chunk's data */
     uint8_t body_eof;  /* body delimited by close */
@@ -670,7 +672,9 @@ static void account(struct http_dir *d, size_t n)
 {
     struct store_message *m = d->m;
     struct store_conn *c = d->h->c;
-    if (!n || !m || d->gap)
+    /* A lost stretch has no packet of its own; a skipped one does (it came
+     * as headers only), so the message spans it: its packets, its end. */
+    if (!n || !m || (d->gap && !d->gap_known))
         return;
     if (m->packets == 0 || m->last_packet != d->pkt)
         m->packets++;
@@ -2129,6 +2133,7 @@ static void conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt, i
         else if (d->body.mode == BODY_IDENTITY)
             body_stop(d, 1);
         d->gap = 1;
+        d->gap_known = (uint8_t)known;
         d->pkt = pkt;
         d->ts = pkt_ts(h->c, pkt);
         while (len && d->state == DS_PARSING) {
@@ -2136,7 +2141,7 @@ static void conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt, i
             dir_feed(d, http_zeros, n);
             len -= n;
         }
-        d->gap = 0;
+        d->gap = d->gap_known = 0;
         return;
     }
     if (!d->hdr_done)

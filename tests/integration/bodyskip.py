@@ -171,6 +171,17 @@ def main():
                   (c["stats"]["packets_s2c"], s2c, c["stats"]["packets_c2s"], c2s))
             check(len(c["packets"]) == c2s + s2c, "packets listed %d == %d" %
                   (len(c["packets"]), c2s + s2c))
+            # the skipped segments still carry the body: the response spans
+            # them (it stopped at the body limit: its end, its packet count)
+            data = [pk for pk in c["packets"] if pk["dir"] == "s2c" and pk["len"] > 0]
+            loose = [i for i, pk in enumerate(c["packets"])
+                     if pk["dir"] == "s2c" and pk["len"] > 0 and pk["msg"] != m["id"]]
+            check(not loose, "every s2c data packet belongs to the response (%d do not, the "
+                  "first #%s)" % (len(loose), loose[0] if loose else "-"))
+            check(m["packets"] == len(data), "the response's packets %d == its %d data packets"
+                  % (m["packets"], len(data)))
+            check(m["end_us"] == data[-1]["ts_us"], "the response ends with its last data "
+                  "packet (%d, the packet %d)" % (m["end_us"], data[-1]["ts_us"]))
     finally:
         if not os.environ.get("KEEP"):
             subprocess.run(["rm", "-rf", tmp])
