@@ -97,6 +97,15 @@ export class Api {
    * connects or drops. While the socket is down, the status call is polled
    * every 2 s instead, and onChange is called when its generation/seq moved.
    */
+  /** The per-run token of the page htracr serves now ('' when it has none):
+   * another than ours means htracr was started again. Throws when it does
+   * not answer. */
+  async pageToken() {
+    const r = await fetch(`${this.base}/`, { cache: 'no-store' });
+    const m = /name="htracr-token" content="([^"]*)"/.exec(await r.text());
+    return m ? m[1] : '';
+  }
+
   follow({ onChange, onStats, onState }) {
     this._handlers = { onChange, onStats, onState };
     this._connect();

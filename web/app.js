@@ -173,9 +173,11 @@ function afterMerge(res) {
   updateCounts();
   const sel = timeline.selection;
   const cid = sel ? (sel.kind === 'message' ? model.msg(sel.msg)?._conn : sel.conn) : null;
-  if (res.full || !sel || res.changed.includes(cid)) {
-    if (sel && !timeline._selectionStillValid()) timeline.select(null, false);
-    else if (sel && sel.kind !== 'packet') panel.render();
+  // a selection the budget evicted goes with it (its panel, z and o
+  // worked on a connection no longer there), whatever the delta says
+  if (sel && !timeline._selectionStillValid()) timeline.select(null, false);
+  else if (res.full || !sel || res.changed.includes(cid)) {
+    if (sel && sel.kind !== 'packet') panel.render();
     else if (!sel) panel.render();
   }
   if (filter.search) updateSearchCount();
@@ -248,7 +250,7 @@ function updateStatus(s) {
   $('#source').title = s.attach === 'tc'
     ? 'The eBPF filter runs at the interface\'s tc hooks (--attach)'
     : s.attach === 'socket' ? 'The eBPF filter runs on a packet socket (--attach)' : '';
-  const drops = (st.dropped || 0) + (st.ring_drops || 0) + (st.socket_drops || 0);
+  const drops = st.dropped || 0; /* ring + socket, summed by the server */
   const d = $('#drops');
   const extra = [];
   if (st.evicted_connections) extra.push(`${fmtInt(st.evicted_connections)} evicted`);
@@ -319,8 +321,51 @@ function startFeed() {
     onState: (up) => {
       $('#feed-state').textContent = up ? '● live feed' : '○ feed reconnecting';
       $('#feed-state').className = up ? 'feed-up' : 'muted';
+      feedDown = !up;
+      if (!up) watchServer();
     },
   });
+}
+
+// While the feed is down: is htracr away, or was it started again? A new
+// run has a new token, which this page lacks: its calls are refused and
+// its feed never comes back, so it says so and offers a reload.
+let feedDown = false;
+let watching = false;
+async function watchServer() {
+  if (watching) return;
+  watching = true;
+  while (feedDown) {
+    try {
+      const t = await api.pageToken();
+      if (t !== api.token) {
+        showRestarted();
+        break;
+      }
+    } catch {
+      const cs = $('#capture-state');
+      cs.textContent = 'unreachable';
+      cs.className = 'pill bad';
+      cs.title = 'htracr does not answer: stopped, or starting again';
+    }
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+  watching = false;
+}
+function showRestarted() {
+  const cs = $('#capture-state');
+  cs.textContent = 'restarted';
+  cs.className = 'pill bad';
+  cs.title = 'htracr was started again: this page belongs to the run before';
+  const t = document.createElement('div');
+  t.className = 'toast bad';
+  t.dataset.testid = 'restarted';
+  t.append('htracr was started again: this page belongs to the run before. ');
+  const b = document.createElement('button');
+  b.textContent = 'Reload';
+  b.addEventListener('click', () => location.reload());
+  t.append(b);
+  $('#toasts').append(t);
 }
 
 // ------------------------------------------------------------ toolbar
@@ -442,13 +487,10 @@ function syncZoom(v) {
   zoomEl.value = String(Math.round((1 - (Math.log(v.us_per_px) - lo) / (hi - lo)) * 1000));
   $('#zoom-label').textContent = `${fmtDur(v.us_per_px * 100)} / 100 px`;
 }
-zoomEl.addEventListener('input', () => {
-  timeline.follow = false;
-  timeline.zoomTo(uppOfSlider(+zoomEl.value));
-});
+zoomEl.addEventListener('input', () => timeline.zoomTo(uppOfSlider(+zoomEl.value)));
 $('#zoom-in').addEventListener('click', () => timeline.zoomBy(1 / 1.6));
 $('#zoom-out').addEventListener('click', () => timeline.zoomBy(1.6));
-$('#zoom-fit').addEventListener('click', () => timeline.fit());
+$('#zoom-fit').addEventListener('click', () => actions.fit());
 
 // view options
 const optEls = { showAcks: '#opt-acks', showArcs: '#opt-arcs', rttScale: '#opt-rtt', magnifier: '#opt-mag' };
@@ -611,9 +653,17 @@ function renderLegend() {
     ['line', C.ackLine, 'ACK relationship (hover a packet)']]);
 }
 
+let helpReturn = null; // where focus goes back when the help closes
 function toggleHelp(show) {
   const h = $('#help');
   h.hidden = show === undefined ? !h.hidden : !show;
+  if (!h.hidden) {
+    helpReturn = document.activeElement;
+    $('#help-close').focus(); // the overlay has the keyboard while open
+  } else if (helpReturn) {
+    helpReturn.focus?.();
+    helpReturn = null;
+  }
 }
 $('#btn-help').addEventListener('click', () => toggleHelp());
 $('#help-close').addEventListener('click', () => toggleHelp(false));
@@ -636,11 +686,19 @@ installKeys({
   filters: () => toggleFilters(),
   toggle,
   toggleExpand: (id) => { timeline.toggleExpand(id); panel.render(); },
+  helpOpen: () => !$('#help').hidden,
+  // Fit: the whole capture; while capturing it is followed again
+  fit: () => {
+    if (status?.capturing) timeline.follow = true;
+    timeline.fit();
+  },
   zoomToSelection: () => {
     const s = timeline.selection;
     if (!s) return;
+    timeline.follow = false; // looking at one thing: new data must not move it away
     if (s.kind === 'message') {
       const m = model.msg(s.msg);
+      if (!m) return;
       const req = m.kind === 'request' ? m : m.request ? model.msg(m.request) : m;
       const resp = m.kind === 'response' ? m : m.response ? model.msg(m.response) : m;
       // at least a millisecond: a one-packet message alone would be a
@@ -665,10 +723,10 @@ installKeys({
       if (t0 <= t1) timeline.showRange(t0, t1);
     } else if (s.kind === 'packet') {
       const c = model.conn(s.conn);
-      timeline.setView(c.t[s.idx], Math.max(0.05, timeline.upp / 8));
+      if (c) timeline.setView(c.t[s.idx], Math.max(0.05, timeline.upp / 8));
     } else if (s.kind === 'conn') {
       const c = model.conn(s.conn);
-      timeline.showRange(c.t0, c.t1);
+      if (c) timeline.showRange(c.t0, c.t1);
     }
   },
   hideSel: (server) => {

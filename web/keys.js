@@ -84,6 +84,16 @@ export function installKeys(a) {
       return;
     }
     if (e.ctrlKey || e.metaKey || e.altKey) return;
+    // an open menu or the help overlay takes Esc first, and while the help
+    // is open the keys do not act on the timeline behind it
+    const menu = document.querySelector('details.menu[open]');
+    if (e.key === 'Escape' && menu) {
+      menu.open = false;
+      menu.querySelector('summary')?.focus();
+      e.preventDefault();
+      return;
+    }
+    if (a.helpOpen?.() && e.key !== 'Escape' && e.key !== '?') return;
     // a focused button or link keeps Enter and Space
     if ((tag === 'BUTTON' || tag === 'A' || tag === 'SUMMARY') && (e.key === 'Enter' || e.key === ' ')) return;
     const tl = a.timeline;
@@ -93,9 +103,9 @@ export function installKeys(a) {
       case 'ArrowRight': e.shiftKey ? tl.stepMessage(1) : tl.stepPacket(1); break;
       case 'ArrowUp': tl.stepRow(-1); break;
       case 'ArrowDown': tl.stepRow(1); break;
-      case '+': case '=': tl.follow = false; tl.zoomBy(1 / 1.6); break;
+      case '+': case '=': tl.zoomBy(1 / 1.6); break; // following keeps the zoom
       case '-': case '_': tl.zoomBy(1.6); break;
-      case '0': tl.fit(); break;
+      case '0': a.fit(); break;
       case 'Home': tl.setView(tl.model.span.t0 + (tl.plotW * 0.45) * tl.upp, tl.upp); break;
       case 'End': tl.setView(tl.model.span.t1 - (tl.plotW * 0.45) * tl.upp, tl.upp); break;
       case 'Enter': {

@@ -239,6 +239,8 @@ export class Timeline {
     const s = this.selection;
     if (!s) return false;
     if (s.kind === 'message') return !!this.model.msg(s.msg);
+    if (s.kind === 'dns') return !!this.model.dns[s.dns];
+    if (s.kind === 'server') return this.model.servers.has(s.server);
     if (s.conn !== undefined) return !!this.model.conn(s.conn);
     return false;
   }

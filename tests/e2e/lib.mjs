@@ -129,10 +129,12 @@ export function shape(doc) {
  * 8 s). Retries on another port when the port was taken meanwhile. env:
  * variables added to the environment it runs with.
  */
-export async function startHtracr(args, { timeout = 15000, env = {} } = {}) {
+export async function startHtracr(args, { timeout = 15000, env = {}, port: want = 0 } = {}) {
   let lastErr = null;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
+    // want: this port (a restart on the same address), tried once
+    if (want && attempt > 0) break;
+    const port = want || await freePort();
     // HTRACR_E2E_WEB_ROOT: serve the page from a directory (trying web/ changes)
     const web = process.env.HTRACR_E2E_WEB_ROOT ? ['--web-root', process.env.HTRACR_E2E_WEB_ROOT] : [];
     const proc = spawn(HTRACR, [...web, ...args, String(port)], {

@@ -458,6 +458,25 @@ describe('corpus zeek/wikipedia: one time origin, Esc, search, z', { skip: CORPU
     assert.equal(await page.evaluate(() => document.querySelector('#filterbar').hidden), true, 'the bar is closed');
   });
 
+  it('Esc closes an open menu before it clears the selection; keys do not act behind the help', async () => {
+    const { page } = sv.ui;
+    const c = sv.doc.connections[0];
+    await page.evaluate((id) => window.htracr.select({ kind: 'conn', conn: id }), c.id);
+    await page.locator('[data-testid=view-menu]').click();
+    assert.equal(await page.evaluate(() => document.querySelector('#view-menu').open), true, 'the menu opened');
+    await page.keyboard.press('Escape');
+    assert.equal(await page.evaluate(() => document.querySelector('#view-menu').open), false, 'Esc closed the menu');
+    assert.equal((await page.evaluate(() => window.htracr.selection))?.conn, c.id, 'and kept the selection');
+    await page.locator('#scroller').focus();
+    await page.keyboard.press('?');
+    assert.equal(await page.evaluate(() => document.querySelector('#help').hidden), false, '? opens the help');
+    const v0 = await page.evaluate(() => ({ ...window.htracr.view }));
+    await page.keyboard.press('+');
+    assert.deepEqual(await page.evaluate(() => ({ ...window.htracr.view })), v0, '+ behind the help does not zoom');
+    await page.keyboard.press('Escape');
+    assert.equal(await page.evaluate(() => document.querySelector('#help').hidden), true, 'Esc closes the help');
+  });
+
   it('search counts the matching messages, and Enter selects the first in time', async () => {
     const { page } = sv.ui;
     const q = '304';
@@ -490,6 +509,28 @@ describe('corpus zeek/wikipedia: one time origin, Esc, search, z', { skip: CORPU
     }, k);
     assert.ok(r.s >= r.tL && r.e <= r.tR, 'the lookup is in view');
     assert.ok(r.tR - r.tL <= Math.max(r.d, 1000) * 2, `the view (${r.tR - r.tL} µs) is about the lookup (${r.d} µs)`);
+  });
+});
+
+describe('htracr started again under an open page', { skip: CORPUS ? false : 'the shared corpus is absent' }, () => {
+  it('the page says so and offers a reload (its token is the old run\'s: the feed could never come back)', async () => {
+    const h1 = await startHtracr(['-r', CORPUS]);
+    let h2 = null;
+    const ui = await openUi(browser.context, h1);
+    try {
+      await ui.page.waitForFunction(() => /live feed/.test(document.querySelector('#feed-state').textContent));
+      await h1.stop();
+      h2 = await startHtracr(['-r', CORPUS], { port: h1.port });
+      await ui.page.waitForSelector('[data-testid=restarted]', { timeout: 15000 });
+      assert.equal(await ui.page.locator('#capture-state').innerText(), 'restarted', 'the status pill');
+      await Promise.all([ui.page.waitForNavigation(), ui.page.locator('[data-testid=restarted] button').click()]);
+      await waitReady(ui.page);
+      await ui.page.waitForFunction(() => /live feed/.test(document.querySelector('#feed-state').textContent), null, { timeout: 10000 });
+    } finally {
+      await ui.page.close();
+      if (h2) await h2.stop();
+      await h1.stop();
+    }
   });
 });
 
