@@ -26,13 +26,29 @@ export class Api {
   }
 
   async _json(res) {
-    const text = await res.text();
+    // A reply past what the page can hold (a string of some 512 MB) reads
+    // as nothing, or fails to parse: say that, with its size, rather than
+    // hand on null.
+    const len = Number(res.headers.get('Content-Length')) || 0;
+    const big = () => {
+      const e = new ApiError(res.status, `the reply (${(len / 1048576).toFixed(0)} MB) is more than this page can read`);
+      e.tooLarge = true;
+      return e;
+    };
+    let text;
+    try {
+      text = await res.text();
+    } catch (e) {
+      if (len > 64 << 20) throw big();
+      throw new ApiError(res.status, `the reply could not be read: ${e.message}`);
+    }
     let body = null;
     try {
       body = text ? JSON.parse(text) : null;
     } catch {
       body = null;
     }
+    if (res.ok && body === null && len > 0) throw big();
     if (!res.ok) {
       const msg = body && body.error ? body.error : `${res.status} ${res.statusText || 'error'}`;
       throw new ApiError(res.status, msg);

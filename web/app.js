@@ -154,7 +154,16 @@ function loadModel(full = false) {
   return queued;
 }
 
+// Past what the page can hold, loads wait a while between tries (each one
+// costs the page seconds and hundreds of MB) and a note says why.
+let tooLargeUntil = 0;
+let tooLargeSaid = false;
+
 async function loadOnce(full) {
+  if (Date.now() < tooLargeUntil) {
+    if (!queued) document.body.dataset.state = 'ready';
+    return;
+  }
   try {
     const inc = !full && model.generation !== null && model.generation === lastServer.generation;
     const r = await api.model(inc ? model.generation : null, inc ? model.seq : null);
@@ -162,7 +171,17 @@ async function loadOnce(full) {
     const res = model.merge(r);
     afterMerge(res);
   } catch (e) {
-    toast(`could not load the model: ${e.message}`, 'bad');
+    if (e.tooLarge) {
+      tooLargeUntil = Date.now() + 30000;
+      if (!tooLargeSaid) {
+        tooLargeSaid = true;
+        toast(`The model has grown past what this page can load: ${e.message}. Capture goes on, ` +
+          'and the outputs are whole; the page tries again every 30 s. A smaller --max-memory, ' +
+          'fewer ports, or Clear bring it back in reach.', 'bad', 60000);
+      }
+    } else {
+      toast(`could not load the model: ${e.message}`, 'bad');
+    }
   } finally {
     if (!queued) document.body.dataset.state = 'ready';
   }

@@ -93,3 +93,21 @@ describe('a capture whose clock stepped back (web/model.js)', () => {
     assert.ok(sorted(Array.from(c.stateT)));
   });
 });
+
+// web/api.js: a reply past what a page can hold (V8 strings stop near
+// 512 MB) reads as an empty string; handed on as null it broke the page
+// with "Cannot read properties of null". It must be an error that says so.
+describe('a reply too large for the page (web/api.js)', () => {
+  it('is an error that says its size and is marked tooLarge, not a null model', async () => {
+    globalThis.document ??= { querySelector: () => null };
+    const { Api } = await import('../../web/api.js');
+    const api = new Api('');
+    const res = (text, len) => ({
+      ok: true, status: 200, statusText: 'OK', headers: { get: (k) => (k === 'Content-Length' ? String(len) : null) },
+      text: async () => text,
+    });
+    await assert.rejects(api._json(res('', 594000000)), (e) => e.tooLarge === true && /566 MB/.test(e.message));
+    await assert.rejects(api._json(res('{"cut', 594000000)), (e) => e.tooLarge === true);
+    assert.deepEqual(await api._json(res('{"a":1}', 7)), { a: 1 }, 'a normal reply still parses');
+  });
+});
