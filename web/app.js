@@ -509,7 +509,13 @@ function syncZoom(v) {
 zoomEl.addEventListener('input', () => timeline.zoomTo(uppOfSlider(+zoomEl.value)));
 $('#zoom-in').addEventListener('click', () => timeline.zoomBy(1 / 1.6));
 $('#zoom-out').addEventListener('click', () => timeline.zoomBy(1.6));
-$('#zoom-fit').addEventListener('click', () => actions.fit());
+// Fit (the button, or 0): the whole capture; while capturing it is
+// followed again
+function fitView() {
+  if (status?.capturing) timeline.follow = true;
+  timeline.fit();
+}
+$('#zoom-fit').addEventListener('click', () => fitView());
 
 // view options
 const optEls = { showAcks: '#opt-acks', showArcs: '#opt-arcs', rttScale: '#opt-rtt', magnifier: '#opt-mag' };
@@ -706,11 +712,7 @@ installKeys({
   toggle,
   toggleExpand: (id) => { timeline.toggleExpand(id); panel.render(); },
   helpOpen: () => !$('#help').hidden,
-  // Fit: the whole capture; while capturing it is followed again
-  fit: () => {
-    if (status?.capturing) timeline.follow = true;
-    timeline.fit();
-  },
+  fit: () => fitView(),
   zoomToSelection: () => {
     const s = timeline.selection;
     if (!s) return;

@@ -509,6 +509,14 @@ describe('corpus zeek/wikipedia: one time origin, Esc, search, z', { skip: CORPU
     }, k);
     assert.ok(r.s >= r.tL && r.e <= r.tR, 'the lookup is in view');
     assert.ok(r.tR - r.tL <= Math.max(r.d, 1000) * 2, `the view (${r.tR - r.tL} µs) is about the lookup (${r.d} µs)`);
+    // and the Fit button brings the whole capture back
+    await page.locator('[data-testid=zoom-fit]').click();
+    const fit = await page.evaluate(() => {
+      const tl = window.htracr.timeline;
+      const sp = window.htracr.model.span;
+      return { tL: tl.tL, tR: tl.tL + tl.plotW * tl.upp, t0: sp.t0, t1: sp.t1 };
+    });
+    assert.ok(fit.tL <= fit.t0 && fit.tR >= fit.t1, `Fit shows the whole span (${JSON.stringify(fit)})`);
   });
 });
 
