@@ -911,8 +911,8 @@ static int live_loop(struct app *a)
             break;
         }
         int64_t now = wall_us();
-        if ((a->cli->count && a->records >= a->cli->count) ||
-            (a->cli->seconds && now - start >= a->cli->seconds * 1000000)) {
+        int by_count = a->cli->count && a->records >= a->cli->count;
+        if (by_count || (a->cli->seconds && now - start >= a->cli->seconds * 1000000)) {
             if (!a->srv)
                 break;
             /* With the UI, the limit ends the capture, not the page: what
@@ -921,7 +921,7 @@ static int live_loop(struct app *a)
             log_msg(LOG_INFO,
                     "%s reached: capture stopped; the page still serves it (Start "
                     "captures again), Ctrl-C quits",
-                    a->cli->count ? "-c" : "-G");
+                    by_count ? "-c" : "-G");
             a->limit_paused = 1;
             a->cli->count = 0;
             a->cli->seconds = 0;
