@@ -1475,6 +1475,12 @@ int main(int argc, char **argv)
     if (rc.summary && export_summary(st, stdout) < 0 && errno != EPIPE) {
         log_msg(LOG_ERROR, "writing the summary to standard output failed: %s", strerror(errno));
         rc.write_error = 1;
+    } else if (rc.summary && store_stats(st)->connections == 0) {
+        /* an empty summary read as a broken run: say what was looked at */
+        printf("no HTTP connections among %llu packets\n",
+               (unsigned long long)store_stats(st)->packets);
+        if (fflush(stdout) != 0 && errno != EPIPE)
+            rc.write_error = 1;
     }
     report_end(&app, cap);
     if (cli.stats_interval && app.live)
