@@ -218,6 +218,19 @@ static void sum_conn(struct sum_out *o, const struct store_conn *c)
             sum_esc(o, m->method ? m->method : "?");
             SUM_LIT(o, " ");
             sum_esc(o, m->url ? m->url : "?");
+            /* its 1xx answers first (100 Continue, 103 Early Hints), as they
+             * came: they sit between it and its final response, a few
+             * messages on at most (the look stops there, so a connection of
+             * unanswered requests is not scanned once a request) */
+            for (uint32_t j = i + 1; j < c->nmessages && j <= i + 16 && c->messages[j] != r; j++) {
+                const struct store_message *x = c->messages[j];
+                if (x->kind != MSG_RESPONSE || !x->interim || x->request != m->id)
+                    continue;
+                SUM_LIT(o, "  -> ");
+                sum_u64(o, x->status);
+                SUM_LIT(o, " ");
+                sum_esc(o, x->reason ? x->reason : "");
+            }
             if (r && r->http_major == 0) {
                 SUM_LIT(o, "  -> (HTTP/0.9 response)  ");
                 sum_u64(o, r->body_bytes);

@@ -1245,7 +1245,7 @@ TEST(export_summary_text)
         "  POST /submit  -> no response\n"
         "connection 2  [2001:db8::2]:40000 -> [2001:db8::1]:8080  4 packets  reset  mid-stream  "
         "3 retransmits\n"
-        "  POST /upload  -> 201 Created  0 B  ttfb 5.00 ms\n"
+        "  POST /upload  -> 100 Continue  -> 201 Created  0 B  ttfb 5.00 ms\n"
         "  (no request) -> 200 OK  [response without a request]\n";
 
     CHECK(st);
