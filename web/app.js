@@ -692,6 +692,13 @@ function toggleHelp(show) {
 }
 $('#btn-help').addEventListener('click', () => toggleHelp());
 $('#help-close').addEventListener('click', () => toggleHelp(false));
+// a dialog keeps Tab inside it: its one control is the close button
+$('#help').addEventListener('keydown', (e) => {
+  if (e.key === 'Tab') {
+    e.preventDefault();
+    $('#help-close').focus();
+  }
+});
 $('#help').addEventListener('click', (e) => { if (e.target.id === 'help') toggleHelp(false); });
 
 // ------------------------------------------------------------ keys

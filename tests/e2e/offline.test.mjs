@@ -473,6 +473,9 @@ describe('corpus zeek/wikipedia: one time origin, Esc, search, z', { skip: CORPU
     const v0 = await page.evaluate(() => ({ ...window.htracr.view }));
     await page.keyboard.press('+');
     assert.deepEqual(await page.evaluate(() => ({ ...window.htracr.view })), v0, '+ behind the help does not zoom');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'help-close', 'Tab stays in the help');
     await page.keyboard.press('Escape');
     assert.equal(await page.evaluate(() => document.querySelector('#help').hidden), true, 'Esc closes the help');
   });
