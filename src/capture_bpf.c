@@ -70,7 +70,7 @@
 /* As libpcap's buffer: 8 MiB (the first default) held about 180 ms of
  * wrk's traffic, which a server thread writing the whole model outlasted
  * now and then (bench/live --parts uifetch, docs/performance.md). */
-#define RING_DEFAULT (32u << 20)
+#define RING_DEFAULT CAPTURE_DEFAULT_BUFFER
 #define RING_MIN (256u << 10) /* must hold a 64 KiB record several times */
 #define RING_MAX (1u << 30)
 /* A wakeup once the ring is an eighth full, and no later than this: a
@@ -306,21 +306,19 @@ static int bpf_dispatch(struct capture *cap, int max, int timeout_ms, capture_cb
     b->full = 0;
     b->intr = 0;
     clock_sync(b);
-    if (b->ifindex) {
-        int64_t now = clock_ns(CLOCK_MONOTONIC);
-        if (now - b->iface_checked_ns >= 1000000000) {
-            b->iface_checked_ns = now;
-            if (if_nametoindex(b->iface) != b->ifindex) {
-                snprintf(errbuf, CAPTURE_ERRBUF,
-                         "the interface %s disappeared (deleted, or moved to another network "
-                         "namespace): nothing more can be captured on it",
-                         b->iface);
-                return -ENODEV;
-            }
+    int64_t now = clock_ns(CLOCK_MONOTONIC);
+    if (b->ifindex && now - b->iface_checked_ns >= 1000000000) {
+        b->iface_checked_ns = now;
+        if (if_nametoindex(b->iface) != b->ifindex) {
+            snprintf(errbuf, CAPTURE_ERRBUF,
+                     "the interface %s disappeared (deleted, or moved to another network "
+                     "namespace): nothing more can be captured on it",
+                     b->iface);
+            return -ENODEV;
         }
     }
     if (timeout_ms > 0)
-        deadline = clock_ns(CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000000;
+        deadline = now + (int64_t)timeout_ms * 1000000;
     for (;;) {
         ring_consume(b);
         if (b->n)

@@ -56,11 +56,11 @@
 #include "htracr/capture.h"
 #include "htracr/log.h"
 
-#define PCAP_DEFAULT_SNAPLEN 262144             /* libpcap's maximum: no IP packet is cut */
-#define PCAP_DEFAULT_BUFFER (32u * 1024 * 1024) /* the kernel ring */
-#define PCAP_TIMEOUT_MS 50                      /* a ring block is handed over after this */
-#define PCAP_MAX_INSNS 4096                     /* the kernel's limit for a socket filter */
-#define PCAP_FILTER_MAX 8192                    /* filter text */
+#define PCAP_DEFAULT_SNAPLEN 262144                /* libpcap's maximum: no IP packet is cut */
+#define PCAP_DEFAULT_BUFFER CAPTURE_DEFAULT_BUFFER /* the kernel ring */
+#define PCAP_TIMEOUT_MS 50                         /* a ring block is handed over after this */
+#define PCAP_MAX_INSNS 4096                        /* the kernel's limit for a socket filter */
+#define PCAP_FILTER_MAX 8192                       /* filter text */
 
 struct pcap_priv {
     pcap_t *pcap;

@@ -217,10 +217,11 @@ static int export_har_url(struct jsonw *w, const struct store_conn *c,
 
 static void export_har_version(struct jsonw *w, const struct store_message *m)
 {
-    char ver[32] = "";
+    char vbuf[16], ver[32] = "";
+    const char *v = m ? export_json_version(vbuf, m->http_major, m->http_minor) : NULL;
 
-    if (m && (m->http_major || m->http_minor)) /* else unknown: "" as browsers write it */
-        snprintf(ver, sizeof(ver), "HTTP/%u.%u", m->http_major, m->http_minor);
+    if (v) /* else unknown: "" as browsers write it */
+        snprintf(ver, sizeof(ver), "HTTP/%s", v);
     jsonw_kstr(w, "httpVersion", ver);
 }
 
@@ -351,25 +352,24 @@ static void export_har_ktiming(struct jsonw *w, const char *key, int64_t us)
  * connection. The entry then starts at the SYN, and any pause between
  * the handshake and the request is "blocked", so startedDateTime + time
  * is the end of the response. Returns startedDateTime (µs); connect and
- * blocked are -1 when they do not apply. */
+ * blocked (either may be NULL) are -1 when they do not apply. */
 static int64_t export_har_started(const struct store_conn *c, const struct store_message *req,
                                   int64_t *connect, int64_t *blocked)
 {
-    *connect = *blocked = -1;
-    if (export_har_first_request(c, req) && !c->midstream && c->syn_us > 0 &&
-        c->hs_ack_us >= c->syn_us && req->start_us >= c->hs_ack_us) {
-        *connect = c->hs_ack_us - c->syn_us;
-        *blocked = req->start_us - c->hs_ack_us;
-        return c->syn_us;
-    }
-    return req->start_us;
+    int hs = export_har_first_request(c, req) && !c->midstream && c->syn_us > 0 &&
+             c->hs_ack_us >= c->syn_us && req->start_us >= c->hs_ack_us;
+    if (connect)
+        *connect = hs ? c->hs_ack_us - c->syn_us : -1;
+    if (blocked)
+        *blocked = hs ? req->start_us - c->hs_ack_us : -1;
+    return hs ? c->syn_us : req->start_us;
 }
 
 static int export_har_entry(struct jsonw *w, const struct har_entry *e)
 {
     const struct store_conn *c = e->conn;
     const struct store_message *req = e->req, *resp = NULL;
-    int64_t connect = -1, blocked = -1, send, wait = 0, receive = 0, started, total;
+    int64_t connect, blocked, send, wait = 0, receive = 0, started, total;
     char addr[64], id[24];
     int err;
 
@@ -474,10 +474,9 @@ int export_har(struct store *st, FILE *f)
                 ents = p;
                 cap = ncap;
             }
-            int64_t cn, bl;
             ents[n].conn = c;
             ents[n].req = c->messages[i];
-            ents[n].started = export_har_started(c, c->messages[i], &cn, &bl);
+            ents[n].started = export_har_started(c, c->messages[i], NULL, NULL);
             n++;
         }
     }

@@ -62,8 +62,10 @@ static const char *const series_names[SERIES_COUNT] = {
     [SERIES_CWND_C2S] = "cwnd_c2s",     [SERIES_CWND_S2C] = "cwnd_s2c",
 };
 
-void export_json_version(char buf[16], unsigned major, unsigned minor)
+const char *export_json_version(char buf[16], unsigned major, unsigned minor)
 {
+    if (!major && !minor)
+        return NULL;
     if (major < 10 && minor < 10) {
         buf[0] = (char)('0' + major);
         buf[1] = '.';
@@ -72,6 +74,7 @@ void export_json_version(char buf[16], unsigned major, unsigned minor)
     } else {
         snprintf(buf, 16, "%u.%u", major % 1000, minor % 1000);
     }
+    return buf;
 }
 
 const char *export_json_analysis_name(uint32_t bit)
@@ -138,10 +141,9 @@ static void export_json_dir(struct jsonw *w, const char *key, unsigned dir)
 void export_json_message(struct jsonw *w, const struct store_message *m)
 {
     int req = m->kind == MSG_REQUEST;
-    char ver[16];
+    char vbuf[16];
     char *p;
-
-    export_json_version(ver, m->http_major, m->http_minor);
+    const char *ver = export_json_version(vbuf, m->http_major, m->http_minor);
     jsonw_obj_open(w);
     jsonw_kuint(w, "id", m->id);
     /* Fixed members go out in runs straight into the writer's buffer; the
@@ -156,9 +158,9 @@ void export_json_message(struct jsonw *w, const struct store_message *m)
     jsonw_run_end(w, p);
     jsonw_kstr(w, "method", req ? m->method : NULL);
     jsonw_kstr(w, "url", req ? m->url : NULL);
-    /* unknown is null, never a made-up 0: no start line parsed (0.0), no
-     * status line (an HTTP/0.9 answer, or one that did not parse) */
-    jsonw_kstr(w, "version", m->http_major || m->http_minor ? ver : NULL);
+    /* unknown is null, never a made-up 0: no status line (an HTTP/0.9
+     * answer, or one that did not parse) */
+    jsonw_kstr(w, "version", ver);
     jsonw_key(w, "status");
     if (req || !m->status)
         jsonw_null(w);

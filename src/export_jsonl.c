@@ -102,11 +102,11 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c, const
 {
     const struct store_message *first = req ? req : resp;
     const char *host = req ? export_json_header(req, "Host") : NULL;
-    char ver[16];
+    char vbuf[16];
     int64_t start = req ? req->start_us : resp->start_us;
     int64_t end = resp ? resp->end_us : req->end_us;
 
-    export_json_version(ver, first->http_major, first->http_minor);
+    const char *ver = export_json_version(vbuf, first->http_major, first->http_minor);
     jsonw_obj_open(w);
     jsonw_kuint(w, "connection", c->id);
     jsonw_kstr(w, "client_addr", caddr);
@@ -126,7 +126,7 @@ static void export_jsonl_line(struct jsonw *w, const struct store_conn *c, const
     else
         jsonw_null(w);
     jsonw_kstr(w, "reason", resp ? resp->reason : NULL);
-    jsonw_kstr(w, "version", first->http_major || first->http_minor ? ver : NULL);
+    jsonw_kstr(w, "version", ver);
     p = jsonw_run_begin(w, 128);
     JW_INT(p, "start_us", start);
     JW_INT(p, "end_us", end);

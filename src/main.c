@@ -107,7 +107,7 @@ static void usage(FILE *f)
                "      --no-ui            do not serve the web UI\n"
                "      --max-memory SIZE  memory budget for the model (default 256M)\n"
                "      --body-limit SIZE  decoded body bytes kept per message (default 1M\n"
-               "                         with the UI, --json, --har or -w; else 0)\n"
+               "                         with the UI, --json or --har; else 0)\n"
                "  -v, --verbose          debug messages (-vv: libbpf's too)\n"
                "  -q, --quiet            errors only\n"
                "      --version          print the version\n"
@@ -164,6 +164,19 @@ static int parse_port(const char *s, uint16_t *out)
     return 0;
 }
 
+/* Add port to ports[*n] unless it is there already (-p 80,80 is one
+ * port, in the API too). 0, or -E2BIG when max are there. */
+static int port_add_unique(uint16_t *ports, int *n, int max, uint16_t port)
+{
+    for (int i = 0; i < *n; i++)
+        if (ports[i] == port)
+            return 0;
+    if (*n >= max)
+        return -E2BIG;
+    ports[(*n)++] = port;
+    return 0;
+}
+
 static int add_ports(struct cli *cli, const char *arg)
 {
     char buf[512];
@@ -182,16 +195,10 @@ static int add_ports(struct cli *cli, const char *arg)
                     arg);
             return -EINVAL;
         }
-        int seen = 0;
-        for (int i = 0; i < cli->flow.nports; i++)
-            seen |= cli->flow.ports[i] == port;
-        if (seen)
-            continue; /* -p 80,80: one port */
-        if (cli->flow.nports >= FLOW_MAX_PORTS) {
+        if (port_add_unique(cli->flow.ports, &cli->flow.nports, FLOW_MAX_PORTS, port) < 0) {
             log_msg(LOG_ERROR, "too many ports in -p: at most %d", FLOW_MAX_PORTS);
             return -EINVAL;
         }
-        cli->flow.ports[cli->flow.nports++] = port;
     }
     return 0;
 }
@@ -545,6 +552,19 @@ static int open_output(struct output *o, const char *what)
     return 0;
 }
 
+/* A write error on output o (what: "JSON", ...), said once with its reason
+ * however often it recurs; close_output then adds none. Sets *write_error
+ * (when not NULL). */
+static void output_failed(struct output *o, const char *what, int err, int *write_error)
+{
+    if (!o->reported)
+        log_msg(LOG_ERROR, "writing %s output '%s' failed: %s", what, o->path,
+                strerror(err < 0 ? -err : EIO));
+    o->reported = 1;
+    if (write_error)
+        *write_error = 1;
+}
+
 static int close_output(struct output *o, const char *what)
 {
     int r = 0;
@@ -560,10 +580,10 @@ static int close_output(struct output *o, const char *what)
     errno = 0;
     if (o->f != stdout && fclose(o->f) != 0 && r == 0)
         r = errno ? -errno : -EIO;
-    if (r < 0 && !o->reported)
-        log_msg(LOG_ERROR, "writing %s output '%s' failed: %s", what, o->path, strerror(-r));
-    if (o->reported)
+    if (r < 0 || o->reported) {
+        output_failed(o, what, r, NULL);
         r = -EIO;
+    }
     o->f = NULL;
     free(o->buf);
     o->buf = NULL;
@@ -590,15 +610,10 @@ static void on_finish(void *ctx, struct store *st, struct store_conn *c)
 {
     struct run_ctx *rc = ctx;
     int r;
-    if (rc->cli->jsonl.f && (r = export_jsonl_conn(st, c, rc->cli->jsonl.f)) < 0) {
-        /* said once, when it happens (a full line's write(2) leaves no
-         * mark on the stream for close_output to find) */
-        if (!rc->cli->jsonl.reported)
-            log_msg(LOG_ERROR, "writing JSONL output '%s' failed: %s", rc->cli->jsonl.path,
-                    strerror(-r));
-        rc->cli->jsonl.reported = 1;
-        rc->write_error = 1;
-    }
+    /* said when it happens: a full line's write(2) leaves no mark on the
+     * stream for close_output to find */
+    if (rc->cli->jsonl.f && (r = export_jsonl_conn(st, c, rc->cli->jsonl.f)) < 0)
+        output_failed(&rc->cli->jsonl, "JSONL", r, &rc->write_error);
 }
 
 /*
@@ -772,7 +787,7 @@ static void on_record(void *ctx, const struct capture_rec *rec)
 {
     struct app *a = ctx;
     if ((a->cli->count && a->records >= a->cli->count) || a->limit_paused)
-        return; /* -c reached inside a batch: the rest is not ours */
+        return; /* -c reached inside a batch, or (UI) paused there: not ours */
     a->records++;
     if (a->dump)
         capture_dump_write(a->dump, rec);
@@ -929,8 +944,7 @@ static int live_loop(struct app *a)
             a->want_enabled = 0;
             a->ctl_asked++;
             pthread_mutex_unlock(&a->ctl_lock);
-            if (a->srv)
-                server_notify(a->srv);
+            server_notify(a->srv);
         }
         if (now - last_tick >= 1000000 && take_lock(a, 0)) {
             /* (a reader holding the model: next time round) */
@@ -944,13 +958,8 @@ static int live_loop(struct app *a)
              * a second, not when 256 KiB of them have filled the buffer (or
              * at exit, or never after a SIGKILL). */
             errno = 0;
-            if (a->cli->jsonl.f && fflush(a->cli->jsonl.f) != 0) {
-                if (!a->cli->jsonl.reported)
-                    log_msg(LOG_ERROR, "writing JSONL output '%s' failed: %s", a->cli->jsonl.path,
-                            strerror(errno ? errno : EIO));
-                a->cli->jsonl.reported = 1;
-                a->rc->write_error = 1;
-            }
+            if (a->cli->jsonl.f && fflush(a->cli->jsonl.f) != 0)
+                output_failed(&a->cli->jsonl, "JSONL", -errno, &a->rc->write_error);
             if (a->srv)
                 server_notify(a->srv);
         }
@@ -1060,13 +1069,8 @@ static int ctl_set_ports(void *ctx, const uint16_t *ports, int nports, char *err
         }
     uint16_t uniq[FLOW_MAX_PORTS];
     int nu = 0;
-    for (int i = 0; i < nports; i++) {
-        int seen = 0;
-        for (int j = 0; j < nu; j++)
-            seen |= uniq[j] == ports[i];
-        if (!seen)
-            uniq[nu++] = ports[i];
-    }
+    for (int i = 0; i < nports; i++)
+        port_add_unique(uniq, &nu, FLOW_MAX_PORTS, ports[i]); /* nports is checked above */
     pthread_mutex_lock(&a->ctl_lock);
     memcpy(a->ports, uniq, sizeof(uint16_t) * (size_t)nu);
     a->nports = nu;
@@ -1225,7 +1229,7 @@ static void report_end(struct app *a, struct capture *cap)
                 "socket): a larger --buffer (now %zuK) rides out longer bursts",
                 (unsigned long long)cst.dropped, (unsigned long long)cst.ring_drops,
                 (unsigned long long)cst.socket_drops,
-                (a->cli->buffer_bytes ? a->cli->buffer_bytes : (size_t)32 << 20) >> 10);
+                (a->cli->buffer_bytes ? a->cli->buffer_bytes : CAPTURE_DEFAULT_BUFFER) >> 10);
 }
 
 /* Make the output files belong to the user privileges go to. */
@@ -1461,16 +1465,10 @@ int main(int argc, char **argv)
     /* An error here went unsaid (the writer's own write(2) leaves no mark
      * on the stream for close_output to find): say it, with its reason. */
     int wr;
-    if (cli.json.f && (wr = export_json(st, cli.json.f)) < 0) {
-        log_msg(LOG_ERROR, "writing JSON output '%s' failed: %s", cli.json.path, strerror(-wr));
-        cli.json.reported = 1;
-        rc.write_error = 1;
-    }
-    if (cli.har.f && (wr = export_har(st, cli.har.f)) < 0) {
-        log_msg(LOG_ERROR, "writing HAR output '%s' failed: %s", cli.har.path, strerror(-wr));
-        cli.har.reported = 1;
-        rc.write_error = 1;
-    }
+    if (cli.json.f && (wr = export_json(st, cli.json.f)) < 0)
+        output_failed(&cli.json, "JSON", wr, &rc.write_error);
+    if (cli.har.f && (wr = export_har(st, cli.har.f)) < 0)
+        output_failed(&cli.har, "HAR", wr, &rc.write_error);
     /* A reader that stopped early (`| head`) is not an error: EPIPE is quiet. */
     if (rc.summary && export_summary(st, stdout) < 0 && errno != EPIPE) {
         log_msg(LOG_ERROR, "writing the summary to standard output failed: %s", strerror(errno));

@@ -34,6 +34,11 @@ function toast(msg, kind = 'info', ms = 4500) {
 
 // ------------------------------------------------------------ timeline + panel
 
+/** A file (or an upload) is shown, not live capture. */
+function showingFile() {
+  return !!status && (!status.live || /^(upload|file):/.test(status.source || ''));
+}
+
 const tooltip = $('#tooltip');
 const timeline = new Timeline({
   wrap: $('#tl-body'), canvas: $('#tl'), scroller: $('#scroller'), spacer: $('#spacer'),
@@ -52,7 +57,7 @@ const timeline = new Timeline({
   emptyText: () => {
     if (!status) return '';
     const dns = model.dns.length ? ` (${fmtCount(model.dns.length, 'DNS lookup')} only)` : '';
-    if (!status.live || /^(upload|file):/.test(status.source || '')) {
+    if (showingFile()) {
       return `No HTTP in ${status.source || 'this capture'}${dns}:\nno connection on the HTTP ports, and none that starts with a request.\nDrop another pcap file here.`;
     }
     if (status.capturing) return `No HTTP connections yet on ports ${(status.ports || []).join(',')}.\nLoad a page, or drop a pcap file here.`;
@@ -69,8 +74,7 @@ const timeline = new Timeline({
 
 const actions = {
   select: (sel) => timeline.select(sel),
-  // a file (or an upload) is shown, not live capture
-  showingFile: () => !!status && (!status.live || /^(upload|file):/.test(status.source || '')),
+  showingFile: () => showingFile(),
   toggleExpand: (id) => timeline.toggleExpand(id),
   hideConn: (id) => { filter.hiddenConns.add(id); filtersChanged(); if (timeline.selection?.conn === id) timeline.select(null); },
   focusConn: (id) => { filter.focusConn = id; filtersChanged(); },
@@ -243,14 +247,8 @@ function updateStatus(s) {
   sawStatus = true;
   status = s;
   const st = s.stats || {};
-  const cs = $('#capture-state');
-  if (s.live) {
-    cs.textContent = s.capturing ? 'capturing' : 'stopped';
-    cs.className = `pill ${s.capturing ? 'live' : ''}`;
-  } else {
-    cs.textContent = 'file';
-    cs.className = 'pill';
-  }
+  if (s.live) statePill(s.capturing ? 'capturing' : 'stopped', s.capturing ? 'live' : '');
+  else statePill('file');
   $('#btn-start').disabled = !s.live || s.capturing;
   $('#btn-stop').disabled = !s.live || !s.capturing;
   const why = s.live ? '' : ' (not available: htracr is showing a file; run it without -r for live capture)';
@@ -346,6 +344,14 @@ function startFeed() {
   });
 }
 
+/** The capture-state pill: its text, an extra class, a tooltip. */
+function statePill(text, cls = '', title = '') {
+  const cs = $('#capture-state');
+  cs.textContent = text;
+  cs.className = `pill ${cls}`.trim();
+  cs.title = title;
+}
+
 // While the feed is down: is htracr away, or was it started again? A new
 // run has a new token, which this page lacks: its calls are refused and
 // its feed never comes back, so it says so and offers a reload.
@@ -362,20 +368,14 @@ async function watchServer() {
         break;
       }
     } catch {
-      const cs = $('#capture-state');
-      cs.textContent = 'unreachable';
-      cs.className = 'pill bad';
-      cs.title = 'htracr does not answer: stopped, or starting again';
+      statePill('unreachable', 'bad', 'htracr does not answer: stopped, or starting again');
     }
     await new Promise((r) => setTimeout(r, 3000));
   }
   watching = false;
 }
 function showRestarted() {
-  const cs = $('#capture-state');
-  cs.textContent = 'restarted';
-  cs.className = 'pill bad';
-  cs.title = 'htracr was started again: this page belongs to the run before';
+  statePill('restarted', 'bad', 'htracr was started again: this page belongs to the run before');
   const t = document.createElement('div');
   t.className = 'toast bad';
   t.dataset.testid = 'restarted';
@@ -570,17 +570,18 @@ $('#btn-filters').addEventListener('click', () => toggleFilters());
 
 // The matches in time order, kept until the text, the filters or the model
 // change: n / N and the count read them without another pass.
-let searchCache = { key: null, vis: null, list: [] };
+// (the visible list is made anew by every layout, which a filter or a
+// model change runs)
+let searchCache = { text: null, vis: null, list: [] };
 function searchMatches() {
   if (!filter.search.trim()) return [];
-  const key = `${filter.search}\0${filter.version}\0${model.changeCount}`;
-  if (searchCache.key === key && searchCache.vis === timeline.visibleServers) return searchCache.list;
+  if (searchCache.text === filter.search && searchCache.vis === timeline.visibleServers) return searchCache.list;
   const out = [];
   for (const s of timeline.visibleServers || []) {
     for (const c of s.conns) for (const m of c.messages) if (filter.searchMatches(m, c, model)) out.push(m);
   }
   out.sort((a, b) => a._s - b._s || a.id - b.id);
-  searchCache = { key, vis: timeline.visibleServers, list: out };
+  searchCache = { text: filter.search, vis: timeline.visibleServers, list: out };
   return out;
 }
 function updateSearchCount() {

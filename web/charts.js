@@ -51,9 +51,8 @@ export const CHARTS = [
   },
 ];
 
-for (const ch of CHARTS) {
-  for (const s of ch.series) Object.defineProperty(s, 'colour', { get() { return C[this.pal]; } });
-}
+/** A series' colour now: the palette's, which printing swaps. */
+const colourOf = (s) => C[s.pal];
 
 /** Height of the chart block under an expanded connection. */
 export function chartsHeight() {
@@ -135,7 +134,7 @@ export function drawCharts(f, c, y, hoverT) {
     let lx = x0 + 6;
     for (const [txt, s] of items) {
       if (s) {
-        ctx.fillStyle = s.colour;
+        ctx.fillStyle = colourOf(s);
         if (s.style === 'dots') {
           // the marker the plot uses, bigger: colour and shape tell the series apart
           ctx.beginPath();
@@ -185,8 +184,8 @@ function drawSeries(ctx, sr, s, x0, w, tL, tR, upp, yOf, holdUntil) {
   let i = Math.max(0, lowerBound(t, tL) - 1);
   const end = Math.min(n, lowerBound(t, tR) + 1);
   if (i >= end) return;
-  ctx.strokeStyle = s.colour;
-  ctx.fillStyle = s.colour;
+  ctx.strokeStyle = colourOf(s);
+  ctx.fillStyle = colourOf(s);
   ctx.lineWidth = 1.25;
   ctx.setLineDash(s.dash ? [4, 3] : []);
   if (s.style === 'dots') {
@@ -268,7 +267,7 @@ export function chartValues(c, k, t) {
     else if (i >= sr.n || (i > 0 && t - sr.t[i - 1] < sr.t[i] - t)) i = Math.max(0, i - 1);
     if (i >= sr.n) i = sr.n - 1;
     const at = s.style === 'dots' ? `  (at ${fmtAxis(sr.t[i], 1)})` : '';
-    out.push({ text: `${s.label}: ${ch.fmt(sr.v[i])}${at}`, colour: s.colour });
+    out.push({ text: `${s.label}: ${ch.fmt(sr.v[i])}${at}`, colour: colourOf(s) });
   }
   return { title: ch.title, lines: out };
 }

@@ -77,8 +77,7 @@ export class Filter {
     const req = m.kind === 'request' ? m : m.request ? model.msg(m.request) : null;
     const resp = m.kind === 'response' ? m : m.response ? model.msg(m.response) : null;
     if (this.url) {
-      if (req && req._urlLower === undefined) req._urlLower = urlOf(req, c).toLowerCase();
-      if (!(req ? req._urlLower : '').includes(this.url.toLowerCase())) return false;
+      if (!(req ? urlLower(req, c) : '').includes(this.url.toLowerCase())) return false;
     }
     if (this.status && !this._status()(resp ? resp.status : null)) return false;
     if (this.minDurMs > 0) {
@@ -99,7 +98,7 @@ export class Filter {
     if (m._hay === undefined) {
       const req = m.kind === 'request' ? m : m.request ? model.msg(m.request) : null;
       const hay = [];
-      if (req) hay.push(req.method, urlOf(req, c));
+      if (req) hay.push(req.method, urlLower(req, c));
       if (m.kind === 'response') hay.push(m.status ?? '', m.reason, m.content_type);
       m._hay = hay.filter((h) => h).map((h) => String(h).toLowerCase()).join('\0');
     }
@@ -133,10 +132,11 @@ export class Filter {
   }
 }
 
-/** A request's URL as shown (requestUrl), made once a message. */
-function urlOf(req, c) {
-  if (req._urlShown === undefined) req._urlShown = requestUrl(req, c) || req.url || '';
-  return req._urlShown;
+/** A request's URL as shown (requestUrl), lower-cased, made once a message:
+ * the URL filter and the search both compare it so. */
+function urlLower(req, c) {
+  if (req._urlLower === undefined) req._urlLower = (requestUrl(req, c) || req.url || '').toLowerCase();
+  return req._urlLower;
 }
 
 function codeTest(p) {

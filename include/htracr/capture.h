@@ -59,6 +59,9 @@ struct capture_stats {
 /* Live capture. */
 enum capture_backend { CAPTURE_AUTO = 0, CAPTURE_BPF, CAPTURE_PCAP };
 
+/* --buffer's default, either backend: the eBPF ring or libpcap's kernel ring. */
+#define CAPTURE_DEFAULT_BUFFER (32u << 20)
+
 /* Where the bpf backend attaches its filter (the pcap backend ignores it). */
 enum capture_attach {
     CAPTURE_ATTACH_AUTO,   /* tc where it sees what a packet socket would, else socket */
@@ -72,7 +75,7 @@ struct capture_live_opts {
     int nports;
     int dns;                    /* also UDP port 53 */
     uint32_t snaplen;           /* 0: whole packets (262144) */
-    size_t buffer_bytes;        /* ring / kernel buffer; 0: backend default */
+    size_t buffer_bytes;        /* ring / kernel buffer; 0: CAPTURE_DEFAULT_BUFFER */
     int enabled;                /* capture from the start (else after set_enabled) */
     enum capture_attach attach; /* bpf backend: where its filter runs */
 };

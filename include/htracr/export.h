@@ -95,7 +95,8 @@ void export_json_conn(struct jsonw *w, const struct store_conn *c,
 /* The DNS lookups as the "dns" member (docs/json.md). */
 void export_json_dns(struct jsonw *w, struct store *st);
 
-/* "1.1" from an HTTP version. */
-void export_json_version(char buf[16], unsigned major, unsigned minor);
+/* "1.1" from an HTTP version, into buf; NULL for 0.0 (no start line was
+ * parsed: unknown is null, never a made-up version). */
+const char *export_json_version(char buf[16], unsigned major, unsigned minor);
 
 #endif
