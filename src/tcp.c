@@ -331,6 +331,35 @@ static void deliver(struct tcp_conn *t, int dir, uint32_t seq, const uint8_t *da
     d->next_seq = seq + seg_len;
 }
 
+/* A segment all of whose bytes were delivered before (a retransmission,
+ * a second copy) carries a message's bytes again: it belongs to that
+ * message, as the first copy does. The message is the latest of this
+ * direction whose first packet began at or before the segment (the first
+ * copy's own, when the segment starts where that packet did); only the last
+ * few messages are looked at. The message itself is left as the first
+ * copies made it (its packets, its end): a streamed one may be written out
+ * already, and both outputs say the same. */
+#define OLD_SCAN 64
+static void attribute_old(struct tcp_conn *t, int dir, uint32_t seq, uint32_t pkt)
+{
+    struct store_conn *c = t->c;
+    struct store_packet *sp = store_conn_pkt(c, pkt);
+    if (!sp || sp->msg || t->d[dir].stopped)
+        return;
+    uint32_t rel = seq - t->d[dir].isn; /* the packets' seq is relative */
+    uint32_t lo = c->nmessages > OLD_SCAN ? c->nmessages - OLD_SCAN : 0;
+    for (uint32_t i = c->nmessages; i > lo; i--) {
+        struct store_message *m = c->messages[i - 1];
+        const struct store_packet *fp = store_conn_pkt(c, m->first_packet);
+        if (!fp)
+            return; /* written out (streaming): older ones are too */
+        if (fp->dir != dir || !seq_le(fp->seq, rel))
+            continue;
+        sp->msg = fp->seq == rel && fp->msg ? fp->msg : i;
+        return;
+    }
+}
+
 /* Deliver buffered segments that have become in-order. */
 static void flush_ooo(struct tcp_conn *t, int dir)
 {
@@ -900,6 +929,8 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
             deliver(t, dir, seq, dp->payload, dp->cap_len, dp->seg_len, pkt, dp->skipped);
             flush_ooo(t, dir);
             skip_hint(t, dir);
+        } else {
+            attribute_old(t, dir, seq, pkt);
         }
     }
     if (dp->flags & TCPF_FIN) {

@@ -224,6 +224,49 @@ TEST(tcp_retransmission_counted_once_delivered)
     rig_free(&r);
 }
 
+/* A segment sent again carries its message's bytes again: it belongs to
+ * that message, which counts the first copies only (its packets, its
+ * end). Two requests begun in one packet: its
+ * copy belongs to the first, as the packet does. */
+TEST(tcp_retransmission_belongs_to_its_message)
+{
+    struct rig r;
+    rig_init(&r, 80, 1, 1, 1);
+    handshake(&r);
+    uint32_t ql = sizeof(REQ) - 1, h = 38, sl = sizeof(RSP) - 1;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);           /* 3 */
+    seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK, RSP, h, h);                   /* 4 */
+    seg(&r, 0, r.sseq + h, r.cseq + ql, TCPF_ACK, RSP + h, sl - h, sl - h); /* 5 */
+    seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK, RSP, h, h);                   /* 6: again */
+    seg(&r, 1, r.cseq, r.sseq + sl, TCPF_ACK | TCPF_PSH, REQ, ql, ql);      /* 7: again */
+    seg(&r, 1, r.cseq + ql, r.sseq + sl, TCPF_ACK | TCPF_PSH, REQ, ql, ql); /* 8 */
+    seg(&r, 1, r.cseq + ql, r.sseq + sl, TCPF_ACK | TCPF_PSH, REQ, ql, ql); /* 9: again */
+    struct store_conn *c = only_conn(&r);
+    CHECK_INT(c->nmessages, 3);
+    CHECK_INT(store_packet_msg(c, &c->packets[6]), c->messages[1]->id);
+    CHECK_INT(store_packet_msg(c, &c->packets[7]), c->messages[0]->id);
+    CHECK_INT(store_packet_msg(c, &c->packets[9]), c->messages[2]->id);
+    CHECK_INT(c->messages[0]->packets, 1);
+    CHECK_INT(c->messages[1]->packets, 2);
+    CHECK_INT(c->messages[2]->packets, 1);
+    CHECK_INT(c->messages[1]->last_packet, 5);
+    CHECK_INT(c->messages[1]->end_us, c->packets[5].ts_us);
+    rig_free(&r);
+
+    rig_init(&r, 80, 1, 1, 1);
+    handshake(&r);
+    char both[2 * sizeof(REQ)];
+    memcpy(both, REQ, ql);
+    memcpy(both + ql, REQ, ql);
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, both, 2 * ql, 2 * ql);
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, both, 2 * ql, 2 * ql);
+    c = only_conn(&r);
+    CHECK_INT(c->nmessages, 2);
+    CHECK_INT(store_packet_msg(c, &c->packets[4]), c->messages[0]->id);
+    CHECK_INT(c->messages[0]->packets, 1);
+    rig_free(&r);
+}
+
 /* A body segment never captured, ACKed by the client: a gap of exactly its
  * length, the message still completes, the next one still parses. */
 TEST(tcp_gap_declared_by_ack)
