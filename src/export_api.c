@@ -72,7 +72,7 @@ static void api_packet_compact(struct jsonw *w, const struct store_conn *c,
     jsonw_arr_close(w);
 }
 
-int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, FILE *f,
+int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, int tails, FILE *f,
                      int (*yield)(void *ctx), void *ctx)
 {
     uint64_t gen = store_generation(st);
@@ -95,8 +95,13 @@ int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, FILE *
     jsonw_arr_open(w);
     for (struct store_conn *c = store_first(st); c; c = store_next(c)) {
         if (full || c->mod_seq > since) {
-            export_json_conn(w, c, api_packet_compact, 0);
+            const struct store_mark *from = tails && !full ? store_conn_mark_find(c, since) : NULL;
+            export_json_conn_from(w, c, api_packet_compact, 0, from);
             work += (size_t)c->npackets + c->nmessages + 1;
+            if (from)
+                work -= (size_t)from->packets + from->messages; /* each <= its count */
+            if (tails)
+                (void)store_conn_mark(st, c); /* counted when it fails: then whole */
         }
         if (yield && work >= EXPORT_API_YIELD_WORK) {
             work = 0;

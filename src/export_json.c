@@ -401,7 +401,17 @@ void export_json_conn(struct jsonw *w, const struct store_conn *c,
                                      const struct store_packet *p),
                       int merged_rtt)
 {
+    export_json_conn_from(w, c, packet, merged_rtt, NULL);
+}
+
+void export_json_conn_from(struct jsonw *w, const struct store_conn *c,
+                           void (*packet)(struct jsonw *w, const struct store_conn *c,
+                                          const struct store_packet *p),
+                           int merged_rtt, const struct store_mark *from)
+{
     const struct store_conn_stats *s = &c->stats;
+    static const struct store_mark whole;
+    const struct store_mark *f = from ? from : &whole;
     char addr[64];
 
     jsonw_obj_open(w);
@@ -416,10 +426,25 @@ void export_json_conn(struct jsonw *w, const struct store_conn *c,
     jsonw_kint_opt(w, "handshake_rtt_us", c->handshake_rtt_us);
     jsonw_kstr(w, "close", c->close == CLOSE_FIN ? "fin" : c->close == CLOSE_RST ? "rst" : "open");
     jsonw_kbool(w, "midstream", c->midstream);
+    if (from) {
+        /* Only what follows these: the reader has the rest (docs/api.md). */
+        jsonw_key(w, "tail");
+        jsonw_obj_open(w);
+        jsonw_kuint(w, "states", f->states);
+        jsonw_kuint(w, "events", f->events);
+        jsonw_kuint(w, "packets", f->packets);
+        jsonw_kuint(w, "messages", f->messages);
+        jsonw_key(w, "series");
+        jsonw_obj_open(w);
+        for (int k = 0; k < SERIES_COUNT; k++)
+            jsonw_kuint(w, series_names[k], f->series[k]);
+        jsonw_obj_close(w);
+        jsonw_obj_close(w);
+    }
 
     jsonw_key(w, "states");
     jsonw_arr_open(w);
-    for (uint32_t i = 0; i < c->nstates; i++) {
+    for (uint32_t i = f->states; i < c->nstates; i++) {
         jsonw_obj_open(w);
         jsonw_kstr(w, "state", export_json_state_name(c->states[i].state));
         jsonw_kint(w, "start_us", c->states[i].start_us);
@@ -430,7 +455,7 @@ void export_json_conn(struct jsonw *w, const struct store_conn *c,
 
     jsonw_key(w, "events");
     jsonw_arr_open(w);
-    for (uint32_t i = 0; i < c->nevents; i++) {
+    for (uint32_t i = f->events; i < c->nevents; i++) {
         const struct store_event *e = &c->events[i];
         const char *name = export_json_analysis_name(e->type);
         jsonw_obj_open(w);
@@ -485,7 +510,7 @@ void export_json_conn(struct jsonw *w, const struct store_conn *c,
 
     jsonw_key(w, "packets");
     jsonw_arr_open(w);
-    for (uint32_t i = 0; i < c->npackets; i++)
+    for (uint32_t i = f->packets; i < c->npackets; i++)
         packet(w, c, &c->packets[i]);
     jsonw_arr_close(w);
 
@@ -500,7 +525,7 @@ void export_json_conn(struct jsonw *w, const struct store_conn *c,
         const struct store_series *sr = &c->series[k];
         jsonw_key(w, series_names[k]);
         jsonw_arr_open(w);
-        for (uint32_t i = 0; i < sr->n; i++)
+        for (uint32_t i = f->series[k]; i < sr->n; i++)
             series_point(w, &sr->v[i]);
         jsonw_arr_close(w);
     }
@@ -508,7 +533,7 @@ void export_json_conn(struct jsonw *w, const struct store_conn *c,
 
     jsonw_key(w, "messages");
     jsonw_arr_open(w);
-    for (uint32_t i = 0; i < c->nmessages; i++)
+    for (uint32_t i = f->messages; i < c->nmessages; i++)
         export_json_message(w, c->messages[i]);
     jsonw_arr_close(w);
     jsonw_obj_close(w);

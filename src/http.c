@@ -205,6 +205,7 @@ _Static_assert(HTTP_PEND_MAX % _Alignof(struct pend_seg) == 0, "segments follow 
 
 struct fifo_ent {
     struct store_message *req;
+    uint32_t idx;   /* req's index in the connection's messages */
     uint8_t method; /* llhttp method, valid once have_method */
     uint8_t have_method;
 };
@@ -352,7 +353,7 @@ static struct fifo_ent *fifo_front(struct http_conn *h)
     return h->fifo_n ? &h->fifo[h->fifo_head] : NULL;
 }
 
-static void fifo_push(struct http_conn *h, struct store_message *req)
+static void fifo_push(struct http_conn *h, struct store_message *req, uint32_t idx)
 {
     if (h->fifo_head && h->fifo_head + h->fifo_n == h->fifo_cap) {
         memmove(h->fifo, h->fifo + h->fifo_head, h->fifo_n * sizeof(*h->fifo));
@@ -372,6 +373,7 @@ static void fifo_push(struct http_conn *h, struct store_message *req)
     }
     struct fifo_ent *e = &h->fifo[h->fifo_head + h->fifo_n++];
     e->req = req;
+    e->idx = idx;
     e->method = 0;
     e->have_method = 0;
 }
@@ -681,8 +683,10 @@ static void account(struct http_dir *d, size_t n)
     m->last_packet = d->pkt;
     m->end_us = d->ts;
     struct store_packet *sp = store_conn_pkt(c, d->pkt);
-    if (sp && sp->msg == 0)
+    if (sp && sp->msg == 0) {
         sp->msg = d->m_index + 1;
+        store_conn_pkt_changed(c, d->pkt); /* an older one, held out of order */
+    }
 }
 
 static void msg_reset_parse(struct http_dir *d)
@@ -734,7 +738,7 @@ static struct store_message *msg_begin(struct http_dir *d)
     msg_reset_parse(d);
     if (d->dir == DIR_C2S) {
         m->pipelined = h->fifo_n > 0;
-        fifo_push(h, m);
+        fifo_push(h, m, d->m_index);
     } else {
         struct fifo_ent *e = fifo_front(h);
         if (e) {
@@ -2009,6 +2013,18 @@ int http_conn_data(struct http_conn *h, int dir, const uint8_t *data, size_t len
     dir_feed(d, data, len);
     maybe_flush(h);
     return d->state == DS_STOPPED;
+}
+
+void http_conn_settle(struct http_conn *h)
+{
+    uint32_t s = h->c->nmessages;
+    for (int i = 0; i < 2; i++)
+        if (h->d[i].m && h->d[i].m_index < s)
+            s = h->d[i].m_index;
+    /* the oldest request still waiting: the front */
+    if (h->fifo_n && h->fifo[h->fifo_head].idx < s)
+        s = h->fifo[h->fifo_head].idx;
+    h->c->msg_settled = s;
 }
 
 void http_conn_midstream(struct http_conn *h, int dir)

@@ -109,6 +109,17 @@ static int in_series_first(const struct store_conn *c, const struct store_series
            s->v < c->series_first + SERIES_COUNT * STORE_SERIES_FIRST;
 }
 
+/* store_conn_mark's marks go (their bytes were counted). */
+static void marks_free(struct store *st, struct store_conn *c)
+{
+    if (!c->marks)
+        return;
+    st->mem -= sizeof(*c->marks);
+    c->mem -= sizeof(*c->marks);
+    free(c->marks);
+    c->marks = NULL;
+}
+
 static void conn_free_mem(struct store_conn *c)
 {
     free(c->packets);
@@ -121,6 +132,7 @@ static void conn_free_mem(struct store_conn *c)
             free(c->series[i].v);
     }
     free(c->series_first);
+    free(c->marks);
     arena_release(&c->arena);
     free(c);
 }
@@ -602,6 +614,8 @@ void store_conn_flush(struct store *st, struct store_conn *c)
     st->body_mem -= c->body_mem;
     c->body_mem = 0;
     c->nmessages = 0;
+    c->msg_settled = 0;
+    marks_free(st, c); /* what they counted is gone */
     c->pkt_base += c->npackets;
     c->npackets = 0;
     c->nevents = 0;
@@ -738,6 +752,56 @@ int store_conn_point(struct store *st, struct store_conn *c, int series, int64_t
                                            : (int32_t)value;
     s->n++;
     return 0;
+}
+
+int store_conn_mark(struct store *st, struct store_conn *c)
+{
+    if (c->npackets < STORE_MARK_MIN)
+        return 0;
+    if (!c->marks) {
+        /* A connection that finished unmarked (all of a file's) changes no
+         * more: no reader will need a tail of it. */
+        if (c->finished)
+            return 0;
+        /* Counted, without making room: the reader holds the store and is
+         * walking its connections; it is a few hundred bytes. */
+        c->marks = calloc(1, sizeof(*c->marks));
+        if (!c->marks) {
+            st->stats.alloc_failures++;
+            return -ENOMEM;
+        }
+        st->mem += sizeof(*c->marks);
+        c->mem += sizeof(*c->marks);
+    }
+    struct store_marks *ms = c->marks;
+    for (int i = 0; i < STORE_MARKS; i++)
+        if (ms->m[i].mod == c->mod_seq)
+            return 0; /* marked as it is already */
+    struct store_mark *k = &ms->m[ms->next];
+    ms->next = (ms->next + 1) % STORE_MARKS;
+    k->mod = c->mod_seq;
+    k->packets = c->npackets;
+    k->messages = c->msg_settled < c->nmessages ? c->msg_settled : c->nmessages;
+    k->events = c->nevents; /* an event is whole once its packet is in */
+    k->states = c->nstates ? c->nstates - 1 : 0;
+    for (int i = 0; i < SERIES_COUNT; i++)
+        k->series[i] = c->series[i].n;
+    return 0;
+}
+
+const struct store_mark *store_conn_mark_find(const struct store_conn *c, uint64_t since)
+{
+    const struct store_mark *best = NULL;
+    if (!c->marks)
+        return NULL;
+    /* A reader given every change up to `since` holds at least what a mark
+     * taken at mod <= since holds. */
+    for (int i = 0; i < STORE_MARKS; i++) {
+        const struct store_mark *k = &c->marks->m[i];
+        if (k->mod && k->mod <= since && (!best || k->mod > best->mod))
+            best = k;
+    }
+    return best;
 }
 
 int store_conn_state(struct store *st, struct store_conn *c, uint8_t state, int64_t ts_us)

@@ -221,6 +221,7 @@ static __attribute__((noinline, cold)) void side_settle(struct tcp_conn *t)
  * one-request connections (the allocator: a quarter of htracr's CPU). */
 static __attribute__((noinline)) void http_release(struct tcp_conn *t)
 {
+    t->c->msg_settled = t->c->nmessages; /* none can change any more */
     http_conn_free(t->http);
     t->http = NULL;
     t->http_want = 0; /* http_get() makes no new one */
@@ -983,8 +984,11 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
         maybe_eof(t, dir, pkt);
         maybe_eof(t, !dir, pkt);
     }
-    if (t->http && t->d[0].eof_sent && t->d[1].eof_sent && !t->d[0].ooo && !t->d[1].ooo)
-        http_release(t);
+    if (t->http) {
+        http_conn_settle(t->http);
+        if (t->d[0].eof_sent && t->d[1].eof_sent && !t->d[0].ooo && !t->d[1].ooo)
+            http_release(t);
+    }
 
     if (analysis) {
         struct store_packet *sp = store_conn_pkt(c, pkt); /* NULL once flushed */
@@ -1020,6 +1024,8 @@ void tcp_conn_finish(struct tcp_conn *t)
                 http_conn_eof(t->http, dir, last);
         }
     }
+    if (t->http)
+        http_conn_settle(t->http);
     if (c->nstates)
         store_conn_state(t->st, c,
                          c->close == CLOSE_RST   ? STATE_RESET

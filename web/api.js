@@ -82,12 +82,14 @@ export class Api {
     return this.get('/api/status');
   }
 
-  /** The whole model, or what changed since (gen, seq) when both are given. */
+  /** The whole model, or what changed since (gen, seq) when both are given;
+   * a changed connection may come as a tail (docs/api.md), which
+   * Model.merge puts after what the page has of it. */
   model(gen, since) {
     if (gen !== null && gen !== undefined && since) {
-      return this.get(`/api/model?gen=${encodeURIComponent(gen)}&since=${encodeURIComponent(since)}`);
+      return this.get(`/api/model?gen=${encodeURIComponent(gen)}&since=${encodeURIComponent(since)}&tails=1`);
     }
-    return this.get('/api/model');
+    return this.get('/api/model?tails=1');
   }
 
   packet(conn, idx) {

@@ -173,6 +173,12 @@ async function loadOnce(full) {
     const r = await api.model(inc ? model.generation : null, inc ? model.seq : null);
     lastServer = { generation: r.generation, seq: r.seq };
     const res = model.merge(r);
+    if (res.stale && !full) {
+      // a tail of a connection the page does not hold as it follows: the
+      // whole model again (docs/api.md)
+      model.generation = null;
+      return loadOnce(true);
+    }
     afterMerge(res);
   } catch (e) {
     if (e.tooLarge) {

@@ -131,6 +131,36 @@ function resolveUrl(loc, base) {
   }
 }
 
+// Lists a tail may extend, and the series among them.
+const TAIL_LISTS = ['states', 'events', 'packets', 'messages'];
+
+// A connection given as a tail (docs/api.md): its lists from the counts in
+// raw.tail on, after what the page has before them. The whole connection,
+// or null when the page holds less than the tail follows. The old lists are
+// extended in place (the old Conn goes): no copy of a long connection's
+// packets for each update.
+function withTail(old, raw) {
+  const t = raw.tail;
+  if (!old) return null;
+  const base = old.raw;
+  const bs = base.series || {};
+  const ts = t.series || {};
+  const rs = raw.series || {};
+  const fits = (have, from) => Array.isArray(have) && Number.isInteger(from) && have.length >= from;
+  for (const k of TAIL_LISTS) if (!fits(base[k] || [], t[k])) return null;
+  for (const k of Object.keys(rs)) if (!fits(bs[k] || [], ts[k])) return null;
+  const join = (have, from, more) => {
+    have.length = from;
+    for (const x of more || []) have.push(x);
+    return have;
+  };
+  const out = { ...raw, series: {} };
+  delete out.tail;
+  for (const k of TAIL_LISTS) out[k] = join(base[k] || [], t[k], raw[k]);
+  for (const k of Object.keys(rs)) out.series[k] = join(bs[k] || [], ts[k], rs[k]);
+  return out;
+}
+
 /** One connection with its derived, zoom-independent data. */
 export class Conn {
   constructor(raw, model) {
@@ -406,8 +436,14 @@ export class Model {
     }
     const changed = [];
     if (this.origin !== null) {
-      for (const raw of r.connections || []) {
+      for (let raw of r.connections || []) {
         const old = this.conns.get(raw.id);
+        if (raw.tail) {
+          raw = withTail(old, raw);
+          // what the page holds is not what the tail follows: the next
+          // load is a whole one (the caller asks again)
+          if (!raw) return { full, changed, stale: true };
+        }
         if (old) for (const m of old.messages) this.msgs.delete(m.id);
         const c = new Conn(raw, this);
         this.conns.set(c.id, c);

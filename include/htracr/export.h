@@ -16,6 +16,7 @@
 
 struct store;
 struct store_conn;
+struct store_mark;
 struct store_stats;
 struct store_packet;
 struct store_message;
@@ -91,6 +92,13 @@ void export_json_conn(struct jsonw *w, const struct store_conn *c,
                       void (*packet)(struct jsonw *w, const struct store_conn *c,
                                      const struct store_packet *p),
                       int merged_rtt);
+
+/* The same, but with from (not NULL) only what follows its counts, and a
+ * "tail" member giving them (docs/api.md: the model's tails). */
+void export_json_conn_from(struct jsonw *w, const struct store_conn *c,
+                           void (*packet)(struct jsonw *w, const struct store_conn *c,
+                                          const struct store_packet *p),
+                           int merged_rtt, const struct store_mark *from);
 
 /* The DNS lookups as the "dns" member (docs/json.md). */
 void export_json_dns(struct jsonw *w, struct store *st);

@@ -266,12 +266,17 @@ struct store_conn {
     struct store_point *series_first; /* the first STORE_SERIES_FIRST points of each
                                        * series, one block (store_conn_point) */
 
-    struct arena arena;                     /* strings, headers, bodies */
-    size_t mem;                             /* bytes counted against the budget */
-    size_t body_mem;                        /* of which decoded bodies */
-    size_t side_mem;                        /* of which the connection's own parsing state
-                                             * (TCP, HTTP, their buffers): store_conn_side */
-    uint64_t mod_seq;                       /* store_seq() when it last changed */
+    struct arena arena; /* strings, headers, bodies */
+    size_t mem;         /* bytes counted against the budget */
+    size_t body_mem;    /* of which decoded bodies */
+    size_t side_mem;    /* of which the connection's own parsing state
+                         * (TCP, HTTP, their buffers): store_conn_side */
+    uint64_t mod_seq;   /* store_seq() when it last changed */
+    /* Messages before this index are final: nothing changes them any more
+     * (HTTP keeps it: those it is still parsing, or whose request still
+     * waits for its response, are not). */
+    uint32_t msg_settled;
+    struct store_marks *marks;              /* store_conn_mark, or NULL */
     struct store_conn *prev, *next;         /* store order */
     struct store_conn *fin_prev, *fin_next; /* finished ones, in the order they finished */
 };
@@ -369,6 +374,50 @@ static inline struct store_packet *store_conn_pkt(struct store_conn *c, uint32_t
 {
     uint32_t off = idx - (uint32_t)c->pkt_base;
     return off < c->npackets ? &c->packets[off] : NULL;
+}
+
+/*
+ * Marks: what of a connection a reader was given, so that the next time it
+ * need be given only what followed (the web API's tails, docs/api.md). A
+ * mark is the connection as it was written out: its mod_seq then, and from
+ * where on each list may differ since: new packets, events and points, and
+ * before them an older packet whose message was found later
+ * (store_conn_pkt_changed lowers the mark), the messages from the first
+ * not settled, the last state (its end still grows). A few are kept, the
+ * newest; a reader whose copy is older than all of them gets the
+ * connection whole.
+ */
+#define STORE_MARKS 4
+struct store_mark {
+    uint64_t mod; /* the connection's mod_seq when written out; 0 unused */
+    uint32_t packets, messages, events, states;
+    uint32_t series[SERIES_COUNT];
+};
+struct store_marks {
+    struct store_mark m[STORE_MARKS];
+    uint32_t next; /* the slot the next mark takes */
+};
+
+/* Remember c as it is now (it is being written out). Only for connections
+ * of at least STORE_MARK_MIN packets: a smaller one is cheap to send
+ * whole. -ENOMEM when the marks could not be allocated (then none). */
+#define STORE_MARK_MIN 32
+int store_conn_mark(struct store *st, struct store_conn *c);
+
+/* The newest mark a reader holding every change of c up to seq `since`
+ * (and perhaps more) can be given the rest from, or NULL. */
+const struct store_mark *store_conn_mark_find(const struct store_conn *c, uint64_t since);
+
+/* Packet idx of c changed after it was added (an older packet's message
+ * found later): marks that had it no longer cover it. */
+static inline void store_conn_pkt_changed(struct store_conn *c, uint32_t idx)
+{
+    if (!c->marks)
+        return;
+    uint32_t off = idx - (uint32_t)c->pkt_base;
+    for (int i = 0; i < STORE_MARKS; i++)
+        if (off < c->marks->m[i].packets)
+            c->marks->m[i].packets = off;
 }
 
 /* Id of the first HTTP message p's bytes belong to, 0 none. The index p

@@ -95,6 +95,44 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
     assert.deepEqual(errors, [], 'console errors');
   });
 
+  it('a long keep-alive connection grows in the open page by tails, and ends as the server has it', async () => {
+    const { page, errors } = ui;
+    // what the page was sent: connections given as tails (docs/api.md)
+    const tails = [];
+    const onResp = async (r) => {
+      if (!r.url().includes('/api/model')) return;
+      try {
+        for (const c of (await r.json()).connections) if (c.tail) tails.push(c.id);
+      } catch { /* a reply the page read first: counted by the page itself */ }
+    };
+    page.on('response', onResp);
+    const c0 = await pageCounts(page);
+    const paths = ['/big.bin', '/big.bin', '/text.txt', '/big.bin'];
+    const rows = await curl(paths.map((p) => base + p), ['--limit-rate', '3M']);
+    await waitMsgCount(page, c0.msgs + 2 * paths.length);
+    const conn = (await pageConns(page)).find((c) => c.client_port === rows[0].port);
+    assert.ok(conn, `the page has curl's connection (port ${rows[0].port})`);
+    // the page's copy of it, as the server sent it, put together from tails
+    const pageCopy = () => page.evaluate((id) => {
+      const c = window.htracr.model.conns.get(id);
+      const strip = (m) => Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith('_')));
+      return c && { ...c.raw, messages: c.raw.messages.map(strip) };
+    }, conn.id);
+    const serverCopy = async () => (await api(h, '/api/model')).json().connections.find((c) => c.id === conn.id);
+    let last = null;
+    await waitFor(async () => {
+      last = [await pageCopy(), await serverCopy()];
+      return JSON.stringify(last[0]) === JSON.stringify(last[1]);
+    }, 'the page\'s copy of the connection to equal the server\'s', 10000, 200).catch(() => {});
+    page.off('response', onResp);
+    assert.ok(tails.includes(conn.id), `the connection came as tails (${tails.length} tails seen)`);
+    assert.ok(last[1].packets.length > 300, `a long connection (${last[1].packets.length} packets)`);
+    for (const k of ['packets', 'messages', 'states', 'events', 'series', 'stats']) {
+      assert.deepEqual(last[0][k], last[1][k], `${k}: the page's, put together from tails, equal the server's`);
+    }
+    assert.deepEqual(errors, [], 'console errors');
+  });
+
   it('the panel\'s Replay makes a request again, and the exchange appears live', async () => {
     const { page, errors } = ui;
     const before0 = await pageConns(page);

@@ -13,7 +13,8 @@ Python standard library:
     objects equal --json's but for the compact packets, whose analysis bit
     masks name the same flags; incremental fetching (`gen` + `since`)
     returns only changed connections, and a new generation after clear or
-    upload returns everything again;
+    upload returns everything again; a model growing as live capture grows
+    it, fetched with tails=1, puts together to the whole model;
   - security: a foreign Host header, OPTIONS, a POST without the token, a
     websocket without the token: all 403; no CORS header ever; ".." paths
     refused; no directory listing; an upload past the limit: 413;
@@ -128,9 +129,9 @@ def build_driver(tmp):
 class Driver:
     """api_drv serving a capture on a free port."""
 
-    def __init__(self, exe, capture, web_root="", live=False):
+    def __init__(self, exe, capture, web_root="", live=False, env=None):
         wrap = shlex.split(os.environ.get("API_DRV_WRAP", ""))
-        env = dict(os.environ, API_DRV_LIVE="1" if live else "0")
+        env = dict(os.environ, API_DRV_LIVE="1" if live else "0", **(env or {}))
         self.proc = subprocess.Popen(wrap + [exe, capture, "0", str(UPLOAD_LIMIT), web_root],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         ready, _, _ = select.select([self.proc.stdout], [], [], 60)
@@ -380,6 +381,140 @@ def check_model(res, drv, tmp):
     st_, _, body = drv.req("GET", "/api/model?gen=x&since=1")
     res.eq("bad gen: 400", 400, st_)
     return m
+
+
+def keepalive_capture(path, conns=3, per_conn=240):
+    """conns keep-alive connections, interleaved, each with per_conn
+    transactions: some pipelined, some responses with a segment sent out of
+    order (its message is found later: an older packet changes; duplicate
+    ACKs count up on one event), some with a segment sent again. What a live
+    model grows like."""
+    with open(path, "wb") as f:
+        w = mkpcap.PcapWriter(f)
+        cs = [mkpcap.Conv(w, cport=42000 + k, sport=80, step_us=100) for k in range(conns)]
+        t = [mkpcap.T0_US]
+
+        def on(c, fn, *a):
+            c.t = t[0]
+            fn(*a)
+            t[0] = c.t
+
+        def segs(c, data, order, again=None):
+            base = c.seq[1]
+            parts = [data[i:i + 1400] for i in range(0, len(data), 1400)]
+            for j, k in enumerate(order):
+                c.seq[1] = base + 1400 * k
+                on(c, c.pkt, 1, mkpcap.ACK | mkpcap.PSH, parts[k])
+                if j == 1 and k != 1:  # a hole: the client ACKs up to it, again and again
+                    c.seq[1] = base + 1400
+                    for _ in range(4):
+                        on(c, c.pkt, 0, mkpcap.ACK)
+            if again is not None:
+                c.seq[1] = base + 1400 * again
+                on(c, c.pkt, 1, mkpcap.ACK | mkpcap.PSH, parts[again])
+            c.seq[1] = base + len(data)
+            on(c, c.pkt, 0, mkpcap.ACK)
+
+        for c in cs:
+            on(c, c.handshake)
+        for i in range(per_conn):
+            for k, c in enumerate(cs):
+                body = (b"%d/%d " % (k, i)) * (100 + (i * 37 + k * 11) % 600)
+                rsp = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+                req = b"GET /k%d/i%d HTTP/1.1\r\nHost: tails.test\r\n\r\n" % (k, i)
+                n = (len(rsp) + 1399) // 1400
+                if i % 7 == 3:  # pipelined: two requests, then both answers
+                    on(c, c.pkt, 0, mkpcap.ACK | mkpcap.PSH, req)
+                    on(c, c.pkt, 0, mkpcap.ACK | mkpcap.PSH, req.replace(b" HTTP", b"b HTTP"))
+                    on(c, c.send, 1, rsp)
+                    on(c, c.send, 1, rsp)
+                    continue
+                on(c, c.send, 0, req)
+                if i % 5 == 2 and n >= 3:
+                    segs(c, rsp, [0, 2, 1] + list(range(3, n)))
+                elif i % 11 == 4 and n >= 2:
+                    segs(c, rsp, list(range(n)), again=n - 2)
+                else:
+                    on(c, c.send, 1, rsp)
+        for c in cs:
+            on(c, c.close)
+
+
+def apply_tails(have, reply):
+    """Merge one /api/model?tails=1 reply into have (id -> connection), as
+    web/model.js does. False when a tail follows what have does not hold."""
+    if reply["full"]:
+        have.clear()
+    for c in reply["connections"]:
+        t = c.pop("tail", None)
+        if t is not None:
+            old = have.get(c["id"])
+            if old is None:
+                return False
+            for k in ("states", "events", "packets", "messages"):
+                if len(old[k]) < t[k]:
+                    return False
+                c[k] = old[k][:t[k]] + c[k]
+            for k, v in c["series"].items():
+                if len(old["series"][k]) < t["series"][k]:
+                    return False
+                c["series"][k] = old["series"][k][:t["series"][k]] + v
+        have[c["id"]] = c
+    ids = set(reply["connection_ids"])
+    for k in list(have):
+        if k not in ids:
+            del have[k]
+    return True
+
+
+def check_tails(res, exe, tmp):
+    """A model growing as live capture grows it, fetched the page's way
+    (tails=1): the connections put together from their tails equal the
+    whole model at the end, and the tails were a fraction of it."""
+    path = os.path.join(tmp, "keepalive.pcap")
+    keepalive_capture(path)
+    drv = Driver(exe, path, env={"API_DRV_TRICKLE": "4"})
+    try:
+        st_, _, _ = drv.req("GET", "/api/model?tails=2")
+        res.eq("tails other than 0 or 1: 400", 400, st_)
+        have, ok, fed, polls = {}, True, False, 0
+        tails = whole = tail_bytes = whole_bytes = 0
+        r = drv.get_json("/api/model?tails=1")
+        ok = apply_tails(have, r)
+        while ok and polls < 100000:
+            if not fed and select.select([drv.proc.stdout], [], [], 0.01)[0]:
+                fed = drv.proc.stdout.readline().strip() == b"fed"
+            st_, _, body = drv.req("GET", "/api/model?gen=%d&since=%d&tails=1" %
+                                   (r["generation"], r["seq"]))
+            r = json.loads(body)
+            polls += 1
+            sizes = [(c["id"], len(json.dumps(c))) for c in r["connections"] if "tail" in c]
+            whole += len(r["connections"]) - len(sizes)
+            ok = apply_tails(have, r)
+            for cid, n in sizes:
+                tails += 1
+                tail_bytes += n
+                whole_bytes += len(json.dumps(have[cid]))
+            if fed and not r["connections"]:
+                break
+        full = drv.get_json("/api/model")
+        res.check("tails: every tail followed what the reader held (%d polls)" % polls, ok)
+        res.check("tails: the model was fed while polled, and tails came (%d tails, %d whole)"
+                  % (tails, whole), fed and tails >= 20, "fed=%r" % fed)
+        got = [have[k] for k in sorted(have)]
+        exp = sorted(full["connections"], key=lambda c: c["id"])
+        diff = [c["id"] for c, e in zip(got, exp) if c != e]
+        res.check("tails: put together, the connections equal the whole model's (%d)" % len(exp),
+                  len(got) == len(exp) and not diff and len(exp) == 3,
+                  "%d vs %d connections; differ: %r" % (len(got), len(exp), diff))
+        res.check("tails: a fraction of the connections they stand for (%d bytes for %d tails; "
+                  "whole, %d bytes)" % (tail_bytes, tails, whole_bytes),
+                  tails and tail_bytes * 10 < whole_bytes)
+        r = drv.get_json("/api/model?gen=%d&since=%d" % (full["generation"], 1))
+        res.check("without tails=1, a changed connection comes whole",
+                  r["connections"] and all("tail" not in c for c in r["connections"]))
+    finally:
+        drv.stop()
 
 
 def check_security(res, drv, token):
@@ -771,6 +906,7 @@ def main():
             rc = drv.stop()
         res.check("driver exits 0 on SIGTERM", rc == 0,
                   "exit %s; stderr: %s" % (rc, drv.stderr[-1500:]))
+        check_tails(res, exe, tmp)
         check_embedded(res, exe, MANY)
         check_listen_errors(res, MANY)
     except RuntimeError as e:

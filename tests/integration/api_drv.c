@@ -14,6 +14,10 @@
  *
  * With API_DRV_LIVE=1 in the environment, the status says live and
  * capturing (nothing else changes), so the feed's stats frames show.
+ * With API_DRV_TRICKLE=N, the capture is fed after the server starts, N
+ * records at a time under the store lock with a millisecond between, as
+ * live capture grows the model; "fed" goes to stdout once it is all in and
+ * finished.
  * PORT 0 picks a free port. The first line on stdout is the server's URL;
  * the process then waits for a signal, frees everything and exits 0.
  */
@@ -22,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "htracr/capture.h"
 #include "htracr/export.h"
@@ -166,9 +171,12 @@ int main(int argc, char **argv)
         goto out;
     }
     store_set_source(d.st, capture_describe(cap));
-    if (pipeline_run(d.pl, cap, errbuf) < 0)
-        fprintf(stderr, "api_drv: %s\n", errbuf);
-    pipeline_finish(d.pl);
+    int trickle = getenv("API_DRV_TRICKLE") ? atoi(getenv("API_DRV_TRICKLE")) : 0;
+    if (!trickle) {
+        if (pipeline_run(d.pl, cap, errbuf) < 0)
+            fprintf(stderr, "api_drv: %s\n", errbuf);
+        pipeline_finish(d.pl);
+    }
 
     struct server_ctl ctl = {
         .ctx = &d,
@@ -193,6 +201,23 @@ int main(int argc, char **argv)
     }
     printf("%s\n", server_url(srv));
     fflush(stdout);
+    if (trickle) {
+        struct capture_rec rec = {0};
+        int r = 1;
+        while (r == 1) {
+            store_lock(d.st);
+            for (int i = 0; i < trickle && (r = capture_next(cap, &rec, errbuf)) == 1; i++)
+                pipeline_record(d.pl, &rec);
+            if (r != 1)
+                pipeline_finish(d.pl);
+            store_unlock(d.st);
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+        }
+        if (r < 0)
+            fprintf(stderr, "api_drv: %s\n", errbuf);
+        printf("fed\n");
+        fflush(stdout);
+    }
     if (sigwait(&set, &sig) == 0)
         ret = 0;
 out:

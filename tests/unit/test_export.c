@@ -1141,7 +1141,7 @@ TEST(export_rtt_directions)
 
     struct membuf m;
     CHECK(membuf_open(&m) == 0);
-    CHECK_INT(export_api_model(st, 0, 0, m.f, NULL, NULL), 0);
+    CHECK_INT(export_api_model(st, 0, 0, 0, m.f, NULL, NULL), 0);
     membuf_close(&m);
     CHECK(m.buf && json_valid(m.buf, m.len));
     CHECK(jv_get(m.buf, "connections.0.series.rtt") == NULL);
@@ -1670,7 +1670,7 @@ static int api_model_with(struct yield_rig *y, size_t max_memory, char **doc)
         !api_conn(y->st, 50002, EXPORT_API_YIELD_WORK) || !api_conn(y->st, 50003, 2) ||
         !api_conn(y->st, 50004, 2) || membuf_open(&m) != 0)
         return -100;
-    rc = export_api_model(y->st, 0, 0, m.f, fake_yield, y);
+    rc = export_api_model(y->st, 0, 0, 0, m.f, fake_yield, y);
     membuf_close(&m);
     *doc = m.buf;
     return rc;

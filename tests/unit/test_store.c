@@ -932,3 +932,57 @@ TEST(store_lock_yield_lets_a_waiter_in)
     pthread_join(t, NULL);
     store_free(st);
 }
+
+/* Marks: none for a small connection or one that finished unmarked; a
+ * reader holding every change up to `since` is given the newest mark at or
+ * before it; a packet changed later lowers the marks that had it; the
+ * messages from the first not settled are left out of a mark. */
+TEST(store_marks_give_the_newest_a_reader_holds)
+{
+    struct store *st = store_new(&(struct store_opts){0});
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    struct store_conn *c = store_conn_new(st, &cl, 1000, &sv, 80, 5);
+    struct store_packet p = {.ts_us = 1};
+    CHECK(c != NULL);
+    for (int i = 0; i < STORE_MARK_MIN - 1; i++)
+        CHECK(store_conn_add_packet(st, c, &p) >= 0);
+    CHECK_INT(store_conn_mark(st, c), 0);
+    CHECK(c->marks == NULL); /* too small: sent whole */
+    CHECK(store_conn_add_packet(st, c, &p) >= 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(store_message_new(st, c, i % 2 ? MSG_RESPONSE : MSG_REQUEST) != NULL);
+    c->msg_settled = 2;
+    size_t mem = store_memory(st);
+    CHECK_INT(store_conn_mark(st, c), 0);
+    CHECK(c->marks != NULL);
+    CHECK(store_memory(st) > mem); /* counted */
+    uint64_t m1 = c->mod_seq;
+    CHECK(store_conn_mark_find(c, m1 - 1) == NULL);
+    const struct store_mark *k = store_conn_mark_find(c, m1);
+    CHECK(k != NULL);
+    CHECK_INT(k->packets, STORE_MARK_MIN);
+    CHECK_INT(k->messages, 2);
+    CHECK(store_conn_add_packet(st, c, &p) >= 0);
+    CHECK(store_conn_add_packet(st, c, &p) >= 0);
+    CHECK_INT(store_conn_mark(st, c), 0);
+    CHECK(store_conn_mark_find(c, m1) == k);
+    k = store_conn_mark_find(c, c->mod_seq + 5);
+    CHECK_INT(k->packets, STORE_MARK_MIN + 2);
+    store_conn_pkt_changed(c, 3);
+    CHECK_INT(store_conn_mark_find(c, m1)->packets, 3);
+    CHECK_INT(store_conn_mark_find(c, c->mod_seq)->packets, 3);
+    /* the oldest of more than STORE_MARKS goes */
+    for (int i = 0; i < STORE_MARKS; i++) {
+        CHECK(store_conn_add_packet(st, c, &p) >= 0);
+        CHECK_INT(store_conn_mark(st, c), 0);
+    }
+    CHECK(store_conn_mark_find(c, m1) == NULL);
+
+    struct store_conn *d = store_conn_new(st, &cl, 1001, &sv, 80, 6);
+    for (int i = 0; i < STORE_MARK_MIN; i++)
+        CHECK(store_conn_add_packet(st, d, &p) >= 0);
+    store_conn_finish(st, d);
+    CHECK_INT(store_conn_mark(st, d), 0);
+    CHECK(d->marks == NULL); /* finished unmarked: changes no more */
+    store_free(st);
+}
