@@ -131,6 +131,14 @@ function resolveUrl(loc, base) {
   }
 }
 
+// a with its items from `from` on replaced by those of b, in place: written
+// over, not cut and pushed (a cut can cost V8 a copy of the whole array).
+function replaceFrom(a, from, b) {
+  for (let j = 0; j < b.length; j++) a[from + j] = b[j];
+  if (a.length > from + b.length) a.length = from + b.length;
+  return a;
+}
+
 // Lists a tail may extend, and the series among them.
 const TAIL_LISTS = ['states', 'events', 'packets', 'messages'];
 
@@ -149,11 +157,7 @@ function withTail(old, raw) {
   const fits = (have, from) => Array.isArray(have) && Number.isInteger(from) && have.length >= from;
   for (const k of TAIL_LISTS) if (!fits(base[k] || [], t[k])) return null;
   for (const k of Object.keys(rs)) if (!fits(bs[k] || [], ts[k])) return null;
-  const join = (have, from, more) => {
-    have.length = from;
-    for (const x of more || []) have.push(x);
-    return have;
-  };
+  const join = (have, from, more) => replaceFrom(have, from, more || []);
   const out = { ...raw, series: {} };
   delete out.tail;
   for (const k of TAIL_LISTS) out[k] = join(base[k] || [], t[k], raw[k]);
@@ -161,21 +165,28 @@ function withTail(old, raw) {
   return out;
 }
 
+// A typed array like view (of its type) holding view's first `keep` items,
+// with room for `need`: view's own buffer when it is big enough, else a new
+// one twice as big. The caller writes items keep..need-1 and takes
+// .subarray(0, need): what the renderers search is a view of exact length.
+function room(view, keep, need) {
+  const T = view.constructor;
+  if (view.byteOffset === 0 && view.buffer.byteLength >= need * T.BYTES_PER_ELEMENT) {
+    return new T(view.buffer);
+  }
+  const a = new T(Math.max(need, 2 * (view.buffer.byteLength / T.BYTES_PER_ELEMENT), 64));
+  a.set(view.subarray(0, keep));
+  return a;
+}
+
+const MSG_KINDS = ['request', 'response'];
+const SERIES = ['rtt_c2s', 'rtt_s2c', 'flight_c2s', 'flight_s2c', 'cwnd_c2s', 'cwnd_s2c', 'rwnd_c2s', 'rwnd_s2c'];
+
 /** One connection with its derived, zoom-independent data. */
 export class Conn {
   constructor(raw, model) {
     const origin = model.origin;
-    this.raw = raw;
-    this.id = raw.id;
-    this.server = raw.server;
-    this.client_addr = raw.client_addr;
-    this.client_port = raw.client_port;
-    this.server_addr = raw.server_addr;
-    this.server_port = raw.server_port;
-    this.t0 = raw.start_us - origin;
-    this.t1 = raw.end_us - origin;
-    this.stats = raw.stats || {};
-    this.close = raw.close;
+    this._head(raw, origin);
 
     const pk = raw.packets || [];
     const n = pk.length;
@@ -190,15 +201,122 @@ export class Conn {
     const msg = (this.msg = new Float64Array(n));
     const seq = (this.seq = new Float64Array(n));
     const ack = (this.ack = new Float64Array(n));
-    const catCache = model._catCache;
-    const names = model.analysisNames;
+    this.maxLen = 1;
+    this._packets(pk, 0, model);
     let nc = [0, 0], nd = [0, 0], nn = 0;
     for (let i = 0; i < n; i++) {
-      const p = unpack(pk[i], names);
+      const d = dir[i];
+      nc[d]++;
+      if (len[i] > 0 || (fl[i] & (FL.S | FL.F | FL.R))) nd[d]++;
+      if (cat[i] >= CAT.OTHER) nn++;
+    }
+    // Per-direction index lists (all packets, and "data" ones: payload or
+    // SYN/FIN/RST) with their times, for binary search while drawing.
+    this.all = [0, 1].map((d) => ({ i: new Int32Array(nc[d]), t: new Float64Array(nc[d]) }));
+    this.data = [0, 1].map((d) => ({ i: new Int32Array(nd[d]), t: new Float64Array(nd[d]) }));
+    this.notable = { i: new Int32Array(nn), t: new Float64Array(nn) };
+    nc = [0, 0]; nd = [0, 0]; nn = 0;
+    for (let i = 0; i < n; i++) {
+      const d = dir[i];
+      this.all[d].i[nc[d]] = i;
+      this.all[d].t[nc[d]++] = t[i];
+      if (len[i] > 0 || (fl[i] & (FL.S | FL.F | FL.R))) {
+        this.data[d].i[nd[d]] = i;
+        this.data[d].t[nd[d]++] = t[i];
+      }
+      if (cat[i] >= CAT.OTHER) {
+        this.notable.i[nn] = i;
+        this.notable.t[nn++] = t[i];
+      }
+    }
+    // The packets stay in capture order (their index is their name); the
+    // lists searched by time are sorted when the capture's clock went back.
+    // In time order, a tail (docs/api.md) can be put after them (extend).
+    this._timeOrder = true;
+    for (let i = 1; i < n && this._timeOrder; i++) if (t[i] < t[i - 1]) this._timeOrder = false;
+    for (const lists of [this.all, this.data, [this.notable]]) {
+      for (const l of lists) sortByTime(l.t, l.i);
+    }
+
+    // Messages, in order of first byte.
+    const raws = raw.messages || [];
+    this.messages = raws.slice().sort((a, b) => a.start_us - b.start_us);
+    // the server's order (a tail's positions count in it) is start order
+    this._msgOrder = this.messages.every((m, k) => m === raws[k]);
+    const nm = this.messages.length;
+    this.mt = new Float64Array(nm);
+    this.maxMsgDur = 0;
+    for (let k = 0; k < nm; k++) this._message(this.messages[k], k, origin);
+    // Per kind (requests, responses): the messages, their start times, and
+    // the running maximum of their ends, so the renderer can jump over the
+    // ones that fall into a pixel already drawn and still know how far they
+    // reach. Marked ones (pipelined, split headers, errors, incomplete) are
+    // listed apart so they always get their outline.
+    this.byKind = {};
+    for (const kind of MSG_KINDS) {
+      const list = this.messages.filter((m) => m.kind === kind);
+      const T = new Float64Array(list.length);
+      const E = new Float64Array(list.length);
+      let mx = -Infinity;
+      list.forEach((m, k) => {
+        m._ki = k;
+        T[k] = m._s;
+        mx = Math.max(mx, m._e);
+        E[k] = mx;
+      });
+      const maxDurK = list.reduce((a, m) => Math.max(a, m._e - m._s), 0);
+      this.byKind[kind] = { list, T, E, maxDur: maxDurK };
+    }
+    this._unanswered(0);
+    this._marks();
+    this.ms = { requests: 0, responses: 0, errors: 0, status: {}, ttfb: new Float64Array(0) };
+    this._msgStats(0);
+
+    this._states(raw, origin);
+    const sr = raw.series || {};
+    this.series = {};
+    for (const k of SERIES) this.series[k] = series(sr[k], origin);
+    // "rtt" (both directions merged) only from a --json file made before the
+    // directions were split; otherwise the two above already hold its samples
+    const split = 'rtt_c2s' in sr || 'rtt_s2c' in sr;
+    this.series.rtt = series(split ? null : sr.rtt, origin);
+  }
+
+  // What a connection says of itself outside its lists.
+  _head(raw, origin) {
+    this.raw = raw;
+    this.id = raw.id;
+    this.server = raw.server;
+    this.client_addr = raw.client_addr;
+    this.client_port = raw.client_port;
+    this.server_addr = raw.server_addr;
+    this.server_port = raw.server_port;
+    this.t0 = raw.start_us - origin;
+    this.t1 = raw.end_us - origin;
+    this.stats = raw.stats || {};
+    this.close = raw.close;
+    this.handshake_rtt_us = raw.handshake_rtt_us;
+    // The connection's RTT (the RTT scale, the typical RTT): as htracr's
+    // base RTT, the handshake's, else the smallest sample timed on the
+    // client's data; the server's data is ACKed by the client within µs
+    // when the capture is near the client, which is no round trip.
+    const s = this.stats;
+    this.rtt = raw.handshake_rtt_us || ('rtt_c2s_min_us' in s ? s.rtt_c2s_min_us : s.rtt_min_us) || null;
+  }
+
+  // Packets pk (raw) into the typed arrays from index `from` on.
+  _packets(pk, from, model) {
+    const origin = model.origin;
+    const catCache = model._catCache;
+    const names = model.analysisNames;
+    const { t, dir, len, fl, cat, msg, seq, ack } = this;
+    let maxLen = this.maxLen;
+    for (let j = 0; j < pk.length; j++) {
+      const i = from + j;
+      const p = unpack(pk[j], names);
       this.pk[i] = p;
       t[i] = p[0] - origin;
-      const d = p[1] ? 1 : 0;
-      dir[i] = d;
+      dir[i] = p[1] ? 1 : 0;
       len[i] = p[5];
       seq[i] = p[3];
       ack[i] = p[4] === null ? -1 : p[4];
@@ -222,103 +340,264 @@ export class Conn {
       }
       if (f & FL.R) c = CAT.RESET;
       cat[i] = c;
-      nc[d]++;
-      if (p[5] > 0 || (f & (FL.S | FL.F | FL.R))) nd[d]++;
-      if (c >= CAT.OTHER) nn++;
-    }
-    // Per-direction index lists (all packets, and "data" ones: payload or
-    // SYN/FIN/RST) with their times, for binary search while drawing.
-    this.all = [0, 1].map((d) => ({ i: new Int32Array(nc[d]), t: new Float64Array(nc[d]) }));
-    this.data = [0, 1].map((d) => ({ i: new Int32Array(nd[d]), t: new Float64Array(nd[d]) }));
-    this.notable = { i: new Int32Array(nn), t: new Float64Array(nn) };
-    nc = [0, 0]; nd = [0, 0]; nn = 0;
-    let maxLen = 1;
-    for (let i = 0; i < n; i++) {
-      const d = dir[i];
-      this.all[d].i[nc[d]] = i;
-      this.all[d].t[nc[d]++] = t[i];
-      if (len[i] > 0 || (fl[i] & (FL.S | FL.F | FL.R))) {
-        this.data[d].i[nd[d]] = i;
-        this.data[d].t[nd[d]++] = t[i];
-      }
-      if (cat[i] >= CAT.OTHER) {
-        this.notable.i[nn] = i;
-        this.notable.t[nn++] = t[i];
-      }
-      if (len[i] > maxLen) maxLen = len[i];
+      if (p[5] > maxLen) maxLen = p[5];
     }
     this.maxLen = maxLen;
-    // The packets stay in capture order (their index is their name); the
-    // lists searched by time are sorted when the capture's clock went back.
-    for (const lists of [this.all, this.data, [this.notable]]) {
-      for (const l of lists) sortByTime(l.t, l.i);
-    }
+  }
 
-    // Messages, in order of first byte.
-    this.messages = (raw.messages || []).slice().sort((a, b) => a.start_us - b.start_us);
-    const nm = this.messages.length;
-    this.mt = new Float64Array(nm);
-    let maxDur = 0;
-    for (let k = 0; k < nm; k++) {
-      const m = this.messages[k];
-      m._s = m.start_us - origin;
-      m._e = Math.max(m.end_us, m.start_us) - origin;
-      m._conn = this.id;
-      m._fam = m.kind === 'response' ? ctFamily(m.content_type, m.body_bytes) : null;
-      this.mt[k] = m._s;
-      if (m._e - m._s > maxDur) maxDur = m._e - m._s;
+  // Message m, k-th in start order: its times and family.
+  _message(m, k, origin) {
+    m._s = m.start_us - origin;
+    m._e = Math.max(m.end_us, m.start_us) - origin;
+    m._conn = this.id;
+    m._k = k;
+    m._fam = m.kind === 'response' ? ctFamily(m.content_type, m.body_bytes) : null;
+    this.mt[k] = m._s;
+    if (m._e - m._s > this.maxMsgDur) this.maxMsgDur = m._e - m._s;
+  }
+
+  // A request no response answered, where none can come any more: the
+  // connection closed, or a later request went out on it. Decided again for
+  // the requests from the from-th on.
+  _unanswered(from) {
+    const reqs = this.byKind.request.list;
+    const open = this.close === 'open';
+    for (let i = from; i < reqs.length; i++) {
+      const m = reqs[i];
+      m._unanswered = (m.response === null || m.response === undefined) && (!open || i < reqs.length - 1);
     }
-    this.maxMsgDur = maxDur;
-    // Per kind (requests, responses): the messages, their start times, and
-    // the running maximum of their ends, so the renderer can jump over the
-    // ones that fall into a pixel already drawn and still know how far they
-    // reach. Marked ones (pipelined, split headers, errors, incomplete) are
-    // listed apart so they always get their outline.
-    this.byKind = {};
-    for (const kind of ['request', 'response']) {
-      const list = this.messages.filter((m) => m.kind === kind);
-      const T = new Float64Array(list.length);
-      const E = new Float64Array(list.length);
-      let mx = -Infinity;
-      list.forEach((m, k) => {
-        T[k] = m._s;
-        mx = Math.max(mx, m._e);
-        E[k] = mx;
-      });
-      const maxDurK = list.reduce((a, m) => Math.max(a, m._e - m._s), 0);
-      this.byKind[kind] = { list, T, E, maxDur: maxDurK };
-    }
-    // a request no response answered, where none can come any more: the
-    // connection closed, or a later request went out on it
-    const reqs = this.messages.filter((m) => m.kind === 'request');
-    reqs.forEach((m, i) => {
-      if ((m.response === null || m.response === undefined) && (raw.close !== 'open' || i < reqs.length - 1)) m._unanswered = true;
-    });
-    this.marked = this.messages.filter((m) => m.pipelined || m.headers_split || m.error || m._unanswered ||
-      (!m.complete && m.kind === 'response' && raw.close !== 'open'));
+  }
+
+  _isMarked(m) {
+    return m.pipelined || m.headers_split || m.error || m._unanswered ||
+      (!m.complete && m.kind === 'response' && this.close !== 'open');
+  }
+
+  _marks() {
+    this.marked = this.messages.filter((m) => this._isMarked(m));
     this.markedT = new Float64Array(this.marked.map((m) => m._s));
+  }
 
+  // The messages' share of their server's statistics (serverStats), from
+  // the from-th message on; sign -1 takes that share back out (those
+  // messages are about to be replaced by a tail's).
+  _msgStats(from, sign = 1) {
+    const ms = this.ms;
+    const list = this.messages;
+    if (sign < 0) {
+      for (let k = from; k < list.length; k++) {
+        const m = list[k];
+        if (m.kind === 'request') ms.requests--;
+        else {
+          ms.responses--;
+          ms.status[statusClass(m)]--;
+          if (m._tf !== undefined && m._tf < ms.ttfb.length) ms.ttfb = ms.ttfb.subarray(0, m._tf);
+        }
+        if (m.error) ms.errors--;
+      }
+      for (const k of Object.keys(ms.status)) if (!ms.status[k]) delete ms.status[k];
+      return;
+    }
+    let tf = [];
+    for (let k = from; k < list.length; k++) {
+      const m = list[k];
+      if (m.kind === 'request') ms.requests++;
+      else {
+        ms.responses++;
+        const c = statusClass(m);
+        ms.status[c] = (ms.status[c] || 0) + 1;
+        if (m.ttfb_us !== null && m.ttfb_us !== undefined) {
+          m._tf = ms.ttfb.length + tf.length;
+          tf.push(m.ttfb_us);
+        }
+      }
+      if (m.error) ms.errors++;
+    }
+    if (tf.length) {
+      const n0 = ms.ttfb.length;
+      const a = room(ms.ttfb, n0, n0 + tf.length);
+      a.set(tf, n0);
+      ms.ttfb = a.subarray(0, n0 + tf.length);
+    }
+    tf = null;
+  }
+
+  _states(raw, origin) {
     this.states = (raw.states || []).map((s) => ({ state: s.state, s: s.start_us - origin, e: s.end_us - origin }));
     this.states.sort((a, b) => a.s - b.s); // time order, as above
     this.stateT = new Float64Array(this.states.map((s) => s.s));
     this.maxStateDur = this.states.reduce((a, s) => Math.max(a, s.e - s.s), 0);
+  }
 
-    const sr = raw.series || {};
-    this.series = {};
-    for (const k of ['rtt_c2s', 'rtt_s2c', 'flight_c2s', 'flight_s2c', 'cwnd_c2s', 'cwnd_s2c', 'rwnd_c2s', 'rwnd_s2c']) {
-      this.series[k] = series(sr[k], origin);
+  /**
+   * Take in a tail (docs/api.md): raw is the connection put together
+   * (withTail), t its tail positions. Only what follows the positions is
+   * worked out again, so an update costs what it brought, not the
+   * connection's size. False (nothing changed) when this connection is not
+   * one a tail can be put after (its clock went back, its messages are not
+   * in start order): the caller builds it anew.
+   */
+  extend(raw, t, model) {
+    const origin = model.origin;
+    const P = t.packets, M = t.messages;
+    const pk = raw.packets, raws = raw.messages;
+    if (!this._timeOrder || !this._msgOrder || this.series.rtt.n) return false;
+    if (!(P <= this.n && M <= this.messages.length && pk.length >= P && raws.length >= M)) return false;
+    // the new ones must follow in time what stays
+    const names = model.analysisNames;
+    let last = P ? this.t[P - 1] + origin : -Infinity;
+    for (let j = P; j < pk.length; j++) {
+      const ts = unpack(pk[j], names)[0];
+      if (ts < last) return false;
+      last = ts;
     }
-    // "rtt" (both directions merged) only from a --json file made before the
-    // directions were split; otherwise the two above already hold its samples
-    const split = 'rtt_c2s' in sr || 'rtt_s2c' in sr;
-    this.series.rtt = series(split ? null : sr.rtt, origin);
-    this.handshake_rtt_us = raw.handshake_rtt_us;
-    // The connection's RTT (the RTT scale, the typical RTT): as htracr's
-    // base RTT, the handshake's, else the smallest sample timed on the
-    // client's data; the server's data is ACKed by the client within µs
-    // when the capture is near the client, which is no round trip.
-    const s = this.stats;
-    this.rtt = raw.handshake_rtt_us || ('rtt_c2s_min_us' in s ? s.rtt_c2s_min_us : s.rtt_min_us) || null;
+    let lastS = M ? this.messages[M - 1].start_us : -Infinity;
+    for (let k = M; k < raws.length; k++) {
+      if (raws[k].start_us < lastS) return false;
+      lastS = raws[k].start_us;
+    }
+    const wasOpen = this.close === 'open';
+    this._head(raw, origin);
+
+    // packets
+    const n = pk.length;
+    for (const k of ['t', 'dir', 'len', 'fl', 'cat', 'msg', 'seq', 'ack']) this[k] = room(this[k], P, n);
+    this._packets(pk.slice(P), P, model);
+    if (this.pk.length > n) this.pk.length = n;
+    for (const k of ['t', 'dir', 'len', 'fl', 'cat', 'msg', 'seq', 'ack']) this[k] = this[k].subarray(0, n);
+    this.n = n;
+    const lists = [this.all[0], this.all[1], this.data[0], this.data[1], this.notable];
+    // (in time order, a list's indexes ascend: those before P come first)
+    const keep = lists.map((l) => lowerBound(l.i, P));
+    const want = keep.slice();
+    for (let i = P; i < n; i++) {
+      const d = this.dir[i];
+      want[d]++;
+      if (this.len[i] > 0 || (this.fl[i] & (FL.S | FL.F | FL.R))) want[2 + d]++;
+      if (this.cat[i] >= CAT.OTHER) want[4]++;
+    }
+    lists.forEach((l, q) => {
+      l.i = room(l.i, keep[q], want[q]);
+      l.t = room(l.t, keep[q], want[q]);
+    });
+    const at = keep.slice();
+    for (let i = P; i < n; i++) {
+      const d = this.dir[i], ti = this.t[i];
+      const put = (q) => { lists[q].i[at[q]] = i; lists[q].t[at[q]++] = ti; };
+      put(d);
+      if (this.len[i] > 0 || (this.fl[i] & (FL.S | FL.F | FL.R))) put(2 + d);
+      if (this.cat[i] >= CAT.OTHER) put(4);
+    }
+    lists.forEach((l, q) => {
+      l.i = l.i.subarray(0, want[q]);
+      l.t = l.t.subarray(0, want[q]);
+    });
+
+    // messages: those from M on go, the tail's come
+    this._msgStats(M, -1);
+    for (let k = M; k < this.messages.length; k++) model.msgs.delete(this.messages[k].id);
+    const kept = {};
+    for (const kind of MSG_KINDS) {
+      let c = 0;
+      for (let k = M - 1; k >= 0; k--) {
+        if (this.messages[k].kind === kind) {
+          c = this.messages[k]._ki + 1;
+          break;
+        }
+      }
+      kept[kind] = c;
+    }
+    const nm = raws.length;
+    replaceFrom(this.messages, M, raws.slice(M));
+    this.mt = room(this.mt, M, nm);
+    const added = { request: [], response: [] };
+    for (let k = M; k < nm; k++) {
+      const m = raws[k];
+      this._message(m, k, origin);
+      model.msgs.set(m.id, m);
+      (added[m.kind] || []).push(m);
+    }
+    this.mt = this.mt.subarray(0, nm);
+    this._msgStats(M);
+    if (!model._arcsStale) {
+      // The arcs (Model._arcs) are worked out again only when what came can
+      // change them: a request with a Referer, a redirect, a request for a
+      // URL an arc starts or ends at.
+      for (let k = M; k < nm && !model._arcsStale; k++) {
+        const m = raws[k];
+        if (m.kind === 'response') {
+          if (m.status >= 300 && m.status < 400) model._arcsStale = true;
+          continue;
+        }
+        if (m._nurl === undefined) m._nurl = normUrl(requestUrl(m, this));
+        if (header(m, 'referer') || model._arcUrls.has(m._nurl)) model._arcsStale = true;
+      }
+    }
+    for (const kind of MSG_KINDS) {
+      const K = this.byKind[kind];
+      const c = kept[kind], add = added[kind], total = c + add.length;
+      replaceFrom(K.list, c, add);
+      K.T = room(K.T, c, total);
+      K.E = room(K.E, c, total);
+      let mx = c ? K.E[c - 1] : -Infinity;
+      add.forEach((m, j) => {
+        m._ki = c + j;
+        K.T[c + j] = m._s;
+        mx = Math.max(mx, m._e);
+        K.E[c + j] = mx;
+        K.maxDur = Math.max(K.maxDur, m._e - m._s);
+      });
+      K.T = K.T.subarray(0, total);
+      K.E = K.E.subarray(0, total);
+    }
+    // the last request that stays may now have one after it; a close
+    // decides every one again, and what is marked
+    const lastKept = kept.request ? this.byKind.request.list[kept.request - 1] : null;
+    const wasUnanswered = lastKept && lastKept._unanswered;
+    if (wasOpen && this.close === 'open') {
+      this._unanswered(Math.max(0, kept.request - 1));
+      if (lastKept && lastKept._unanswered !== wasUnanswered) {
+        this._marks(); // it is marked now, somewhere before the end: rare
+      } else {
+        let q = this.marked.length;
+        while (q > 0 && this.marked[q - 1]._k >= M) q--;
+        const more = [];
+        for (let k = M; k < nm; k++) if (this._isMarked(this.messages[k])) more.push(this.messages[k]);
+        replaceFrom(this.marked, q, more);
+        this.markedT = room(this.markedT, q, this.marked.length);
+        for (let j = q; j < this.marked.length; j++) this.markedT[j] = this.marked[j]._s;
+        this.markedT = this.markedT.subarray(0, this.marked.length);
+      }
+    } else {
+      this._unanswered(0);
+      this._marks();
+    }
+
+    this._states(raw, origin);
+    const sr = raw.series || {};
+    const ts = t.series || {};
+    for (const k of SERIES) {
+      const have = this.series[k], from = ts[k] ?? 0, pairs = sr[k] || [];
+      const s0 = have.n > from ? from : have.n;
+      if (from > have.n || (pairs.length > from && from > 0 && pairs[from][0] - origin < have.t[from - 1])) {
+        this.series[k] = series(pairs, origin);
+        continue;
+      }
+      const m = pairs.length;
+      let T = room(have.t, s0, m), V = room(have.v, s0, m), max = have.max, sorted = true;
+      for (let i = s0; i < m; i++) {
+        T[i] = pairs[i][0] - origin;
+        V[i] = pairs[i][1];
+        if (V[i] > max) max = V[i];
+        if (i && T[i] < T[i - 1]) sorted = false;
+      }
+      if (!sorted) {
+        this.series[k] = series(pairs, origin);
+        continue;
+      }
+      this.series[k] = { t: T.subarray(0, m), v: V.subarray(0, m), max, n: m };
+    }
+    return true;
   }
 
   /** Index of the earliest packet at or after t (the first in capture order
@@ -372,6 +651,9 @@ export class Model {
     this.dnsMaxDur = 0;
     this._catCache = new Map();
     this._derived = null;
+    this._arcsStale = true;
+    this._arcs_ = [];
+    this._arcUrls = new Set();
     this.changeCount = (this.changeCount || 0) + 1;
   }
 
@@ -439,12 +721,18 @@ export class Model {
       for (let raw of r.connections || []) {
         const old = this.conns.get(raw.id);
         if (raw.tail) {
+          const t = raw.tail;
           raw = withTail(old, raw);
           // what the page holds is not what the tail follows: the next
           // load is a whole one (the caller asks again)
           if (!raw) return { full, changed, stale: true };
+          if (old.extend(raw, t, this)) {
+            changed.push(old.id);
+            continue;
+          }
         }
         if (old) for (const m of old.messages) this.msgs.delete(m.id);
+        this._arcsStale = true;
         const c = new Conn(raw, this);
         this.conns.set(c.id, c);
         for (const m of c.messages) this.msgs.set(m.id, m);
@@ -457,6 +745,7 @@ export class Model {
         if (!ids.has(id)) {
           for (const m of c.messages) this.msgs.delete(m.id);
           this.conns.delete(id);
+          this._arcsStale = true;
         }
       }
     }
@@ -531,7 +820,11 @@ export class Model {
       servers.push({ server: this.servers.get(sid), id: sid, conns, stats: serverStats(conns) });
     }
     servers.sort((a, b) => a.conns[0].t0 - b.conns[0].t0 || a.id - b.id);
-    return { servers, arcs: this._arcs(), rtt: this._typicalRtt(), dnsLinks: this._dnsLinks() };
+    if (this._arcsStale) {
+      this._arcs_ = this._arcs();
+      this._arcsStale = false;
+    }
+    return { servers, arcs: this._arcs_, rtt: this._typicalRtt(), dnsLinks: this._dnsLinks() };
   }
 
   // Each lookup with addresses → the first connection to one of them that
@@ -610,10 +903,12 @@ export class Model {
       return null;
     };
     const arcs = [];
+    const urls = (this._arcUrls = new Set()); // where arcs start or end (extend)
     for (const r of reqs) {
       if (r.m._nref === undefined) r.m._nref = normUrl(header(r.m, 'referer'));
       const ref = r.m._nref;
       if (ref) {
+        urls.add(ref);
         const src = before(ref, r.m._s);
         if (src && src.m !== r.m) {
           const resp = src.m.response ? this.msgs.get(src.m.response) : null;
@@ -625,6 +920,7 @@ export class Model {
       if (resp && resp.status >= 300 && resp.status < 400) {
         const loc = header(resp, 'location');
         const target = loc ? normUrl(resolveUrl(loc, requestUrl(r.m, r.c))) : null;
+        if (target) urls.add(target);
         const dst = target ? after(target, resp._s) : null;
         if (dst) {
           arcs.push({ kind: 'redirect', from: { conn: r.c.id, msg: resp.id, t: resp._e }, to: { conn: dst.c.id, msg: dst.m.id, t: dst.m._s } });
@@ -635,12 +931,40 @@ export class Model {
   }
 }
 
-/** Per-server statistics over its connections. */
+/** A response's status class for the statistics: "2xx", ..., "?" */
+function statusClass(m) {
+  return m.status ? `${Math.floor(m.status / 100)}xx` : '?';
+}
+
+// The k-th smallest of a (reordered in place): Hoare's selection.
+function select(a, k) {
+  let lo = 0, hi = a.length - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1];
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const x = a[i]; a[i] = a[j]; a[j] = x;
+        i++; j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return a[k];
+}
+
+/** Per-server statistics over its connections (each keeps its messages'
+ * share as they come: an update costs what it brought). */
 export function serverStats(conns) {
   const s = {
     conns: conns.length, requests: 0, responses: 0, bytes_c2s: 0, bytes_s2c: 0, retransmits: 0,
-    resets: 0, errors: 0, status: {}, ttfb: [], packets: 0, lost: 0,
+    resets: 0, errors: 0, status: {}, packets: 0, lost: 0,
   };
+  let nt = 0;
   for (const c of conns) {
     const st = c.stats;
     s.bytes_c2s += st.bytes_c2s || 0;
@@ -649,19 +973,20 @@ export function serverStats(conns) {
     s.resets += st.resets || 0;
     s.lost += (st.gap_bytes_c2s || 0) + (st.gap_bytes_s2c || 0) > 0 ? 1 : 0;
     s.packets += c.n;
-    for (const m of c.messages) {
-      if (m.kind === 'request') s.requests++;
-      else {
-        s.responses++;
-        const k = m.status ? `${Math.floor(m.status / 100)}xx` : '?';
-        s.status[k] = (s.status[k] || 0) + 1;
-        if (m.ttfb_us !== null && m.ttfb_us !== undefined) s.ttfb.push(m.ttfb_us);
-      }
-      if (m.error) s.errors++;
-    }
+    s.requests += c.ms.requests;
+    s.responses += c.ms.responses;
+    s.errors += c.ms.errors;
+    for (const [k, v] of Object.entries(c.ms.status)) s.status[k] = (s.status[k] || 0) + v;
+    nt += c.ms.ttfb.length;
   }
-  s.ttfb.sort((a, b) => a - b);
-  s.ttfb_median = s.ttfb.length ? s.ttfb[s.ttfb.length >> 1] : null;
-  s.ttfb_max = s.ttfb.length ? s.ttfb[s.ttfb.length - 1] : null;
+  const ttfb = new Float64Array(nt);
+  let at = 0, max = -Infinity;
+  for (const c of conns) {
+    ttfb.set(c.ms.ttfb, at);
+    at += c.ms.ttfb.length;
+  }
+  for (let i = 0; i < nt; i++) if (ttfb[i] > max) max = ttfb[i];
+  s.ttfb_median = nt ? select(ttfb, nt >> 1) : null;
+  s.ttfb_max = nt ? max : null;
   return s;
 }

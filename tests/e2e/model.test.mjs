@@ -6,7 +6,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Model, lowerBound } from '../../web/model.js';
+import { Model, lowerBound, serverStats } from '../../web/model.js';
 
 const T0 = 1700000000000000;
 
@@ -109,5 +109,139 @@ describe('a reply too large for the page (web/api.js)', () => {
     await assert.rejects(api._json(res('', 594000000)), (e) => e.tooLarge === true && /566 MB/.test(e.message));
     await assert.rejects(api._json(res('{"cut', 594000000)), (e) => e.tooLarge === true);
     assert.deepEqual(await api._json(res('{"a":1}', 7)), { a: 1 }, 'a normal reply still parses');
+  });
+});
+
+// A keep-alive connection at stages of its life, as the server would give
+// it: `tx` transactions, the last one's response still coming (unless
+// `done`), some pipelined, some packets with analysis flags; each stage's
+// lists begin with the previous stage's as they were, but for its last
+// messages (the one still parsed, the request still waiting) and its last
+// packets (their message found later), as a tail may resend.
+function stage(tx, done, close = 'open', orphan = -1) {
+  const packets = [], messages = [], rtt = [], flight = [];
+  let t = T0;
+  for (let i = 0; i < tx; i++) {
+    const last = i === tx - 1 && !done;
+    const req = 2 * i + 1, rsp = 2 * i + 2;
+    packets.push([t, 0, 'P.', 1 + 100 * i, 1 + 1000 * i, 100, 65535, req, i % 9 === 4 ? 1 : 0]);
+    packets.push([t + 300, 1, 'P.', 1 + 1000 * i, 101 + 100 * i, 1000, 65535, last ? null : rsp, i % 13 === 6 ? 3 : 0]);
+    packets.push([t + 400, 0, '.', 101 + 100 * i, 1001 + 1000 * i, 0, 65535, null, 0]);
+    rtt.push([t + 400, 100 + (i % 7)]);
+    flight.push([t + 300, 1000]);
+    // some requests name the one before as their Referer; some answers redirect to the next
+    const hdrs = i % 29 === 7 ? [['Host', 'h'], ['Referer', `http://h/r/${i - 1}`]] : [['Host', 'h']];
+    messages.push({ id: req, kind: 'request', start_us: t, end_us: t, method: 'GET', url: `/r/${i}`, headers: hdrs,
+      response: last && close === 'open' ? null : rsp, pipelined: i % 11 === 3, complete: true, error: null });
+    // one long response: the running end reaches past the ones after it
+    messages.push({ id: rsp, kind: 'response', start_us: t + 300, end_us: t + 300 + (last ? 0 : i === 35 ? 200000 : 50), headers: [],
+      request: req, complete: !last, content_type: 'text/plain', body_bytes: last ? 10 : 1000, error: i % 17 === 8 ? 'x' : null,
+      status: i % 23 === 5 ? 404 : i % 31 === 9 ? 302 : 200, ttfb_us: last ? null : 300 + (i * 7919) % 500 });
+    if (i % 31 === 9) messages[messages.length - 1].headers = [['Location', `/r/${i + 1}`]];
+    t += 1000;
+    if (i === orphan) {
+      // a request answered by nothing the capture understood (its response
+      // lost in a gap): settled with no response
+      packets.push([t, 0, 'P.', 1 + 100 * i, 1 + 1000 * i, 100, 65535, 10000 + i, 0]);
+      messages.push({ id: 10000 + i, kind: 'request', start_us: t, end_us: t, method: 'GET', url: '/orphan', headers: [], response: null, complete: true, error: null });
+      t += 1000;
+    }
+  }
+  if (close !== 'open') {
+    // a request the server never answered, then the close
+    packets.push([t, 0, 'P.', 1 + 100 * tx, 1 + 1000 * tx, 100, 65535, 2 * tx + 1, 0]);
+    messages.push({ id: 2 * tx + 1, kind: 'request', start_us: t, end_us: t, method: 'GET', url: '/late', headers: [], response: null, complete: true, error: null });
+    packets.push([t + 10, 0, 'F.', 101 + 100 * tx, 1 + 1000 * tx, 0, 65535, null, 0]);
+    t += 20;
+  }
+  return {
+    id: 1, server: 1, client_addr: '10.0.0.1', client_port: 40000, server_addr: '10.0.0.2', server_port: 80,
+    start_us: T0, end_us: t, close, stats: { packets_c2s: 2 * tx }, events: [],
+    states: [{ state: 'handshake', start_us: T0, end_us: T0 + 10 }, { state: 'active', start_us: T0 + 10, end_us: t }],
+    packets, messages, series: { rtt_c2s: rtt, flight_s2c: flight },
+  };
+}
+
+// The tail of `to` for a reader that holds `from`, from the positions the
+// server would give: the last request and response from `from` on, its last
+// two packets, its last state.
+function tailOf(from, to, settled = 2) {
+  const c = JSON.parse(JSON.stringify(to));
+  const pos = {
+    states: from.states.length - 1, events: 0, packets: Math.max(0, from.packets.length - 2),
+    messages: Math.max(0, from.messages.length - settled), series: {},
+  };
+  for (const k of ['states', 'events', 'packets', 'messages']) c[k] = c[k].slice(pos[k]);
+  for (const k of Object.keys(c.series)) {
+    pos.series[k] = from.series[k].length;
+    c.series[k] = c.series[k].slice(pos.series[k]);
+  }
+  c.tail = pos;
+  return c;
+}
+
+// What the renderers use of a connection, in plain values.
+function derived(c) {
+  const arr = (a) => Array.from(a);
+  const list = (l) => ({ i: arr(l.i), t: arr(l.t) });
+  return {
+    n: c.n, maxLen: c.maxLen, t0: c.t0, t1: c.t1, close: c.close,
+    packets: ['t', 'dir', 'len', 'fl', 'cat', 'msg', 'seq', 'ack'].map((k) => arr(c[k])),
+    pk: c.pk.map((p) => JSON.stringify(p)),
+    all: c.all.map(list), data: c.data.map(list), notable: list(c.notable),
+    messages: c.messages.map((m) => [m.id, m._s, m._e, m._k, m._ki, m._fam, !!m._unanswered, m.response]),
+    mt: arr(c.mt),
+    byKind: Object.fromEntries(Object.entries(c.byKind).map(([k, K]) =>
+      [k, { ids: K.list.map((m) => m.id), T: arr(K.T), E: arr(K.E) }])),
+    marked: c.marked.map((m) => m.id), markedT: arr(c.markedT),
+    states: c.states, stateT: arr(c.stateT),
+    series: Object.fromEntries(Object.entries(c.series).map(([k, s]) => [k, [arr(s.t), arr(s.v), s.max, s.n]])),
+    server: serverStats([c]),
+  };
+}
+
+describe('a connection given as tails (web/model.js, docs/api.md)', () => {
+  const stages = [stage(3, false), stage(40, false), stage(41, true), stage(300, false), stage(301, false),
+    stage(302, true), stage(320, false), stage(321, false), stage(327, false), stage(330, false, 'fin')];
+  const base = { generation: 1, servers: [{ id: 1, addr: '10.0.0.2', port: 80, connections: [1] }], connection_ids: [1] };
+
+  it('ends as the same connection built whole, each step, in place', () => {
+    const m = new Model();
+    m.merge({ ...base, full: true, seq: 1, start_us: T0, connections: [JSON.parse(JSON.stringify(stages[0]))] });
+    const conn = m.conn(1);
+    for (let k = 1; k < stages.length; k++) {
+      const r = m.merge({ ...base, full: false, seq: k + 1, connections: [tailOf(stages[k - 1], stages[k])] });
+      assert.ok(!r.stale, `step ${k}: the tail followed what the page held`);
+      assert.equal(m.conn(1), conn, `step ${k}: the connection was extended, not built anew`);
+      const whole = new Model();
+      whole.merge({ ...base, full: true, seq: 1, start_us: T0, connections: [JSON.parse(JSON.stringify(stages[k]))] });
+      assert.deepEqual(derived(m.conn(1)), derived(whole.conn(1)), `step ${k}: as if built whole`);
+      assert.deepEqual([...m.msgs.keys()].sort((a, b) => a - b), [...whole.msgs.keys()].sort((a, b) => a - b),
+        `step ${k}: the model's messages by id`);
+      assert.deepEqual(m.derived.arcs, whole.derived.arcs, `step ${k}: referer and redirect arcs`);
+      assert.deepEqual(m.derived.servers.map((x) => x.stats), whole.derived.servers.map((x) => x.stats), `step ${k}: server statistics`);
+    }
+    assert.ok(m.conn(1).marked.some((x) => x.url === '/late'), 'the request the close left unanswered is marked');
+    const kinds = m.derived.arcs.map((a) => a.kind);
+    assert.ok(kinds.includes('referer') && kinds.includes('redirect'), `arcs of both kinds (${kinds.length})`);
+  });
+
+  it('marks a settled request with no response once a later one follows it', () => {
+    const a = stage(60, true, 'open', 59), b = stage(70, false, 'open', 59);
+    const m = new Model();
+    m.merge({ ...base, full: true, seq: 1, start_us: T0, connections: [JSON.parse(JSON.stringify(a))] });
+    assert.ok(!m.conn(1).marked.some((x) => x.url === '/orphan'), 'the last request: a response may still come');
+    m.merge({ ...base, full: false, seq: 2, connections: [tailOf(a, b, 0)] });
+    const whole = new Model();
+    whole.merge({ ...base, full: true, seq: 1, start_us: T0, connections: [JSON.parse(JSON.stringify(b))] });
+    assert.deepEqual(derived(m.conn(1)), derived(whole.conn(1)));
+    assert.ok(m.conn(1).marked.some((x) => x.url === '/orphan'), 'then marked unanswered');
+  });
+
+  it('is stale when the page holds less than the tail follows', () => {
+    const m = new Model();
+    m.merge({ ...base, full: true, seq: 1, start_us: T0, connections: [JSON.parse(JSON.stringify(stages[0]))] });
+    const r = m.merge({ ...base, full: false, seq: 2, connections: [tailOf(stages[2], stages[3])] });
+    assert.equal(r.stale, true);
   });
 });
