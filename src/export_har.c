@@ -68,8 +68,43 @@ static int export_har_is_space(char c)
     return c == ' ' || c == '\t';
 }
 
-/* One "name=value" piece of s[0..n) (spaces trimmed) as a HAR pair object;
- * a piece without '=' is a name with an empty value. */
+/* s (n bytes) as a URL may hold it: bytes outside printable ASCII (raw
+ * UTF-8 or Latin-1 in a target, a space, a control byte) percent-encoded,
+ * so the bytes the wire had are all there and the URL is one. Everything
+ * else as on the wire (nothing decoded, nothing re-encoded). */
+static void export_har_url_str(struct jsonw *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t odd = 0;
+    for (size_t i = 0; i < n; i++)
+        odd += (unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f;
+    if (!odd) {
+        jsonw_strn(w, s, n);
+        return;
+    }
+    char *e = malloc(n + 2 * odd);
+    if (!e) {
+        jsonw_strn(w, s, n); /* as on the wire: better than nothing */
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b = (unsigned char)s[i];
+        if (b <= 0x20 || b >= 0x7f) {
+            e[k++] = '%';
+            e[k++] = hex[b >> 4];
+            e[k++] = hex[b & 15];
+        } else {
+            e[k++] = (char)b;
+        }
+    }
+    jsonw_strn(w, e, k);
+    free(e);
+}
+
+/* One "name=value" piece of s[0..n) as a HAR pair object; a piece without
+ * '=' is a name with an empty value. trim: a cookie's (spaces trimmed);
+ * else a query's, written as its URL is (export_har_url_str). */
 static void export_har_pair(struct jsonw *w, const char *s, size_t n, int trim)
 {
     const char *eq;
@@ -92,9 +127,15 @@ static void export_har_pair(struct jsonw *w, const char *s, size_t n, int trim)
         vo++;
     jsonw_obj_open(w);
     jsonw_key(w, "name");
-    jsonw_strn(w, s, nl);
+    if (trim) /* a cookie's */
+        jsonw_strn(w, s, nl);
+    else /* a query's: as its URL has it */
+        export_har_url_str(w, s, nl);
     jsonw_key(w, "value");
-    jsonw_strn(w, s + vo, n - vo);
+    if (trim)
+        jsonw_strn(w, s + vo, n - vo);
+    else
+        export_har_url_str(w, s + vo, n - vo);
     jsonw_obj_close(w);
 }
 
@@ -153,7 +194,8 @@ static void export_har_resp_cookies(struct jsonw *w, const struct store_message 
 }
 
 /* Query string of url: after the first '?', up to a '#'; pairs split on '&',
- * kept as on the wire (not percent-decoded). */
+ * kept as on the wire (not percent-decoded; bytes a URL cannot hold
+ * percent-encoded, as in the URL). */
 static void export_har_query(struct jsonw *w, const char *url)
 {
     const char *q = url ? strchr(url, '?') : NULL;
@@ -175,7 +217,8 @@ static void export_har_query(struct jsonw *w, const char *url)
 }
 
 /* The absolute URL: absolute-form targets as they are; otherwise
- * "http://" + Host (or the server's address and port) + target. */
+ * "http://" + Host (or the server's address and port) + target. Bytes a
+ * URL cannot hold as they are are percent-encoded (export_har_url_str). */
 static int export_har_url(struct jsonw *w, const struct store_conn *c,
                           const struct store_message *req)
 {
@@ -187,7 +230,8 @@ static int export_har_url(struct jsonw *w, const struct store_conn *c,
     int is_connect = req->method && strcmp(req->method, "CONNECT") == 0;
 
     if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) {
-        jsonw_kstr(w, "url", url);
+        jsonw_key(w, "url");
+        export_har_url_str(w, url, strlen(url));
         return 0;
     }
     if (is_connect && *url && *url != '/') { /* authority-form: the target is the host */
@@ -210,7 +254,8 @@ static int export_har_url(struct jsonw *w, const struct store_conn *c,
         return -ENOMEM;
     /* "*" (OPTIONS *) and other non-path targets get a '/' before them */
     snprintf(abs, n, "http://%s%s%s", host, (*url && *url != '/') ? "/" : "", url);
-    jsonw_kstr(w, "url", abs);
+    jsonw_key(w, "url");
+    export_har_url_str(w, abs, strlen(abs));
     free(abs);
     return 0;
 }

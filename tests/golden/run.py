@@ -175,6 +175,12 @@ def check_har(doc, model):
         url = e['request']['url']
         if not re.match(r'^https?://[^/?#]+', url):
             fails.append('entry %d: url %r is not absolute' % (i, url))
+        # a URL is printable ASCII: other bytes of the target percent-encoded
+        odd = [q for q in [url] + [x for p in e['request']['queryString']
+                                   for x in (p['name'], p['value'])]
+               if not re.match(r'^[\x21-\x7e]*$', q)]
+        if odd:
+            fails.append('entry %d: url or query %r holds bytes a URL cannot' % (i, odd[0]))
         k = seen.get(e['connection'], 0)
         seen[e['connection']] = k + 1
         rs = reqs.get(e['connection'], [])

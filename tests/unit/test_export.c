@@ -1391,6 +1391,10 @@ static struct store *build_edge_model(void)
     if (!r)
         goto fail;
     r->request = q->id;
+    /* raw bytes in a target (UTF-8, DEL, a control byte) */
+    q = new_req(st, c, "GET", "/caf\xc3\xa9/x\x7f?q=\xe2\x82\xac&k\x01=v", T0 + 9000, T0 + 9000, 0);
+    if (!q || set_headers(st, c, q, hhost))
+        goto fail;
     return st;
 fail:
     store_free(st);
@@ -1420,7 +1424,11 @@ TEST(export_har_edge_cases)
         free(doc);
         return;
     }
-    CHECK_INT(jv_count(doc, "log.entries"), 7);
+    CHECK_INT(jv_count(doc, "log.entries"), 8);
+    /* a URL holds printable ASCII: the target's other bytes percent-encoded */
+    CHECK_JV(doc, "log.entries.7.request.url", "\"http://example.com/caf%C3%A9/x%7F?q=%E2%82%AC&k%01=v\"");
+    CHECK_JV(doc, "log.entries.7.request.queryString",
+             "[{\"name\":\"q\",\"value\":\"%E2%82%AC\"},{\"name\":\"k%01\",\"value\":\"v\"}]");
     CHECK_JV(doc, "log.entries.0.request.url", "\"http://proxy.example/x?q=1\"");
     CHECK_JV(doc, "log.entries.0.request.queryString", "[{\"name\":\"q\",\"value\":\"1\"}]");
     CHECK_JV(doc, "log.entries.0.timings.connect", "-1");
@@ -1456,9 +1464,11 @@ TEST(export_jsonl_unmatched_response)
     membuf_close(&m);
     for (char *p = m.buf; *p; p++)
         n += *p == '\n';
-    CHECK_INT(n, 8); /* 7 requests + the 500 that answered none of them */
+    CHECK_INT(n, 9); /* 8 requests + the 500 that answered none of them */
     CHECK(m.len > 1 && m.buf[m.len - 1] == '\n');
+    /* the 500's line: the one before the last request's */
     m.buf[m.len - 1] = '\0';
+    *strrchr(m.buf, '\n') = '\0';
     last = strrchr(m.buf, '\n') + 1;
     CHECK(json_valid(last, strlen(last)));
     CHECK_JV(last, "status", "500");
