@@ -851,7 +851,13 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
     if (syn || c->hs_ack_us < 0) {
         if (syn && !ack && dir == DIR_C2S && c->synack_us < 0)
             c->syn_us = ts; /* the latest SYN: the one the SYN/ACK answers */
-        else if (syn && ack && dir == DIR_S2C && c->synack_us < 0)
+        else if (syn && !ack && dir == DIR_C2S && ts <= c->synack_us && ts > c->syn_us) {
+            /* ... filed after the SYN/ACK but sent before it (a capture
+             * merged from two points): still the one it answers */
+            c->syn_us = ts;
+            if (c->hs_ack_us >= 0)
+                c->handshake_rtt_us = c->hs_ack_us - ts;
+        } else if (syn && ack && dir == DIR_S2C && c->synack_us < 0)
             c->synack_us = ts;
         else if (!syn && ack && dir == DIR_C2S && c->synack_us >= 0 && c->hs_ack_us < 0 &&
                  o->syn_seen && dp->ack == o->syn_seq + 1) {

@@ -252,6 +252,9 @@ def main():
                 if abs(t_us - h_rtt[0]) > 1 and (name, 'handshake', 'initial_rtt') not in KNOWN:
                     problems.append('%s: handshake rtt %d us, tshark %d us' % (
                         sorted(key), h_rtt[0], t_us))
+            elif t_rtt and (name, 'handshake', 'initial_rtt') not in KNOWN:
+                problems.append('%s: no handshake rtt, tshark %.0f us' % (
+                    sorted(key), float(t_rtt[0]) * 1e6))
         if problems:
             failed += 1
             print('FAIL %s: %d differences' % (name, len(problems)))

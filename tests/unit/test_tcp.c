@@ -224,6 +224,46 @@ TEST(tcp_retransmission_counted_once_delivered)
     rig_free(&r);
 }
 
+/* A capture merged from two points may file the SYN/ACK before the SYN it
+ * answers (its time is earlier): the handshake RTT is still ACK - SYN, as
+ * tshark's initial RTT; a SYN sent after the SYN/ACK is not that SYN. */
+TEST(tcp_handshake_syn_filed_after_its_synack)
+{
+    struct rig r;
+    rig_init(&r, 80, 1000, 5000, 1);
+    struct decoded sa = mkseg(&r, 0, r.sseq, r.cseq + 1, TCPF_SYN | TCPF_ACK, NULL, 0, 0);
+    sa.ts_ns = 1030000000LL;
+    struct decoded sy = mkseg(&r, 1, r.cseq, 0, TCPF_SYN, NULL, 0, 0);
+    sy.ts_ns = 1000000000LL;
+    struct decoded ak = mkseg(&r, 1, r.cseq + 1, r.sseq + 1, TCPF_ACK, NULL, 0, 0);
+    ak.ts_ns = 1045000000LL;
+    flow_table_packet(r.ft, &sa);
+    flow_table_packet(r.ft, &sy);
+    flow_table_packet(r.ft, &ak);
+    struct store_conn *c = only_conn(&r);
+    CHECK_INT(c->handshake_rtt_us, 45000);
+    rig_free(&r);
+
+    /* the ACK filed before the SYN too */
+    rig_init(&r, 80, 1000, 5000, 1);
+    flow_table_packet(r.ft, &sa);
+    flow_table_packet(r.ft, &ak);
+    flow_table_packet(r.ft, &sy);
+    c = only_conn(&r);
+    CHECK_INT(c->handshake_rtt_us, 45000);
+    rig_free(&r);
+
+    /* a SYN after the SYN/ACK (a new attempt) is not the one it answered */
+    rig_init(&r, 80, 1000, 5000, 1);
+    sy.ts_ns = 1040000000LL;
+    flow_table_packet(r.ft, &sa);
+    flow_table_packet(r.ft, &sy);
+    flow_table_packet(r.ft, &ak);
+    c = only_conn(&r);
+    CHECK_INT(c->handshake_rtt_us, -1);
+    rig_free(&r);
+}
+
 /* A segment sent again carries its message's bytes again: it belongs to
  * that message, which counts the first copies only (its packets, its
  * end). Two requests begun in one packet: its
