@@ -394,20 +394,23 @@ static void export_har_ktiming(struct jsonw *w, const char *key, int64_t us)
 }
 
 /* The handshake counts as this request's connect time when it opened the
- * connection. The entry then starts at the SYN, and any pause between
- * the handshake and the request is "blocked", so startedDateTime + time
- * is the end of the response. Returns startedDateTime (µs); connect and
- * blocked (either may be NULL) are -1 when they do not apply. */
+ * connection. The entry then starts at the first SYN (a SYN sent again
+ * after a loss is part of the client's wait for the connection, as a
+ * browser's connect time has it), and any pause between the handshake
+ * and the request is "blocked", so startedDateTime + time is the end of
+ * the response. Returns startedDateTime (µs); connect and blocked (either
+ * may be NULL) are -1 when they do not apply. */
 static int64_t export_har_started(const struct store_conn *c, const struct store_message *req,
                                   int64_t *connect, int64_t *blocked)
 {
-    int hs = export_har_first_request(c, req) && !c->midstream && c->syn_us > 0 &&
-             c->hs_ack_us >= c->syn_us && req->start_us >= c->hs_ack_us;
+    int64_t syn = c->syn_first_us >= 0 ? c->syn_first_us : c->syn_us;
+    int hs = export_har_first_request(c, req) && !c->midstream && syn > 0 && c->hs_ack_us >= syn &&
+             req->start_us >= c->hs_ack_us;
     if (connect)
-        *connect = hs ? c->hs_ack_us - c->syn_us : -1;
+        *connect = hs ? c->hs_ack_us - syn : -1;
     if (blocked)
         *blocked = hs ? req->start_us - c->hs_ack_us : -1;
-    return hs ? c->syn_us : req->start_us;
+    return hs ? syn : req->start_us;
 }
 
 static int export_har_entry(struct jsonw *w, const struct har_entry *e)

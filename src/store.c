@@ -555,7 +555,7 @@ struct store_conn *store_conn_new(struct store *st, const struct ip_addr *caddr,
     c->start_us = ts_us;
     c->end_us = ts_us;
     c->handshake_rtt_us = -1;
-    c->syn_us = c->synack_us = c->hs_ack_us = -1;
+    c->syn_us = c->synack_us = c->hs_ack_us = c->syn_first_us = -1;
     for (int d = 0; d < 2; d++)
         c->stats.rtt_min_us[d] = c->stats.rtt_max_us[d] = -1;
     arena_init(&c->arena);

@@ -849,6 +849,9 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
     /* Handshake times as seen at the capture point (none to take once the
      * handshake's ACK is seen, but from a SYN). */
     if (syn || c->hs_ack_us < 0) {
+        if (syn && !ack && dir == DIR_C2S && (c->synack_us < 0 || ts <= c->synack_us) &&
+            (c->syn_first_us < 0 || ts < c->syn_first_us))
+            c->syn_first_us = ts; /* the client's wait for the connection began */
         if (syn && !ack && dir == DIR_C2S && c->synack_us < 0)
             c->syn_us = ts; /* the latest SYN: the one the SYN/ACK answers */
         else if (syn && !ack && dir == DIR_C2S && ts <= c->synack_us && ts > c->syn_us) {

@@ -239,6 +239,8 @@ struct store_conn {
     int64_t start_us, end_us;
     int64_t handshake_rtt_us;             /* SYN -> ACK of SYN/ACK; -1 unknown */
     int64_t syn_us, synack_us, hs_ack_us; /* -1 when not seen */
+    int64_t syn_first_us;                 /* the first SYN sent for the handshake (before any
+                                           * retry: syn_us is the one the SYN/ACK answers); -1 */
     uint8_t close;                        /* enum close_kind */
     uint8_t finished;                     /* no more packets will be added */
     uint8_t midstream;                    /* the SYN was not captured */

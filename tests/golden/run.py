@@ -23,6 +23,7 @@ Last line: "N passed, N failed, N skipped"; exit status 1 on any failure.
 Python 3 standard library only. update.py imports this file.
 """
 
+import datetime
 import difflib
 import ipaddress
 import json
@@ -147,7 +148,8 @@ def run_htracr(binary, pcap, flag='--json'):
 
 def check_har(doc, model):
     """HAR invariants on every capture: entries in startedDateTime order
-    (the HAR says they are), time = the sum of the timings that apply,
+    (the HAR says they are), one that counts the handshake starting at the
+    first SYN, time = the sum of the timings that apply,
     absolute URLs with a host, and a response the JSON calls incomplete
     never passed off as whole (a content.comment says so)."""
     fails = []
@@ -158,6 +160,21 @@ def check_har(doc, model):
             fails.append('entry %d starts %s, before entry %d (%s)'
                          % (i, started[i], i - 1, started[i - 1]))
             break
+    # an entry that counts the handshake starts at the connection's first
+    # SYN (a SYN sent again is part of the wait)
+    first_syn = {}
+    for c in model['connections']:
+        ts = [p['ts_us'] for p in c['packets'] if p['dir'] == 'c2s' and p['flags'] == 'S']
+        if ts:
+            first_syn[str(c['id'])] = min(ts)
+    for i, e in enumerate(ents):
+        syn = first_syn.get(e['connection'])
+        if e['timings']['connect'] >= 0 and syn is not None:
+            want = datetime.datetime.fromtimestamp(syn // 1000 / 1000, datetime.timezone.utc)
+            want = want.strftime('%Y-%m-%dT%H:%M:%S.') + '%03dZ' % (syn // 1000 % 1000)
+            if e['startedDateTime'] != want:
+                fails.append('entry %d: starts %s, its connection\'s first SYN %s'
+                             % (i, e['startedDateTime'], want))
     # a connection's entries are its requests in time order
     reqs, seen = {}, {}
     for c in model['connections']:

@@ -253,6 +253,20 @@ TEST(tcp_handshake_syn_filed_after_its_synack)
     CHECK_INT(c->handshake_rtt_us, 45000);
     rig_free(&r);
 
+    /* a SYN sent again: the RTT is the last one's, the wait began at the first */
+    rig_init(&r, 80, 1000, 5000, 1);
+    struct decoded s1 = sy;
+    s1.ts_ns = 10000000LL;
+    flow_table_packet(r.ft, &s1);
+    flow_table_packet(r.ft, &sy);
+    flow_table_packet(r.ft, &sa);
+    flow_table_packet(r.ft, &ak);
+    c = only_conn(&r);
+    CHECK_INT(c->handshake_rtt_us, 45000);
+    CHECK_INT(c->syn_first_us, 10000);
+    CHECK_INT(c->syn_us, 1000000);
+    rig_free(&r);
+
     /* a SYN after the SYN/ACK (a new attempt) is not the one it answered */
     rig_init(&r, 80, 1000, 5000, 1);
     sy.ts_ns = 1040000000LL;
