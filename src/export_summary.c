@@ -174,6 +174,14 @@ static void sum_endpoint(struct sum_out *o, const struct ip_addr *addr, uint16_t
     sum_u64(o, port);
 }
 
+/* Index of the first 1xx response of c at or after k, or c->nmessages. */
+static uint32_t next_interim(const struct store_conn *c, uint32_t k)
+{
+    while (k < c->nmessages && (c->messages[k]->kind != MSG_RESPONSE || !c->messages[k]->interim))
+        k++;
+    return k;
+}
+
 static void sum_conn(struct sum_out *o, const struct store_conn *c)
 {
     SUM_LIT(o, "connection ");
@@ -210,6 +218,7 @@ static void sum_conn(struct sum_out *o, const struct store_conn *c)
     }
     SUM_LIT(o, "\n");
 
+    uint32_t k = 0; /* the next 1xx response (next_interim) */
     for (uint32_t i = 0; i < c->nmessages; i++) {
         const struct store_message *m = c->messages[i];
         if (m->kind == MSG_REQUEST) {
@@ -219,13 +228,14 @@ static void sum_conn(struct sum_out *o, const struct store_conn *c)
             SUM_LIT(o, " ");
             sum_esc(o, m->url ? m->url : "?");
             /* its 1xx answers first (100 Continue, 103 Early Hints), as they
-             * came: they sit between it and its final response, a few
-             * messages on at most (the look stops there, so a connection of
-             * unanswered requests is not scanned once a request) */
-            for (uint32_t j = i + 1; j < c->nmessages && j <= i + 16 && c->messages[j] != r; j++) {
-                const struct store_message *x = c->messages[j];
-                if (x->kind != MSG_RESPONSE || !x->interim || x->request != m->id)
-                    continue;
+             * came. The 1xx responses answer the requests in their order,
+             * so one cursor walks them for all the requests: the whole
+             * connection is looked at once, however deep its pipeline. */
+            while ((k = next_interim(c, k)) < c->nmessages && c->messages[k]->request < m->id)
+                k++;
+            for (; k < c->nmessages && c->messages[k]->request == m->id;
+                 k = next_interim(c, k + 1)) {
+                const struct store_message *x = c->messages[k];
                 SUM_LIT(o, "  -> ");
                 sum_u64(o, x->status);
                 SUM_LIT(o, " ");

@@ -1266,6 +1266,44 @@ TEST(export_summary_text)
     store_free(st);
 }
 
+/* A pipeline deeper than any look-ahead: 40 requests sent before any
+ * answer, the 30th answered by a 103 first. Each request's 1xx answers
+ * show before its final response, wherever they are on the connection. */
+TEST(export_summary_1xx_deep_in_a_pipeline)
+{
+    struct store *st = store_new(&(struct store_opts){0});
+    struct ip_addr cli = {.family = 4, .a = {10, 0, 0, 1}};
+    struct ip_addr srv = {.family = 4, .a = {10, 0, 0, 2}};
+    struct store_conn *c = st ? store_conn_new(st, &cli, 1000, &srv, 80, T0) : NULL;
+    struct store_message *q[40];
+    CHECK(c != NULL);
+    if (!c) {
+        store_free(st);
+        return;
+    }
+    for (int i = 0; i < 40; i++) {
+        char url[16];
+        snprintf(url, sizeof(url), "/%d", i);
+        q[i] = new_req(st, c, "GET", url, T0 + i, T0 + i, 0);
+        CHECK(q[i] != NULL);
+    }
+    for (int i = 0; i < 40; i++) {
+        if (i == 29)
+            CHECK(new_resp(st, c, q[i], 103, "Early Hints", T0 + 1000 + 2 * i, T0 + 1000 + 2 * i,
+                           0) != NULL);
+        CHECK(new_resp(st, c, q[i], 200, "OK", T0 + 1001 + 2 * i, T0 + 1001 + 2 * i, 0) != NULL);
+    }
+    size_t len = 0;
+    int rc = -1;
+    char *doc = export_to_mem(export_summary, st, &len, &rc);
+    CHECK(doc && rc == 0);
+    CHECK(doc && strstr(doc, "  GET /29  -> 103 Early Hints  -> 200 OK  0 B") != NULL);
+    CHECK(doc && strstr(doc, "  GET /28  -> 200 OK") != NULL);
+    CHECK(doc && strstr(doc, "  GET /30  -> 200 OK") != NULL);
+    free(doc);
+    store_free(st);
+}
+
 /* The summary goes to a terminal: wire bytes that are not printable ASCII
  * come out as \xHH, a backslash doubled. Times are ms as ping gives them,
  * rounded half up. */
