@@ -398,7 +398,7 @@ export class Conn {
       for (const k of Object.keys(ms.status)) if (!ms.status[k]) delete ms.status[k];
       return;
     }
-    let tf = [];
+    const tf = [];
     for (let k = from; k < list.length; k++) {
       const m = list[k];
       if (m.kind === 'request') ms.requests++;
@@ -419,7 +419,6 @@ export class Conn {
       a.set(tf, n0);
       ms.ttfb = a.subarray(0, n0 + tf.length);
     }
-    tf = null;
   }
 
   _states(raw, origin) {
