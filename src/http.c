@@ -378,6 +378,24 @@ static void fifo_push(struct http_conn *h, struct store_message *req, uint32_t i
     e->have_method = 0;
 }
 
+/* Tell the connection up to which message nothing will change any more
+ * (store_conn's msg_settled, which the web API's tails start from): the
+ * messages being parsed, and every one from the oldest request still
+ * waiting for its response on, may. Called when one of those ends (a
+ * message's parse, a request's wait): a message begun since is at or past
+ * the value it had, so a beginning needs no call. */
+static void settle(struct http_conn *h)
+{
+    uint32_t s = h->c->nmessages;
+    for (int i = 0; i < 2; i++)
+        if (h->d[i].m && h->d[i].m_index < s)
+            s = h->d[i].m_index;
+    /* the oldest request still waiting: the front */
+    if (h->fifo_n && h->fifo[h->fifo_head].idx < s)
+        s = h->fifo[h->fifo_head].idx;
+    h->c->msg_settled = s;
+}
+
 static void fifo_pop(struct http_conn *h)
 {
     if (!h->fifo_n)
@@ -385,6 +403,7 @@ static void fifo_pop(struct http_conn *h)
     h->fifo_head++;
     if (--h->fifo_n == 0)
         h->fifo_head = 0;
+    settle(h);
 }
 
 static struct fifo_ent *fifo_find(struct http_conn *h, const struct store_message *req)
@@ -711,6 +730,7 @@ static void stop_dir(struct http_dir *d)
     if (d->m) {
         body_finish(d, 0);
         d->m = NULL;
+        settle(d->h);
     }
     d->state = DS_STOPPED;
     if (d->dir == DIR_C2S) {
@@ -783,6 +803,7 @@ static void msg_complete(struct http_dir *d)
             fifo_pop(h);
     }
     d->m = NULL;
+    settle(h);
     d->in_body = 0;
     d->body_eof = 0;
 }
@@ -2015,18 +2036,6 @@ int http_conn_data(struct http_conn *h, int dir, const uint8_t *data, size_t len
     return d->state == DS_STOPPED;
 }
 
-void http_conn_settle(struct http_conn *h)
-{
-    uint32_t s = h->c->nmessages;
-    for (int i = 0; i < 2; i++)
-        if (h->d[i].m && h->d[i].m_index < s)
-            s = h->d[i].m_index;
-    /* the oldest request still waiting: the front */
-    if (h->fifo_n && h->fifo[h->fifo_head].idx < s)
-        s = h->fifo[h->fifo_head].idx;
-    h->c->msg_settled = s;
-}
-
 void http_conn_midstream(struct http_conn *h, int dir)
 {
     if (dir == DIR_C2S || dir == DIR_S2C)
@@ -2176,6 +2185,7 @@ static void conn_gap(struct http_conn *h, int dir, uint64_t len, uint32_t pkt, i
         dir == DIR_S2C && !m->interim && fifo_front(h) && fifo_front(h)->req->id == m->request;
     body_finish(d, 0);
     d->m = NULL;
+    settle(h);
     start_resync(d, answered, len);
 }
 

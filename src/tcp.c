@@ -350,7 +350,7 @@ static void attribute_old(struct tcp_conn *t, int dir, uint32_t seq, uint32_t pk
     uint32_t rel = seq - t->d[dir].isn; /* the packets' seq is relative */
     uint32_t lo = c->nmessages > OLD_SCAN ? c->nmessages - OLD_SCAN : 0;
     for (uint32_t i = c->nmessages; i > lo; i--) {
-        struct store_message *m = c->messages[i - 1];
+        const struct store_message *m = c->messages[i - 1];
         const struct store_packet *fp = store_conn_pkt(c, m->first_packet);
         if (!fp)
             return; /* written out (streaming): older ones are too */
@@ -849,17 +849,17 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
     /* Handshake times as seen at the capture point (none to take once the
      * handshake's ACK is seen, but from a SYN). */
     if (syn || c->hs_ack_us < 0) {
-        if (syn && !ack && dir == DIR_C2S && (c->synack_us < 0 || ts <= c->synack_us) &&
-            (c->syn_first_us < 0 || ts < c->syn_first_us))
-            c->syn_first_us = ts; /* the client's wait for the connection began */
-        if (syn && !ack && dir == DIR_C2S && c->synack_us < 0)
-            c->syn_us = ts; /* the latest SYN: the one the SYN/ACK answers */
-        else if (syn && !ack && dir == DIR_C2S && ts <= c->synack_us && ts > c->syn_us) {
-            /* ... filed after the SYN/ACK but sent before it (a capture
-             * merged from two points): still the one it answers */
-            c->syn_us = ts;
-            if (c->hs_ack_us >= 0)
-                c->handshake_rtt_us = c->hs_ack_us - ts;
+        if (syn && !ack && dir == DIR_C2S && (c->synack_us < 0 || ts <= c->synack_us)) {
+            /* A SYN sent before the SYN/ACK (also one the capture files
+             * after it: merged from two points). The first began the
+             * client's wait; the latest is the one the SYN/ACK answers. */
+            if (c->syn_first_us < 0 || ts < c->syn_first_us)
+                c->syn_first_us = ts;
+            if (c->synack_us < 0 || ts > c->syn_us) {
+                c->syn_us = ts;
+                if (c->hs_ack_us >= 0)
+                    c->handshake_rtt_us = c->hs_ack_us - ts;
+            }
         } else if (syn && ack && dir == DIR_S2C && c->synack_us < 0)
             c->synack_us = ts;
         else if (!syn && ack && dir == DIR_C2S && c->synack_us >= 0 && c->hs_ack_us < 0 &&
@@ -993,11 +993,8 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
         maybe_eof(t, dir, pkt);
         maybe_eof(t, !dir, pkt);
     }
-    if (t->http) {
-        http_conn_settle(t->http);
-        if (t->d[0].eof_sent && t->d[1].eof_sent && !t->d[0].ooo && !t->d[1].ooo)
-            http_release(t);
-    }
+    if (t->http && t->d[0].eof_sent && t->d[1].eof_sent && !t->d[0].ooo && !t->d[1].ooo)
+        http_release(t);
 
     if (analysis) {
         struct store_packet *sp = store_conn_pkt(c, pkt); /* NULL once flushed */
@@ -1033,8 +1030,6 @@ void tcp_conn_finish(struct tcp_conn *t)
                 http_conn_eof(t->http, dir, last);
         }
     }
-    if (t->http)
-        http_conn_settle(t->http);
     if (c->nstates)
         store_conn_state(t->st, c,
                          c->close == CLOSE_RST   ? STATE_RESET

@@ -109,12 +109,6 @@ export class Api {
 
   bodyUrl(msg) { return `${this.base}/api/body?msg=${msg}`; }
 
-  /**
-   * Follow the websocket feed. onChange({generation, seq}) when the model
-   * changed; onStats(stats) with live counters; onState(up) when the feed
-   * connects or drops. While the socket is down, the status call is polled
-   * every 2 s instead, and onChange is called when its generation/seq moved.
-   */
   /** The per-run token of the page htracr serves now ('' when it has none):
    * another than ours means htracr was started again. Throws when it does
    * not answer. */
@@ -124,6 +118,12 @@ export class Api {
     return m ? m[1] : '';
   }
 
+  /**
+   * Follow the websocket feed. onChange({generation, seq}) when the model
+   * changed; onStats(stats) with live counters; onState(up) when the feed
+   * connects or drops. While the socket is down, the status call is polled
+   * every 2 s instead, and onChange is called when its generation/seq moved.
+   */
   follow({ onChange, onStats, onState }) {
     this._handlers = { onChange, onStats, onState };
     this._connect();

@@ -139,14 +139,14 @@ function replaceFrom(a, from, b) {
   return a;
 }
 
-// Lists a tail may extend, and the series among them.
+// Lists a tail may extend (each series is one too).
 const TAIL_LISTS = ['states', 'events', 'packets', 'messages'];
 
 // A connection given as a tail (docs/api.md): its lists from the counts in
 // raw.tail on, after what the page has before them. The whole connection,
 // or null when the page holds less than the tail follows. The old lists are
-// extended in place (the old Conn goes): no copy of a long connection's
-// packets for each update.
+// extended in place (Conn.extend then works on them, or a new Conn is built
+// from them): no copy of a long connection's packets for each update.
 function withTail(old, raw) {
   const t = raw.tail;
   if (!old) return null;
@@ -577,14 +577,15 @@ export class Conn {
     const ts = t.series || {};
     for (const k of SERIES) {
       const have = this.series[k], from = ts[k] ?? 0, pairs = sr[k] || [];
-      const s0 = have.n > from ? from : have.n;
-      if (from > have.n || (pairs.length > from && from > 0 && pairs[from][0] - origin < have.t[from - 1])) {
+      if (from > have.n) {
         this.series[k] = series(pairs, origin);
         continue;
       }
       const m = pairs.length;
-      let T = room(have.t, s0, m), V = room(have.v, s0, m), max = have.max, sorted = true;
-      for (let i = s0; i < m; i++) {
+      // (the points before `from` stay in the buffers: the first new one is
+      // checked against the last of them)
+      let T = room(have.t, from, m), V = room(have.v, from, m), max = have.max, sorted = true;
+      for (let i = from; i < m; i++) {
         T[i] = pairs[i][0] - origin;
         V[i] = pairs[i][1];
         if (V[i] > max) max = V[i];

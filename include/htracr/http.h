@@ -69,12 +69,6 @@ uint64_t http_conn_skippable(const struct http_conn *h, int dir, uint64_t *keep)
  * a message cut short is kept, marked incomplete. */
 void http_conn_eof(struct http_conn *h, int dir, uint32_t pkt);
 
-/* Tell the connection up to which message nothing will change any more
- * (store_conn's msg_settled): those HTTP still parses, and every one from
- * the oldest request still waiting for its response on, may. Called after
- * each packet's bytes went in. */
-void http_conn_settle(struct http_conn *h);
-
 /* Direction dir's stream was picked up after its start (no SYN): if its
  * first bytes cannot begin a message, they are skipped up to one that does
  * (counted as a resync), instead of stopping the parser at the error. */
