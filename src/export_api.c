@@ -5,11 +5,13 @@
  * Last stage of the pipeline, beside export_json.c, and read-only on the
  * store like it: the server calls these under the store lock, into a memory
  * buffer it sends once the lock is released. The timeline's model differs
- * from --json in three ways only: it can hold just the connections changed
+ * from --json in these ways only: it can hold just the connections changed
  * since a sequence number the page already has (store_touch() stamps each
- * change with c->mod_seq), packets are arrays with the analysis flags as
- * a bit mask, which makes a 200k-packet model a fraction of the size and
- * quick for the page to parse, and the series leave out "rtt" (the two
+ * change with c->mod_seq), or only what a connection gained (tails);
+ * packets are arrays with the analysis flags as a bit mask, which makes a
+ * 200k-packet model a fraction of the size and quick for the page to
+ * parse, and messages can be arrays too (rows), whose headers may name
+ * those of the message before; the series leave out "rtt" (the two
  * directions' samples merged: the page has them as rtt_c2s and rtt_s2c).
  * Everything else (connection fields, states, events, stats, the other
  * series, message objects, servers) is spelled exactly as export_json.c
@@ -72,9 +74,173 @@ static void api_packet_compact(struct jsonw *w, const struct store_conn *c,
     jsonw_arr_close(w);
 }
 
-int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, int tails, FILE *f,
+/* The members of a message row, in order (docs/api.md): json.md's message
+ * object's, with kind 0 (request) or 1 (response), booleans 0 or 1, and
+ * headers 1 when they are those of the message of its kind before it. */
+static const char *const row_fields[] = {
+    "id",
+    "kind",
+    "start_us",
+    "end_us",
+    "method",
+    "url",
+    "version",
+    "status",
+    "reason",
+    "headers",
+    "headers_dropped",
+    "header_bytes",
+    "body_bytes",
+    "gap_bytes",
+    "skipped_bytes",
+    "content_type",
+    "content_encoding",
+    "request",
+    "response",
+    "pipelined",
+    "headers_split",
+    "interim",
+    "upgrade",
+    "complete",
+    "first_packet",
+    "last_packet",
+    "packets",
+    "round_trips",
+    "ttfb_us",
+    "stall_us",
+    "error",
+    "body_kept",
+    "body_truncated",
+    "body_decode_error",
+};
+
+/* How far back a message's headers are compared with those of the one of
+ * its kind before it: requests and responses alternate, so 2 unless a
+ * pipeline or 1xx answers stand between them. */
+#define ROW_SAME_BACK 8
+
+/* 1 when message i of c has the same header lines, in the same order, as
+ * the message of its kind before it in c (a repeated header block shares
+ * the array: http.c), so its row says 1 for them. */
+static int row_headers_repeat(const struct store_conn *c, uint32_t i)
+{
+    const struct store_message *m = c->messages[i];
+    if (!m->nheaders || !m->headers)
+        return 0;
+    for (uint32_t k = i, n = 0; k-- > 0 && n < ROW_SAME_BACK; n++) {
+        const struct store_message *q = c->messages[k];
+        if (q->kind != m->kind)
+            continue;
+        if (q->nheaders != m->nheaders || !q->headers)
+            return 0;
+        if (q->headers == m->headers)
+            return 1;
+        for (uint32_t j = 0; j < m->nheaders; j++) {
+            const struct store_header *a = &m->headers[j], *b = &q->headers[j];
+            if (strcmp(a->name ? a->name : "", b->name ? b->name : "") ||
+                strcmp(a->value ? a->value : "", b->value ? b->value : ""))
+                return 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* Values of a row after its first, straight into the writer's buffer. */
+#define ROW_U(p, v) (*(p)++ = ',', (p) = jsonw_put_u64((p), (v)))
+#define ROW_I(p, v) (*(p)++ = ',', (p) = jsonw_put_i64((p), (v)))
+#define ROW_NULL(p) JW_LIT_(p, ",null")
+#define ROW_ID(p, v)                                                                               \
+    do {                                                                                           \
+        uint64_t v_ = (v);                                                                         \
+        if (v_)                                                                                    \
+            ROW_U(p, v_);                                                                          \
+        else                                                                                       \
+            ROW_NULL(p);                                                                           \
+    } while (0)
+#define ROW_OPT(p, v)                                                                              \
+    do {                                                                                           \
+        int64_t v_ = (v);                                                                          \
+        if (v_ == -1)                                                                              \
+            ROW_NULL(p);                                                                           \
+        else                                                                                       \
+            ROW_I(p, v_);                                                                          \
+    } while (0)
+
+/* Message i of c as a row of row_fields. */
+static void api_message_row(struct jsonw *w, const struct store_conn *c, uint32_t i)
+{
+    const struct store_message *m = c->messages[i];
+    int req = m->kind == MSG_REQUEST;
+    char vbuf[16];
+    char *p;
+
+    jsonw_arr_open(w);
+    jsonw_uint(w, m->id);
+    p = jsonw_run_begin(w, 128);
+    ROW_U(p, req ? 0 : 1);
+    ROW_I(p, m->start_us);
+    ROW_I(p, m->end_us);
+    jsonw_run_end(w, p);
+    jsonw_str(w, req ? m->method : NULL);
+    jsonw_str(w, req ? m->url : NULL);
+    jsonw_str(w, export_json_version(vbuf, m->http_major, m->http_minor));
+    if (req || !m->status)
+        jsonw_null(w);
+    else
+        jsonw_uint(w, m->status);
+    jsonw_str(w, req ? NULL : m->reason);
+    if (row_headers_repeat(c, i)) {
+        jsonw_uint(w, 1);
+    } else {
+        jsonw_arr_open(w);
+        for (uint32_t j = 0; j < m->nheaders; j++)
+            jsonw_str_pair(w, m->headers[j].name ? m->headers[j].name : "",
+                           m->headers[j].value ? m->headers[j].value : "");
+        jsonw_arr_close(w);
+    }
+    p = jsonw_run_begin(w, 128);
+    ROW_U(p, m->headers_dropped);
+    ROW_U(p, m->header_bytes);
+    ROW_U(p, m->body_bytes);
+    ROW_U(p, m->gap_bytes);
+    ROW_U(p, m->skipped_bytes);
+    jsonw_run_end(w, p);
+    jsonw_str(w, store_message_content_type(m));
+    jsonw_str(w, store_message_content_encoding(m));
+    p = jsonw_run_begin(w, 512);
+    if (req) {
+        ROW_NULL(p);
+        ROW_ID(p, m->response);
+    } else {
+        ROW_ID(p, m->request);
+        ROW_NULL(p);
+    }
+    ROW_U(p, m->pipelined);
+    ROW_U(p, m->headers_split);
+    ROW_U(p, m->interim);
+    ROW_U(p, m->upgrade);
+    ROW_U(p, m->complete);
+    ROW_U(p, m->first_packet);
+    ROW_U(p, m->last_packet);
+    ROW_U(p, m->packets);
+    ROW_OPT(p, m->round_trips);
+    ROW_OPT(p, req ? -1 : m->ttfb_us);
+    ROW_OPT(p, req ? -1 : m->stall_us);
+    jsonw_run_end(w, p);
+    jsonw_str(w, m->error);
+    p = jsonw_run_begin(w, 64);
+    ROW_U(p, m->body ? m->body_len : 0);
+    ROW_U(p, m->body_truncated);
+    ROW_U(p, m->body_decode_error);
+    jsonw_run_end(w, p);
+    jsonw_arr_close(w);
+}
+
+int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, unsigned opts, FILE *f,
                      int (*yield)(void *ctx), void *ctx)
 {
+    int tails = !!(opts & EXPORT_API_TAILS);
     uint64_t gen = store_generation(st);
     int full = have_gen != gen;
     struct jsonw *w = api_writer(f);
@@ -88,6 +254,13 @@ int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, int ta
     jsonw_kuint(w, "generation", gen);
     jsonw_kuint(w, "seq", store_seq(st));
     jsonw_kbool(w, "full", full);
+    if (opts & EXPORT_API_ROWS) {
+        jsonw_key(w, "message_fields");
+        jsonw_arr_open(w);
+        for (size_t i = 0; i < sizeof(row_fields) / sizeof(row_fields[0]); i++)
+            jsonw_str(w, row_fields[i]);
+        jsonw_arr_close(w);
+    }
     /* The connections first: the lock may be let go between them. What
      * sums them up (servers, ids, stats) comes after, from the store as it
      * is at the end. */
@@ -96,7 +269,8 @@ int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, int ta
     for (struct store_conn *c = store_first(st); c; c = store_next(c)) {
         if (full || c->mod_seq > since) {
             const struct store_mark *from = tails && !full ? store_conn_mark_find(c, since) : NULL;
-            export_json_conn_from(w, c, api_packet_compact, 0, from);
+            export_json_conn_from(w, c, api_packet_compact,
+                                  opts & EXPORT_API_ROWS ? api_message_row : NULL, 0, from);
             work += (size_t)c->npackets + c->nmessages + 1;
             if (from)
                 work -= (size_t)from->packets + from->messages; /* each <= its count */

@@ -401,12 +401,13 @@ void export_json_conn(struct jsonw *w, const struct store_conn *c,
                                      const struct store_packet *p),
                       int merged_rtt)
 {
-    export_json_conn_from(w, c, packet, merged_rtt, NULL);
+    export_json_conn_from(w, c, packet, NULL, merged_rtt, NULL);
 }
 
 void export_json_conn_from(struct jsonw *w, const struct store_conn *c,
                            void (*packet)(struct jsonw *w, const struct store_conn *c,
                                           const struct store_packet *p),
+                           void (*message)(struct jsonw *w, const struct store_conn *c, uint32_t i),
                            int merged_rtt, const struct store_mark *from)
 {
     const struct store_conn_stats *s = &c->stats;
@@ -533,8 +534,12 @@ void export_json_conn_from(struct jsonw *w, const struct store_conn *c,
 
     jsonw_key(w, "messages");
     jsonw_arr_open(w);
-    for (uint32_t i = f->messages; i < c->nmessages; i++)
-        export_json_message(w, c->messages[i]);
+    for (uint32_t i = f->messages; i < c->nmessages; i++) {
+        if (message)
+            message(w, c, i);
+        else
+            export_json_message(w, c->messages[i]);
+    }
     jsonw_arr_close(w);
     jsonw_obj_close(w);
 }

@@ -458,26 +458,30 @@ static int model_yield(void *ctx)
 static int api_model(struct req *rq)
 {
     struct server *srv = rq->srv;
-    uint64_t gen = 0, since = 0, tails = 0;
-    int hg, hs, ht, r;
+    uint64_t gen = 0, since = 0, tails = 0, rows = 0;
+    int hg, hs, ht, hr, r;
     struct membuf mb;
 
     hg = query_u64(rq->ri, "gen", &gen);
     hs = query_u64(rq->ri, "since", &since);
     ht = query_u64(rq->ri, "tails", &tails);
+    hr = query_u64(rq->ri, "rows", &rows);
     if (hg < 0 || hs < 0)
         return send_error(rq, 400,
                           "gen and since must be decimal numbers "
                           "(from the last /api/model reply)");
     if (ht < 0 || tails > 1)
         return send_error(rq, 400, "tails is 1 (the reader merges tails, docs/api.md) or 0");
+    if (hr < 0 || rows > 1)
+        return send_error(rq, 400, "rows is 1 (messages as rows, docs/api.md) or 0");
     if (!hg || !hs)
         gen = 0; /* no generation is 0: the whole model */
     for (int i = 0;; i++) {
         if (membuf_open(&mb) < 0)
             return send_error(rq, 500, "out of memory");
         store_lock(srv->st);
-        r = export_api_model(srv->st, gen, since, (int)tails, mb.f,
+        r = export_api_model(srv->st, gen, since,
+                             (tails ? EXPORT_API_TAILS : 0) | (rows ? EXPORT_API_ROWS : 0), mb.f,
                              i < MODEL_TRIES ? model_yield : NULL, srv->st);
         store_unlock(srv->st);
         if (r != -EAGAIN)

@@ -84,12 +84,13 @@ export class Api {
 
   /** The whole model, or what changed since (gen, seq) when both are given;
    * a changed connection may come as a tail (docs/api.md), which
-   * Model.merge puts after what the page has of it. */
+   * Model.merge puts after what the page has of it, and its messages as
+   * rows, which Model.merge makes objects again. */
   model(gen, since) {
     if (gen !== null && gen !== undefined && since) {
-      return this.get(`/api/model?gen=${encodeURIComponent(gen)}&since=${encodeURIComponent(since)}&tails=1`);
+      return this.get(`/api/model?gen=${encodeURIComponent(gen)}&since=${encodeURIComponent(since)}&tails=1&rows=1`);
     }
-    return this.get('/api/model?tails=1');
+    return this.get('/api/model?tails=1&rows=1');
   }
 
   packet(conn, idx) {

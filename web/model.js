@@ -139,6 +139,78 @@ function replaceFrom(a, from, b) {
   return a;
 }
 
+// The members of a message row (docs/api.md, rows=1) that are booleans
+// in the object (0 or 1 in the row).
+const ROW_BOOLS = new Set(['pipelined', 'headers_split', 'interim', 'upgrade', 'complete',
+  'body_truncated', 'body_decode_error']);
+
+// The members of a message row as this page knows them (the server's
+// message_fields today), and a row made an object of them by a literal:
+// one object shape for every message, as JSON.parse gives objects, where
+// members added one by one from a list make slow ones (2x the merge time
+// of a 200k-packet model). Rows of other members take the general way.
+const ROW_FIELDS = ['id', 'kind', 'start_us', 'end_us', 'method', 'url', 'version', 'status', 'reason',
+  'headers', 'headers_dropped', 'header_bytes', 'body_bytes', 'gap_bytes', 'skipped_bytes', 'content_type',
+  'content_encoding', 'request', 'response', 'pipelined', 'headers_split', 'interim', 'upgrade', 'complete',
+  'first_packet', 'last_packet', 'packets', 'round_trips', 'ttfb_us', 'stall_us', 'error', 'body_kept',
+  'body_truncated', 'body_decode_error'];
+function rowObject(r) {
+  return {
+    id: r[0], kind: r[1] === 0 ? 'request' : 'response', start_us: r[2], end_us: r[3], method: r[4], url: r[5],
+    version: r[6], status: r[7], reason: r[8], headers: r[9], headers_dropped: r[10], header_bytes: r[11],
+    body_bytes: r[12], gap_bytes: r[13], skipped_bytes: r[14], content_type: r[15], content_encoding: r[16],
+    request: r[17], response: r[18], pipelined: r[19] === 1, headers_split: r[20] === 1, interim: r[21] === 1,
+    upgrade: r[22] === 1, complete: r[23] === 1, first_packet: r[24], last_packet: r[25], packets: r[26],
+    round_trips: r[27], ttfb_us: r[28], stall_us: r[29], error: r[30], body_kept: r[31],
+    body_truncated: r[32] === 1, body_decode_error: r[33] === 1,
+  };
+}
+
+// A connection's message rows made the objects of docs/json.md, in place,
+// members in `fields` order (the reply's message_fields). `last` holds the
+// message of each kind before the first row (a tail's: the page's own):
+// a row whose headers are 1 has that message's. False when one names
+// headers the page does not hold (its copy is not the one the server
+// wrote for); objects (a --json document) pass as they are.
+function fromRows(list, fields, last) {
+  const ki = fields.indexOf('kind'), hi = fields.indexOf('headers');
+  const bool = fields.map((f) => ROW_BOOLS.has(f));
+  const known = fields.length === ROW_FIELDS.length && fields.every((f, i) => f === ROW_FIELDS[i]);
+  for (let k = 0; k < list.length; k++) {
+    const r = list[k];
+    if (Array.isArray(r)) {
+      let m;
+      if (known) {
+        m = rowObject(r);
+      } else {
+        m = {};
+        for (let i = 0; i < fields.length; i++) m[fields[i]] = bool[i] ? r[i] === 1 : r[i];
+        if (ki >= 0) m.kind = r[ki] === 0 ? 'request' : 'response';
+      }
+      if (hi >= 0 && r[hi] === 1) {
+        const before = last[m.kind];
+        if (!before) return false;
+        m.headers = before.headers;
+      }
+      list[k] = m;
+    }
+    if (list[k] && list[k].kind) last[list[k].kind] = list[k];
+  }
+  return true;
+}
+
+// The message of each kind last before position `to` of a message list,
+// among the 8 before it: a row's headers name one no further back (the
+// server looks no further, export_api.c).
+function lastOfKind(list, to) {
+  const last = {};
+  for (let k = to - 1; k >= Math.max(0, to - 8) && !(last.request && last.response); k--) {
+    const m = list[k];
+    if (m && !last[m.kind]) last[m.kind] = m;
+  }
+  return last;
+}
+
 // Lists a tail may extend (each series is one too).
 const TAIL_LISTS = ['states', 'events', 'packets', 'messages'];
 
@@ -718,8 +790,15 @@ export class Model {
     }
     const changed = [];
     if (this.origin !== null) {
+      const fields = Array.isArray(r.message_fields) ? r.message_fields : null;
       for (let raw of r.connections || []) {
         const old = this.conns.get(raw.id);
+        if (fields && raw.messages) {
+          const t = raw.tail;
+          const have = t && old ? old.raw.messages || [] : [];
+          const last = t && old && have.length >= t.messages ? lastOfKind(have, t.messages) : {};
+          if (!fromRows(raw.messages, fields, last)) return { full, changed, stale: true };
+        }
         if (raw.tail) {
           const t = raw.tail;
           raw = withTail(old, raw);

@@ -94,10 +94,13 @@ void export_json_conn(struct jsonw *w, const struct store_conn *c,
                       int merged_rtt);
 
 /* The same, but with from (not NULL) only what follows its counts, and a
- * "tail" member giving them (docs/api.md: the model's tails). */
+ * "tail" member giving them (docs/api.md: the model's tails); and with
+ * message (not NULL) each message i of c written by it (the API's rows)
+ * instead of as an object. */
 void export_json_conn_from(struct jsonw *w, const struct store_conn *c,
                            void (*packet)(struct jsonw *w, const struct store_conn *c,
                                           const struct store_packet *p),
+                           void (*message)(struct jsonw *w, const struct store_conn *c, uint32_t i),
                            int merged_rtt, const struct store_mark *from);
 
 /* The DNS lookups as the "dns" member (docs/json.md). */

@@ -26,9 +26,10 @@ struct server_status;
  * the connections changed after seq since are written ("full": false);
  * otherwise every connection ("full": true). Caller holds the store lock.
  *
- * tails: the reader merges tails (docs/api.md). A changed connection a mark
- * covers is then written from that mark on, with a "tail" member saying
- * where; every connection written is marked (store_conn_mark).
+ * opts: EXPORT_API_TAILS, the reader merges tails (docs/api.md). A changed
+ * connection a mark covers is then written from that mark on, with a "tail"
+ * member saying where; every connection written is marked
+ * (store_conn_mark). EXPORT_API_ROWS: messages as rows ("message_fields").
  *
  * yield (may be NULL) is called between connections every
  * EXPORT_API_YIELD_WORK packets and messages written, with the current
@@ -40,7 +41,9 @@ struct server_status;
  * written to f is to be thrown away.
  * 0 or -errno (-ENOMEM, -EIO for a write error, -EAGAIN). */
 #define EXPORT_API_YIELD_WORK 20000
-int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, int tails, FILE *f,
+#define EXPORT_API_TAILS 1u
+#define EXPORT_API_ROWS 2u
+int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, unsigned opts, FILE *f,
                      int (*yield)(void *ctx), void *ctx);
 
 /* Packet idx of connection conn_id in full, with its payload (hex and

@@ -95,14 +95,20 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
     assert.deepEqual(errors, [], 'console errors');
   });
 
-  it('a long keep-alive connection grows in the open page by tails, and ends as the server has it', async () => {
+  it('a long keep-alive connection grows in the open page by tails of rows, and ends as the server has it', async () => {
     const { page, errors } = ui;
     // what the page was sent: connections given as tails (docs/api.md)
+    // and its messages as rows
     const tails = [];
+    let rowReplies = 0;
     const onResp = async (r) => {
       if (!r.url().includes('/api/model')) return;
       try {
-        for (const c of (await r.json()).connections) if (c.tail) tails.push(c.id);
+        const j = await r.json();
+        for (const c of j.connections) {
+          if (c.tail) tails.push(c.id);
+          if (j.message_fields && c.messages.length && c.messages.every(Array.isArray)) rowReplies++;
+        }
       } catch { /* its body no longer held: not counted here (the check below needs one) */ }
     };
     page.on('response', onResp);
@@ -126,6 +132,7 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
     }, 'the page\'s copy of the connection to equal the server\'s', 10000, 200).catch(() => {});
     page.off('response', onResp);
     assert.ok(tails.includes(conn.id), `the connection came as tails (${tails.length} tails seen)`);
+    assert.ok(rowReplies > 0, `messages came as rows (${rowReplies} connections)`);
     assert.ok(last[1].packets.length > 300, `a long connection (${last[1].packets.length} packets)`);
     for (const k of ['packets', 'messages', 'states', 'events', 'series', 'stats']) {
       assert.deepEqual(last[0][k], last[1][k], `${k}: the page's, put together from tails, equal the server's`);

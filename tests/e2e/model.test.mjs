@@ -245,3 +245,78 @@ describe('a connection given as tails (web/model.js, docs/api.md)', () => {
     assert.equal(r.stale, true);
   });
 });
+
+// The message rows of /api/model?rows=1 (docs/api.md): the members of
+// FIELDS in order, kind 0 or 1, booleans 0 or 1, headers 1 when they are
+// those of the message of its kind before (of the 8 before: export_api.c).
+const FIELDS = ['id', 'kind', 'start_us', 'end_us', 'method', 'url', 'version', 'status', 'reason', 'headers',
+  'headers_dropped', 'header_bytes', 'body_bytes', 'gap_bytes', 'skipped_bytes', 'content_type', 'content_encoding',
+  'request', 'response', 'pipelined', 'headers_split', 'interim', 'upgrade', 'complete', 'first_packet',
+  'last_packet', 'packets', 'round_trips', 'ttfb_us', 'stall_us', 'error', 'body_kept', 'body_truncated',
+  'body_decode_error'];
+const BOOLS = new Set(['pipelined', 'headers_split', 'interim', 'upgrade', 'complete', 'body_truncated', 'body_decode_error']);
+const whole = (m) => Object.fromEntries(FIELDS.map((f) => [f, m[f] ?? (BOOLS.has(f) ? false : null)]));
+
+// A connection's messages from position `from` on as rows; `all` is every
+// message of it, so a row can name the headers of one before `from`.
+function rowsOf(all, from) {
+  const rows = [];
+  for (let i = from; i < all.length; i++) {
+    const m = whole(all[i]);
+    let prev = null;
+    for (let k = i - 1; k >= Math.max(0, i - 8) && !prev; k--) if (all[k].kind === m.kind) prev = all[k];
+    const same = m.headers.length && prev && JSON.stringify(prev.headers) === JSON.stringify(m.headers);
+    rows.push(FIELDS.map((f) => (f === 'kind' ? (m.kind === 'request' ? 0 : 1)
+      : f === 'headers' && same ? 1 : BOOLS.has(f) ? (m[f] ? 1 : 0) : m[f])));
+  }
+  return rows;
+}
+
+describe('messages given as rows (web/model.js, docs/api.md rows=1)', () => {
+  const stages = [stage(3, false), stage(40, false), stage(41, true), stage(300, false), stage(330, false, 'fin')];
+  const base = { generation: 1, servers: [{ id: 1, addr: '10.0.0.2', port: 80, connections: [1] }], connection_ids: [1] };
+  const asObjects = (c) => ({ ...c, messages: c.messages.map(whole) });
+  const asRows = (c, from, all) => ({ ...c, messages: rowsOf(all, from) });
+  const plain = (c) => c.raw.messages.map((m) => Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith('_'))));
+
+  it('make the same connection as objects, whole and as tails', () => {
+    const a = new Model(), b = new Model();
+    a.merge({ ...base, full: true, seq: 1, start_us: T0, message_fields: FIELDS,
+      connections: [asRows(JSON.parse(JSON.stringify(stages[0])), 0, stages[0].messages)] });
+    b.merge({ ...base, full: true, seq: 1, start_us: T0, connections: [asObjects(JSON.parse(JSON.stringify(stages[0])))] });
+    let refsAcross = 0;
+    for (let k = 1; k < stages.length; k++) {
+      const t = tailOf(stages[k - 1], stages[k]);
+      const rows = asRows(t, t.tail.messages, stages[k].messages);
+      refsAcross += rows.messages.slice(0, 2).filter((r) => r[9] === 1).length;
+      const r = a.merge({ ...base, full: false, seq: k + 1, message_fields: FIELDS, connections: [rows] });
+      assert.ok(!r.stale, `step ${k}: the rows followed what the page held`);
+      b.merge({ ...base, full: false, seq: k + 1, connections: [asObjects(t)] });
+      assert.deepEqual(plain(a.conn(1)), plain(b.conn(1)), `step ${k}: the messages`);
+      assert.deepEqual(derived(a.conn(1)), derived(b.conn(1)), `step ${k}: what the renderers use`);
+    }
+    assert.ok(refsAcross >= 3, `tails' first rows named headers the page held (${refsAcross})`);
+    assert.ok(a.conn(1).raw.messages.some((m) => m.headers.length === 2), 'Referer headers came whole');
+  });
+
+  it('of members this page does not know are made objects all the same', () => {
+    const fields = [...FIELDS.slice(0, 5), 'new_member', ...FIELDS.slice(5)];
+    const rows = rowsOf(stages[1].messages, 0).map((r) => [...r.slice(0, 5), 7, ...r.slice(5)]);
+    const a = new Model(), b = new Model();
+    a.merge({ ...base, full: true, seq: 1, start_us: T0, message_fields: fields, connections: [{ ...stages[1], messages: rows }] });
+    b.merge({ ...base, full: true, seq: 1, start_us: T0, connections: [asObjects(stages[1])] });
+    assert.ok(plain(a.conn(1)).every((m) => m.new_member === 7), 'the new member is kept');
+    assert.deepEqual(plain(a.conn(1)).map((m) => { const { new_member: _, ...o } = m; return o; }), plain(b.conn(1)));
+  });
+
+  it('are stale when a row names headers the page does not hold', () => {
+    const m = new Model();
+    m.merge({ ...base, full: true, seq: 1, start_us: T0, message_fields: FIELDS, connections: [asRows(stages[1], 0, stages[1].messages)] });
+    const t = tailOf(stages[1], stages[3]);
+    const rows = asRows(t, t.tail.messages, stages[3].messages);
+    rows.tail = { ...rows.tail, messages: 0 };
+    rows.messages = rows.messages.slice(0, 4);
+    assert.equal(rows.messages[0][9], 1);
+    assert.equal(m.merge({ ...base, full: false, seq: 2, message_fields: FIELDS, connections: [rows] }).stale, true);
+  });
+});

@@ -380,7 +380,41 @@ def check_model(res, drv, tmp):
               "full=%r" % d["full"])
     st_, _, body = drv.req("GET", "/api/model?gen=x&since=1")
     res.eq("bad gen: 400", 400, st_)
+    check_rows(res, drv, m)
     return m
+
+
+def check_rows(res, drv, m):
+    """rows=1: each message a row of message_fields, which made an object
+    again is the message object of the model without it."""
+    st_, _, _ = drv.req("GET", "/api/model?rows=2")
+    res.eq("rows other than 0 or 1: 400", 400, st_)
+    st_, _, body = drv.req("GET", "/api/model?rows=1")
+    r = json.loads(body)
+    fields = r.get("message_fields")
+    res.check("rows=1: message_fields names json.md's message members in order",
+              fields and fields == list(m["connections"][0]["messages"][0].keys()) if
+              any(c["messages"] for c in m["connections"]) else False,
+              "fields %r" % fields)
+    if not fields:
+        return
+    raw = all(isinstance(x, list) for c in r["connections"] for x in c["messages"])
+    refs = 0
+    for c in r["connections"]:
+        n = from_rows(c["messages"], fields, {})
+        refs = None if n is None or refs is None else refs + n
+    res.check("rows=1: every message a row, and every row's headers found", raw and
+              refs is not None, "refs=%r" % refs)
+    same = [c["id"] for c, e in zip(r["connections"], m["connections"]) if c != e]
+    res.check("rows=1: made objects, the connections equal the model's without rows "
+              "(%d connections)" % len(m["connections"]),
+              len(r["connections"]) == len(m["connections"]) and not same,
+              "differ: %r" % same[:5])
+    res.eq("rows=1: headers 1 exactly where a message repeats those before it",
+           repeats(m["connections"]), refs)
+    whole = len(json.dumps(m, separators=(",", ":")))
+    res.check("rows=1: the model is smaller (%d bytes, %d without rows)" % (len(body), whole),
+              len(body) < whole)
 
 
 def keepalive_capture(path, conns=3, per_conn=240):
@@ -440,13 +474,74 @@ def keepalive_capture(path, conns=3, per_conn=240):
             on(c, c.close)
 
 
-def apply_tails(have, reply):
+ROW_BOOLS = {"pipelined", "headers_split", "interim", "upgrade", "complete", "body_truncated",
+             "body_decode_error"}
+
+
+def from_rows(msgs, fields, last):
+    """Message rows (rows=1) made json.md's objects in place, as
+    web/model.js does; last maps a kind to the message of that kind before
+    the first row. Returns how many rows said their headers were the ones
+    before, or None when one names headers last does not have."""
+    refs = 0
+    for k, r in enumerate(msgs):
+        if isinstance(r, list):
+            if len(r) != len(fields):
+                return None
+            m = {f: (v == 1 if f in ROW_BOOLS else v) for f, v in zip(fields, r)}
+            m["kind"] = "request" if r[fields.index("kind")] == 0 else "response"
+            if m["headers"] == 1:
+                if m["kind"] not in last:
+                    return None
+                m["headers"] = last[m["kind"]]["headers"]
+                refs += 1
+            msgs[k] = m
+        last[msgs[k]["kind"]] = msgs[k]
+    return refs
+
+
+def repeats(conns):
+    """How many messages have the header lines of the message of their kind
+    before them (of the 8 before, as export_api.c looks): those a whole
+    model's rows name by 1."""
+    n = 0
+    for c in conns:
+        ms = c["messages"]
+        for i, m in enumerate(ms):
+            prev = last_of_kind(ms, i).get(m["kind"])
+            n += bool(m["headers"] and prev and prev["headers"] == m["headers"])
+    return n
+
+
+def last_of_kind(msgs, to):
+    """The message of each kind last before position to (of the 8 before it,
+    as far as the server looks back: export_api.c)."""
+    last = {}
+    for m in reversed(msgs[max(0, to - 8):to]):
+        last.setdefault(m["kind"], m)
+    return last
+
+
+def apply_tails(have, reply, counts=None):
     """Merge one /api/model?tails=1 reply into have (id -> connection), as
-    web/model.js does. False when a tail follows what have does not hold."""
+    web/model.js does, its message rows made objects when it has them
+    (rows=1). False when a tail follows what have does not hold; counts
+    (a dict) gets the rows that named the headers before them ("refs")."""
     if reply["full"]:
         have.clear()
+    fields = reply.get("message_fields")
     for c in reply["connections"]:
         t = c.pop("tail", None)
+        if fields:
+            old = have.get(c["id"])
+            last = {}
+            if t is not None and old is not None and len(old["messages"]) >= t["messages"]:
+                last = last_of_kind(old["messages"], t["messages"])
+            refs = from_rows(c["messages"], fields, last)
+            if refs is None:
+                return False
+            if counts is not None:
+                counts["refs"] = counts.get("refs", 0) + refs
         if t is not None:
             old = have.get(c["id"])
             if old is None:
@@ -467,30 +562,34 @@ def apply_tails(have, reply):
     return True
 
 
-def check_tails(res, exe, tmp):
-    """A model growing as live capture grows it, fetched the page's way
-    (tails=1): the connections put together from their tails equal the
-    whole model at the end, and the tails were a fraction of it."""
+def check_tails(res, exe, tmp, rows=False):
+    """A model growing as live capture grows it, fetched with tails=1 (with
+    rows=1 too: the page's way): the connections put together from their
+    tails equal the whole model at the end, and the tails were a fraction of
+    it."""
     path = os.path.join(tmp, "keepalive.pcap")
-    keepalive_capture(path)
+    if not os.path.exists(path):
+        keepalive_capture(path)
     drv = Driver(exe, path, env={"API_DRV_TRICKLE": "4"})
+    q = "tails=1&rows=1" if rows else "tails=1"
+    tag = "tails with rows" if rows else "tails"
     try:
         st_, _, _ = drv.req("GET", "/api/model?tails=2")
         res.eq("tails other than 0 or 1: 400", 400, st_)
-        have, ok, fed, polls = {}, True, False, 0
+        have, ok, fed, polls, counts = {}, True, False, 0, {}
         tails = whole = tail_bytes = whole_bytes = 0
-        r = drv.get_json("/api/model?tails=1")
-        ok = apply_tails(have, r)
+        r = drv.get_json("/api/model?" + q)
+        ok = apply_tails(have, r, counts)
         while ok and polls < 100000:
             if not fed and select.select([drv.proc.stdout], [], [], 0.01)[0]:
                 fed = drv.proc.stdout.readline().strip() == b"fed"
-            st_, _, body = drv.req("GET", "/api/model?gen=%d&since=%d&tails=1" %
-                                   (r["generation"], r["seq"]))
+            st_, _, body = drv.req("GET", "/api/model?gen=%d&since=%d&%s" %
+                                   (r["generation"], r["seq"], q))
             r = json.loads(body)
             polls += 1
             sizes = [(c["id"], len(json.dumps(c))) for c in r["connections"] if "tail" in c]
             whole += len(r["connections"]) - len(sizes)
-            ok = apply_tails(have, r)
+            ok = apply_tails(have, r, counts)
             for cid, n in sizes:
                 tails += 1
                 tail_bytes += n
@@ -498,18 +597,27 @@ def check_tails(res, exe, tmp):
             if fed and not r["connections"]:
                 break
         full = drv.get_json("/api/model")
-        res.check("tails: every tail followed what the reader held (%d polls)" % polls, ok)
-        res.check("tails: the model was fed while polled, and tails came (%d tails, %d whole)"
-                  % (tails, whole), fed and tails >= 20, "fed=%r" % fed)
+        res.check("%s: every tail followed what the reader held (%d polls)" % (tag, polls), ok)
+        res.check("%s: the model was fed while polled, and tails came (%d tails, %d whole)"
+                  % (tag, tails, whole), fed and tails >= 20, "fed=%r" % fed)
         got = [have[k] for k in sorted(have)]
         exp = sorted(full["connections"], key=lambda c: c["id"])
         diff = [c["id"] for c, e in zip(got, exp) if c != e]
-        res.check("tails: put together, the connections equal the whole model's (%d)" % len(exp),
+        res.check("%s: put together, the connections equal the whole model's (%d)"
+                  % (tag, len(exp)),
                   len(got) == len(exp) and not diff and len(exp) == 3,
                   "%d vs %d connections; differ: %r" % (len(got), len(exp), diff))
-        res.check("tails: a fraction of the connections they stand for (%d bytes for %d tails; "
-                  "whole, %d bytes)" % (tail_bytes, tails, whole_bytes),
+        res.check("%s: a fraction of the connections they stand for (%d bytes for %d tails; "
+                  "whole, %d bytes)" % (tag, tail_bytes, tails, whole_bytes),
                   tails and tail_bytes * 10 < whole_bytes)
+        if rows:
+            # each message that repeats the headers before it did so in
+            # the last row it came in (a message may come more than once)
+            want = repeats(exp)
+            res.check("tails with rows: rows named the headers before them (%d times; %d "
+                      "messages repeat them)" % (counts.get("refs", 0), want),
+                      want > 100 and counts.get("refs", 0) >= want)
+            return
         r = drv.get_json("/api/model?gen=%d&since=%d" % (full["generation"], 1))
         res.check("without tails=1, a changed connection comes whole",
                   r["connections"] and all("tail" not in c for c in r["connections"]))
@@ -907,6 +1015,7 @@ def main():
         res.check("driver exits 0 on SIGTERM", rc == 0,
                   "exit %s; stderr: %s" % (rc, drv.stderr[-1500:]))
         check_tails(res, exe, tmp)
+        check_tails(res, exe, tmp, rows=True)
         check_embedded(res, exe, MANY)
         check_listen_errors(res, MANY)
     except RuntimeError as e:

@@ -1095,21 +1095,33 @@ TEST(export_har_log)
     free(doc);
 }
 
+/* A new store with one IPv4 connection to port 80 begun at T0, in *st;
+ * NULL (the store freed) when either could not be made. */
+static struct store_conn *one_conn(struct store **st)
+{
+    struct ip_addr cli = {.family = 4, .a = {192, 0, 2, 10}};
+    struct ip_addr srv = {.family = 4, .a = {198, 51, 100, 1}};
+    struct store_conn *c;
+    *st = store_new(&(struct store_opts){0});
+    c = *st ? store_conn_new(*st, &cli, 50000, &srv, 80, T0) : NULL;
+    if (!c) {
+        store_free(*st);
+        *st = NULL;
+    }
+    return c;
+}
+
 /* Both directions' RTT samples: --json merges them into "rtt" in time
  * order, each point once, even where a series went backwards (s2c here);
  * the API's model leaves the merge out; a JSONL line takes min and mean
  * over both, the sorted series by binary search, the other by a scan. */
 TEST(export_rtt_directions)
 {
-    struct store *st = store_new(&(struct store_opts){0});
-    struct ip_addr cli = {.family = 4, .a = {192, 0, 2, 10}};
-    struct ip_addr srv = {.family = 4, .a = {198, 51, 100, 1}};
-    struct store_conn *c = st ? store_conn_new(st, &cli, 50000, &srv, 80, T0) : NULL;
+    struct store *st;
+    struct store_conn *c = one_conn(&st);
     CHECK(c != NULL);
-    if (!c) {
-        store_free(st);
+    if (!c)
         return;
-    }
     static const int64_t pts[][3] = {
         {SERIES_RTT_C2S, 5000, 8000},  {SERIES_RTT_C2S, 12000, 9000},
         {SERIES_RTT_C2S, 30000, 7000}, {SERIES_RTT_S2C, 12000, 3},
@@ -1141,7 +1153,7 @@ TEST(export_rtt_directions)
 
     struct membuf m;
     CHECK(membuf_open(&m) == 0);
-    CHECK_INT(export_api_model(st, 0, 0, 0, m.f, NULL, NULL), 0);
+    CHECK_INT(export_api_model(st, 0, 0, 0u, m.f, NULL, NULL), 0);
     membuf_close(&m);
     CHECK(m.buf && json_valid(m.buf, m.len));
     CHECK(jv_get(m.buf, "connections.0.series.rtt") == NULL);
@@ -1162,6 +1174,92 @@ TEST(export_rtt_directions)
     CHECK_JV(m.buf, "tcp.rtt_min_us", "3");
     CHECK_JV(m.buf, "tcp.rtt_avg_us", "3402");
     free(m.buf);
+}
+
+/* The API's message rows (rows=1): the members of message_fields in
+ * order, and headers 1 exactly when a message has the header lines of the
+ * message of its kind before it, whether it shares their array (a block
+ * repeated, http.c) or has its own copy of the same lines. */
+TEST(export_api_message_rows)
+{
+    struct store *st;
+    struct store_conn *c = one_conn(&st);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    static const char *const hq[] = {"Host", "a.test", "Accept", "*/*", NULL};
+    static const char *const hq2[] = {"Host", "a.test", "Accept", "text/html", NULL};
+    static const char *const hs[] = {"Server", "n", "Content-Type", "text/html", NULL};
+    static const char *const hs2[] = {"Server", "n", NULL};
+    struct store_message *q[4], *r[4];
+    for (int i = 0; i < 4; i++) {
+        int64_t t = T0 + 1000 * i;
+        q[i] = new_req(st, c, "GET", "/x", t, t + 100, 0);
+        r[i] = q[i] ? new_resp(st, c, q[i], 200, "OK", t + 500, t + 600, 0) : NULL;
+        CHECK(q[i] && r[i]);
+        if (!q[i] || !r[i]) {
+            store_free(st);
+            return;
+        }
+    }
+    CHECK_INT(set_headers(st, c, q[0], hq), 0);
+    CHECK_INT(set_headers(st, c, r[0], hs), 0);
+    q[1]->headers = q[0]->headers; /* the array shared */
+    q[1]->nheaders = q[0]->nheaders;
+    CHECK_INT(set_headers(st, c, r[1], hs), 0); /* a copy of the same lines */
+    r[1]->ctype_hdr = 2;
+    CHECK_INT(set_headers(st, c, q[2], hq2), 0); /* one value differs */
+    CHECK_INT(set_headers(st, c, r[2], hs2), 0); /* fewer lines */
+    /* q[3] and r[3]: none, as the ones before them have none or differ */
+    r[3]->pipelined = 1;
+    r[3]->ttfb_us = -1;
+    store_conn_finish(st, c);
+
+    struct membuf m;
+    CHECK(membuf_open(&m) == 0);
+    CHECK_INT(export_api_model(st, 0, 0, EXPORT_API_ROWS, m.f, NULL, NULL), 0);
+    membuf_close(&m);
+    CHECK(m.buf && json_valid(m.buf, m.len));
+    CHECK_JV(m.buf, "message_fields.0", "\"id\"");
+    CHECK_JV(m.buf, "message_fields.9", "\"headers\"");
+    CHECK_JV(m.buf, "message_fields.33", "\"body_decode_error\"");
+    CHECK(jv_get(m.buf, "message_fields.34") == NULL);
+    /* the first request and response: whole */
+    CHECK_JV(m.buf, "connections.0.messages.0",
+             "[1,0,1700000000000000,1700000000000100,\"GET\",\"/x\",\"1.1\",null,null,"
+             "[[\"Host\",\"a.test\"],[\"Accept\",\"*/*\"]],0,100,0,0,0,null,null,null,2,"
+             "0,0,0,0,1,0,0,1,null,null,null,null,0,0,0]");
+    CHECK_JV(m.buf, "connections.0.messages.1.9",
+             "[[\"Server\",\"n\"],[\"Content-Type\",\"text/html\"]]");
+    CHECK_JV(m.buf, "connections.0.messages.1.1", "1");
+    CHECK_JV(m.buf, "connections.0.messages.1.17", "1");
+    CHECK_JV(m.buf, "connections.0.messages.1.28", "400");
+    /* shared array, then a copy of the same lines: 1 */
+    CHECK_JV(m.buf, "connections.0.messages.2.9", "1");
+    CHECK_JV(m.buf, "connections.0.messages.3.9", "1");
+    CHECK_JV(m.buf, "connections.0.messages.3.15", "\"text/html\"");
+    /* a value differs, a line fewer: whole */
+    CHECK_JV(m.buf, "connections.0.messages.4.9",
+             "[[\"Host\",\"a.test\"],[\"Accept\",\"text/html\"]]");
+    CHECK_JV(m.buf, "connections.0.messages.5.9", "[[\"Server\",\"n\"]]");
+    /* no lines: an empty list, never 1 */
+    CHECK_JV(m.buf, "connections.0.messages.6.9", "[]");
+    CHECK_JV(m.buf, "connections.0.messages.7.9", "[]");
+    CHECK_JV(m.buf, "connections.0.messages.7.19", "1");
+    CHECK_JV(m.buf, "connections.0.messages.7.28", "null");
+    free(m.buf);
+
+    /* without rows: objects, and no message_fields */
+    CHECK(membuf_open(&m) == 0);
+    CHECK_INT(export_api_model(st, 0, 0, 0u, m.f, NULL, NULL), 0);
+    membuf_close(&m);
+    CHECK(m.buf && json_valid(m.buf, m.len));
+    CHECK(jv_get(m.buf, "message_fields") == NULL);
+    CHECK_JV(m.buf, "connections.0.messages.2.kind", "\"request\"");
+    CHECK_JV(m.buf, "connections.0.messages.2.headers",
+             "[[\"Host\",\"a.test\"],[\"Accept\",\"*/*\"]]");
+    free(m.buf);
+    store_free(st);
 }
 
 TEST(export_empty_store)
@@ -1718,7 +1816,7 @@ static int api_model_with(struct yield_rig *y, size_t max_memory, char **doc)
         !api_conn(y->st, 50002, EXPORT_API_YIELD_WORK) || !api_conn(y->st, 50003, 2) ||
         !api_conn(y->st, 50004, 2) || membuf_open(&m) != 0)
         return -100;
-    rc = export_api_model(y->st, 0, 0, 0, m.f, fake_yield, y);
+    rc = export_api_model(y->st, 0, 0, 0u, m.f, fake_yield, y);
     membuf_close(&m);
     *doc = m.buf;
     return rc;
