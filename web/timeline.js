@@ -23,6 +23,9 @@ export const GUTTER = 230;
 const SERVER_H = 34;
 const CONN_H = 46;
 const DNS_H = 40;
+// Rows scrolled to within this of their bottom count as at the bottom
+// (following live data keeps them there).
+const ROW_STICK_PX = 8;
 // Offsets inside a connection row.
 const BAR_Y = 16;
 const BAR_H = 14;
@@ -223,6 +226,8 @@ export class Timeline {
       this._fitted = false;
       this.selection = this.selection && this._selectionStillValid() ? this.selection : null;
     }
+    const sc = this.els.scroller;
+    const atBottom = sc.scrollTop + sc.clientHeight >= sc.scrollHeight - ROW_STICK_PX;
     this.layout();
     if (!this._fitted && (this.model.conns.size || full)) {
       // a new model with nothing in it yet fits too: the view must not
@@ -231,6 +236,10 @@ export class Timeline {
       this._fitted = this.model.conns.size > 0;
     } else if (this.follow) {
       this.followEnd();
+      // rows scrolled to the bottom stay there, so new connections come
+      // into sight; not while the pointer is on them (a row must not move
+      // under a click), nor once the user scrolled up
+      if (atBottom && !this.pointer && !this._drag) sc.scrollTop = sc.scrollHeight;
     }
     this._syncView();
   }

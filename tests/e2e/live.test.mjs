@@ -199,6 +199,56 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
     assert.deepEqual(errors, [], 'console errors');
   });
 
+  it('rows scrolled to the bottom follow new connections; scrolled up, or under the pointer, they stay', async () => {
+    const { page, errors } = ui;
+    const view = () => page.evaluate(() => {
+      const tl = window.htracr.timeline;
+      const sc = document.querySelector('#scroller');
+      const last = tl.rows[tl.rows.length - 1];
+      return {
+        top: sc.scrollTop, max: sc.scrollHeight - sc.clientHeight, follow: tl.follow, rows: tl.rows.length,
+        lastIn: last.y >= sc.scrollTop && last.y + last.h <= sc.scrollTop + sc.clientHeight,
+      };
+    });
+    const toBottom = () => page.evaluate(() => {
+      const sc = document.querySelector('#scroller');
+      sc.scrollTop = sc.scrollHeight;
+    });
+    const more = async (n) => {
+      const c0 = await pageCounts(page);
+      await curl(Array.from({ length: n }, () => `${base}/text.txt`), ['-H', 'Connection: close']);
+      await waitFor(async () => (await pageCounts(page)).conns >= c0.conns + n, `${n} more connections in the page`)
+        .catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify([c0, await pageCounts(page)])}`); });
+      await settle(page);
+    };
+    // following live data (Fit while capturing turns it on), the pointer
+    // on the panel, the rows at their bottom
+    await page.mouse.move(1500, 500);
+    await page.locator('#scroller').focus();
+    await page.keyboard.press('0');
+    await toBottom();
+    await more(20);
+    let v = await view();
+    assert.ok(v.follow, 'following live data');
+    assert.ok(v.max > 0 && v.lastIn && v.top === v.max, `the newest connection in sight, at the bottom: ${JSON.stringify(v)}`);
+
+    // scrolled up: where the user put them
+    await page.evaluate(() => { document.querySelector('#scroller').scrollTop = 0; });
+    await more(3);
+    v = await view();
+    assert.equal(v.top, 0, `scrolled up, the rows stay: ${JSON.stringify(v)}`);
+
+    // at the bottom, but the pointer on the rows: they hold still
+    await toBottom();
+    const top0 = (await view()).top;
+    await page.mouse.move(700, 400);
+    await more(3);
+    v = await view();
+    assert.ok(v.top === top0 && !v.lastIn, `under the pointer, the rows hold still: ${JSON.stringify(v)} (from ${top0})`);
+    await page.mouse.move(1500, 500);
+    assert.deepEqual(errors, [], 'console errors');
+  });
+
   it('a page load by chromium appears request by request (screenshot page-load.png)', async () => {
     const { page, errors } = ui;
     const gen0 = (await pageCounts(page)).generation;
