@@ -244,8 +244,7 @@ export class Timeline {
     this._syncView();
   }
 
-  _selectionStillValid() {
-    const s = this.selection;
+  _selectionStillValid(s = this.selection) {
     if (!s) return false;
     if (s.kind === 'message') return !!this.model.msg(s.msg);
     if (s.kind === 'dns') return !!this.model.dns[s.dns];
@@ -643,7 +642,11 @@ export class Timeline {
     this.select({ kind: 'message', msg: c.messages[k].id, conn: c.id });
   }
 
-  /** Move to the connection row above/below, keeping the time. */
+  /**
+   * Move to the connection row above/below, keeping the time. A run of
+   * these steps keeps the time it started from, and a row it comes back to
+   * gets what was selected there, so ↓ ↓ ↑ ↑ ends where it began.
+   */
   stepRow(step) {
     const s = this.selection;
     if (!s) return this._selectFirst();
@@ -657,23 +660,33 @@ export class Timeline {
       const c = this.model.conn(s.conn);
       t = c ? c.t[s.idx] : t;
     }
+    let run = this._rowRun;
+    if (run && run.sel === s) t = run.t;
+    else run = this._rowRun = { t, sel: s, at: new Map(cid !== undefined ? [[cid, s]] : []) };
     let r = s.kind === 'server' ? this.rowOfServer.get(s.server) : this.rowOfConn.get(cid);
     if (r === undefined) return this._selectFirst();
     for (r += step; r >= 0 && r < this.rows.length; r += step) {
       const rr = this.rows[r];
       if (rr.kind !== 'conn') continue;
       const c = rr.conn;
-      if (s.kind === 'message' && c.messages.length) {
+      const was = run.at.get(c.id);
+      let sel;
+      if (was && was.kind === s.kind && this._selectionStillValid(was)) {
+        sel = was;
+      } else if (s.kind === 'message' && c.messages.length) {
         let k = lowerBound(c.mt, t);
         if (k > 0 && (k >= c.messages.length || t - c.mt[k - 1] < c.mt[k] - t)) k--;
-        this.select({ kind: 'message', msg: c.messages[k].id, conn: c.id });
+        sel = { kind: 'message', msg: c.messages[k].id, conn: c.id };
       } else if (s.kind === 'packet' && c.n) {
         let k = c.packetAt(t);
         if (k >= c.n) k = c.n - 1;
-        this.select({ kind: 'packet', conn: c.id, idx: k });
+        sel = { kind: 'packet', conn: c.id, idx: k };
       } else {
-        this.select({ kind: 'conn', conn: c.id });
+        sel = { kind: 'conn', conn: c.id };
       }
+      run.at.set(c.id, sel);
+      run.sel = sel;
+      this.select(sel);
       return;
     }
   }

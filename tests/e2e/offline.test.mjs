@@ -222,6 +222,26 @@ function fileSuite(name, cfgFn) {
     const next = msgs.find((m) => m.start_us > t);
     const s = await page.evaluate(() => window.htracr.selection);
     if (next) assert.equal(s.msg, next.id, '⇧→ from a packet goes to the next message in time');
+
+    // ↓ and ↑ cross rows keeping the time, and come back to where they
+    // began: from the middle packet, and from a message, of the first row
+    const first = await page.evaluate(() => {
+      const rows = window.htracr.timeline.rows.filter((r) => r.kind === 'conn');
+      return rows.length >= 3 && { id: rows[0].conn.id, n: rows[0].conn.n, msg: rows[0].conn.messages[0]?.id };
+    });
+    assert.ok(first && first.msg, 'three connection rows, the first with messages');
+    for (const start of [{ kind: 'packet', conn: first.id, idx: first.n >> 1 }, { kind: 'message', conn: first.id, msg: first.msg }]) {
+      await page.evaluate((st) => window.htracr.select(st), start);
+      const seen = [];
+      for (const key of ['ArrowDown', 'ArrowDown', 'ArrowUp', 'ArrowUp']) {
+        await page.keyboard.press(key);
+        seen.push(await page.evaluate(() => window.htracr.selection));
+      }
+      assert.ok(seen[0].conn !== first.id && seen[1].conn !== seen[0].conn && seen.every((x) => x.kind === start.kind),
+        `↓ ↓ went to two other rows' ${start.kind}s: ${JSON.stringify(seen)}`);
+      assert.deepEqual(seen[2], seen[0], `↑ came back to the ${start.kind} ↓ had selected`);
+      assert.deepEqual(seen[3], start, `↓ ↓ ↑ ↑ ended on the ${start.kind} it began from`);
+    }
   });
 
   it('clicking a message shows its start line and headers in the detail panel', async () => {
