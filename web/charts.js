@@ -86,6 +86,24 @@ function chartMax(c, ch) {
 }
 
 /**
+ * The text at a chart's top right: the largest value of its series (not
+ * the scale's top, which has room above it), and where outliers are
+ * clipped, where. max: the scale's top (chartMax).
+ */
+export function scaleLabel(c, ch, max = chartMax(c, ch)) {
+  let top = 0, any = false;
+  for (const q of ch.series) {
+    const sr = c.series[q.key];
+    if (!sr || !sr.n) continue;
+    any = true;
+    top = Math.max(top, sr.max);
+  }
+  if (!any) return 'no samples';
+  const txt = `max ${ch.fmt(Math.round(top))}`;
+  return top > max ? `${txt} (clipped at ${ch.fmt(Math.round(max))})` : txt;
+}
+
+/**
  * Draw the charts of connection c at screen y (top of the chart block).
  * f is the timeline's frame: {ctx, x0, w, tL, upp}.
  */
@@ -118,7 +136,7 @@ export function drawCharts(f, c, y, hoverT) {
     // labels (sticky at the left of the plot), on a backdrop so lines do not cross them
     ctx.font = '10px system-ui, sans-serif';
     ctx.textBaseline = 'top';
-    const maxTxt = any ? `${ch.fmt(Math.round(max))}${ch.series.some((q) => c.series[q.key].max > max) ? ' (outliers clipped)' : ''}` : 'no samples';
+    const maxTxt = scaleLabel(c, ch, max);
     const mw = ctx.measureText(maxTxt).width;
     // long labels, else short ones, else markers alone: never under the scale's
     const shown = ch.series.filter((s) => c.series[s.key].n);
