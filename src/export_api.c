@@ -440,6 +440,7 @@ static void api_status_stats(struct jsonw *w, struct store *st, const struct ser
     jsonw_kuint(w, "socket_drops", ss->socket_drops);
     jsonw_kuint(w, "skipped_bytes", ss->skipped_bytes);
     jsonw_kuint(w, "held", ss->held);
+    jsonw_kuint(w, "left_out", ss->left_out);
     jsonw_kuint(w, "decode_errors", s->decode_errors);
     jsonw_kuint(w, "connections", s->connections);
     jsonw_kuint(w, "requests", s->requests);

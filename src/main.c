@@ -655,6 +655,12 @@ struct app {
     uint16_t ports[FLOW_MAX_PORTS];
     int nports;
     int clear_on_start; /* the model shows an upload: start clears it */
+    /* (store lock) The model is an upload's: live records that come after
+     * it (taken from the kernel's ring, or waiting in held, after capture
+     * went off) belonged to the model it replaced, and go into none. */
+    int upload_shown;
+    uint64_t left_out;      /* (store lock) records so left out */
+    uint64_t left_out_said; /* (store lock) ... of which the log told */
     /* With the UI, -c or -G reached: capture is switched off and records
      * still in the kernel's buffers are not taken, until a start. */
     int limit_paused;
@@ -726,7 +732,10 @@ static void held_feed(struct app *a)
     for (size_t off = 0; off < a->held_len;) {
         struct capture_rec r = *(const struct capture_rec *)(a->held + off);
         r.data = a->held + off + sizeof(r);
-        pipeline_record(a->pl, &r);
+        if (a->upload_shown)
+            a->left_out++;
+        else
+            pipeline_record(a->pl, &r);
         off += held_size(r.caplen);
     }
     a->held_len = 0;
@@ -795,6 +804,10 @@ static void on_record(void *ctx, const struct capture_rec *rec)
         return;
     if (__builtin_expect(!a->locked, 0) && !lock_or_hold(a, rec))
         return;
+    if (__builtin_expect(a->upload_shown, 0)) {
+        a->left_out++;
+        return;
+    }
     pipeline_record(a->pl, rec);
 }
 
@@ -1002,6 +1015,7 @@ static void ctl_status(void *ctx, struct server_status *o)
     o->socket_drops = a->cst.socket_drops;
     o->skipped_bytes = a->cst.skipped_bytes;
     o->held = a->held_snap;
+    o->left_out = a->left_out;
     o->memory_used = store_memory(a->st);
     o->memory_budget = a->cli->max_memory;
     store_unlock(a->st);
@@ -1025,6 +1039,13 @@ static int ctl_set_enabled(struct app *a, int on, char *errbuf)
         store_lock(a->st);
         pipeline_clear(a->pl);
         store_set_source(a->st, a->source);
+        a->upload_shown = 0;
+        if (a->left_out > a->left_out_said)
+            log_msg(LOG_INFO,
+                    "%llu packets captured before an upload were left out of it (they "
+                    "belonged to the live model it replaced; see stats.left_out)",
+                    (unsigned long long)(a->left_out - a->left_out_said));
+        a->left_out_said = a->left_out;
         store_unlock(a->st);
     }
     pthread_mutex_lock(&a->ctl_lock);
@@ -1117,6 +1138,7 @@ static int ctl_load_pcap(void *ctx, const void *data, size_t len, const char *na
     }
     store_lock(a->st);
     pipeline_clear(a->pl);
+    a->upload_shown = a->live;
     int r;
     while ((r = capture_dispatch(cap, 0, 0, load_record, a->pl, cerr)) > 0)
         ;

@@ -38,6 +38,8 @@ struct server_status {
     /* capture-side counters (store-side ones the server reads itself) */
     uint64_t ring_drops, socket_drops, skipped_bytes;
     uint64_t held; /* records that waited while a reader held the model */
+    /* live records left out of an uploaded model (captured before it) */
+    uint64_t left_out;
     size_t memory_used, memory_budget;
 };
 

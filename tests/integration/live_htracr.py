@@ -55,11 +55,12 @@ class LiveRun:
 
     Outputs go to workdir/<name>.{json,stderr} (no --json when json is
     false); extra is appended to the
-    command line (-w, --jsonl, -c ...).  The process is killed at the suite's
+    command line (-w, --jsonl, -c ...), env added to its environment.  The
+    process is killed at the suite's
     cleanup if still running."""
 
     def __init__(self, ns, iface, backend, workdir, name, extra=(), sudo_ids=None, json=True,
-                 ui_port=None):
+                 ui_port=None, env=None):
         self.name = name
         self.json_path = os.path.join(workdir, name + ".json") if json else None
         self.err_path = os.path.join(workdir, name + ".stderr")
@@ -74,7 +75,7 @@ class LiveRun:
             self.argv.append(str(ui_port))
         self.errf = open(self.err_path, "w+")
         self.proc = ns.popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=self.errf, env=clean_env(sudo_ids))
+                             stderr=self.errf, env=dict(clean_env(sudo_ids), **(env or {})))
         self.pid = self.proc.pid
         self.rc = None
         self.ready_at = None

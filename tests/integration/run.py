@@ -67,6 +67,12 @@ Per backend:
             exit 1, saying the interface disappeared
   uilimit   -c COUNT with the UI: capture stops at COUNT packets, the page
             stays up; Start captures again, past the limit
+  upload    a pcap uploaded while wrk runs, UPLOAD_ROUNDS times, every other
+            one while a download holds the model: capture goes off and the
+            model is the file's alone, none of the live packets still in
+            the kernel's ring or waiting for the model put into it (they
+            belong to the model the upload replaced, and are counted:
+            stats "left_out")
   flood     FLOOD_CONNS TCP connections opened and closed as fast as one
             client can (no request) beside `htracr --max-memory 1M`: each
             is a flow the table keeps for 10 s after its close, so the
@@ -102,6 +108,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 sys.path.insert(0, HERE)
 
+sys.path.insert(0, os.path.join(REPO, "tests", "badinput"))
+import mkpcap  # noqa: E402
 import netns  # noqa: E402
 import live_htracr  # noqa: E402
 import live_site  # noqa: E402
@@ -113,7 +121,7 @@ ATTACH_LINE = {"bpf": "eBPF filter on %s's tc hooks (TCX ingress and egress)",
                "bpf-socket": "eBPF filter on a packet socket, not on %s's tc hooks: "
                              "as --attach socket asks"}
 GROUPS = ["nonroot", "mixed", "count", "stopdrain", "kill", "jsonl", "wrk", "budget", "flood",
-          "toggle", "wfull", "outgone", "ifgone", "uilimit"]
+          "toggle", "wfull", "outgone", "ifgone", "uilimit", "upload"]
 TOOLS = ["curl", "wrk", "tcpdump", "setpriv", "setcap", netns.NGINX]
 COUNT = 25                     # -c
 JSONL_REQUESTS = 5             # jsonl: keep-alive requests on one connection
@@ -126,6 +134,10 @@ FLOOD_CONNS = 15000
 FLOOD_OWN_KIB = 3 * 1024       # own memory under the flood at --max-memory 1M
 TOGGLE_UI_PORT = 18977         # toggle: the UI's port, in the client namespace
 TOGGLE_ROUNDS = 3
+UPLOAD_UI_PORT = 18978         # upload: the UI's port, in the client namespace
+UPLOAD_ROUNDS = 4              # uploads while wrk runs (every other one while a download
+                               # holds the model)
+UPLOAD_HOLD_MS = 600           # how much longer a download holds it
 
 
 class Results:
@@ -1125,6 +1137,24 @@ def group_uilimit(res, ctx):
     res.check(tag + ": exit status after SIGINT", 0, rc, "stderr: " + run.stderr_tail())
 
 
+def ui_poster(res, ctx, tag, run, base):
+    """The run's page token, read from its page (one check); a function
+    that POSTs /api/CALL with it (curl's further arguments after) and
+    returns the HTTP status, or None (the run stopped) without a token."""
+    page = ctx.client.run(["curl", "-s", "--max-time", "5", base + "/"])
+    m = re.search(r'name="htracr-token" content="([0-9a-f]+)"', page.stdout)
+    if not res.truth(tag + ": the page carries the token", m is not None, page.stdout[:200]):
+        run.stop()
+        return None
+
+    def post(call, *extra):
+        r = ctx.client.run(["curl", "-s", "--max-time", "20", "-X", "POST", "-H",
+                            "X-Htracr-Token: " + m.group(1), "-o", "/dev/null", "-w",
+                            "%{http_code}"] + list(extra) + [base + "/api/" + call], timeout=30)
+        return r.stdout.strip()
+    return post
+
+
 def group_toggle(res, ctx):
     """Stop and start from the API, each followed at once by a request: a
     call's answer means the change is in force, so the request made right
@@ -1136,17 +1166,9 @@ def group_toggle(res, ctx):
     if not start(res, ctx, tag, run):
         return
     base = "http://127.0.0.1:%d" % port
-    page = ctx.client.run(["curl", "-s", "--max-time", "5", base + "/"])
-    m = re.search(r'name="htracr-token" content="([0-9a-f]+)"', page.stdout)
-    if not res.truth(tag + ": the page carries the token", m is not None, page.stdout[:200]):
-        run.stop()
+    api = ui_poster(res, ctx, tag, run, base)
+    if not api:
         return
-
-    def api(call):
-        r = ctx.client.run(["curl", "-s", "--max-time", "10", "-X", "POST", "-H",
-                            "X-Htracr-Token: " + m.group(1), "-o", "/dev/null", "-w",
-                            "%{http_code}", base + "/api/" + call])
-        return r.stdout.strip()
 
     codes, want = [], []
     try:
@@ -1178,6 +1200,89 @@ def group_toggle(res, ctx):
     res.check(tag + ": --json written on SIGHUP, with the same transactions", sorted(want), got)
 
 
+def upload_capture(path):
+    """A file of 3 keep-alive connections of 4 exchanges each, between
+    10.0.0.x and 10.0.1.x (mkpcap's addresses: none of the veth's)."""
+    with open(path, "wb") as f:
+        w = mkpcap.PcapWriter(f)
+        for k in range(3):
+            c = mkpcap.Conv(w, cport=43000 + k, sport=80)
+            c.handshake()
+            for i in range(4):
+                c.send(0, b"GET /up/%d/%d HTTP/1.1\r\nHost: upload.test\r\n\r\n" % (k, i))
+                c.send(1, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+            c.close()
+
+
+def group_upload(res, ctx):
+    """A pcap uploaded while wrk keeps the capture busy: the upload switches
+    capture off, and the model is then the file's alone. Records of live
+    packets still in the kernel's ring, or waiting while a reader held the
+    model, belong to the model the upload replaced."""
+    tag = "%s: upload" % ctx.backend
+    port = UPLOAD_UI_PORT
+    path = os.path.join(ctx.tmp, "upload.pcap")
+    upload_capture(path)
+    # a download holds the model UPLOAD_HOLD_MS longer (the test hook of
+    # src/server.c): live records wait outside the model meanwhile
+    run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "upload", ui_port=port,
+                  env={"HTRACR_TEST_SLOW_DOWNLOAD_MS": str(UPLOAD_HOLD_MS)})
+    if not start(res, ctx, tag, run):
+        return
+    base = "http://127.0.0.1:%d" % port
+    post = ui_poster(res, ctx, tag, run, base)
+    if not post:
+        return
+
+    def get(p):
+        r = ctx.client.run(["curl", "-s", "--max-time", "20", base + p], timeout=30)
+        return json.loads(r.stdout)
+
+    codes, seen = [], []
+    try:
+        for i in range(UPLOAD_ROUNDS):
+            codes.append(post("start"))
+            wrk = ctx.client.popen(["wrk", "-t1", "-c8", "-d3s", ctx.pair.url("/static/small.txt")],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.8)
+            # a download holds the model when the upload comes (and live
+            # records wait for it), or not
+            dl = ctx.client.popen(["curl", "-s", "-o", "/dev/null", base + "/api/export.jsonl"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) \
+                if i % 2 == 0 else None
+            time.sleep(0.3)
+            codes.append(post("upload?name=upload.pcap", "--data-binary", "@" + path,
+                              "-H", "Content-Type: application/octet-stream"))
+            if dl:
+                dl.wait(timeout=30)
+            wrk.wait(timeout=30)
+            time.sleep(SETTLE)
+            model = get("/api/model.json")
+            st = get("/api/status")
+            addrs = sorted({c["server_addr"] for c in model["connections"]})
+            urls = sorted(x["url"] for c in model["connections"] for x in c["messages"]
+                          if x["kind"] == "request")
+            seen.append((st.get("capturing"), len(model["connections"]), addrs, len(urls),
+                         st.get("stats", {}).get("left_out", 0)))
+    except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+        res.fail(tag + ": wrk and uploads", str(e))
+        run.stop()
+        return
+    res.check(tag + ": every start and upload answered 200", ["200"] * (2 * UPLOAD_ROUNDS), codes)
+    res.check(tag + ": after each upload: capture off, and the model the file's alone (3 "
+              "connections to 10.0.1.2, 12 requests)",
+              [(False, 3, ["10.0.1.2"], 12)] * UPLOAD_ROUNDS, [x[:4] for x in seen])
+    # what waited while a download held the model is left out, and
+    # counted (stats.left_out counts since the start of the run)
+    left = [x[4] for x in seen]
+    new = [b - a for a, b in zip([0] + left, left)]
+    res.truth("%s: live records left out of the uploaded models, counted (%s a round)"
+              % (tag, new), sum(new[0::2]) > 0 and all(n >= 0 for n in new),
+              "stats.left_out after each round: %r" % left)
+    rc = run.stop()
+    res.check(tag + ": exit status after SIGINT", 0, rc, "stderr: " + run.stderr_tail())
+
+
 def run_backend(res, backend, groups):
     ctx = None
     try:
@@ -1195,7 +1300,7 @@ def run_backend(res, backend, groups):
                       ("budget", group_budget), ("flood", group_flood),
                       ("toggle", group_toggle), ("wfull", group_wfull),
                       ("outgone", group_outgone), ("ifgone", group_ifgone),
-                      ("uilimit", group_uilimit)):
+                      ("uilimit", group_uilimit), ("upload", group_upload)):
             if g in groups:
                 t = time.monotonic()
                 try:
