@@ -876,15 +876,32 @@ static void apply_requests(struct app *a)
 
 /* Wait (server thread, ctl_lock held) until the capture thread has applied
  * request n: it does between two reads of the source, at most 100 ms
- * apart. 0, or -ETIMEDOUT after 3 s (the capture thread stuck, or gone). */
+ * apart. 0, -ESHUTDOWN once htracr is stopping (the capture thread applies
+ * nothing more: said at once, not after the 3 s), or -ETIMEDOUT after 3 s
+ * (the capture thread stuck). */
 static int ctl_wait_applied(struct app *a, uint64_t n, char *errbuf)
 {
-    struct timespec until;
+    struct timespec until, step;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 3;
     while (a->ctl_applied < n) {
-        if (pthread_cond_timedwait(&a->ctl_cond, &a->ctl_lock, &until) == ETIMEDOUT &&
-            a->ctl_applied < n) {
+        if (g_stop) {
+            snprintf(errbuf, SERVER_ERRBUF, "htracr is stopping: capture takes no changes now");
+            return -ESHUTDOWN;
+        }
+        /* in slices: a signal sets g_stop, but cannot wake this wait */
+        clock_gettime(CLOCK_REALTIME, &step);
+        step.tv_nsec += 100 * 1000 * 1000;
+        if (step.tv_nsec >= 1000000000) {
+            step.tv_sec++;
+            step.tv_nsec -= 1000000000;
+        }
+        if (step.tv_sec > until.tv_sec ||
+            (step.tv_sec == until.tv_sec && step.tv_nsec > until.tv_nsec))
+            step = until;
+        if (pthread_cond_timedwait(&a->ctl_cond, &a->ctl_lock, &step) == ETIMEDOUT &&
+            a->ctl_applied < n && !g_stop &&
+            (step.tv_sec == until.tv_sec && step.tv_nsec == until.tv_nsec)) {
             snprintf(errbuf, SERVER_ERRBUF, "the capture did not take the change within 3 s");
             return -ETIMEDOUT;
         }

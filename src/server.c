@@ -199,7 +199,8 @@ static int errno_status(int err)
     case EFBIG:
     case E2BIG: return 413;
     case ENOSYS: return 501;
-    case EAGAIN: return 503;
+    case EAGAIN:
+    case ESHUTDOWN: return 503;
     default: return 500;
     }
 }

@@ -72,7 +72,8 @@ Per backend:
             model is the file's alone, none of the live packets still in
             the kernel's ring or waiting for the model put into it (they
             belong to the model the upload replaced, and are counted:
-            stats "left_out")
+            stats "left_out"); then a stop asked while htracr stops is
+            answered at once (503)
   flood     FLOOD_CONNS TCP connections opened and closed as fast as one
             client can (no request) beside `htracr --max-memory 1M`: each
             is a flow the table keeps for 10 s after its close, so the
@@ -1279,6 +1280,20 @@ def group_upload(res, ctx):
     res.truth("%s: live records left out of the uploaded models, counted (%s a round)"
               % (tag, new), sum(new[0::2]) > 0 and all(n >= 0 for n in new),
               "stats.left_out after each round: %r" % left)
+    # stopping (SIGINT), while a download keeps the page served a while:
+    # a stop asked then is answered at once, 503, not after 3 s with 500
+    dl = ctx.client.popen(["curl", "-s", "-o", "/dev/null", base + "/api/export.jsonl"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.2)
+    run.proc.send_signal(signal.SIGINT)
+    time.sleep(0.1)
+    t = time.monotonic()
+    code = post("stop")
+    took = time.monotonic() - t
+    res.truth("%s: a stop asked while htracr stops: 503 at once (%s in %.2f s)"
+              % (tag, code, took), code == "503" and took < 1.0,
+              "stderr: " + run.stderr_tail())
+    dl.wait(timeout=30)
     rc = run.stop()
     res.check(tag + ": exit status after SIGINT", 0, rc, "stderr: " + run.stderr_tail())
 
