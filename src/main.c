@@ -652,8 +652,10 @@ struct app {
     uint64_t ctl_asked, ctl_applied;
     int want_enabled, enabled;
     int ports_changed;
-    uint16_t ports[FLOW_MAX_PORTS];
+    uint16_t ports[FLOW_MAX_PORTS]; /* asked for */
     int nports;
+    uint16_t ports_on[FLOW_MAX_PORTS]; /* in force: what status and settings say */
+    int nports_on;
     int clear_on_start; /* the model shows an upload: start clears it */
     /* (store lock) The model is an upload's: live records that come after
      * it (taken from the kernel's ring, or waiting in held, after capture
@@ -863,8 +865,14 @@ static void apply_requests(struct app *a)
     }
     if (ports_changed) {
         int r = capture_set_ports(a->cap, ports, nports);
-        if (r < 0)
+        if (r < 0) {
             log_msg(LOG_WARN, "cannot change the captured ports: %s", strerror(-r));
+        } else {
+            pthread_mutex_lock(&a->ctl_lock);
+            memcpy(a->ports_on, ports, sizeof(ports));
+            a->nports_on = nports;
+            pthread_mutex_unlock(&a->ctl_lock);
+        }
     }
     if (asked != a->ctl_applied) {
         pthread_mutex_lock(&a->ctl_lock);
@@ -1020,8 +1028,8 @@ static void ctl_status(void *ctx, struct server_status *o)
     o->live = a->live;
     pthread_mutex_lock(&a->ctl_lock);
     o->capturing = a->live && a->want_enabled;
-    o->nports = a->nports < SERVER_MAX_PORTS ? a->nports : SERVER_MAX_PORTS;
-    memcpy(o->ports, a->ports, sizeof(uint16_t) * (size_t)o->nports);
+    o->nports = a->nports_on < SERVER_MAX_PORTS ? a->nports_on : SERVER_MAX_PORTS;
+    memcpy(o->ports, a->ports_on, sizeof(uint16_t) * (size_t)o->nports);
     pthread_mutex_unlock(&a->ctl_lock);
     store_lock(a->st);
     snprintf(o->source, sizeof(o->source), "%s", store_source(a->st));
@@ -1118,8 +1126,14 @@ static int ctl_set_ports(void *ctx, const uint16_t *ports, int nports, char *err
     store_lock(a->st);
     pipeline_set_ports(a->pl, uniq, nu);
     store_unlock(a->st);
-    if (!a->live)
+    if (!a->live) {
+        /* a file's ports are the pipeline's alone: in force now */
+        pthread_mutex_lock(&a->ctl_lock);
+        memcpy(a->ports_on, uniq, sizeof(uint16_t) * (size_t)nu);
+        a->nports_on = nu;
+        pthread_mutex_unlock(&a->ctl_lock);
         return 0;
+    }
     pthread_mutex_lock(&a->ctl_lock);
     int r = ctl_wait_applied(a, n, errbuf);
     pthread_mutex_unlock(&a->ctl_lock);
@@ -1329,6 +1343,8 @@ int main(int argc, char **argv)
     pthread_cond_init(&app.ctl_cond, NULL);
     memcpy(app.ports, cli.flow.ports, sizeof(app.ports));
     app.nports = cli.flow.nports;
+    memcpy(app.ports_on, app.ports, sizeof(app.ports_on));
+    app.nports_on = app.nports;
 
     rc.summary = !ui && !cli.json.path && !cli.jsonl.path && !cli.har.path && !cli.write;
     int stream = !ui && cli.jsonl.path && !cli.json.path && !cli.har.path;

@@ -161,6 +161,13 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
     assert.deepEqual(errors, [], 'console errors');
   });
 
+  /** Click the ports' Set; resolves when the page's POST is answered. */
+  async function applyPorts(page) {
+    const answered = page.waitForResponse((r) => r.url().endsWith('/api/settings') && r.request().method() === 'POST');
+    await page.locator('[data-testid=ports-apply]').click();
+    assert.equal((await answered).status(), 200, 'POST /api/settings');
+  }
+
   it('the ports set in the page change what is captured', async () => {
     const { page, errors } = ui;
     const ports80 = async () => (await pageConns(page)).filter((c) => c.server_port === 80).length;
@@ -175,9 +182,10 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
     assert.equal(c1.msgs, c0.msgs + 2, 'only the port-80 exchange was captured');
     assert.equal(await ports8080(), 0, 'no connection to port 8080');
 
-    // the page sets the ports to 8080
+    // the page sets the ports to 8080 (its POST is answered once the
+    // capture has them: GET /api/settings says what was asked at once)
     await page.locator('[data-testid=ports]').fill('8080');
-    await page.locator('[data-testid=ports-apply]').click();
+    await applyPorts(page);
     await waitFor(async () => JSON.stringify((await api(h, '/api/settings')).json().ports) === '[8080]',
       'the server\'s ports to be [8080]');
     assert.equal(await page.locator('[data-testid=ports]').inputValue(), '8080');
@@ -193,7 +201,7 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
 
     // and back to 80 for what follows
     await page.locator('[data-testid=ports]').fill('80');
-    await page.locator('[data-testid=ports-apply]').click();
+    await applyPorts(page);
     await waitFor(async () => JSON.stringify((await api(h, '/api/settings')).json().ports) === '[80]',
       'the server\'s ports to be [80]');
     assert.deepEqual(errors, [], 'console errors');
@@ -216,9 +224,18 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
     });
     const more = async (n) => {
       const c0 = await pageCounts(page);
-      await curl(Array.from({ length: n }, () => `${base}/text.txt`), ['-H', 'Connection: close']);
+      const rows = await curl(Array.from({ length: n }, () => `${base}/text.txt`), ['-H', 'Connection: close']);
       await waitFor(async () => (await pageCounts(page)).conns >= c0.conns + n, `${n} more connections in the page`)
-        .catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify([c0, await pageCounts(page)])}`); });
+        .catch(async (e) => {
+          // which of curl's connections the page and the server lack
+          const ports = rows.map((r) => r.port);
+          const inPage = new Set((await pageConns(page)).map((c) => c.client_port));
+          const server = (await api(h, '/api/model.json')).json();
+          const inServer = new Set(server.connections.map((c) => c.client_port));
+          throw new Error(`${e.message}: ${JSON.stringify([c0, await pageCounts(page)])}; curl's ports ${ports}; ` +
+            `not in the page ${ports.filter((p) => !inPage.has(p))}; not in the server's model ` +
+            `${ports.filter((p) => !inServer.has(p))}; server stats ${JSON.stringify(server.stats)}`);
+        });
       await settle(page);
     };
     // following live data (Fit while capturing turns it on), the pointer
