@@ -147,8 +147,9 @@ const ROW_BOOLS = new Set(['pipelined', 'headers_split', 'interim', 'upgrade', '
 // The members of a message row as this page knows them (the server's
 // message_fields today), and a row made an object of them by a literal:
 // one object shape for every message, as JSON.parse gives objects, where
-// members added one by one from a list make slow ones (2x the merge time
-// of a 200k-packet model). Rows of other members take the general way.
+// members added one by one from a list make slow ones (a 200k-packet
+// model merged in 1,010 ms, against some 600). Rows of other members take
+// the general way.
 const ROW_FIELDS = ['id', 'kind', 'start_us', 'end_us', 'method', 'url', 'version', 'status', 'reason',
   'headers', 'headers_dropped', 'header_bytes', 'body_bytes', 'gap_bytes', 'skipped_bytes', 'content_type',
   'content_encoding', 'request', 'response', 'pipelined', 'headers_split', 'interim', 'upgrade', 'complete',
