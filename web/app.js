@@ -289,7 +289,9 @@ function updateStatus(s) {
       (st.evicted_open_connections ? ` (${fmtInt(st.evicted_open_connections)} still open: their later traffic shows as new connections)` : '') : '') +
     (st.flows_evicted ? `\n${fmtInt(st.flows_evicted)} flows finished before their timeout: the flow table held its quarter of the memory budget (a flood of new connections?); the ones idle longest went first` : '') +
     (st.decode_errors ? `\n${fmtInt(st.decode_errors)} packets could not be decoded` : '') +
-    (st.alloc_failures ? `\n${fmtInt(st.alloc_failures)} times data was not kept because the memory budget was full (raise --max-memory)` : '');
+    (st.alloc_failures ? `\n${fmtInt(st.alloc_failures)} times data was not kept because the memory budget was full (raise --max-memory)` : '') +
+    (st.held ? `\n${fmtInt(st.held)} packets waited while a download held the model, then were modelled: none lost` : '') +
+    (st.left_out ? `\n${fmtInt(st.left_out)} live packets captured before an upload were left out of it (they belonged to the model it replaced)` : '');
   if (s.memory) {
     $('#memory').textContent = `mem ${fmtBytes(s.memory.used)} / ${fmtBytes(s.memory.budget)}`;
   }
