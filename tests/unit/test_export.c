@@ -1441,6 +1441,12 @@ TEST(export_summary_escapes_wire_bytes)
     for (size_t i = 0; doc && i < len; i++)
         CHECK(doc[i] == '\n' || (doc[i] >= 0x20 && doc[i] < 0x7f));
     free(doc);
+    /* one packet is a packet */
+    CHECK_INT(add_pkt(st, c, T0, DIR_C2S, TCPF_SYN, 1, 0, 0, 0, 0), 0);
+    doc = export_to_mem(export_summary, st, &len, &rc);
+    static const char one[] = "connection 1  192.0.2.10:50000 -> 198.51.100.1:80  1 packet  open\n";
+    CHECK(doc && rc == 0 && !strncmp(doc, one, sizeof(one) - 1));
+    free(doc);
     store_free(st);
 }
 
