@@ -193,9 +193,7 @@ static void sum_conn(struct sum_out *o, const struct store_conn *c)
     SUM_LIT(o, "  ");
     sum_u64(o, c->npackets);
     sum_str(o, c->npackets == 1 ? " packet" : " packets");
-    sum_str(o, c->close == CLOSE_FIN   ? "  closed"
-               : c->close == CLOSE_RST ? "  reset"
-                                       : "  open");
+    sum_str(o, c->close == CLOSE_FIN ? "  closed" : c->close == CLOSE_RST ? "  reset" : "  open");
     /* The TCP facts that explain a slow or broken connection, when there
      * are any: its handshake, what was sent again, what the capture lacks. */
     if (c->midstream) {
