@@ -889,30 +889,21 @@ static void apply_requests(struct app *a)
  * (the capture thread stuck). */
 static int ctl_wait_applied(struct app *a, uint64_t n, char *errbuf)
 {
-    struct timespec until, step;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 3;
+    int64_t until = wall_us() + 3000000;
     while (a->ctl_applied < n) {
         if (g_stop) {
             snprintf(errbuf, SERVER_ERRBUF, "htracr is stopping: capture takes no changes now");
             return -ESHUTDOWN;
         }
-        /* in slices: a signal sets g_stop, but cannot wake this wait */
-        clock_gettime(CLOCK_REALTIME, &step);
-        step.tv_nsec += 100 * 1000 * 1000;
-        if (step.tv_nsec >= 1000000000) {
-            step.tv_sec++;
-            step.tv_nsec -= 1000000000;
-        }
-        if (step.tv_sec > until.tv_sec ||
-            (step.tv_sec == until.tv_sec && step.tv_nsec > until.tv_nsec))
-            step = until;
-        if (pthread_cond_timedwait(&a->ctl_cond, &a->ctl_lock, &step) == ETIMEDOUT &&
-            a->ctl_applied < n && !g_stop &&
-            (step.tv_sec == until.tv_sec && step.tv_nsec == until.tv_nsec)) {
+        int64_t now = wall_us();
+        if (now >= until) {
             snprintf(errbuf, SERVER_ERRBUF, "the capture did not take the change within 3 s");
             return -ETIMEDOUT;
         }
+        /* in slices of 100 ms: a signal sets g_stop, but cannot wake this */
+        int64_t t = now + 100000 < until ? now + 100000 : until;
+        struct timespec ts = {.tv_sec = t / 1000000, .tv_nsec = (t % 1000000) * 1000};
+        pthread_cond_timedwait(&a->ctl_cond, &a->ctl_lock, &ts);
     }
     return 0;
 }

@@ -253,6 +253,8 @@ function room(view, keep, need) {
 }
 
 const MSG_KINDS = ['request', 'response'];
+// A connection's typed arrays with one item a packet.
+const PACKET_ARRAYS = ['t', 'dir', 'len', 'fl', 'cat', 'msg', 'seq', 'ack'];
 const SERIES = ['rtt_c2s', 'rtt_s2c', 'flight_c2s', 'flight_s2c', 'cwnd_c2s', 'cwnd_s2c', 'rwnd_c2s', 'rwnd_s2c'];
 
 /** One connection with its derived, zoom-independent data. */
@@ -533,10 +535,10 @@ export class Conn {
 
     // packets
     const n = pk.length;
-    for (const k of ['t', 'dir', 'len', 'fl', 'cat', 'msg', 'seq', 'ack']) this[k] = room(this[k], P, n);
+    for (const k of PACKET_ARRAYS) this[k] = room(this[k], P, n);
     this._packets(pk.slice(P), P, model);
     if (this.pk.length > n) this.pk.length = n;
-    for (const k of ['t', 'dir', 'len', 'fl', 'cat', 'msg', 'seq', 'ack']) this[k] = this[k].subarray(0, n);
+    for (const k of PACKET_ARRAYS) this[k] = this[k].subarray(0, n);
     this.n = n;
     const lists = [this.all[0], this.all[1], this.data[0], this.data[1], this.notable];
     // (in time order, a list's indexes ascend: those before P come first)
@@ -568,15 +570,13 @@ export class Conn {
     // messages: those from M on go, the tail's come
     this._msgStats(M, -1);
     for (let k = M; k < this.messages.length; k++) model.msgs.delete(this.messages[k].id);
+    // of each kind, those before M stay (its list is in start order too:
+    // only the tail's end of it is looked at)
     const kept = {};
     for (const kind of MSG_KINDS) {
-      let c = 0;
-      for (let k = M - 1; k >= 0; k--) {
-        if (this.messages[k].kind === kind) {
-          c = this.messages[k]._ki + 1;
-          break;
-        }
-      }
+      const list = this.byKind[kind].list;
+      let c = list.length;
+      while (c > 0 && list[c - 1]._k >= M) c--;
       kept[kind] = c;
     }
     const nm = raws.length;

@@ -392,10 +392,9 @@ def check_rows(res, drv, m):
     st_, _, body = drv.req("GET", "/api/model?rows=1")
     r = json.loads(body)
     fields = r.get("message_fields")
+    first = next((x for c in m["connections"] for x in c["messages"]), None)
     res.check("rows=1: message_fields names json.md's message members in order",
-              fields and fields == list(m["connections"][0]["messages"][0].keys()) if
-              any(c["messages"] for c in m["connections"]) else False,
-              "fields %r" % fields)
+              first is not None and fields == list(first.keys()), "fields %r" % fields)
     if not fields:
         return
     raw = all(isinstance(x, list) for c in r["connections"] for x in c["messages"])

@@ -1105,9 +1105,10 @@ def group_uilimit(res, ctx):
     port = TOGGLE_UI_PORT + 1
     run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "uilimit", json=False,
                   ui_port=port, extra=["-c", str(COUNT)])
-    if not start(res, ctx, tag, run):
+    ui = start_ui(res, ctx, tag, run, port)
+    if not ui:
         return
-    base = "http://127.0.0.1:%d" % port
+    base, post = ui
 
     def status():
         r = ctx.client.run(["curl", "-s", "--max-time", "5", base + "/api/status"])
@@ -1123,10 +1124,7 @@ def group_uilimit(res, ctx):
         time.sleep(1.0)
         res.check(tag + ": after -c %d: not capturing, %d packets, htracr still serving"
                   % (COUNT, COUNT), (False, COUNT, None), status() + (run.proc.poll(),))
-        page = ctx.client.run(["curl", "-s", "--max-time", "5", base + "/"])
-        tok = re.search(r'name="htracr-token" content="([0-9a-f]+)"', page.stdout)
-        ctx.client.run(["curl", "-s", "-o", "/dev/null", "-X", "POST", "-H",
-                        "X-Htracr-Token: " + (tok.group(1) if tok else ""), base + "/api/start"])
+        post("start")
         live_site.curl(ctx.client, [ctx.pair.url("/static/small.txt?b")] * 4)
         time.sleep(SETTLE + 1.0)
         cap, n = status()
@@ -1138,10 +1136,14 @@ def group_uilimit(res, ctx):
     res.check(tag + ": exit status after SIGINT", 0, rc, "stderr: " + run.stderr_tail())
 
 
-def ui_poster(res, ctx, tag, run, base):
-    """The run's page token, read from its page (one check); a function
-    that POSTs /api/CALL with it (curl's further arguments after) and
-    returns the HTTP status, or None (the run stopped) without a token."""
+def start_ui(res, ctx, tag, run, port):
+    """start() for a run serving the UI on port, then its page's token (one
+    check more). (base URL, post), post(call, *curl_args) POSTing /api/CALL
+    with the token and returning the HTTP status; or None (the run stopped)
+    when either failed."""
+    if not start(res, ctx, tag, run):
+        return None
+    base = "http://127.0.0.1:%d" % port
     page = ctx.client.run(["curl", "-s", "--max-time", "5", base + "/"])
     m = re.search(r'name="htracr-token" content="([0-9a-f]+)"', page.stdout)
     if not res.truth(tag + ": the page carries the token", m is not None, page.stdout[:200]):
@@ -1153,7 +1155,7 @@ def ui_poster(res, ctx, tag, run, base):
                             "X-Htracr-Token: " + m.group(1), "-o", "/dev/null", "-w",
                             "%{http_code}"] + list(extra) + [base + "/api/" + call], timeout=30)
         return r.stdout.strip()
-    return post
+    return base, post
 
 
 def group_toggle(res, ctx):
@@ -1164,12 +1166,10 @@ def group_toggle(res, ctx):
     tag = "%s: toggle" % ctx.backend
     port = TOGGLE_UI_PORT
     run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "toggle", ui_port=port)
-    if not start(res, ctx, tag, run):
+    ui = start_ui(res, ctx, tag, run, port)
+    if not ui:
         return
-    base = "http://127.0.0.1:%d" % port
-    api = ui_poster(res, ctx, tag, run, base)
-    if not api:
-        return
+    base, api = ui
 
     codes, want = [], []
     try:
@@ -1228,12 +1228,10 @@ def group_upload(res, ctx):
     # src/server.c): live records wait outside the model meanwhile
     run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "upload", ui_port=port,
                   env={"HTRACR_TEST_SLOW_DOWNLOAD_MS": str(UPLOAD_HOLD_MS)})
-    if not start(res, ctx, tag, run):
+    ui = start_ui(res, ctx, tag, run, port)
+    if not ui:
         return
-    base = "http://127.0.0.1:%d" % port
-    post = ui_poster(res, ctx, tag, run, base)
-    if not post:
-        return
+    base, post = ui
 
     def get(p):
         r = ctx.client.run(["curl", "-s", "--max-time", "20", base + p], timeout=30)
