@@ -651,10 +651,13 @@ static void body_finish(struct http_dir *d, int complete)
 {
     struct body *b = &d->body;
     struct store_message *m = d->m;
-    /* Every way a message ends comes through here: its round trips. */
-    if (m)
+    /* Every way a message ends comes through here: its round trips, and
+     * the lifetime totals count it. */
+    if (m) {
         m->round_trips =
             store_conn_round_trips(d->h->c, m->first_packet, m->last_packet, (uint8_t)d->dir);
+        store_note_message(d->h->st, m);
+    }
     if (m && complete && b->mode == BODY_INFLATE && !b->ended && (b->zinit || b->nstash))
         m->body_decode_error = 1;
     if (m && b->len) {

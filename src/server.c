@@ -40,6 +40,7 @@
 
 #include "htracr/export.h"
 #include "htracr/export_api.h"
+#include "htracr/export_metrics.h"
 #include "htracr/jsonw.h"
 #include "htracr/log.h"
 #include "htracr/server.h"
@@ -417,7 +418,11 @@ static void get_status(struct server *srv, struct server_status *ss)
         ss->nports = 0;
 }
 
-static int reply_status(struct req *rq)
+/* A document written from the status (the controller's, taken first) and
+ * the store (under its lock), sent as type; what names it in an error. */
+static int reply_with_status(struct req *rq,
+                             int (*write)(struct store *, const struct server_status *, FILE *),
+                             const char *type, const char *what)
 {
     struct server *srv = rq->srv;
     struct server_status ss;
@@ -428,20 +433,33 @@ static int reply_status(struct req *rq)
     if (membuf_open(&mb) < 0)
         return send_error(rq, 500, "out of memory");
     store_lock(srv->st);
-    r = export_api_status(srv->st, &ss, mb.f);
+    r = write(srv->st, &ss, mb.f);
     store_unlock(srv->st);
     if (membuf_close(&mb) < 0 || r < 0) {
         membuf_free(&mb);
-        return send_error(rq, 500, "writing the status failed: %s", strerror(r < 0 ? -r : EIO));
+        return send_error(rq, 500, "writing the %s failed: %s", what, strerror(r < 0 ? -r : EIO));
     }
-    r = send_json(rq, 200, mb.buf, mb.len);
+    r = send_bytes(rq, 200, type, NULL, mb.buf, mb.len);
     membuf_free(&mb);
     return r;
+}
+
+static int reply_status(struct req *rq)
+{
+    return reply_with_status(rq, export_api_status, "application/json; charset=utf-8", "status");
 }
 
 static int api_status(struct req *rq)
 {
     return reply_status(rq);
+}
+
+/* /metrics: the counters in the Prometheus text format (docs/api.md). */
+static int serve_metrics(struct req *rq)
+{
+    if (strcmp(rq->ri->request_method, "GET") != 0 && !rq->head)
+        return send_error(rq, 405, "/metrics is read with GET");
+    return reply_with_status(rq, export_metrics, EXPORT_METRICS_TYPE, "metrics");
 }
 
 /* ---- model, packet, body ---- */
@@ -1173,6 +1191,8 @@ static int on_request(struct mg_connection *conn)
     }
     if (strncmp(rq.path, "/api/", 5) == 0 || strcmp(rq.path, "/api") == 0)
         return api_dispatch(&rq);
+    if (strcmp(rq.path, "/metrics") == 0)
+        return serve_metrics(&rq);
     return serve_static(&rq);
 }
 

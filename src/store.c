@@ -28,6 +28,8 @@
 struct store {
     struct store_opts opts;
     struct store_stats stats;
+    struct store_stats cleared; /* the stats store_clear() zeroed, summed */
+    struct store_totals totals;
     struct store_conn *head, *tail;
     size_t mem;
     uint64_t next_conn_id;
@@ -73,6 +75,28 @@ struct store {
     uint32_t *dnsx;
     uint32_t dnsx_size, dnsx_used;
 };
+
+/* to += from, every counter but dropped. */
+static void stats_add(struct store_stats *to, const struct store_stats *from)
+{
+    to->packets += from->packets;
+    to->bytes += from->bytes;
+    to->connections += from->connections;
+    to->requests += from->requests;
+    to->responses += from->responses;
+    to->evicted_connections += from->evicted_connections;
+    to->evicted_open += from->evicted_open;
+    to->decode_errors += from->decode_errors;
+    to->ignored_packets += from->ignored_packets;
+    to->late_packets += from->late_packets;
+    to->alloc_failures += from->alloc_failures;
+    to->raw_evicted += from->raw_evicted;
+    to->bodies_not_kept += from->bodies_not_kept;
+    to->dns_messages += from->dns_messages;
+    to->dns_bad += from->dns_bad;
+    to->dns_evicted += from->dns_evicted;
+    to->flows_evicted += from->flows_evicted;
+}
 
 struct store *store_new(const struct store_opts *opts)
 {
@@ -220,6 +244,7 @@ void store_clear(struct store *st)
     st->nservers = st->server_hash_size = st->nlive_servers = 0;
     st->idle_head = st->idle_tail = NULL;
     st->nidle = 0;
+    stats_add(&st->cleared, &st->stats);
     memset(&st->stats, 0, sizeof(st->stats));
     st->mem = 0;
     st->body_mem = 0;
@@ -306,6 +331,62 @@ const struct store_opts *store_get_opts(const struct store *st)
 struct store_stats *store_stats(struct store *st)
 {
     return &st->stats;
+}
+
+/* Prometheus' usual buckets, from 0.5 ms to 10 s. */
+const int64_t store_hist_bounds_us[STORE_HIST_BOUNDS] = {
+    500,    1000,   2500,   5000,    10000,   25000,   50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
+};
+
+const char *const store_method_names[STORE_METHODS] = {
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "other",
+};
+
+struct store_totals *store_totals(struct store *st)
+{
+    return &st->totals;
+}
+
+void store_stats_lifetime(const struct store *st, struct store_stats *out)
+{
+    *out = st->stats;
+    stats_add(out, &st->cleared);
+}
+
+/* The only name each first letter can be (P: by the second), then one
+ * comparison: this runs once a message. */
+static enum store_method method_of(const char *s)
+{
+    enum store_method m;
+    if (!s)
+        return METHOD_OTHER;
+    switch (s[0]) {
+    case 'G': m = METHOD_GET; break;
+    case 'H': m = METHOD_HEAD; break;
+    case 'D': m = METHOD_DELETE; break;
+    case 'C': m = METHOD_CONNECT; break;
+    case 'O': m = METHOD_OPTIONS; break;
+    case 'T': m = METHOD_TRACE; break;
+    case 'P': m = s[1] == 'O' ? METHOD_POST : s[1] == 'U' ? METHOD_PUT : METHOD_PATCH; break;
+    default: return METHOD_OTHER;
+    }
+    return strcmp(s, store_method_names[m]) == 0 ? m : METHOD_OTHER;
+}
+
+void store_note_message(struct store *st, const struct store_message *m)
+{
+    struct store_totals *t = &st->totals;
+    if (m->kind == MSG_REQUEST) {
+        t->requests[method_of(m->method)]++;
+        return;
+    }
+    unsigned cls = m->status >= 100 && m->status <= 599 ? m->status / 100u : 0;
+    t->responses[cls]++;
+    if (cls == 1 && m->status != 101)
+        return; /* interim: the final response's wait is the one that counts */
+    store_hist_add(&t->ttfb, m->ttfb_us);
+    store_hist_add(&t->stall, m->stall_us);
 }
 
 void store_set_source(struct store *st, const char *source)

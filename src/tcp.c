@@ -865,8 +865,10 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
         else if (!syn && ack && dir == DIR_C2S && c->synack_us >= 0 && c->hs_ack_us < 0 &&
                  o->syn_seen && dp->ack == o->syn_seq + 1) {
             c->hs_ack_us = ts;
-            if (c->syn_us >= 0)
+            if (c->syn_us >= 0) {
                 c->handshake_rtt_us = ts - c->syn_us;
+                store_hist_add(&store_totals(t->st)->handshake, c->handshake_rtt_us);
+            }
         }
     }
     if (store_conn_total_packets(c) == 1)
@@ -915,8 +917,10 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
             d->ws.round_max = flight;
     }
     if (analysis) {
-        if (analysis & PKT_RETRANS)
+        if (analysis & PKT_RETRANS) {
             c->stats.retransmits[dir]++;
+            store_totals(t->st)->retransmits[dir]++;
+        }
         if (analysis & PKT_OUT_OF_ORDER)
             c->stats.out_of_order++;
         if (analysis & PKT_DUP_ACK)
@@ -961,6 +965,7 @@ void tcp_conn_packet(struct tcp_conn *t, const struct decoded *dp, int dir)
         c->stats.resets++;
         if (!t->rst_seen) {
             t->rst_seen = 1;
+            store_totals(t->st)->resets++;
             c->close = CLOSE_RST;
             store_conn_state(t->st, c, STATE_RESET, ts);
         }

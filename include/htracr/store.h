@@ -315,6 +315,54 @@ struct store_stats {
     uint64_t flows_evicted;   /* flows finished before their timeout: the flow table was full */
 };
 
+/*
+ * Lifetime counters (the /metrics endpoint, docs/api.md): what the store
+ * modelled since it was made, counted as it happens, so that neither
+ * eviction nor store_clear() takes anything back from them.
+ */
+#define STORE_HIST_BOUNDS 14
+/* The histograms' upper bounds in µs, rising; a last bucket holds the rest. */
+extern const int64_t store_hist_bounds_us[STORE_HIST_BOUNDS];
+struct store_hist {
+    uint64_t bucket[STORE_HIST_BOUNDS + 1]; /* not cumulative */
+    uint64_t count;
+    uint64_t sum_us;
+};
+enum store_method {
+    METHOD_GET,
+    METHOD_HEAD,
+    METHOD_POST,
+    METHOD_PUT,
+    METHOD_DELETE,
+    METHOD_CONNECT,
+    METHOD_OPTIONS,
+    METHOD_TRACE,
+    METHOD_PATCH,
+    METHOD_OTHER, /* any other, named "other": the label's values stay bounded */
+    STORE_METHODS
+};
+extern const char *const store_method_names[STORE_METHODS];
+struct store_totals {
+    uint64_t requests[STORE_METHODS]; /* requests ended, by method */
+    uint64_t responses[6];            /* responses ended, by status / 100; [0]: none or not 1-5 */
+    struct store_hist ttfb;           /* final responses' time to first byte */
+    struct store_hist stall;          /* ... their server stall */
+    struct store_hist handshake;      /* handshake RTT, at the handshake's ACK */
+    uint64_t retransmits[2];          /* segments flagged retransmitted, by direction */
+    uint64_t resets;                  /* connections ended by a reset */
+};
+static inline void store_hist_add(struct store_hist *h, int64_t us)
+{
+    int i = 0;
+    if (us < 0)
+        return;
+    while (i < STORE_HIST_BOUNDS && us > store_hist_bounds_us[i])
+        i++;
+    h->bucket[i]++;
+    h->count++;
+    h->sum_us += (uint64_t)us;
+}
+
 struct store;
 typedef void (*store_conn_cb)(void *ctx, struct store *st, struct store_conn *c);
 
@@ -345,6 +393,16 @@ void store_free(struct store *st);
 
 const struct store_opts *store_get_opts(const struct store *st);
 struct store_stats *store_stats(struct store *st);
+/* The lifetime counters (written by the capture thread, the lock held). */
+struct store_totals *store_totals(struct store *st);
+/* store_stats() plus what store_clear() took from them: the model's
+ * counters over the store's life. dropped is left as it is now (the
+ * capture source's own count, not the model's). */
+void store_stats_lifetime(const struct store *st, struct store_stats *out);
+/* Message m ended (complete, cut short, or where parsing failed): count it
+ * in the totals, by its method or status class ("other" when it has none),
+ * and a final response's TTFB and stall. */
+void store_note_message(struct store *st, const struct store_message *m);
 
 /* Source facts for the model's header. */
 void store_set_source(struct store *st, const char *source);

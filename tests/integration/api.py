@@ -624,6 +624,169 @@ def check_tails(res, exe, tmp, rows=False):
         drv.stop()
 
 
+METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+METRIC_SAMPLE_RE = re.compile(r"^(%s)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*=\"(?:[^\"\\\n]|\\[\"\\n])*\",?)*)\})? "
+                              r"(-?[0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?|\+Inf)$" % METRIC_NAME)
+METRIC_LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+METHOD_LABELS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+
+
+def parse_metrics(text):
+    """The Prometheus text format, read strictly: {(name, ((label, value),
+    ...)): value} and {family: type}, or raises ValueError naming the line.
+    Each family has its HELP and TYPE before its samples, once; counters end
+    in _total; a histogram's buckets rise to +Inf, which equals _count."""
+    samples, types, helped = {}, {}, set()
+    for n, line in enumerate(text.split("\n"), 1):
+        if line == "" and n == text.count("\n") + 1:
+            break
+        if line.startswith("# HELP "):
+            name = line.split(" ", 3)[2]
+            if name in helped or not re.fullmatch(METRIC_NAME, name):
+                raise ValueError("line %d: HELP again or a bad name: %r" % (n, line))
+            helped.add(name)
+            continue
+        if line.startswith("# TYPE "):
+            parts = line.split(" ")
+            if (len(parts) != 4 or parts[2] in types or parts[2] not in helped or
+                    parts[3] not in ("counter", "gauge", "histogram")):
+                raise ValueError("line %d: bad TYPE: %r" % (n, line))
+            types[parts[2]] = parts[3]
+            continue
+        m = METRIC_SAMPLE_RE.match(line)
+        if not m:
+            raise ValueError("line %d: not a sample: %r" % (n, line))
+        name, labels = m.group(1), tuple(METRIC_LABEL_RE.findall(m.group(2) or ""))
+        family = re.sub(r"_(bucket|sum|count)$", "", name)
+        kind = types.get(name) or (types.get(family) == "histogram" and "histogram")
+        if not kind:
+            raise ValueError("line %d: %s has no TYPE before it" % (n, name))
+        if kind == "counter" and not name.endswith("_total"):
+            raise ValueError("line %d: counter %s does not end in _total" % (n, name))
+        if (name, labels) in samples:
+            raise ValueError("line %d: %s%r again" % (n, name, labels))
+        samples[(name, labels)] = float(m.group(3))
+    for fam, kind in types.items():
+        if kind != "histogram":
+            continue
+        buckets = [(k[1], v) for k, v in samples.items() if k[0] == fam + "_bucket"]
+        les = [dict(lb)["le"] for lb, _ in buckets]
+        counts = [v for _, v in buckets]
+        if not les or les[-1] != "+Inf" or counts != sorted(counts):
+            raise ValueError("%s: buckets %r %r" % (fam, les, counts))
+        if [float(x) for x in les[:-1]] != sorted(float(x) for x in les[:-1]):
+            raise ValueError("%s: bounds out of order %r" % (fam, les))
+        if counts[-1] != samples.get((fam + "_count", ())):
+            raise ValueError("%s: +Inf %r is not _count" % (fam, counts[-1]))
+    return samples, types
+
+
+def metric_sum(samples, name):
+    return sum(v for (n, _), v in samples.items() if n == name)
+
+
+def metrics_expected(ref):
+    """What /metrics must count for htracr's --json of a file, all of which
+    has ended: every request and response (those that did not parse too),
+    by method and by class; final responses' TTFB and stall; handshakes;
+    retransmits; connections reset."""
+    want = {"requests": {}, "responses": {}, "ttfb": 0, "stall": 0, "handshake": 0,
+            "rexmit_c2s": 0, "rexmit_s2c": 0, "resets": 0}
+    for c in ref["connections"]:
+        st = c["stats"]
+        want["rexmit_c2s"] += st["retransmits_c2s"]
+        want["rexmit_s2c"] += st["retransmits_s2c"]
+        want["resets"] += c["close"] == "rst"
+        want["handshake"] += c["handshake_rtt_us"] is not None
+        for m in c["messages"]:
+            if m["kind"] == "request":
+                k = m["method"] if m["method"] in METHOD_LABELS else "other"
+                want["requests"][k] = want["requests"].get(k, 0) + 1
+                continue
+            s = m["status"] or 0
+            k = "%dxx" % (s // 100) if 100 <= s <= 599 else "other"
+            want["responses"][k] = want["responses"].get(k, 0) + 1
+            if 100 <= s <= 199 and s != 101:
+                continue
+            want["ttfb"] += m["ttfb_us"] is not None
+            want["stall"] += m["stall_us"] is not None
+    return want
+
+
+def metrics_got(samples):
+    got = {"requests": {}, "responses": {}}
+    for (n, lb), v in samples.items():
+        if n == "htracr_http_requests_total" and v:
+            got["requests"][dict(lb)["method"]] = int(v)
+        if n == "htracr_http_responses_total" and v:
+            got["responses"][dict(lb)["code"]] = int(v)
+    got["ttfb"] = int(samples.get(("htracr_http_ttfb_seconds_count", ()), -1))
+    got["stall"] = int(samples.get(("htracr_http_server_stall_seconds_count", ()), -1))
+    got["handshake"] = int(samples.get(("htracr_tcp_handshake_rtt_seconds_count", ()), -1))
+    got["rexmit_c2s"] = int(samples.get(("htracr_tcp_retransmits_total",
+                                         (("direction", "c2s"),)), -1))
+    got["rexmit_s2c"] = int(samples.get(("htracr_tcp_retransmits_total",
+                                         (("direction", "s2c"),)), -1))
+    got["resets"] = int(samples.get(("htracr_tcp_reset_connections_total", ()), -1))
+    return got
+
+
+def check_metrics(res, drv, token, tmp, capture):
+    """/metrics in the Prometheus text format: what it counts equals the
+    model of the file; a clear takes nothing back from a counter; HEAD, a
+    POST and a foreign Host answered as for the API."""
+    ref = htracr_json(capture, tmp)
+    name = os.path.basename(capture)
+
+    def lab(what):
+        return "metrics of %s: %s" % (name, what)
+
+    if ref is None:
+        res.fail("metrics", "htracr -r %s --json failed" % capture)
+        return None
+    st, h, body = drv.req("GET", "/metrics")
+    res.eq(lab("200"), 200, st)
+    res.eq(lab("the exposition's media type"), "text/plain; version=0.0.4; charset=utf-8",
+           h.get("content-type"))
+    try:
+        samples, types = parse_metrics(body.decode())
+    except (ValueError, UnicodeDecodeError) as e:
+        res.fail(lab("the text format"), str(e))
+        return None
+    res.ok(lab("the text format (%d samples, %d families)" % (len(samples), len(types))))
+    want = metrics_expected(ref)
+    res.eq(lab("counts equal the model's (%d requests)" % sum(want["requests"].values())),
+           want, metrics_got(samples))
+    res.eq(lab("packets and connections equal the model's"),
+           (ref["stats"]["packets"], ref["stats"]["connections"]),
+           (int(samples[("htracr_packets_total", ())]),
+            int(samples[("htracr_connections_total", ())])))
+    st, _, _ = drv.req("POST", "/api/clear", body=b"", headers={"X-Htracr-Token": token})
+    res.eq(lab("clear"), 200, st)
+    st, _, body = drv.req("GET", "/metrics")
+    after, _ = parse_metrics(body.decode()) if st == 200 else ({}, {})
+    changed = sorted("%s%r" % k for k, v in samples.items()
+                     if types.get(k[0]) != "gauge" and after.get(k) != v)
+    res.eq(lab("after a clear every counter and histogram the same"), [], changed)
+    res.check(lab("after a clear the model's memory less"),
+              after.get(("htracr_memory_bytes", ()), 1e18) <
+              samples[("htracr_memory_bytes", ())], "")
+    st, h, body = drv.req("HEAD", "/metrics")
+    res.check(lab("HEAD, no body"), st == 200 and body == b"", "status %d" % st)
+    st, _, _ = drv.req("POST", "/metrics", body=b"")
+    res.eq(lab("POST is refused"), 405, st)
+    st, _, _ = drv.req("GET", "/metrics", host="evil.example:%d" % drv.port)
+    res.eq(lab("foreign Host: 403"), 403, st)
+    return want
+
+
+def page_token(drv):
+    """The token in the page drv serves, or "" (then the clear fails)."""
+    st, _, body = drv.req("GET", "/")
+    m = TOKEN_RE.search(body) if st == 200 else None
+    return m.group(1).decode() if m else ""
+
+
 def check_security(res, drv, token):
     st, h, body = drv.req("GET", "/api/status", host="evil.example:%d" % drv.port)
     res.check("foreign Host: 403", st == 403 and error_text(body), "status %d" % st)
@@ -1013,6 +1176,18 @@ def main():
             rc = drv.stop()
         res.check("driver exits 0 on SIGTERM", rc == 0,
                   "exit %s; stderr: %s" % (rc, drv.stderr[-1500:]))
+        wants = []
+        for cap in (MANY, LOSSY):
+            drv = Driver(exe, cap, root)
+            try:
+                wants.append(check_metrics(res, drv, page_token(drv), tmp, cap))
+            finally:
+                drv.stop()
+        wants = [w for w in wants if w]
+        res.check("metrics: the files have retransmits, resets and methods besides GET to count",
+                  sum(w["rexmit_c2s"] + w["rexmit_s2c"] for w in wants) > 0 and
+                  sum(w["resets"] for w in wants) > 0 and
+                  sum(len(w["requests"]) for w in wants) > 2, repr(wants))
         check_tails(res, exe, tmp)
         check_tails(res, exe, tmp, rows=True)
         check_embedded(res, exe, MANY)

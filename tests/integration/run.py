@@ -114,6 +114,7 @@ import mkpcap  # noqa: E402
 import netns  # noqa: E402
 import live_htracr  # noqa: E402
 import live_site  # noqa: E402
+from api import parse_metrics  # noqa: E402
 from live_htracr import LiveRun  # noqa: E402
 
 BACKENDS = ["bpf", "bpf-socket", "pcap"]
@@ -1162,7 +1163,8 @@ def group_toggle(res, ctx):
     """Stop and start from the API, each followed at once by a request: a
     call's answer means the change is in force, so the request made right
     after a stop is not recorded and the one right after a start is (they
-    took effect up to 100 ms late: the other way round)."""
+    took effect up to 100 ms late: the other way round). /metrics then
+    counts those exchanges, each once."""
     tag = "%s: toggle" % ctx.backend
     port = TOGGLE_UI_PORT
     run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "toggle", ui_port=port)
@@ -1189,6 +1191,30 @@ def group_toggle(res, ctx):
     urls = [json.loads(x).get("url") for x in r.stdout.splitlines() if x.strip()]
     res.check(tag + ": the requests made right after each start, none made right after a stop",
               want, urls)
+    # /metrics of the live run: the exchanges captured, each once
+    r = ctx.client.run(["curl", "-s", "--max-time", "10", base + "/metrics"])
+    try:
+        m, _ = parse_metrics(r.stdout)
+        got = [int(m[k]) for k in (
+            ("htracr_http_requests_total", (("method", "GET"),)),
+            ("htracr_http_responses_total", (("code", "2xx"),)),
+            ("htracr_http_ttfb_seconds_count", ()),
+            ("htracr_connections_total", ()),
+            ("htracr_tcp_handshake_rtt_seconds_count", ()),
+            ("htracr_dropped_packets_total", (("where", "ring"),)),
+            ("htracr_dropped_packets_total", (("where", "socket"),)),
+            ("htracr_capturing", ()))]
+        got.append(sorted(k[1] for k in m if k[0] == "htracr_info"))
+    except (ValueError, KeyError) as e:
+        got = "no metrics: %s; %r" % (e, r.stdout[:300])
+    backend = "pcap" if ctx.backend == "pcap" else "bpf"
+    n = TOGGLE_ROUNDS
+    res.check(tag + ": /metrics: %d GET, %d 2xx, %d waits, %d connections and handshakes, "
+              "no drops, capturing" % (n, n, n, n), [n, n, n, n, n, 0, 0, 1],
+              got[:-1] if isinstance(got, list) else got)
+    labels = dict(got[-1][0]) if isinstance(got, list) and len(got[-1]) == 1 else {}
+    res.check(tag + ": /metrics: htracr_info names the backend and interface",
+              (backend, ctx.pair.client_if), (labels.get("backend"), labels.get("iface")))
     # a hangup (an ssh session ending) ends the run as SIGINT does: the
     # outputs are written (--json was left empty, exit 129)
     rc = run.stop(signal.SIGHUP)

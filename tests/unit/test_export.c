@@ -18,7 +18,9 @@
 #include "testlib.h"
 #include "htracr/export.h"
 #include "htracr/export_api.h"
+#include "htracr/export_metrics.h"
 #include "htracr/jsonw.h"
+#include "htracr/server.h"
 #include "htracr/store.h"
 
 /* ---- a minimal JSON validator and path look-up ---- */
@@ -1866,4 +1868,65 @@ TEST(export_api_model_lets_the_lock_go)
     CHECK_INT(api_model_with(&y, 0, &doc), -EAGAIN);
     free(doc);
     store_free(y.st);
+}
+
+/* /metrics: histograms cumulative with le bounds inclusive, +Inf the count
+ * and the sum in exact seconds; label values escaped; counters over the
+ * store's life (what a clear zeroed still in them); every method and
+ * class always present. */
+TEST(export_metrics_text)
+{
+    struct store *st;
+    struct store_conn *c = one_conn(&st);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    struct store_totals *t = store_totals(st);
+    store_hist_add(&t->ttfb, 500);      /* on the first bound: in it */
+    store_hist_add(&t->ttfb, 501);      /* just past it */
+    store_hist_add(&t->ttfb, 20000000); /* past the last bound */
+    store_hist_add(&t->ttfb, -1);       /* unknown: not counted */
+    t->requests[METHOD_GET] = 7;
+    t->responses[0] = 2;
+    t->retransmits[DIR_S2C] = 3;
+    store_note_packet(st, T0, 100);
+    store_clear(st);
+    store_note_packet(st, T0, 60);
+    struct server_status ss = {.live = 1, .capturing = 1, .ring_drops = 4, .memory_used = 10};
+    snprintf(ss.backend, sizeof(ss.backend), "bpf");
+    snprintf(ss.iface, sizeof(ss.iface), "a\"b\\c");
+
+    struct membuf m;
+    CHECK(membuf_open(&m) == 0);
+    CHECK_INT(export_metrics(st, &ss, m.f), 0);
+    membuf_close(&m);
+    CHECK(m.buf != NULL);
+    static const char *const want[] = {
+        "htracr_info{version=\"" HTRACR_VERSION "\",backend=\"bpf\",attach=\"\","
+        "iface=\"a\\\"b\\\\c\"} 1\n",
+        "\nhtracr_capturing 1\n",
+        "\nhtracr_packets_total 2\n",
+        "\nhtracr_bytes_total 160\n",
+        "\nhtracr_dropped_packets_total{where=\"ring\"} 4\n",
+        "\nhtracr_memory_bytes 10\n",
+        "\n# TYPE htracr_http_ttfb_seconds histogram\n"
+        "htracr_http_ttfb_seconds_bucket{le=\"0.0005\"} 1\n"
+        "htracr_http_ttfb_seconds_bucket{le=\"0.001\"} 2\n",
+        "\nhtracr_http_ttfb_seconds_bucket{le=\"10\"} 2\n"
+        "htracr_http_ttfb_seconds_bucket{le=\"+Inf\"} 3\n"
+        "htracr_http_ttfb_seconds_sum 20.001001\n"
+        "htracr_http_ttfb_seconds_count 3\n",
+        "\nhtracr_http_requests_total{method=\"GET\"} 7\n",
+        "\nhtracr_http_requests_total{method=\"other\"} 0\n",
+        "\nhtracr_http_responses_total{code=\"5xx\"} 0\n"
+        "htracr_http_responses_total{code=\"other\"} 2\n",
+        "\nhtracr_tcp_retransmits_total{direction=\"s2c\"} 3\n",
+        "\nhtracr_http_server_stall_seconds_count 0\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        if (!strstr(m.buf, want[i]))
+            test_fail(__FILE__, __LINE__, "metrics lack %s", want[i]);
+    }
+    free(m.buf);
+    store_free(st);
 }

@@ -1340,6 +1340,12 @@ TEST(http_09_request)
     CHECK_INT(msg(&f, 0)->http_minor, 9);
     CHECK_INT(msg(&f, 0)->complete, 1);
     CHECK_INT(msg(&f, 0)->header_bytes, 16);
+    /* Both counted in the lifetime totals, once: the response, with no
+     * status, as "other". */
+    const struct store_totals *t = store_totals(f.st);
+    CHECK_INT(t->requests[METHOD_GET], 1);
+    CHECK_INT(t->responses[0], 1);
+    CHECK_INT(t->responses[2], 0);
     fx_free(&f);
 }
 

@@ -1415,3 +1415,85 @@ TEST(tcp_side_state_each_change_noticed)
     CHECK_INT(c->messages[c->nmessages - 1]->status, 200);
     rig_free(&r);
 }
+
+/* The lifetime counters behind /metrics, counted as they happen: requests
+ * by method and responses by class once each (a retransmitted request is
+ * not a second one), a final response's TTFB in its bucket but not an
+ * interim one's, the handshake RTT, retransmissions
+ * by direction, connections reset; store_clear() takes nothing back, and
+ * the model's stats over the store's life add what it zeroed. */
+TEST(tcp_lifetime_totals)
+{
+    struct rig r;
+    rig_init(&r, 80, 1000, 5000, 1);
+    handshake(&r); /* the ACK 2 ms after the SYN */
+    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql); /* its retransmission */
+    seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK | TCPF_PSH, RSP, sl, sl);
+    seg(&r, 0, r.sseq + sl, r.cseq + ql, TCPF_RST, NULL, 0, 0);
+    seg(&r, 0, r.sseq + sl, r.cseq + ql, TCPF_RST, NULL, 0, 0); /* one connection reset */
+    flow_table_finish(r.ft);
+    struct store_totals *t = store_totals(r.st);
+    CHECK_INT(t->requests[METHOD_GET], 1);
+    CHECK_INT(t->responses[2], 1);
+    CHECK_INT(t->ttfb.count, 1);
+    CHECK_INT(t->ttfb.sum_us, 2000); /* from the request's first copy */
+    CHECK_INT(t->ttfb.bucket[2], 1); /* le=0.0025 */
+    CHECK_INT(t->stall.count, 1);
+    CHECK_INT(t->handshake.count, 1);
+    CHECK_INT(t->handshake.sum_us, 2000);
+    CHECK_INT(t->handshake.bucket[2], 1); /* le=0.0025 */
+    CHECK_INT(t->retransmits[DIR_C2S], 1);
+    CHECK_INT(t->retransmits[DIR_S2C], 0);
+    CHECK_INT(t->resets, 1);
+
+    struct store_stats before;
+    store_stats_lifetime(r.st, &before);
+    CHECK_INT(before.connections, 1);
+    CHECK_INT(before.requests, 1);
+    flow_table_free(r.ft);
+    store_clear(r.st);
+    struct flow_opts fo = {.nports = 1, .sniff_http = 1};
+    fo.ports[0] = 80;
+    r.ft = flow_table_new(r.st, &fo);
+    CHECK_INT(t->requests[METHOD_GET], 1);
+    CHECK_INT(t->ttfb.count, 1);
+    CHECK_INT(t->resets, 1);
+    CHECK_INT(store_stats(r.st)->connections, 0);
+
+    /* A second connection: a PROPFIND (another method: "other"), a POST
+     * answered 100 then 404. */
+    static const char q1[] = "PROPFIND /d HTTP/1.1\r\nHost: h\r\n\r\n";
+    static const char s1[] = "HTTP/1.1 207 Multi-Status\r\nContent-Length: 0\r\n\r\n";
+    static const char q2[] = "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab";
+    static const char s2[] = "HTTP/1.1 100 Continue\r\n\r\n"
+                             "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+    r.cport = 40001;
+    r.cseq = 7000;
+    r.sseq = 9000;
+    handshake(&r);
+    uint32_t a = sizeof(q1) - 1, b = sizeof(s1) - 1, c = sizeof(q2) - 1, d = sizeof(s2) - 1;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, q1, a, a);
+    r.t += 30000; /* answered 31 ms later */
+    seg(&r, 0, r.sseq, r.cseq + a, TCPF_ACK | TCPF_PSH, s1, b, b);
+    seg(&r, 1, r.cseq + a, r.sseq + b, TCPF_ACK | TCPF_PSH, q2, c, c);
+    seg(&r, 0, r.sseq + b, r.cseq + a + c, TCPF_ACK | TCPF_PSH, s2, d, d);
+    flow_table_finish(r.ft);
+    CHECK_INT(t->requests[METHOD_OTHER], 1);
+    CHECK_INT(t->requests[METHOD_POST], 1);
+    CHECK_INT(t->requests[METHOD_GET], 1);
+    CHECK_INT(t->responses[1], 1);
+    CHECK_INT(t->responses[2], 2);
+    CHECK_INT(t->responses[4], 1);
+    CHECK_INT(t->ttfb.count, 3); /* the 207 and the 404; not the 100 */
+    CHECK_INT(t->ttfb.bucket[6], 1); /* 31 ms: le=0.05 */
+    CHECK_INT(t->handshake.count, 2);
+    struct store_stats after;
+    store_stats_lifetime(r.st, &after);
+    CHECK_INT(after.connections, 2);
+    CHECK_INT(after.requests, 3);
+    CHECK_INT(after.responses, 4);
+    CHECK_INT(after.packets, 0); /* the pipeline counts packets; the rig has none */
+    rig_free(&r);
+}
