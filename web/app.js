@@ -344,7 +344,7 @@ function startFeed() {
       if (++statsFrames % 10 === 0) refreshStatus();
     },
     onState: (up) => {
-      $('#feed-state').textContent = up ? '● live feed' : '○ feed reconnecting';
+      $('#feed-state').textContent = up ? '● connected' : '○ reconnecting';
       $('#feed-state').className = up ? 'feed-up' : 'muted';
       feedDown = !up;
       if (!up) watchServer();

@@ -79,7 +79,9 @@ export class Panel {
       el('p', { class: 'muted' }, 'Keys: ', el('kbd', { text: '←' }), el('kbd', { text: '→' }), ' packets, ',
         el('kbd', { text: '⇧←' }), el('kbd', { text: '⇧→' }), ' messages, ', el('kbd', { text: '↑' }), el('kbd', { text: '↓' }),
         ' connections, ', el('kbd', { text: '?' }), ' all keys.'),
-      m.conns.size ? this._summary() : null);
+      m.conns.size ? this._summary() : null,
+      el('p', { class: 'muted' }, 'Counters over the whole run, for Prometheus: ',
+        el('a', { href: '/metrics', target: '_blank', rel: 'noopener', text: '/metrics' }), '.'));
   }
 
   _summary() {

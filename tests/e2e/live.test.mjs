@@ -67,7 +67,7 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
 
   it('curl\'s requests appear in the open page as they happen, without a reload', async () => {
     const { page, errors } = ui;
-    await page.waitForFunction(() => /live feed/.test(document.querySelector('#feed-state').textContent));
+    await page.waitForFunction(() => /connected/.test(document.querySelector('#feed-state').textContent));
     assert.equal(await page.locator('#capture-state').textContent(), 'capturing');
     // on the lab's veth (no queue) --attach auto puts the eBPF filter at tc
     assert.equal((await api(h, '/api/status')).json().attach, 'tc', '/api/status attach');

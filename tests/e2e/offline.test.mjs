@@ -120,7 +120,7 @@ function fileSuite(name, cfgFn) {
   it('the page loads without console errors and holds the model\'s connections and messages', async () => {
     const { page, errors } = ui;
     // let the websocket feed come up and settle
-    await page.waitForFunction(() => /live feed/.test(document.querySelector('#feed-state').textContent));
+    await page.waitForFunction(() => /connected/.test(document.querySelector('#feed-state').textContent));
     const want = counts(doc);
     const got = await pageCounts(page);
     assert.ok(want.conns > 0 && want.msgs > 0, `the capture has HTTP (${JSON.stringify(want)})`);
@@ -133,6 +133,19 @@ function fileSuite(name, cfgFn) {
     const ids = await page.evaluate(() => [...window.htracr.model.conns.values()]
       .flatMap((c) => c.messages.map((m) => m.id)).sort((a, b) => a - b));
     assert.deepEqual(ids, allMessages(doc).map((m) => m.id).sort((a, b) => a - b), 'message ids');
+    // the empty panel links the counters for Prometheus, which count the
+    // file's requests
+    const metrics = await page.evaluate(async () => {
+      const a = [...document.querySelectorAll('#detail a')].find((x) => x.textContent === '/metrics');
+      if (!a) return null;
+      const r = await fetch(a.href);
+      return { type: r.headers.get('content-type'), text: await r.text() };
+    });
+    assert.ok(metrics, 'the panel links /metrics');
+    assert.match(metrics.type, /^text\/plain; version=0\.0\.4/);
+    const requests = metrics.text.split('\n').filter((l) => l.startsWith('htracr_http_requests_total{'))
+      .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+    assert.equal(requests, allMessages(doc).filter((m) => m.kind === 'request').length, '/metrics requests');
     assert.deepEqual(errors, [], 'console errors');
   });
 
@@ -549,14 +562,14 @@ describe('htracr started again under an open page', { skip: CORPUS ? false : 'th
     let h2 = null;
     const ui = await openUi(browser.context, h1);
     try {
-      await ui.page.waitForFunction(() => /live feed/.test(document.querySelector('#feed-state').textContent));
+      await ui.page.waitForFunction(() => /connected/.test(document.querySelector('#feed-state').textContent));
       await h1.stop();
       h2 = await startHtracr(['-r', CORPUS], { port: h1.port });
       await ui.page.waitForSelector('[data-testid=restarted]', { timeout: 15000 });
       assert.equal(await ui.page.locator('#capture-state').innerText(), 'restarted', 'the status pill');
       await Promise.all([ui.page.waitForNavigation(), ui.page.locator('[data-testid=restarted] button').click()]);
       await waitReady(ui.page);
-      await ui.page.waitForFunction(() => /live feed/.test(document.querySelector('#feed-state').textContent), null, { timeout: 10000 });
+      await ui.page.waitForFunction(() => /connected/.test(document.querySelector('#feed-state').textContent), null, { timeout: 10000 });
     } finally {
       await ui.page.close();
       if (h2) await h2.stop();
