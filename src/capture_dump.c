@@ -14,6 +14,14 @@
  * "-" writes to standard output through a duplicate of the descriptor, so
  * closing the dump does not close stdout.
  *
+ * Rotation (-C and -W, as tcpdump has them): once a file is past the size
+ * limit, the next record starts a new one. With a count of files, all of
+ * them are opened here, before htracr gives root up, and each is emptied
+ * when its turn comes round again: so a tracer left running for days keeps
+ * its last COUNT x SIZE of traffic and no more, and never needs to create
+ * a file as the user it became. Without a count, each file is created when
+ * it starts, by that user.
+ *
  * A pcap file has one link type: records of another are counted
  * (capture_dump_skipped) and not written. Records longer than the file's
  * snaplen are cut to it, since readers (libpcap among them) cut them anyway;
@@ -26,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,10 +52,18 @@ struct capture_dump {
     FILE *fp;     /* owned by pd */
     int linktype; /* LINK_* */
     uint32_t snaplen;
-    uint64_t skipped; /* records of another link type */
-    uint64_t clipped; /* records cut to snaplen */
-    int err;          /* sticky negative errno */
-    char name[DUMP_NAME_MAX];
+    uint64_t skipped;         /* records of another link type */
+    uint64_t clipped;         /* records cut to snaplen */
+    int err;                  /* sticky negative errno */
+    int to_stdout;            /* "-" */
+    char name[DUMP_NAME_MAX]; /* the file being written, for messages */
+    /* rotation */
+    char *base;      /* -w's path */
+    uint64_t limit;  /* bytes a file may pass before the next starts; 0 never */
+    uint32_t nfiles; /* files in the ring; 0 no bound */
+    int *fds;        /* the ring's files, opened at the start */
+    uint64_t index;  /* number of the file being written, from 0 */
+    uint64_t bytes;  /* written to it */
 };
 
 /* LINK_* (the file format's LINKTYPE_* numbers) to the DLT_* libpcap's
@@ -63,22 +80,160 @@ static int dump_dlt_of_link(int link)
     return link;
 }
 
-static void dump_free(struct capture_dump *d)
+/* The file being written, closed (the ring's descriptors stay). */
+static void dump_end_file(struct capture_dump *d)
 {
     if (d->pd)
         pcap_dump_close(d->pd); /* fclose()s d->fp */
     else if (d->fp)
         fclose(d->fp);
+    d->pd = NULL;
+    d->fp = NULL;
+}
+
+static void dump_free(struct capture_dump *d)
+{
+    dump_end_file(d);
     if (d->dead)
         pcap_close(d->dead);
+    for (uint32_t i = 0; d->fds && i < d->nfiles; i++)
+        if (d->fds[i] >= 0)
+            close(d->fds[i]);
+    free(d->fds);
+    free(d->base);
     free(d);
+}
+
+/* File number idx's name: -w's path, and with rotation a number after it
+ * (tcpdump's names): PATH, PATH1, PATH2, ...; in a ring of N, PATH0 to
+ * PATH<N-1>, padded with zeros to the width of N-1. */
+static void dump_file_name(const struct capture_dump *d, uint64_t idx, char *out, size_t n)
+{
+    if (!d->limit)
+        snprintf(out, n, "%s", d->base);
+    else if (d->nfiles) {
+        int width = 1;
+        for (uint32_t v = d->nfiles - 1; v >= 10; v /= 10)
+            width++;
+        snprintf(out, n, "%s%0*llu", d->base, width, (unsigned long long)(idx % d->nfiles));
+    } else if (idx == 0)
+        snprintf(out, n, "%s", d->base);
+    else
+        snprintf(out, n, "%s%llu", d->base, (unsigned long long)idx);
+}
+
+/* Create (or empty) path with mode 0600: a descriptor, or -errno with the
+ * reason in errbuf. rotating: it must be a regular file (the ring empties
+ * its files with ftruncate). */
+static int dump_create(const char *path, int rotating, char errbuf[CAPTURE_ERRBUF])
+{
+    struct stat stb;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), err;
+
+    if (fd < 0) {
+        err = errno;
+        snprintf(errbuf, CAPTURE_ERRBUF, "cannot create %s: %s", path, strerror(err));
+        return -err;
+    }
+    if (fstat(fd, &stb) < 0) {
+        err = errno;
+        snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: %s", path, strerror(err));
+        close(fd);
+        return -err;
+    }
+    if (rotating && !S_ISREG(stb.st_mode)) {
+        snprintf(errbuf, CAPTURE_ERRBUF, "cannot rotate %s (-C): it is not a regular file", path);
+        close(fd);
+        return -EINVAL;
+    }
+    /* An existing file keeps its old mode through O_CREAT: tighten it. */
+    if (S_ISREG(stb.st_mode) && (stb.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0) {
+        err = errno;
+        snprintf(errbuf, CAPTURE_ERRBUF, "cannot make %s private (chmod 600): %s", path,
+                 strerror(err));
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+/* Start writing the pcap header into fd (taken over, closed on failure).
+ * 0 or -errno with the reason in errbuf. */
+static int dump_start(struct capture_dump *d, int fd, char errbuf[CAPTURE_ERRBUF])
+{
+    int err;
+
+    d->fp = fdopen(fd, "wb");
+    if (!d->fp) {
+        err = errno;
+        close(fd);
+        snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: %s", d->name, strerror(err));
+        return -err;
+    }
+    d->pd = pcap_dump_fopen(d->dead, d->fp);
+    if (!d->pd) {
+        snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: %s", d->name, pcap_geterr(d->dead));
+        return -EIO;
+    }
+    /* The header is buffered; a full disk or a closed pipe shows at once. */
+    if (fflush(d->fp) != 0) {
+        err = errno ? errno : EIO;
+        snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: %s", d->name, strerror(err));
+        return -err;
+    }
+    d->bytes = 24; /* the file header */
+    return 0;
+}
+
+/* The next file of the rotation, in place of the current one. 0, or the
+ * sticky -errno (said once). */
+static int dump_rotate(struct capture_dump *d)
+{
+    char errbuf[CAPTURE_ERRBUF];
+    int fd, r;
+
+    errno = 0;
+    if (pcap_dump_flush(d->pd) != 0 || ferror(d->fp)) {
+        d->err = errno ? -errno : -EIO;
+        log_msg(LOG_ERROR, "writing '%s' failed: %s", d->name, strerror(-d->err));
+        return d->err;
+    }
+    dump_end_file(d);
+    d->index++;
+    dump_file_name(d, d->index, d->name, sizeof(d->name));
+    if (d->nfiles) {
+        fd = dup(d->fds[d->index % d->nfiles]);
+        if (fd < 0 || ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+            r = -errno;
+            if (fd >= 0)
+                close(fd);
+            snprintf(errbuf, CAPTURE_ERRBUF, "cannot empty %s: %s", d->name, strerror(-r));
+            fd = r;
+        }
+    } else {
+        fd = dump_create(d->name, 1, errbuf);
+    }
+    r = fd < 0 ? fd : dump_start(d, fd, errbuf);
+    if (r < 0) {
+        d->err = r;
+        log_msg(LOG_ERROR, "%s; -w writes nothing more", errbuf);
+        return r;
+    }
+    log_msg(LOG_DEBUG, "writing %s", d->name);
+    return 0;
 }
 
 struct capture_dump *capture_dump_open(const char *path, int linktype, uint32_t snaplen,
                                        char errbuf[CAPTURE_ERRBUF])
 {
+    return capture_dump_open_rotating(path, linktype, snaplen, 0, 0, errbuf);
+}
+
+struct capture_dump *capture_dump_open_rotating(const char *path, int linktype, uint32_t snaplen,
+                                                uint64_t size_limit, uint32_t max_files,
+                                                char errbuf[CAPTURE_ERRBUF])
+{
     struct capture_dump *d = NULL;
-    struct stat stb;
     int fd = -1, err = 0;
     int to_stdout = path && strcmp(path, "-") == 0;
 
@@ -93,67 +248,98 @@ struct capture_dump *capture_dump_open(const char *path, int linktype, uint32_t 
         errno = EINVAL;
         return NULL;
     }
+    if ((size_limit && to_stdout) || (max_files && !size_limit) ||
+        max_files > CAPTURE_DUMP_MAX_FILES) {
+        snprintf(errbuf, CAPTURE_ERRBUF,
+                 "cannot write %s: -C rotates files (not standard output), -W counts them "
+                 "(with -C, at most %d)",
+                 path, CAPTURE_DUMP_MAX_FILES);
+        errno = EINVAL;
+        return NULL;
+    }
     d = calloc(1, sizeof(*d));
-    if (!d) {
+    if (!d || !(d->base = strdup(path))) {
         err = ENOMEM;
         snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: out of memory", path);
         goto out;
     }
-    snprintf(d->name, sizeof(d->name), "%s", to_stdout ? "standard output" : path);
+    d->limit = size_limit;
+    d->nfiles = max_files;
+    d->to_stdout = to_stdout;
     d->linktype = linktype;
     d->snaplen = snaplen ? snaplen : DUMP_DEFAULT_SNAPLEN;
     if (d->snaplen > 0x7fffffff)
         d->snaplen = 0x7fffffff;
-
-    if (to_stdout) {
-        fd = dup(STDOUT_FILENO);
-    } else {
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    }
-    if (fd < 0) {
-        err = errno;
-        snprintf(errbuf, CAPTURE_ERRBUF, "cannot create %s: %s", d->name, strerror(err));
-        goto out;
-    }
-    /* An existing file keeps its old mode through O_CREAT: tighten it. */
-    if (!to_stdout && fstat(fd, &stb) == 0 && S_ISREG(stb.st_mode) &&
-        (stb.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0) {
-        err = errno;
-        snprintf(errbuf, CAPTURE_ERRBUF, "cannot make %s private (chmod 600): %s", d->name,
-                 strerror(err));
-        goto out;
-    }
-    d->fp = fdopen(fd, "wb");
-    if (!d->fp) {
-        err = errno;
-        snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: %s", d->name, strerror(err));
-        goto out;
-    }
-    fd = -1; /* owned by fp */
     d->dead = pcap_open_dead_with_tstamp_precision(dump_dlt_of_link(linktype), (int)d->snaplen,
                                                    PCAP_TSTAMP_PRECISION_NANO);
     if (!d->dead) {
         err = ENOMEM;
-        snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: libpcap could not start", d->name);
+        snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: libpcap could not start", path);
         goto out;
     }
-    d->pd = pcap_dump_fopen(d->dead, d->fp);
-    if (!d->pd) {
-        err = EIO;
-        snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: %s", d->name, pcap_geterr(d->dead));
-        goto out;
+    if (d->nfiles) {
+        /* The whole ring now, while htracr may still create files anywhere:
+         * a descriptor each, so the limit on them may have to rise. */
+        struct rlimit rl;
+        rlim_t want = (rlim_t)d->nfiles + 64;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            rl.rlim_cur < want) {
+            rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+            if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want) {
+                err = EMFILE;
+                snprintf(errbuf, CAPTURE_ERRBUF,
+                         "cannot write %s: -W %u keeps %u files open, past the limit of "
+                         "%llu open files (ulimit -n)",
+                         path, d->nfiles, d->nfiles, (unsigned long long)rl.rlim_cur);
+                goto out;
+            }
+        }
+        d->fds = malloc(sizeof(int) * d->nfiles);
+        if (!d->fds) {
+            err = ENOMEM;
+            snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: out of memory", path);
+            goto out;
+        }
+        for (uint32_t i = 0; i < d->nfiles; i++)
+            d->fds[i] = -1;
+        for (uint32_t i = 0; i < d->nfiles; i++) {
+            dump_file_name(d, i, d->name, sizeof(d->name));
+            d->fds[i] = dump_create(d->name, 1, errbuf);
+            if (d->fds[i] < 0) {
+                err = -d->fds[i];
+                goto out;
+            }
+        }
+        fd = dup(d->fds[0]);
+        if (fd < 0) {
+            err = errno;
+            snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: %s", path, strerror(err));
+            goto out;
+        }
+    } else if (to_stdout) {
+        fd = dup(STDOUT_FILENO);
+        if (fd < 0) {
+            err = errno;
+            snprintf(errbuf, CAPTURE_ERRBUF, "cannot write standard output: %s", strerror(err));
+            goto out;
+        }
+    } else {
+        fd = dump_create(path, d->limit != 0, errbuf);
+        if (fd < 0) {
+            err = -fd;
+            goto out;
+        }
     }
-    /* The header is buffered; a full disk or a closed pipe shows at once. */
-    if (fflush(d->fp) != 0) {
-        err = errno ? errno : EIO;
-        snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: %s", d->name, strerror(err));
+    if (to_stdout)
+        snprintf(d->name, sizeof(d->name), "standard output");
+    else
+        dump_file_name(d, 0, d->name, sizeof(d->name));
+    err = -dump_start(d, fd, errbuf); /* takes fd */
+    if (err)
         goto out;
-    }
     log_msg(LOG_DEBUG, "writing %s: link type %d, snaplen %u", d->name, linktype, d->snaplen);
 out:
     if (err) {
-        if (fd >= 0)
-            close(fd);
         if (d)
             dump_free(d);
         errno = err;
@@ -175,6 +361,9 @@ int capture_dump_write(struct capture_dump *d, const struct capture_rec *rec)
         d->skipped++;
         return 0;
     }
+    /* As tcpdump: a file past the limit ends before the next record. */
+    if (d->limit && d->bytes > d->limit && dump_rotate(d) < 0)
+        return d->err;
     ts = rec->ts_ns < 0 ? 0 : rec->ts_ns;
     memset(&h, 0, sizeof(h));
     h.ts.tv_sec = (time_t)(ts / 1000000000);
@@ -189,6 +378,7 @@ int capture_dump_write(struct capture_dump *d, const struct capture_rec *rec)
     }
     errno = 0;
     pcap_dump((u_char *)d->pd, &h, rec->data);
+    d->bytes += 16 + h.caplen;
     if (ferror(d->fp)) {
         d->err = errno ? -errno : -EIO;
         log_msg(LOG_ERROR, "writing '%s' failed: %s", d->name, strerror(-d->err));
@@ -229,4 +419,22 @@ int capture_dump_close(struct capture_dump *d)
      * error left would be close(2)'s, which local file systems do not give. */
     dump_free(d);
     return err;
+}
+
+uint64_t capture_dump_files(const struct capture_dump *d)
+{
+    return d ? d->index + 1 : 0;
+}
+
+void capture_dump_chown(struct capture_dump *d, uid_t uid, gid_t gid)
+{
+    if (!d)
+        return;
+    if (d->nfiles) {
+        for (uint32_t i = 0; i < d->nfiles; i++)
+            if (fchown(d->fds[i], uid, gid) < 0)
+                log_msg(LOG_DEBUG, "chown file %u of -w's ring: %s", i, strerror(errno));
+    } else if (d->fp && !d->to_stdout && fchown(fileno(d->fp), uid, gid) < 0) {
+        log_msg(LOG_DEBUG, "chown %s: %s", d->name, strerror(errno));
+    }
 }

@@ -51,6 +51,8 @@ struct cli {
     const char *read;
     const char *iface;
     const char *write;
+    uint64_t write_size;  /* -C: bytes a -w file may pass before the next; 0 one file */
+    uint32_t write_files; /* -W: files in -C's ring; 0 no bound */
     const char *listen_addr;
     char listen_buf[96]; /* --listen's value, cut apart (argv stays as given) */
     const char *web_root;
@@ -84,6 +86,10 @@ static void usage(FILE *f)
                "  -r, --read FILE        read a pcap/pcapng file (gzip'd too; - is stdin)\n"
                "  -i, --iface IFACE      interface to capture on (default: all)\n"
                "  -w, --write FILE       write the captured packets as pcap (mode 0600)\n"
+               "  -C SIZE                with -w: a new file past SIZE (FILE, FILE1, ...);\n"
+               "                         a bare number is millions of bytes, as tcpdump's\n"
+               "  -W COUNT               with -C: a ring of COUNT files (FILE0...), the\n"
+               "                         oldest written over: the last COUNT x SIZE kept\n"
                "  -s, --snaplen BYTES    bytes kept per packet, live (default: all of it)\n"
                "      --backend KIND     live capture: bpf, pcap or auto (default auto:\n"
                "                         eBPF, else libpcap)\n"
@@ -328,7 +334,7 @@ static int parse_args(struct cli *cli, int argc, char **argv)
     cli->listen_port = -1;
     cli->upload_limit = 256u << 20;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":r:i:p:w:s:c:G:vqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":r:i:p:w:s:c:G:C:W:vqh", longopts, NULL)) != -1) {
         unsigned long long v;
         switch (c) {
         case 'r': cli->read = optarg; break;
@@ -347,6 +353,30 @@ static int parse_args(struct cli *cli, int argc, char **argv)
                 return -EINVAL;
             }
             cli->count = v;
+            break;
+        case 'C': {
+            /* tcpdump's unit, millions of bytes; or a SIZE with its suffix */
+            size_t bytes = 0;
+            int plain = parse_uint(optarg, UINT64_MAX / 1000000, &v) == 0;
+            if (plain)
+                bytes = (size_t)(v * 1000000);
+            if ((!plain && parse_size(optarg, &bytes) < 0) || bytes < 1024) {
+                log_msg(LOG_ERROR,
+                        "bad -C '%s': give a file size of 1K or more, e.g. -C 100 (100 "
+                        "million bytes, as tcpdump) or -C 64M",
+                        optarg);
+                return -EINVAL;
+            }
+            cli->write_size = bytes;
+            break;
+        }
+        case 'W':
+            if (parse_uint(optarg, CAPTURE_DUMP_MAX_FILES, &v) < 0 || v == 0) {
+                log_msg(LOG_ERROR, "bad -W '%s': give a number of files, 1-%d, e.g. -W 10", optarg,
+                        CAPTURE_DUMP_MAX_FILES);
+                return -EINVAL;
+            }
+            cli->write_files = (uint32_t)v;
             break;
         case 'G':
             if (parse_uint(optarg, 100000000, &v) < 0 || v == 0) {
@@ -500,6 +530,15 @@ static int parse_args(struct cli *cli, int argc, char **argv)
     }
     if (cli->attach != CAPTURE_ATTACH_AUTO && cli->backend == CAPTURE_PCAP)
         log_msg(LOG_WARN, "--attach is for the eBPF backend; --backend pcap ignores it");
+    if ((cli->write_size || cli->write_files) && (!cli->write || strcmp(cli->write, "-") == 0)) {
+        log_msg(LOG_ERROR, "-C and -W rotate the files of -w FILE: give one (not standard output)");
+        return -EINVAL;
+    }
+    if (cli->write_files && !cli->write_size) {
+        log_msg(LOG_ERROR, "-W %u counts the files -C makes: give -C SIZE too, e.g. -C 100 -W %u",
+                cli->write_files, cli->write_files);
+        return -EINVAL;
+    }
     int to_stdout = 0;
     const struct output *outs[] = {&cli->json, &cli->jsonl, &cli->har};
     for (int i = 0; i < 3; i++)
@@ -1277,14 +1316,13 @@ static void report_end(struct app *a, struct capture *cap)
 }
 
 /* Make the output files belong to the user privileges go to. */
-static void chown_outputs(struct cli *cli, uid_t uid, gid_t gid)
+static void chown_outputs(struct cli *cli, struct capture_dump *dump, uid_t uid, gid_t gid)
 {
     struct output *outs[] = {&cli->json, &cli->jsonl, &cli->har};
     for (int i = 0; i < 3; i++)
         if (outs[i]->f && outs[i]->f != stdout && fchown(fileno(outs[i]->f), uid, gid) < 0)
             log_msg(LOG_DEBUG, "chown %s: %s", outs[i]->path, strerror(errno));
-    if (cli->write && strcmp(cli->write, "-") != 0 && chown(cli->write, uid, gid) < 0)
-        log_msg(LOG_DEBUG, "chown %s: %s", cli->write, strerror(errno));
+    capture_dump_chown(dump, uid, gid);
 }
 
 /* A body past the limit: let the kernel filter leave its payload out. */
@@ -1403,7 +1441,8 @@ int main(int argc, char **argv)
         int lt = capture_linktype(cap);
         if (lt < 0)
             lt = LINK_ETHERNET;
-        app.dump = capture_dump_open(cli.write, lt, cli.snaplen ? cli.snaplen : 262144, errbuf);
+        app.dump = capture_dump_open_rotating(cli.write, lt, cli.snaplen ? cli.snaplen : 262144,
+                                              cli.write_size, cli.write_files, errbuf);
         if (!app.dump) {
             log_msg(LOG_ERROR, "%s", errbuf);
             goto out;
@@ -1418,7 +1457,7 @@ int main(int argc, char **argv)
             goto out;
         }
         if (geteuid() == 0)
-            chown_outputs(&cli, uid, gid);
+            chown_outputs(&cli, app.dump, uid, gid);
         int r = priv_drop(uid, gid);
         if (r < 0) {
             log_msg(LOG_ERROR, "cannot drop privileges to uid %u: %s", (unsigned)uid, strerror(-r));

@@ -12,6 +12,7 @@
 #define HTRACR_CAPTURE_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <stddef.h>
 
 #define CAPTURE_ERRBUF 256
@@ -164,6 +165,20 @@ void capture_close(struct capture *cap);
 struct capture_dump;
 struct capture_dump *capture_dump_open(const char *path, int linktype, uint32_t snaplen,
                                        char errbuf[CAPTURE_ERRBUF]);
+/* The same, rotating (-C, -W): once a file has passed size_limit bytes the
+ * next record starts the next file: PATH, PATH1, PATH2, ... or, with
+ * max_files N, PATH0 to PATH<N-1> (zero-padded to the width of N-1) over
+ * and over, each emptied as its turn comes round; all N are opened here.
+ * size_limit 0: one file (max_files must be 0 too). Not for "-". */
+#define CAPTURE_DUMP_MAX_FILES 10000
+struct capture_dump *capture_dump_open_rotating(const char *path, int linktype, uint32_t snaplen,
+                                                uint64_t size_limit, uint32_t max_files,
+                                                char errbuf[CAPTURE_ERRBUF]);
+/* Give the files opened so far (all of a ring) to uid:gid, as root before
+ * privileges are dropped; standard output is left alone. */
+void capture_dump_chown(struct capture_dump *d, uid_t uid, gid_t gid);
+/* Files started so far (1 without rotation). */
+uint64_t capture_dump_files(const struct capture_dump *d);
 int capture_dump_write(struct capture_dump *d, const struct capture_rec *rec);
 /* Flush to disk; 0 or -errno. */
 int capture_dump_flush(struct capture_dump *d);

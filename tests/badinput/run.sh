@@ -378,6 +378,12 @@ if [ -z "$only" ] || [[ "option" == *"$only"* ]]; then
         -w "$tmp/r.pcap"
     opt_case port-list "bad -p '80,': give ports 1-65535 separated by commas" -p 80, -r /dev/null
     opt_case listen-empty-port "bad --listen '127.0.0.1:'" --listen 127.0.0.1: -r /dev/null
+    opt_case rotate-size "bad -C '10X': give a file size of 1K or more" -C 10X -w "$tmp/c.pcap" \
+        -r /dev/null
+    opt_case rotate-no-write "-C and -W rotate the files of -w FILE" -C 10 -r /dev/null
+    opt_case rotate-stdout "-C and -W rotate the files of -w FILE" -C 10 -w - -r /dev/null
+    opt_case ring-no-size "-W 5 counts the files -C makes" -W 5 -w "$tmp/c.pcap" -r /dev/null
+    opt_case ring-count "bad -W '0': give a number of files" -W 0 -C 1 -w "$tmp/c.pcap" -r /dev/null
 fi
 
 # Which outputs keep bodies: the UI, --json and --har; the summary, --jsonl

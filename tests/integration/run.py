@@ -126,6 +126,8 @@ GROUPS = ["nonroot", "mixed", "count", "stopdrain", "kill", "jsonl", "wrk", "bud
           "toggle", "wfull", "outgone", "ifgone", "uilimit", "upload"]
 TOOLS = ["curl", "wrk", "tcpdump", "setpriv", "setcap", netns.NGINX]
 COUNT = 25                     # -c
+RING_SIZE = "2K"               # count: -w into a ring of -C RING_SIZE
+RING_FILES = 3                 # ... -W RING_FILES
 JSONL_REQUESTS = 5             # jsonl: keep-alive requests on one connection
 WRK_SUDO = (4321, 4321)        # SUDO_UID/SUDO_GID given to the wrk run
 # after traffic, before the stop signal: the last ACKs and FINs arrive and
@@ -501,9 +503,13 @@ def group_mixed(res, ctx):
 # count: -c COUNT
 
 def group_count(res, ctx):
+    """-c COUNT and -G SECONDS end the capture by themselves; -w into a
+    ring of RING_FILES files of -C RING_SIZE meanwhile: made before root
+    is given up, owned by the user it goes to, written round and round."""
     tag = "%s: count" % ctx.backend
+    ring = os.path.join(ctx.tmp, "ring.pcap")
     run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "count",
-                  extra=["-c", str(COUNT)])
+                  extra=["-c", str(COUNT), "-w", ring, "-C", RING_SIZE, "-W", str(RING_FILES)])
     if not start(res, ctx, tag, run):
         return
     time.sleep(0.3)
@@ -538,6 +544,7 @@ def group_count(res, ctx):
         return
     res.check("%s: stats.packets == %d" % (tag, COUNT), COUNT,
               model.get("stats", {}).get("packets"))
+    check_ring(res, tag, ring)
 
     # -G: ends by itself after the time given, traffic or not
     run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "seconds",
@@ -984,6 +991,28 @@ def group_jsonl(res, ctx):
                   x.get("status") == 200 for x in final),
               "%d lines: %s" % (len(final), [(x.get("method"), x.get("url"), x.get("status"))
                                              for x in final][:8]))
+
+
+def check_ring(res, tag, ring):
+    """-w RING -C RING_SIZE -W RING_FILES after COUNT packets of big.bin
+    (segments of up to 64 KiB: a few a file, or one): RING0..RING<N-1> and no
+    other, each nobody's (the user root went to) with mode 0600, each a
+    readable pcap; fewer than COUNT records in all, as the oldest files
+    were written over."""
+    names = sorted(os.listdir(os.path.dirname(ring)))
+    base = os.path.basename(ring)
+    want = ["%s%d" % (base, i) for i in range(RING_FILES)]
+    res.check(tag + ": -W %d: the ring's files, no other" % RING_FILES, want,
+              [n for n in names if n.startswith(base)])
+    total = 0
+    for n in want:
+        path = os.path.join(os.path.dirname(ring), n)
+        if not os.path.exists(path):
+            return
+        check_owner(res, tag, path, nobody_ids()[0], 0o600)
+        total += pcap_short_records(path)[0]
+    res.truth(tag + ": the ring was written round (%d of %d records kept)" % (total, COUNT),
+              0 < total < COUNT, "%d records in the ring" % total)
 
 
 def pcap_short_records(path):

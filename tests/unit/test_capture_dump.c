@@ -7,7 +7,9 @@
  * link type are counted and left out; the file is mode 0600, also when it
  * existed with a wider mode; "-" writes to standard output; a path that
  * cannot be created gives an error naming it; a write error (/dev/full) is
- * reported by flush and close.
+ * reported by flush and close. Rotation (-C, -W): the files' names and
+ * sizes, every record once and in order across them, a ring that keeps
+ * the last files only, padded numbers, a next file that cannot be made.
  */
 #include <errno.h>
 #include <signal.h>
@@ -331,4 +333,140 @@ TEST(capture_dump_snaplen_cut)
     CHECK_INT(st.st_size, want_size);
     (void)buf;
     unlink(path);
+}
+
+/* Rotation: record i of 100 bytes, its first byte i. */
+#define ROT_LEN 100
+#define ROT_LIMIT 1000 /* bytes a file may pass: 9 records (24 + 9 x 116 > 1000) */
+#define ROT_PER_FILE 9
+
+static int rot_write(struct capture_dump *d, int from, int to)
+{
+    uint8_t buf[ROT_LEN];
+    for (int i = from; i < to; i++) {
+        struct capture_rec r = {0};
+        memset(buf, 0, sizeof(buf));
+        buf[0] = (uint8_t)i;
+        r.ts_ns = (SEC0 + i) * 1000000000LL;
+        r.linktype = LINK_ETHERNET;
+        r.data = buf;
+        r.caplen = r.wirelen = ROT_LEN;
+        int e = capture_dump_write(d, &r);
+        if (e < 0)
+            return e;
+    }
+    return 0;
+}
+
+/* The records of file path appended to seen[*n] (their first bytes); -1
+ * when it cannot be read. */
+static int rot_read(const char *path, int *seen, int *n, int max)
+{
+    char err[CAPTURE_ERRBUF];
+    struct capture *cap = capture_open_file(path, err);
+    struct capture_rec r;
+    if (!cap)
+        return -1;
+    while (capture_next(cap, &r, err) == 1 && *n < max)
+        seen[(*n)++] = r.caplen == ROT_LEN ? r.data[0] : -1;
+    capture_close(cap);
+    return 0;
+}
+
+/* -C alone: PATH, PATH1, PATH2, ... each past the limit by less than a
+ * record but the last; read in order, every record once, in order. */
+TEST(capture_dump_rotation_files)
+{
+    const char *path = dump_tmp("rot.pcap");
+    char err[CAPTURE_ERRBUF], name[300];
+    struct capture_dump *d = capture_dump_open_rotating(path, LINK_ETHERNET, 0, ROT_LIMIT, 0, err);
+    CHECK(d != NULL);
+    CHECK_INT(rot_write(d, 0, 40), 0);
+    CHECK_INT(capture_dump_files(d), 5); /* 40 = 4 x 9 + 4 */
+    CHECK_INT(capture_dump_close(d), 0);
+    int seen[64], n = 0;
+    for (int f = 0; f < 5; f++) {
+        struct stat sb;
+        if (f == 0)
+            snprintf(name, sizeof(name), "%s", path);
+        else
+            snprintf(name, sizeof(name), "%s%d", path, f);
+        CHECK(stat(name, &sb) == 0);
+        CHECK_INT(sb.st_mode & 07777, 0600);
+        CHECK_INT(sb.st_size, 24 + (f < 4 ? ROT_PER_FILE : 4) * (16 + ROT_LEN));
+        CHECK_INT(rot_read(name, seen, &n, 64), 0);
+        unlink(name);
+    }
+    CHECK_INT(n, 40);
+    for (int i = 0; i < 40; i++)
+        CHECK_INT(seen[i], i);
+    snprintf(name, sizeof(name), "%s5", path);
+    CHECK(access(name, F_OK) != 0);
+}
+
+/* -C with -W 3: PATH0..PATH2 only, made at the start; written round and
+ * round, they hold the last files' records, each file emptied when its
+ * turn came again. */
+TEST(capture_dump_rotation_ring)
+{
+    const char *path = dump_tmp("ring.pcap");
+    char err[CAPTURE_ERRBUF], name[300];
+    struct capture_dump *d = capture_dump_open_rotating(path, LINK_ETHERNET, 0, ROT_LIMIT, 3, err);
+    CHECK(d != NULL);
+    for (int f = 0; f < 3; f++) { /* all three exist before a record is written */
+        snprintf(name, sizeof(name), "%s%d", path, f);
+        CHECK(access(name, F_OK) == 0);
+    }
+    CHECK_INT(rot_write(d, 0, 50), 0); /* files 0..5: 5 x 9 + 5 */
+    CHECK_INT(capture_dump_files(d), 6);
+    CHECK_INT(capture_dump_close(d), 0);
+    int seen[64], n = 0;
+    for (int f = 0; f < 3; f++) { /* files 3, 4, 5 are PATH0, PATH1, PATH2 */
+        snprintf(name, sizeof(name), "%s%d", path, f);
+        CHECK_INT(rot_read(name, seen, &n, 64), 0);
+        unlink(name);
+    }
+    CHECK_INT(n, 50 - 3 * ROT_PER_FILE);
+    for (int i = 0; i < n; i++)
+        CHECK_INT(seen[i], 3 * ROT_PER_FILE + i);
+    snprintf(name, sizeof(name), "%s3", path);
+    CHECK(access(name, F_OK) != 0);
+    CHECK(access(path, F_OK) != 0);
+}
+
+/* Ten or more files pad their numbers; a next file that cannot be made
+ * stops the writing with an error that close reports; bad combinations
+ * are refused. */
+TEST(capture_dump_rotation_edges)
+{
+    const char *path = dump_tmp("edge.pcap");
+    char err[CAPTURE_ERRBUF], name[300];
+    struct capture_dump *d = capture_dump_open_rotating(path, LINK_ETHERNET, 0, ROT_LIMIT, 11, err);
+    CHECK(d != NULL);
+    CHECK_INT(capture_dump_close(d), 0);
+    for (int f = 0; f < 11; f++) {
+        snprintf(name, sizeof(name), "%s%02d", path, f);
+        CHECK(access(name, F_OK) == 0);
+        unlink(name);
+    }
+
+    snprintf(name, sizeof(name), "%s1", path);
+    CHECK(mkdir(name, 0700) == 0); /* where the second file would go */
+    d = capture_dump_open_rotating(path, LINK_ETHERNET, 0, ROT_LIMIT, 0, err);
+    CHECK(d != NULL);
+    CHECK_INT(rot_write(d, 0, ROT_PER_FILE), 0);
+    CHECK(rot_write(d, ROT_PER_FILE, ROT_PER_FILE + 1) < 0);
+    CHECK(rot_write(d, 0, 1) < 0); /* sticky */
+    CHECK(capture_dump_close(d) < 0);
+    rmdir(name);
+    int seen[16], n = 0;
+    CHECK_INT(rot_read(path, seen, &n, 16), 0);
+    CHECK_INT(n, ROT_PER_FILE); /* the first file is whole */
+    unlink(path);
+
+    CHECK(capture_dump_open_rotating("-", LINK_ETHERNET, 0, ROT_LIMIT, 0, err) == NULL);
+    CHECK(capture_dump_open_rotating(path, LINK_ETHERNET, 0, 0, 3, err) == NULL);
+    CHECK(capture_dump_open_rotating(path, LINK_ETHERNET, 0, ROT_LIMIT,
+                                     CAPTURE_DUMP_MAX_FILES + 1, err) == NULL);
+    CHECK(access(path, F_OK) != 0);
 }
