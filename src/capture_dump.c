@@ -310,6 +310,22 @@ struct capture_dump *capture_dump_open_rotating(const char *path, int linktype, 
                 goto out;
             }
         }
+        /* Each a pcap file of no packets until its turn: whatever reads
+         * the ring's files meanwhile reads them all. */
+        for (uint32_t i = 1; i < d->nfiles; i++) {
+            dump_file_name(d, i, d->name, sizeof(d->name));
+            fd = dup(d->fds[i]);
+            if (fd < 0) {
+                err = errno;
+                snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: %s", d->name, strerror(err));
+                goto out;
+            }
+            err = -dump_start(d, fd, errbuf); /* takes fd; writes the header out */
+            fd = -1;
+            dump_end_file(d);
+            if (err)
+                goto out;
+        }
         fd = dup(d->fds[0]);
         if (fd < 0) {
             err = errno;

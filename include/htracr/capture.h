@@ -168,7 +168,8 @@ struct capture_dump *capture_dump_open(const char *path, int linktype, uint32_t 
 /* The same, rotating (-C, -W): once a file has passed size_limit bytes the
  * next record starts the next file: PATH, PATH1, PATH2, ... or, with
  * max_files N, PATH0 to PATH<N-1> (zero-padded to the width of N-1) over
- * and over, each emptied as its turn comes round; all N are opened here.
+ * and over, each emptied as its turn comes round; all N are made here,
+ * each a pcap file of no packets until its turn.
  * size_limit 0: one file (max_files must be 0 too). Not for "-". */
 #define CAPTURE_DUMP_MAX_FILES 10000
 struct capture_dump *capture_dump_open_rotating(const char *path, int linktype, uint32_t snaplen,

@@ -404,18 +404,23 @@ TEST(capture_dump_rotation_files)
     CHECK(access(name, F_OK) != 0);
 }
 
-/* -C with -W 3: PATH0..PATH2 only, made at the start; written round and
- * round, they hold the last files' records, each file emptied when its
- * turn came again. */
+/* -C with -W 3: PATH0..PATH2 only, made at the start (each a pcap file of
+ * no packets); written round and round, they hold the last files'
+ * records, each file emptied when its turn came again. */
 TEST(capture_dump_rotation_ring)
 {
     const char *path = dump_tmp("ring.pcap");
     char err[CAPTURE_ERRBUF], name[300];
     struct capture_dump *d = capture_dump_open_rotating(path, LINK_ETHERNET, 0, ROT_LIMIT, 3, err);
     CHECK(d != NULL);
-    for (int f = 0; f < 3; f++) { /* all three exist before a record is written */
+    for (int f = 0; f < 3; f++) { /* all three, pcap files of no packets till their turn */
+        struct stat sb;
+        int none[1], n0 = 0;
         snprintf(name, sizeof(name), "%s%d", path, f);
-        CHECK(access(name, F_OK) == 0);
+        CHECK(stat(name, &sb) == 0);
+        CHECK_INT(sb.st_size, 24);
+        CHECK_INT(rot_read(name, none, &n0, 1), 0);
+        CHECK_INT(n0, 0);
     }
     CHECK_INT(rot_write(d, 0, 50), 0); /* files 0..5: 5 x 9 + 5 */
     CHECK_INT(capture_dump_files(d), 6);
