@@ -48,14 +48,15 @@ static int api_finish(struct jsonw *w)
     return err;
 }
 
-/* [ts_us, dir, flags, seq, ack, len, win, msg, analysis] */
-static void api_packet_compact(struct jsonw *w, const struct store_conn *c,
-                               const struct store_packet *p)
+/* [ts_us, dir, flags, seq, ack, len, win, msg, analysis]; ts_us from the
+ * connection's start_us when base is it (EXPORT_API_REL), else 0. */
+static void api_packet_array(struct jsonw *w, const struct store_conn *c,
+                             const struct store_packet *p, int64_t base)
 {
     char flags[16];
 
     jsonw_arr_open(w);
-    jsonw_int(w, p->ts_us);
+    jsonw_int(w, p->ts_us - base);
     jsonw_uint(w, p->dir);
     jsonw_str(w, export_json_tcp_flags(p->flags, flags));
     jsonw_uint(w, p->seq);
@@ -72,6 +73,18 @@ static void api_packet_compact(struct jsonw *w, const struct store_conn *c,
         jsonw_token(w, "null", 4);
     jsonw_uint(w, p->analysis);
     jsonw_arr_close(w);
+}
+
+static void api_packet_compact(struct jsonw *w, const struct store_conn *c,
+                               const struct store_packet *p)
+{
+    api_packet_array(w, c, p, 0);
+}
+
+static void api_packet_rel(struct jsonw *w, const struct store_conn *c,
+                           const struct store_packet *p)
+{
+    api_packet_array(w, c, p, c->start_us);
 }
 
 /* The members of a message row, in order (docs/api.md): json.md's message
@@ -167,8 +180,9 @@ static int row_headers_repeat(const struct store_conn *c, uint32_t i)
             ROW_I(p, v_);                                                                          \
     } while (0)
 
-/* Message i of c as a row of row_fields. */
-static void api_message_row(struct jsonw *w, const struct store_conn *c, uint32_t i)
+/* Message i of c as a row of row_fields; rel (EXPORT_API_REL): its
+ * start_us from the connection's start_us, its end_us from its own start. */
+static void api_message_array(struct jsonw *w, const struct store_conn *c, uint32_t i, int rel)
 {
     const struct store_message *m = c->messages[i];
     int req = m->kind == MSG_REQUEST;
@@ -179,8 +193,8 @@ static void api_message_row(struct jsonw *w, const struct store_conn *c, uint32_
     jsonw_uint(w, m->id);
     p = jsonw_run_begin(w, 128);
     ROW_U(p, req ? 0 : 1);
-    ROW_I(p, m->start_us);
-    ROW_I(p, m->end_us);
+    ROW_I(p, rel ? m->start_us - c->start_us : m->start_us);
+    ROW_I(p, rel ? m->end_us - m->start_us : m->end_us);
     jsonw_run_end(w, p);
     jsonw_str(w, req ? m->method : NULL);
     jsonw_str(w, req ? m->url : NULL);
@@ -237,10 +251,23 @@ static void api_message_row(struct jsonw *w, const struct store_conn *c, uint32_
     jsonw_arr_close(w);
 }
 
+static void api_message_row(struct jsonw *w, const struct store_conn *c, uint32_t i)
+{
+    api_message_array(w, c, i, 0);
+}
+
+static void api_message_row_rel(struct jsonw *w, const struct store_conn *c, uint32_t i)
+{
+    api_message_array(w, c, i, 1);
+}
+
 int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, unsigned opts, FILE *f,
                      int (*yield)(void *ctx), void *ctx)
 {
-    int tails = !!(opts & EXPORT_API_TAILS);
+    int tails = !!(opts & EXPORT_API_TAILS), rel = !!(opts & EXPORT_API_REL);
+    void (*row)(struct jsonw *, const struct store_conn *, uint32_t) = NULL;
+    if (opts & EXPORT_API_ROWS)
+        row = rel ? api_message_row_rel : api_message_row;
     uint64_t gen = store_generation(st);
     int full = have_gen != gen;
     struct jsonw *w = api_writer(f);
@@ -254,6 +281,8 @@ int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, unsign
     jsonw_kuint(w, "generation", gen);
     jsonw_kuint(w, "seq", store_seq(st));
     jsonw_kbool(w, "full", full);
+    if (rel)
+        jsonw_kbool(w, "relative", 1);
     if (opts & EXPORT_API_ROWS) {
         jsonw_key(w, "message_fields");
         jsonw_arr_open(w);
@@ -269,8 +298,7 @@ int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, unsign
     for (struct store_conn *c = store_first(st); c; c = store_next(c)) {
         if (full || c->mod_seq > since) {
             const struct store_mark *from = tails && !full ? store_conn_mark_find(c, since) : NULL;
-            export_json_conn_from(w, c, api_packet_compact,
-                                  opts & EXPORT_API_ROWS ? api_message_row : NULL, 0, from);
+            export_json_conn_from(w, c, rel ? api_packet_rel : api_packet_compact, row, 0, from);
             work += (size_t)c->npackets + c->nmessages + 1;
             if (from)
                 work -= (size_t)from->packets + from->messages; /* each <= its count */

@@ -477,14 +477,15 @@ static int model_yield(void *ctx)
 static int api_model(struct req *rq)
 {
     struct server *srv = rq->srv;
-    uint64_t gen = 0, since = 0, tails = 0, rows = 0;
-    int hg, hs, ht, hr, r;
+    uint64_t gen = 0, since = 0, tails = 0, rows = 0, rel = 0;
+    int hg, hs, ht, hr, hl, r;
     struct membuf mb;
 
     hg = query_u64(rq->ri, "gen", &gen);
     hs = query_u64(rq->ri, "since", &since);
     ht = query_u64(rq->ri, "tails", &tails);
     hr = query_u64(rq->ri, "rows", &rows);
+    hl = query_u64(rq->ri, "rel", &rel);
     if (hg < 0 || hs < 0)
         return send_error(rq, 400,
                           "gen and since must be decimal numbers "
@@ -493,6 +494,9 @@ static int api_model(struct req *rq)
         return send_error(rq, 400, "tails is 1 (the reader merges tails, docs/api.md) or 0");
     if (hr < 0 || rows > 1)
         return send_error(rq, 400, "rows is 1 (messages as rows, docs/api.md) or 0");
+    if (hl < 0 || rel > 1)
+        return send_error(rq, 400,
+                          "rel is 1 (times from each connection's start, docs/api.md) or 0");
     if (!hg || !hs)
         gen = 0; /* no generation is 0: the whole model */
     for (int i = 0;; i++) {
@@ -500,8 +504,9 @@ static int api_model(struct req *rq)
             return send_error(rq, 500, "out of memory");
         store_lock(srv->st);
         r = export_api_model(srv->st, gen, since,
-                             (tails ? EXPORT_API_TAILS : 0) | (rows ? EXPORT_API_ROWS : 0), mb.f,
-                             i < MODEL_TRIES ? model_yield : NULL, srv->st);
+                             (tails ? EXPORT_API_TAILS : 0) | (rows ? EXPORT_API_ROWS : 0) |
+                                 (rel ? EXPORT_API_REL : 0),
+                             mb.f, i < MODEL_TRIES ? model_yield : NULL, srv->st);
         store_unlock(srv->st);
         if (r != -EAGAIN)
             break;

@@ -88,9 +88,9 @@ export class Api {
    * rows, which Model.merge makes objects again. */
   model(gen, since) {
     if (gen !== null && gen !== undefined && since) {
-      return this.get(`/api/model?gen=${encodeURIComponent(gen)}&since=${encodeURIComponent(since)}&tails=1&rows=1`);
+      return this.get(`/api/model?gen=${encodeURIComponent(gen)}&since=${encodeURIComponent(since)}&tails=1&rows=1&rel=1`);
     }
-    return this.get('/api/model?tails=1&rows=1');
+    return this.get('/api/model?tails=1&rows=1&rel=1');
   }
 
   packet(conn, idx) {

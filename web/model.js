@@ -167,6 +167,21 @@ function rowObject(r) {
   };
 }
 
+// A connection of a reply with "relative": true (rel=1) given the times
+// of docs/json.md, in place: its packets' times and its message rows'
+// start_us count from its start_us, a row's end_us from its own start.
+function absoluteTimes(raw, fields) {
+  const base = raw.start_us;
+  for (const p of raw.packets || []) if (Array.isArray(p)) p[0] += base;
+  const si = fields ? fields.indexOf('start_us') : -1, ei = fields ? fields.indexOf('end_us') : -1;
+  if (si < 0 || ei < 0) return;
+  for (const m of raw.messages || []) {
+    if (!Array.isArray(m)) continue;
+    m[si] += base;
+    m[ei] += m[si];
+  }
+}
+
 // A connection's message rows made the objects of docs/json.md, in place,
 // members in `fields` order (the reply's message_fields). `last` holds the
 // message of each kind before the first row (a tail's: the page's own):
@@ -792,8 +807,10 @@ export class Model {
     const changed = [];
     if (this.origin !== null) {
       const fields = Array.isArray(r.message_fields) ? r.message_fields : null;
+      const rel = r.relative === true;
       for (let raw of r.connections || []) {
         const old = this.conns.get(raw.id);
+        if (rel) absoluteTimes(raw, fields);
         if (fields && raw.messages) {
           const t = raw.tail;
           const have = t && old ? old.raw.messages || [] : [];

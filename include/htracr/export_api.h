@@ -30,6 +30,9 @@ struct server_status;
  * connection a mark covers is then written from that mark on, with a "tail"
  * member saying where; every connection written is marked
  * (store_conn_mark). EXPORT_API_ROWS: messages as rows ("message_fields").
+ * EXPORT_API_REL ("relative": true): a packet's time, and a message row's
+ * start_us, count from its connection's start_us; a row's end_us from its
+ * own start.
  *
  * yield (may be NULL) is called between connections every
  * EXPORT_API_YIELD_WORK packets and messages written, with the current
@@ -43,6 +46,7 @@ struct server_status;
 #define EXPORT_API_YIELD_WORK 20000
 #define EXPORT_API_TAILS 1u
 #define EXPORT_API_ROWS 2u
+#define EXPORT_API_REL 4u
 int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, unsigned opts, FILE *f,
                      int (*yield)(void *ctx), void *ctx);
 

@@ -299,6 +299,34 @@ describe('messages given as rows (web/model.js, docs/api.md rows=1)', () => {
     assert.ok(a.conn(1).raw.messages.some((m) => m.headers.length === 2), 'Referer headers came whole');
   });
 
+  // rel=1: packets' times and rows' start_us from the connection's
+  // start_us, a row's end_us from its own start
+  const relative = (c) => ({
+    ...c,
+    packets: c.packets.map((p) => [p[0] - c.start_us, ...p.slice(1)]),
+    messages: c.messages.map((r) => [r[0], r[1], r[2] - c.start_us, r[3] - r[2], ...r.slice(4)]),
+  });
+
+  it('with relative times (rel=1) make the same connection, whole and as tails', () => {
+    const a = new Model(), b = new Model();
+    const first = JSON.parse(JSON.stringify(stages[0]));
+    a.merge({ ...base, full: true, seq: 1, start_us: T0, relative: true, message_fields: FIELDS,
+      connections: [relative(asRows(first, 0, stages[0].messages))] });
+    b.merge({ ...base, full: true, seq: 1, start_us: T0, connections: [asObjects(JSON.parse(JSON.stringify(stages[0])))] });
+    assert.deepEqual(derived(a.conn(1)), derived(b.conn(1)), 'whole');
+    for (let k = 1; k < stages.length; k++) {
+      const t = tailOf(stages[k - 1], stages[k]);
+      const rows = relative(asRows(t, t.tail.messages, stages[k].messages));
+      assert.ok(rows.packets.every((p) => p[0] < 1e9) && rows.messages.every((r) => r[2] < 1e9),
+        `step ${k}: the times are small numbers`);
+      const r = a.merge({ ...base, full: false, seq: k + 1, relative: true, message_fields: FIELDS, connections: [rows] });
+      assert.ok(!r.stale, `step ${k}: the rows followed what the page held`);
+      b.merge({ ...base, full: false, seq: k + 1, connections: [asObjects(t)] });
+      assert.deepEqual(plain(a.conn(1)), plain(b.conn(1)), `step ${k}: the messages`);
+      assert.deepEqual(derived(a.conn(1)), derived(b.conn(1)), `step ${k}: what the renderers use`);
+    }
+  });
+
   it('of members this page does not know are made objects all the same', () => {
     const fields = [...FIELDS.slice(0, 5), 'new_member', ...FIELDS.slice(5)];
     const rows = rowsOf(stages[1].messages, 0).map((r) => [...r.slice(0, 5), 7, ...r.slice(5)]);

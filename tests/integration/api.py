@@ -415,6 +415,24 @@ def check_rows(res, drv, m):
     res.check("rows=1: the model is smaller (%d bytes, %d without rows)" % (len(body), whole),
               len(body) < whole)
 
+    # rel=1: the times from each connection's start
+    st_, _, _ = drv.req("GET", "/api/model?rows=1&rel=2")
+    res.eq("rel other than 0 or 1: 400", 400, st_)
+    st_, _, rbody = drv.req("GET", "/api/model?rows=1&rel=1")
+    r = json.loads(rbody)
+    small = [p[0] for c in r["connections"] for p in c["packets"]]
+    res.check("rel=1: says so, and its packets' times are small (%d packets, the largest %d)"
+              % (len(small), max(small or [0])),
+              r.get("relative") is True and small and max(small) < 10 ** 10, "")
+    for c in r["connections"]:
+        absolute(c, fields)
+        from_rows(c["messages"], fields, {})
+    same = [c["id"] for c, e in zip(r["connections"], m["connections"]) if c != e]
+    res.check("rel=1: given their times again, the connections equal the model's",
+              len(r["connections"]) == len(m["connections"]) and not same, "differ: %r" % same[:5])
+    res.check("rel=1: smaller again (%d bytes, %d without it)" % (len(rbody), len(body)),
+              len(rbody) < len(body))
+
 
 def keepalive_capture(path, conns=3, per_conn=240):
     """conns keep-alive connections, interleaved, each with per_conn
@@ -521,6 +539,21 @@ def last_of_kind(msgs, to):
     return last
 
 
+def absolute(c, fields):
+    """A connection of a reply with "relative": true (rel=1) given
+    json.md's times in place, as web/model.js does: its packets' times and
+    its message rows' start_us count from its start_us, a row's end_us from
+    the row's start."""
+    base = c["start_us"]
+    for p in c["packets"]:
+        p[0] += base
+    si, ei = fields.index("start_us"), fields.index("end_us")
+    for m in c["messages"]:
+        if isinstance(m, list):
+            m[si] += base
+            m[ei] += m[si]
+
+
 def apply_tails(have, reply, counts=None):
     """Merge one /api/model?tails=1 reply into have (id -> connection), as
     web/model.js does, its message rows made objects when it has them
@@ -531,6 +564,8 @@ def apply_tails(have, reply, counts=None):
     fields = reply.get("message_fields")
     for c in reply["connections"]:
         t = c.pop("tail", None)
+        if reply.get("relative"):
+            absolute(c, fields)
         if fields:
             old = have.get(c["id"])
             last = {}
@@ -563,14 +598,14 @@ def apply_tails(have, reply, counts=None):
 
 def check_tails(res, exe, tmp, rows=False):
     """A model growing as live capture grows it, fetched with tails=1 (with
-    rows=1 too: the page's way): the connections put together from their
+    rows=1 and rel=1 too: the page's way): the connections put together from their
     tails equal the whole model at the end, and the tails were a fraction of
     it."""
     path = os.path.join(tmp, "keepalive.pcap")
     if not os.path.exists(path):
         keepalive_capture(path)
     drv = Driver(exe, path, env={"API_DRV_TRICKLE": "4"})
-    q = "tails=1&rows=1" if rows else "tails=1"
+    q = "tails=1&rows=1&rel=1" if rows else "tails=1"
     tag = "tails with rows" if rows else "tails"
     try:
         st_, _, _ = drv.req("GET", "/api/model?tails=2")

@@ -1930,3 +1930,51 @@ TEST(export_metrics_text)
     free(m.buf);
     store_free(st);
 }
+
+/* rel=1 (EXPORT_API_REL): a packet's time and a row's start_us from the
+ * connection's start_us, a row's end_us from its own start (a packet
+ * stamped before the connection's start gives a negative one); message
+ * objects keep theirs; the document says "relative". */
+TEST(export_api_relative_times)
+{
+    struct store *st;
+    struct store_conn *c = one_conn(&st);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    CHECK_INT(add_pkt(st, c, T0 + 250, 0, TCPF_ACK, 1, 1, 10, 0, 0), 0);
+    CHECK_INT(add_pkt(st, c, T0 - 3, 1, TCPF_ACK, 1, 11, 0, 0, 0), 0);
+    struct store_message *q = new_req(st, c, "GET", "/r", T0 + 250, T0 + 260, 0);
+    CHECK(q != NULL);
+    store_conn_finish(st, c);
+
+    struct membuf m;
+    CHECK(membuf_open(&m) == 0);
+    CHECK_INT(export_api_model(st, 0, 0, EXPORT_API_ROWS | EXPORT_API_REL, m.f, NULL, NULL), 0);
+    membuf_close(&m);
+    CHECK(m.buf && json_valid(m.buf, m.len));
+    CHECK_JV(m.buf, "relative", "true");
+    CHECK_JV(m.buf, "connections.0.start_us", "1700000000000000");
+    CHECK_JV(m.buf, "connections.0.packets.0.0", "250");
+    CHECK_JV(m.buf, "connections.0.packets.1.0", "-3");
+    CHECK_JV(m.buf, "connections.0.messages.0.2", "250");
+    CHECK_JV(m.buf, "connections.0.messages.0.3", "10");
+    free(m.buf);
+
+    CHECK(membuf_open(&m) == 0);
+    CHECK_INT(export_api_model(st, 0, 0, EXPORT_API_REL, m.f, NULL, NULL), 0);
+    membuf_close(&m);
+    CHECK(m.buf && json_valid(m.buf, m.len));
+    CHECK_JV(m.buf, "connections.0.messages.0.start_us", "1700000000000250");
+    CHECK_JV(m.buf, "connections.0.packets.0.0", "250");
+    free(m.buf);
+
+    CHECK(membuf_open(&m) == 0);
+    CHECK_INT(export_api_model(st, 0, 0, EXPORT_API_ROWS, m.f, NULL, NULL), 0);
+    membuf_close(&m);
+    CHECK(jv_get(m.buf, "relative") == NULL);
+    CHECK_JV(m.buf, "connections.0.packets.0.0", "1700000000000250");
+    CHECK_JV(m.buf, "connections.0.messages.0.3", "1700000000000260");
+    free(m.buf);
+    store_free(st);
+}
