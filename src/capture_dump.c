@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@
 #include "htracr/log.h"
 
 #define DUMP_DEFAULT_SNAPLEN 262144
-#define DUMP_NAME_MAX 160
+#define DUMP_NAME_MAX (PATH_MAX + 32) /* a path: rotation makes its files by it */
 
 struct capture_dump {
     pcap_t *dead; /* only describes the file: link type, snaplen, precision */
@@ -56,7 +57,7 @@ struct capture_dump {
     uint64_t clipped;         /* records cut to snaplen */
     int err;                  /* sticky negative errno */
     int to_stdout;            /* "-" */
-    char name[DUMP_NAME_MAX]; /* the file being written, for messages */
+    char name[DUMP_NAME_MAX]; /* the path of the file being written */
     /* rotation */
     char *base;      /* -w's path */
     uint64_t limit;  /* bytes a file may pass before the next starts; 0 never */

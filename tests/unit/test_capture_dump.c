@@ -440,8 +440,8 @@ TEST(capture_dump_rotation_ring)
 }
 
 /* Ten or more files pad their numbers; a next file that cannot be made
- * stops the writing with an error that close reports; bad combinations
- * are refused. */
+ * stops the writing with an error that close reports; a long name's next
+ * files are named by all of it; bad combinations are refused. */
 TEST(capture_dump_rotation_edges)
 {
     const char *path = dump_tmp("edge.pcap");
@@ -468,6 +468,18 @@ TEST(capture_dump_rotation_edges)
     CHECK_INT(rot_read(path, seen, &n, 16), 0);
     CHECK_INT(n, ROT_PER_FILE); /* the first file is whole */
     unlink(path);
+
+    /* a long name (200 characters) makes its next files by its whole name */
+    char longp[300];
+    snprintf(longp, sizeof(longp), "%s-%0190d", path, 0);
+    d = capture_dump_open_rotating(longp, LINK_ETHERNET, 0, ROT_LIMIT, 0, err);
+    CHECK(d != NULL);
+    CHECK_INT(rot_write(d, 0, ROT_PER_FILE + 1), 0);
+    CHECK_INT(capture_dump_close(d), 0);
+    snprintf(name, sizeof(name), "%s1", longp);
+    CHECK(access(name, F_OK) == 0);
+    unlink(name);
+    unlink(longp);
 
     CHECK(capture_dump_open_rotating("-", LINK_ETHERNET, 0, ROT_LIMIT, 0, err) == NULL);
     CHECK(capture_dump_open_rotating(path, LINK_ETHERNET, 0, 0, 3, err) == NULL);
