@@ -77,6 +77,8 @@ struct store {
 };
 
 /* to += from, every counter but dropped. */
+_Static_assert(sizeof(struct store_stats) == 18 * sizeof(uint64_t),
+               "a counter added to store_stats is added in stats_add too");
 static void stats_add(struct store_stats *to, const struct store_stats *from)
 {
     to->packets += from->packets;
