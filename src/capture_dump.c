@@ -455,3 +455,8 @@ void capture_dump_chown(struct capture_dump *d, uid_t uid, gid_t gid)
         log_msg(LOG_DEBUG, "chown %s: %s", d->name, strerror(errno));
     }
 }
+
+int capture_dump_error(const struct capture_dump *d)
+{
+    return d ? d->err : 0;
+}

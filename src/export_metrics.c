@@ -97,6 +97,13 @@ int export_metrics(struct store *st, const struct server_status *ss, FILE *f)
     one(f, "htracr_skipped_payload_bytes_total", "counter",
         "Body bytes the kernel filter left out on purpose (body skipping): known, not lost.",
         ss->skipped_bytes);
+    if (ss->writing >= 0) {
+        one(f, "htracr_pcap_writing", "gauge",
+            "-w: 1 while packets are written, 0 once an error stopped it (a full disk...).",
+            (uint64_t)ss->writing);
+        one(f, "htracr_pcap_files_total", "counter", "-w: files started (-C rotates them).",
+            ss->write_files);
+    }
     one(f, "htracr_decode_errors_total", "counter", "Packets that could not be decoded.",
         s.decode_errors);
     one(f, "htracr_alloc_failures_total", "counter",

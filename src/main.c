@@ -682,6 +682,8 @@ struct app {
     uint64_t held_records;    /* records that ever waited there */
     uint64_t held_snap;       /* held_records when they were last fed (store lock) */
     struct capture_stats cst; /* snapshot, under the store lock */
+    uint64_t dump_files;      /* -w: files started, snapshot under the store lock */
+    int dump_err;             /* -w: its sticky error, snapshot under the store lock */
     /* requests from the server threads, applied by the capture thread */
     pthread_mutex_t ctl_lock;
     /* Each request is numbered; the capture thread says which it applied,
@@ -873,6 +875,8 @@ static void refresh_stats_locked(struct app *a)
     capture_get_stats(a->cap, &cs);
     a->cst = cs;
     store_stats(a->st)->dropped = cs.dropped;
+    a->dump_files = capture_dump_files(a->dump);
+    a->dump_err = capture_dump_error(a->dump);
 }
 
 static void refresh_stats(struct app *a)
@@ -1070,6 +1074,8 @@ static void ctl_status(void *ctx, struct server_status *o)
     o->socket_drops = a->cst.socket_drops;
     o->skipped_bytes = a->cst.skipped_bytes;
     o->held = a->held_snap;
+    o->writing = a->dump ? !a->dump_err : -1;
+    o->write_files = a->dump_files;
     o->left_out = a->left_out;
     o->memory_used = store_memory(a->st);
     o->memory_budget = a->cli->max_memory;

@@ -409,6 +409,7 @@ static int has_dotdot(const char *p)
 static void get_status(struct server *srv, struct server_status *ss)
 {
     memset(ss, 0, sizeof(*ss));
+    ss->writing = -1; /* no -w, unless the controller says otherwise */
     if (srv->ctl.status)
         srv->ctl.status(srv->ctl.ctx, ss);
     ss->source[sizeof(ss->source) - 1] = '\0';

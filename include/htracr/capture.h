@@ -180,6 +180,8 @@ struct capture_dump *capture_dump_open_rotating(const char *path, int linktype, 
 void capture_dump_chown(struct capture_dump *d, uid_t uid, gid_t gid);
 /* Files started so far (1 without rotation). */
 uint64_t capture_dump_files(const struct capture_dump *d);
+/* The error that stopped the writing (-errno), or 0 while it goes on. */
+int capture_dump_error(const struct capture_dump *d);
 int capture_dump_write(struct capture_dump *d, const struct capture_rec *rec);
 /* Flush to disk; 0 or -errno. */
 int capture_dump_flush(struct capture_dump *d);

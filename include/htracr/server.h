@@ -40,6 +40,10 @@ struct server_status {
     uint64_t held; /* records that waited while a reader held the model */
     /* live records left out of an uploaded model (captured before it) */
     uint64_t left_out;
+    /* -w: 1 writing, 0 stopped by an error (disk full...), -1 no -w; and
+     * the files it started (-C) */
+    int writing;
+    uint64_t write_files;
     size_t memory_used, memory_budget;
 };
 

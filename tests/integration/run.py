@@ -1193,10 +1193,11 @@ def group_toggle(res, ctx):
     call's answer means the change is in force, so the request made right
     after a stop is not recorded and the one right after a start is (they
     took effect up to 100 ms late: the other way round). /metrics then
-    counts those exchanges, each once."""
+    counts those exchanges, each once, and -w writing."""
     tag = "%s: toggle" % ctx.backend
     port = TOGGLE_UI_PORT
-    run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "toggle", ui_port=port)
+    run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "toggle", ui_port=port,
+                  extra=["-w", os.path.join(ctx.tmp, "toggle.pcap"), "-C", "1"])
     ui = start_ui(res, ctx, tag, run, port)
     if not ui:
         return
@@ -1232,14 +1233,17 @@ def group_toggle(res, ctx):
             ("htracr_tcp_handshake_rtt_seconds_count", ()),
             ("htracr_dropped_packets_total", (("where", "ring"),)),
             ("htracr_dropped_packets_total", (("where", "socket"),)),
-            ("htracr_capturing", ()))]
+            ("htracr_capturing", ()),
+            ("htracr_pcap_writing", ()),
+            ("htracr_pcap_files_total", ()))]
         got.append(sorted(k[1] for k in m if k[0] == "htracr_info"))
     except (ValueError, KeyError) as e:
         got = "no metrics: %s; %r" % (e, r.stdout[:300])
     backend = "pcap" if ctx.backend == "pcap" else "bpf"
     n = TOGGLE_ROUNDS
     res.check(tag + ": /metrics: %d GET, %d 2xx, %d waits, %d connections and handshakes, "
-              "no drops, capturing" % (n, n, n, n), [n, n, n, n, n, 0, 0, 1],
+              "no drops, capturing, -w writing its first file" % (n, n, n, n),
+              [n, n, n, n, n, 0, 0, 1, 1, 1],
               got[:-1] if isinstance(got, list) else got)
     labels = dict(got[-1][0]) if isinstance(got, list) and len(got[-1]) == 1 else {}
     res.check(tag + ": /metrics: htracr_info names the backend and interface",

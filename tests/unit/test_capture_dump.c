@@ -460,8 +460,10 @@ TEST(capture_dump_rotation_edges)
     d = capture_dump_open_rotating(path, LINK_ETHERNET, 0, ROT_LIMIT, 0, err);
     CHECK(d != NULL);
     CHECK_INT(rot_write(d, 0, ROT_PER_FILE), 0);
+    CHECK_INT(capture_dump_error(d), 0);
     CHECK(rot_write(d, ROT_PER_FILE, ROT_PER_FILE + 1) < 0);
     CHECK(rot_write(d, 0, 1) < 0); /* sticky */
+    CHECK(capture_dump_error(d) < 0);
     CHECK(capture_dump_close(d) < 0);
     rmdir(name);
     int seen[16], n = 0;

@@ -1892,7 +1892,8 @@ TEST(export_metrics_text)
     store_note_packet(st, T0, 100);
     store_clear(st);
     store_note_packet(st, T0, 60);
-    struct server_status ss = {.live = 1, .capturing = 1, .ring_drops = 4, .memory_used = 10};
+    struct server_status ss = {.live = 1, .capturing = 1, .ring_drops = 4, .memory_used = 10,
+                               .writing = 0, .write_files = 3};
     snprintf(ss.backend, sizeof(ss.backend), "bpf");
     snprintf(ss.iface, sizeof(ss.iface), "a\"b\\c");
 
@@ -1922,11 +1923,20 @@ TEST(export_metrics_text)
         "htracr_http_responses_total{code=\"other\"} 2\n",
         "\nhtracr_tcp_retransmits_total{direction=\"s2c\"} 3\n",
         "\nhtracr_http_server_stall_seconds_count 0\n",
+        "\nhtracr_pcap_writing 0\n",
+        "\nhtracr_pcap_files_total 3\n",
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         if (!strstr(m.buf, want[i]))
             test_fail(__FILE__, __LINE__, "metrics lack %s", want[i]);
     }
+    free(m.buf);
+    /* without -w, no -w metrics */
+    ss.writing = -1;
+    CHECK(membuf_open(&m) == 0);
+    CHECK_INT(export_metrics(st, &ss, m.f), 0);
+    membuf_close(&m);
+    CHECK(m.buf && !strstr(m.buf, "htracr_pcap_"));
     free(m.buf);
     store_free(st);
 }
