@@ -168,18 +168,18 @@ static int dump_start(struct capture_dump *d, int fd, char errbuf[CAPTURE_ERRBUF
     if (!d->fp) {
         err = errno;
         close(fd);
-        snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: %s", d->name, strerror(err));
+        snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %.200s: %s", d->name, strerror(err));
         return -err;
     }
     d->pd = pcap_dump_fopen(d->dead, d->fp);
     if (!d->pd) {
-        snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: %s", d->name, pcap_geterr(d->dead));
+        snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %.200s: %s", d->name, pcap_geterr(d->dead));
         return -EIO;
     }
     /* The header is buffered; a full disk or a closed pipe shows at once. */
     if (fflush(d->fp) != 0) {
         err = errno ? errno : EIO;
-        snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: %s", d->name, strerror(err));
+        snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %.200s: %s", d->name, strerror(err));
         return -err;
     }
     d->bytes = 24; /* the file header */
@@ -208,7 +208,7 @@ static int dump_rotate(struct capture_dump *d)
             r = -errno;
             if (fd >= 0)
                 close(fd);
-            snprintf(errbuf, CAPTURE_ERRBUF, "cannot empty %s: %s", d->name, strerror(-r));
+            snprintf(errbuf, CAPTURE_ERRBUF, "cannot empty %.200s: %s", d->name, strerror(-r));
             fd = r;
         }
     } else {
@@ -318,7 +318,7 @@ struct capture_dump *capture_dump_open_rotating(const char *path, int linktype, 
             fd = dup(d->fds[i]);
             if (fd < 0) {
                 err = errno;
-                snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: %s", d->name, strerror(err));
+                snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %.200s: %s", d->name, strerror(err));
                 goto out;
             }
             err = -dump_start(d, fd, errbuf); /* takes fd; writes the header out */

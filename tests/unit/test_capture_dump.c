@@ -472,15 +472,15 @@ TEST(capture_dump_rotation_edges)
     unlink(path);
 
     /* a long name (200 characters) makes its next files by its whole name */
-    char longp[300];
+    char longp[280], longn[300];
     snprintf(longp, sizeof(longp), "%s-%0190d", path, 0);
     d = capture_dump_open_rotating(longp, LINK_ETHERNET, 0, ROT_LIMIT, 0, err);
     CHECK(d != NULL);
     CHECK_INT(rot_write(d, 0, ROT_PER_FILE + 1), 0);
     CHECK_INT(capture_dump_close(d), 0);
-    snprintf(name, sizeof(name), "%s1", longp);
-    CHECK(access(name, F_OK) == 0);
-    unlink(name);
+    snprintf(longn, sizeof(longn), "%s1", longp);
+    CHECK(access(longn, F_OK) == 0);
+    unlink(longn);
     unlink(longp);
 
     CHECK(capture_dump_open_rotating("-", LINK_ETHERNET, 0, ROT_LIMIT, 0, err) == NULL);
