@@ -505,7 +505,9 @@ def group_mixed(res, ctx):
 def group_count(res, ctx):
     """-c COUNT and -G SECONDS end the capture by themselves; -w into a
     ring of RING_FILES files of -C RING_SIZE meanwhile: made before root
-    is given up, owned by the user it goes to, written round and round."""
+    is given up, owned by the user it goes to, written round and round;
+    -C alone into a directory that user cannot write: the next file is
+    refused and the headless run ends with exit 1."""
     tag = "%s: count" % ctx.backend
     ring = os.path.join(ctx.tmp, "ring.pcap")
     run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "count",
@@ -545,6 +547,25 @@ def group_count(res, ctx):
     res.check("%s: stats.packets == %d" % (tag, COUNT), COUNT,
               model.get("stats", {}).get("packets"))
     check_ring(res, tag, ring)
+
+    # -C without -W, into a directory only root may write: the next file
+    # cannot be made once root is given up, which ends a headless run
+    locked = os.path.join(ctx.tmp, "locked")
+    os.makedirs(locked, mode=0o755, exist_ok=True)
+    os.chmod(locked, 0o755)
+    run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "locked",
+                  extra=["-w", os.path.join(locked, "w.pcap"), "-C", "1K"])
+    if start(res, ctx, tag + " (-C, next file refused)", run):
+        try:
+            live_site.curl(ctx.client, [ctx.pair.url("/static/small.txt?locked")] * 3)
+        except RuntimeError as e:
+            res.fail(tag + ": curl traffic", str(e))
+        rc = run.wait_exit(10)
+        err = run.stderr()
+        res.truth(tag + ": -C's next file refused: the headless run ends, exit 1, saying why",
+                  rc == 1 and "cannot create %s1" % os.path.join(locked, "w.pcap") in err and
+                  "an output cannot be written" in err, "exit %r; stderr: %s"
+                  % (rc, run.stderr_tail()))
 
     # -G: ends by itself after the time given, traffic or not
     run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "seconds",
