@@ -110,17 +110,16 @@ static void dump_free(struct capture_dump *d)
  * PATH<N-1>, padded with zeros to the width of N-1. */
 static void dump_file_name(const struct capture_dump *d, uint64_t idx, char *out, size_t n)
 {
-    if (!d->limit)
-        snprintf(out, n, "%s", d->base);
-    else if (d->nfiles) {
+    if (d->nfiles) {
         int width = 1;
         for (uint32_t v = d->nfiles - 1; v >= 10; v /= 10)
             width++;
         snprintf(out, n, "%s%0*llu", d->base, width, (unsigned long long)(idx % d->nfiles));
-    } else if (idx == 0)
+    } else if (idx == 0) {
         snprintf(out, n, "%s", d->base);
-    else
+    } else {
         snprintf(out, n, "%s%llu", d->base, (unsigned long long)idx);
+    }
 }
 
 /* Create (or empty) path with mode 0600: a descriptor, or -errno with the
@@ -186,12 +185,35 @@ static int dump_start(struct capture_dump *d, int fd, char errbuf[CAPTURE_ERRBUF
     return 0;
 }
 
+/* Start writing file number idx (a file of -w's path, not "-"): the
+ * ring's, emptied, or one made now. 0 or -errno with the reason in
+ * errbuf. */
+static int dump_start_file(struct capture_dump *d, uint64_t idx, char errbuf[CAPTURE_ERRBUF])
+{
+    int fd, err;
+
+    dump_file_name(d, idx, d->name, sizeof(d->name));
+    if (!d->nfiles) {
+        fd = dump_create(d->name, d->limit != 0, errbuf);
+        return fd < 0 ? fd : dump_start(d, fd, errbuf);
+    }
+    fd = dup(d->fds[idx % d->nfiles]);
+    if (fd < 0 || ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+        err = errno;
+        if (fd >= 0)
+            close(fd);
+        snprintf(errbuf, CAPTURE_ERRBUF, "cannot empty %.200s: %s", d->name, strerror(err));
+        return -err;
+    }
+    return dump_start(d, fd, errbuf);
+}
+
 /* The next file of the rotation, in place of the current one. 0, or the
  * sticky -errno (said once). */
 static int dump_rotate(struct capture_dump *d)
 {
     char errbuf[CAPTURE_ERRBUF];
-    int fd, r;
+    int r;
 
     errno = 0;
     if (pcap_dump_flush(d->pd) != 0 || ferror(d->fp)) {
@@ -200,21 +222,7 @@ static int dump_rotate(struct capture_dump *d)
         return d->err;
     }
     dump_end_file(d);
-    d->index++;
-    dump_file_name(d, d->index, d->name, sizeof(d->name));
-    if (d->nfiles) {
-        fd = dup(d->fds[d->index % d->nfiles]);
-        if (fd < 0 || ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-            r = -errno;
-            if (fd >= 0)
-                close(fd);
-            snprintf(errbuf, CAPTURE_ERRBUF, "cannot empty %.200s: %s", d->name, strerror(-r));
-            fd = r;
-        }
-    } else {
-        fd = dump_create(d->name, 1, errbuf);
-    }
-    r = fd < 0 ? fd : dump_start(d, fd, errbuf);
+    r = dump_start_file(d, ++d->index, errbuf);
     if (r < 0) {
         d->err = r;
         log_msg(LOG_ERROR, "%s; -w writes nothing more", errbuf);
@@ -311,47 +319,28 @@ struct capture_dump *capture_dump_open_rotating(const char *path, int linktype, 
                 goto out;
             }
         }
-        /* Each a pcap file of no packets until its turn: whatever reads
-         * the ring's files meanwhile reads them all. */
-        for (uint32_t i = 1; i < d->nfiles; i++) {
-            dump_file_name(d, i, d->name, sizeof(d->name));
-            fd = dup(d->fds[i]);
-            if (fd < 0) {
-                err = errno;
-                snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %.200s: %s", d->name, strerror(err));
-                goto out;
-            }
-            err = -dump_start(d, fd, errbuf); /* takes fd; writes the header out */
-            fd = -1;
+        /* Each a pcap file of no packets until its turn (its header
+         * written out): whatever reads the ring's files meanwhile reads
+         * them all. */
+        for (uint32_t i = d->nfiles - 1; i > 0; i--) {
+            err = -dump_start_file(d, i, errbuf);
             dump_end_file(d);
             if (err)
                 goto out;
         }
-        fd = dup(d->fds[0]);
-        if (fd < 0) {
-            err = errno;
-            snprintf(errbuf, CAPTURE_ERRBUF, "cannot write %s: %s", path, strerror(err));
-            goto out;
-        }
-    } else if (to_stdout) {
+    }
+    if (to_stdout) {
+        snprintf(d->name, sizeof(d->name), "standard output");
         fd = dup(STDOUT_FILENO);
         if (fd < 0) {
             err = errno;
             snprintf(errbuf, CAPTURE_ERRBUF, "cannot write standard output: %s", strerror(err));
             goto out;
         }
+        err = -dump_start(d, fd, errbuf); /* takes fd */
     } else {
-        fd = dump_create(path, d->limit != 0, errbuf);
-        if (fd < 0) {
-            err = -fd;
-            goto out;
-        }
+        err = -dump_start_file(d, 0, errbuf);
     }
-    if (to_stdout)
-        snprintf(d->name, sizeof(d->name), "standard output");
-    else
-        dump_file_name(d, 0, d->name, sizeof(d->name));
-    err = -dump_start(d, fd, errbuf); /* takes fd */
     if (err)
         goto out;
     log_msg(LOG_DEBUG, "writing %s: link type %d, snaplen %u", d->name, linktype, d->snaplen);

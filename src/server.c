@@ -132,6 +132,8 @@ static void send_head(struct req *rq, int status, const char *type, long long le
 }
 
 /* A whole response from memory. Returns status (begin_request's value). */
+#define JSON_TYPE "application/json; charset=utf-8"
+
 static int send_bytes(struct req *rq, int status, const char *type, const char *extra,
                       const void *data, size_t len)
 {
@@ -143,7 +145,7 @@ static int send_bytes(struct req *rq, int status, const char *type, const char *
 
 static int send_json(struct req *rq, int status, const char *json, size_t len)
 {
-    return send_bytes(rq, status, "application/json; charset=utf-8", NULL, json, len);
+    return send_bytes(rq, status, JSON_TYPE, NULL, json, len);
 }
 
 /* {"error": "..."} with status. */
@@ -447,7 +449,7 @@ static int reply_with_status(struct req *rq,
 
 static int reply_status(struct req *rq)
 {
-    return reply_with_status(rq, export_api_status, "application/json; charset=utf-8", "status");
+    return reply_with_status(rq, export_api_status, JSON_TYPE, "status");
 }
 
 static int api_status(struct req *rq)
@@ -458,8 +460,6 @@ static int api_status(struct req *rq)
 /* /metrics: the counters in the Prometheus text format (docs/api.md). */
 static int serve_metrics(struct req *rq)
 {
-    if (strcmp(rq->ri->request_method, "GET") != 0 && !rq->head)
-        return send_error(rq, 405, "/metrics is read with GET");
     return reply_with_status(rq, export_metrics, EXPORT_METRICS_TYPE, "metrics");
 }
 
@@ -475,39 +475,47 @@ static int model_yield(void *ctx)
  * lock held throughout (the model kept changing under the first ones). */
 #define MODEL_TRIES 3
 
+/* /api/model's switches: each 1 or 0 (absent: 0). */
+static const struct {
+    const char *name;
+    unsigned opt;
+    const char *what;
+} model_flags[] = {
+    {"tails", EXPORT_API_TAILS, "the reader merges tails"},
+    {"rows", EXPORT_API_ROWS, "messages as rows"},
+    {"rel", EXPORT_API_REL, "times from each connection's start"},
+};
+
 static int api_model(struct req *rq)
 {
     struct server *srv = rq->srv;
-    uint64_t gen = 0, since = 0, tails = 0, rows = 0, rel = 0;
-    int hg, hs, ht, hr, hl, r;
+    uint64_t gen = 0, since = 0;
+    unsigned opts = 0;
+    int hg, hs, r;
     struct membuf mb;
 
     hg = query_u64(rq->ri, "gen", &gen);
     hs = query_u64(rq->ri, "since", &since);
-    ht = query_u64(rq->ri, "tails", &tails);
-    hr = query_u64(rq->ri, "rows", &rows);
-    hl = query_u64(rq->ri, "rel", &rel);
     if (hg < 0 || hs < 0)
         return send_error(rq, 400,
                           "gen and since must be decimal numbers "
                           "(from the last /api/model reply)");
-    if (ht < 0 || tails > 1)
-        return send_error(rq, 400, "tails is 1 (the reader merges tails, docs/api.md) or 0");
-    if (hr < 0 || rows > 1)
-        return send_error(rq, 400, "rows is 1 (messages as rows, docs/api.md) or 0");
-    if (hl < 0 || rel > 1)
-        return send_error(rq, 400,
-                          "rel is 1 (times from each connection's start, docs/api.md) or 0");
+    for (size_t i = 0; i < sizeof(model_flags) / sizeof(model_flags[0]); i++) {
+        uint64_t v = 0;
+        if (query_u64(rq->ri, model_flags[i].name, &v) < 0 || v > 1)
+            return send_error(rq, 400, "%s is 1 (%s, docs/api.md) or 0", model_flags[i].name,
+                              model_flags[i].what);
+        if (v)
+            opts |= model_flags[i].opt;
+    }
     if (!hg || !hs)
         gen = 0; /* no generation is 0: the whole model */
     for (int i = 0;; i++) {
         if (membuf_open(&mb) < 0)
             return send_error(rq, 500, "out of memory");
         store_lock(srv->st);
-        r = export_api_model(srv->st, gen, since,
-                             (tails ? EXPORT_API_TAILS : 0) | (rows ? EXPORT_API_ROWS : 0) |
-                                 (rel ? EXPORT_API_REL : 0),
-                             mb.f, i < MODEL_TRIES ? model_yield : NULL, srv->st);
+        r = export_api_model(srv->st, gen, since, opts, mb.f, i < MODEL_TRIES ? model_yield : NULL,
+                             srv->st);
         store_unlock(srv->st);
         if (r != -EAGAIN)
             break;
@@ -651,8 +659,8 @@ static int api_download(struct req *rq, enum dl_kind kind)
         return send_error(rq, 500, "writing the download failed: %s", strerror(-r));
     }
     switch (kind) {
-    case DL_JSON: r = send_spool(rq, f, "application/json; charset=utf-8", "htracr.json"); break;
-    case DL_HAR: r = send_spool(rq, f, "application/json; charset=utf-8", "htracr.har"); break;
+    case DL_JSON: r = send_spool(rq, f, JSON_TYPE, "htracr.json"); break;
+    case DL_HAR: r = send_spool(rq, f, JSON_TYPE, "htracr.har"); break;
     case DL_JSONL:
         r = send_spool(rq, f, "application/x-ndjson; charset=utf-8", "htracr.jsonl");
         break;
@@ -986,6 +994,7 @@ static const struct route routes[] = {
     {"/api/stop", NULL, api_stop},
     {"/api/clear", NULL, api_clear},
     {"/api/replay", NULL, api_replay},
+    {"/metrics", serve_metrics, NULL}, /* where Prometheus looks */
 };
 
 static int api_dispatch(struct req *rq)
@@ -1027,8 +1036,8 @@ static const char *web_type(const char *path)
         {".js", "text/javascript; charset=utf-8"},
         {".mjs", "text/javascript; charset=utf-8"},
         {".css", "text/css; charset=utf-8"},
-        {".json", "application/json; charset=utf-8"},
-        {".map", "application/json; charset=utf-8"},
+        {".json", JSON_TYPE},
+        {".map", JSON_TYPE},
         {".txt", "text/plain; charset=utf-8"},
         {".md", "text/plain; charset=utf-8"},
         {".svg", "image/svg+xml"},
@@ -1195,10 +1204,9 @@ static int on_request(struct mg_connection *conn)
                               "the page to get this run's token");
         return 0; /* civetweb's websocket handler takes it from here */
     }
-    if (strncmp(rq.path, "/api/", 5) == 0 || strcmp(rq.path, "/api") == 0)
+    if (strncmp(rq.path, "/api/", 5) == 0 || strcmp(rq.path, "/api") == 0 ||
+        strcmp(rq.path, "/metrics") == 0)
         return api_dispatch(&rq);
-    if (strcmp(rq.path, "/metrics") == 0)
-        return serve_metrics(&rq);
     return serve_static(&rq);
 }
 

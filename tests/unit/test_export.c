@@ -1113,6 +1113,22 @@ static struct store_conn *one_conn(struct store **st)
     return c;
 }
 
+/* The whole /api/model of st written with opts: a valid JSON document (to
+ * free), or NULL. */
+static char *api_model_doc(struct store *st, unsigned opts)
+{
+    struct membuf m;
+    if (membuf_open(&m) < 0)
+        return NULL;
+    int r = export_api_model(st, 0, 0, opts, m.f, NULL, NULL);
+    membuf_close(&m);
+    if (r < 0 || !m.buf || !json_valid(m.buf, m.len)) {
+        free(m.buf);
+        return NULL;
+    }
+    return m.buf;
+}
+
 /* Both directions' RTT samples: --json merges them into "rtt" in time
  * order, each point once, even where a series went backwards (s2c here);
  * the API's model leaves the merge out; a JSONL line takes min and mean
@@ -1154,10 +1170,8 @@ TEST(export_rtt_directions)
     free(doc);
 
     struct membuf m;
-    CHECK(membuf_open(&m) == 0);
-    CHECK_INT(export_api_model(st, 0, 0, 0u, m.f, NULL, NULL), 0);
-    membuf_close(&m);
-    CHECK(m.buf && json_valid(m.buf, m.len));
+    m.buf = api_model_doc(st, 0u);
+    CHECK(m.buf != NULL);
     CHECK(jv_get(m.buf, "connections.0.series.rtt") == NULL);
     CHECK_JV(m.buf, "connections.0.series.rtt_s2c",
              "[[1700000000012000,3],[1700000000015000,5],[1700000000025000,6],"
@@ -1217,50 +1231,45 @@ TEST(export_api_message_rows)
     r[3]->ttfb_us = -1;
     store_conn_finish(st, c);
 
-    struct membuf m;
-    CHECK(membuf_open(&m) == 0);
-    CHECK_INT(export_api_model(st, 0, 0, EXPORT_API_ROWS, m.f, NULL, NULL), 0);
-    membuf_close(&m);
-    CHECK(m.buf && json_valid(m.buf, m.len));
-    CHECK_JV(m.buf, "message_fields.0", "\"id\"");
-    CHECK_JV(m.buf, "message_fields.9", "\"headers\"");
-    CHECK_JV(m.buf, "message_fields.33", "\"body_decode_error\"");
-    CHECK(jv_get(m.buf, "message_fields.34") == NULL);
+    char *doc = api_model_doc(st, EXPORT_API_ROWS);
+    CHECK(doc != NULL);
+    CHECK_JV(doc, "message_fields.0", "\"id\"");
+    CHECK_JV(doc, "message_fields.9", "\"headers\"");
+    CHECK_JV(doc, "message_fields.33", "\"body_decode_error\"");
+    CHECK(jv_get(doc, "message_fields.34") == NULL);
     /* the first request and response: whole */
-    CHECK_JV(m.buf, "connections.0.messages.0",
+    CHECK_JV(doc, "connections.0.messages.0",
              "[1,0,1700000000000000,1700000000000100,\"GET\",\"/x\",\"1.1\",null,null,"
              "[[\"Host\",\"a.test\"],[\"Accept\",\"*/*\"]],0,100,0,0,0,null,null,null,2,"
              "0,0,0,0,1,0,0,1,null,null,null,null,0,0,0]");
-    CHECK_JV(m.buf, "connections.0.messages.1.9",
+    CHECK_JV(doc, "connections.0.messages.1.9",
              "[[\"Server\",\"n\"],[\"Content-Type\",\"text/html\"]]");
-    CHECK_JV(m.buf, "connections.0.messages.1.1", "1");
-    CHECK_JV(m.buf, "connections.0.messages.1.17", "1");
-    CHECK_JV(m.buf, "connections.0.messages.1.28", "400");
+    CHECK_JV(doc, "connections.0.messages.1.1", "1");
+    CHECK_JV(doc, "connections.0.messages.1.17", "1");
+    CHECK_JV(doc, "connections.0.messages.1.28", "400");
     /* shared array, then a copy of the same lines: 1 */
-    CHECK_JV(m.buf, "connections.0.messages.2.9", "1");
-    CHECK_JV(m.buf, "connections.0.messages.3.9", "1");
-    CHECK_JV(m.buf, "connections.0.messages.3.15", "\"text/html\"");
+    CHECK_JV(doc, "connections.0.messages.2.9", "1");
+    CHECK_JV(doc, "connections.0.messages.3.9", "1");
+    CHECK_JV(doc, "connections.0.messages.3.15", "\"text/html\"");
     /* a value differs, a line fewer: whole */
-    CHECK_JV(m.buf, "connections.0.messages.4.9",
+    CHECK_JV(doc, "connections.0.messages.4.9",
              "[[\"Host\",\"a.test\"],[\"Accept\",\"text/html\"]]");
-    CHECK_JV(m.buf, "connections.0.messages.5.9", "[[\"Server\",\"n\"]]");
+    CHECK_JV(doc, "connections.0.messages.5.9", "[[\"Server\",\"n\"]]");
     /* no lines: an empty list, never 1 */
-    CHECK_JV(m.buf, "connections.0.messages.6.9", "[]");
-    CHECK_JV(m.buf, "connections.0.messages.7.9", "[]");
-    CHECK_JV(m.buf, "connections.0.messages.7.19", "1");
-    CHECK_JV(m.buf, "connections.0.messages.7.28", "null");
-    free(m.buf);
+    CHECK_JV(doc, "connections.0.messages.6.9", "[]");
+    CHECK_JV(doc, "connections.0.messages.7.9", "[]");
+    CHECK_JV(doc, "connections.0.messages.7.19", "1");
+    CHECK_JV(doc, "connections.0.messages.7.28", "null");
+    free(doc);
 
     /* without rows: objects, and no message_fields */
-    CHECK(membuf_open(&m) == 0);
-    CHECK_INT(export_api_model(st, 0, 0, 0u, m.f, NULL, NULL), 0);
-    membuf_close(&m);
-    CHECK(m.buf && json_valid(m.buf, m.len));
-    CHECK(jv_get(m.buf, "message_fields") == NULL);
-    CHECK_JV(m.buf, "connections.0.messages.2.kind", "\"request\"");
-    CHECK_JV(m.buf, "connections.0.messages.2.headers",
+    doc = api_model_doc(st, 0u);
+    CHECK(doc != NULL);
+    CHECK(jv_get(doc, "message_fields") == NULL);
+    CHECK_JV(doc, "connections.0.messages.2.kind", "\"request\"");
+    CHECK_JV(doc, "connections.0.messages.2.headers",
              "[[\"Host\",\"a.test\"],[\"Accept\",\"*/*\"]]");
-    free(m.buf);
+    free(doc);
     store_free(st);
 }
 
@@ -1958,33 +1967,27 @@ TEST(export_api_relative_times)
     CHECK(q != NULL);
     store_conn_finish(st, c);
 
-    struct membuf m;
-    CHECK(membuf_open(&m) == 0);
-    CHECK_INT(export_api_model(st, 0, 0, EXPORT_API_ROWS | EXPORT_API_REL, m.f, NULL, NULL), 0);
-    membuf_close(&m);
-    CHECK(m.buf && json_valid(m.buf, m.len));
-    CHECK_JV(m.buf, "relative", "true");
-    CHECK_JV(m.buf, "connections.0.start_us", "1700000000000000");
-    CHECK_JV(m.buf, "connections.0.packets.0.0", "250");
-    CHECK_JV(m.buf, "connections.0.packets.1.0", "-3");
-    CHECK_JV(m.buf, "connections.0.messages.0.2", "250");
-    CHECK_JV(m.buf, "connections.0.messages.0.3", "10");
-    free(m.buf);
+    char *doc = api_model_doc(st, EXPORT_API_ROWS | EXPORT_API_REL);
+    CHECK(doc != NULL);
+    CHECK_JV(doc, "relative", "true");
+    CHECK_JV(doc, "connections.0.start_us", "1700000000000000");
+    CHECK_JV(doc, "connections.0.packets.0.0", "250");
+    CHECK_JV(doc, "connections.0.packets.1.0", "-3");
+    CHECK_JV(doc, "connections.0.messages.0.2", "250");
+    CHECK_JV(doc, "connections.0.messages.0.3", "10");
+    free(doc);
 
-    CHECK(membuf_open(&m) == 0);
-    CHECK_INT(export_api_model(st, 0, 0, EXPORT_API_REL, m.f, NULL, NULL), 0);
-    membuf_close(&m);
-    CHECK(m.buf && json_valid(m.buf, m.len));
-    CHECK_JV(m.buf, "connections.0.messages.0.start_us", "1700000000000250");
-    CHECK_JV(m.buf, "connections.0.packets.0.0", "250");
-    free(m.buf);
+    doc = api_model_doc(st, EXPORT_API_REL);
+    CHECK(doc != NULL);
+    CHECK_JV(doc, "connections.0.messages.0.start_us", "1700000000000250");
+    CHECK_JV(doc, "connections.0.packets.0.0", "250");
+    free(doc);
 
-    CHECK(membuf_open(&m) == 0);
-    CHECK_INT(export_api_model(st, 0, 0, EXPORT_API_ROWS, m.f, NULL, NULL), 0);
-    membuf_close(&m);
-    CHECK(jv_get(m.buf, "relative") == NULL);
-    CHECK_JV(m.buf, "connections.0.packets.0.0", "1700000000000250");
-    CHECK_JV(m.buf, "connections.0.messages.0.3", "1700000000000260");
-    free(m.buf);
+    doc = api_model_doc(st, EXPORT_API_ROWS);
+    CHECK(doc != NULL);
+    CHECK(jv_get(doc, "relative") == NULL);
+    CHECK_JV(doc, "connections.0.packets.0.0", "1700000000000250");
+    CHECK_JV(doc, "connections.0.messages.0.3", "1700000000000260");
+    free(doc);
     store_free(st);
 }
