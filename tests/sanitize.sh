@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The unit and golden suites again, on an ASan/UBSan build of its own
-# (.output-san/): any sanitizer report fails the run. Last line: the sum.
+# (.output-san/), and the fuzz harness's seeds once through it (clang,
+# libFuzzer, ASan/UBSan): any sanitizer report fails the run. Last line:
+# the sum.
 set -u
 cd "$(dirname "$0")/.."
 if ! make -s test-sanitize >tests/out/sanitize-build.log 2>&1; then
@@ -28,6 +30,33 @@ HTRACR_BIN=.output-san/htracr python3 tests/golden/run.py >tests/out/sanitize-go
 grep -E '^FAIL|ERROR|runtime error' -A3 tests/out/sanitize-golden.log | head -n 40
 add tests/out/sanitize-golden.log
 echo "golden (asan/ubsan): $(tail -n 1 tests/out/sanitize-golden.log)"
+
+# The fuzz harness (tests/fuzz/fuzz_pcap.c: every pass, the UI's included)
+# over its seeds once, without mutating them: each seed is a case, and a
+# sanitizer report or a leak on any fails this group.
+seeds=.output/fuzz/seeds
+fuzzlog=tests/out/sanitize-fuzz.log
+if ! make -s .output/fuzz/fuzz-pcap >"$fuzzlog" 2>&1; then
+    tail -n 20 "$fuzzlog"
+    echo "fuzz seeds (asan/ubsan): 0 passed, 1 failed (the harness did not build)"
+    f=$((f + 1)) rc=1
+else
+    rm -rf "$seeds"
+    ./tests/fuzz/seed.sh "$seeds" >>"$fuzzlog" 2>&1
+    n=$(find "$seeds" -type f | wc -l)
+    if [ "$n" -eq 0 ]; then
+        echo "fuzz seeds (asan/ubsan): 0 passed, 1 failed (no seeds made)"
+        f=$((f + 1)) rc=1
+    elif .output/fuzz/fuzz-pcap -runs=0 -max_len=65536 -timeout=30 \
+        -artifact_prefix=tests/out/sanitize-fuzz- "$seeds" >>"$fuzzlog" 2>&1; then
+        echo "fuzz seeds (asan/ubsan): $n passed, 0 failed"
+        p=$((p + n))
+    else
+        grep -E 'ERROR|runtime error|SUMMARY|Test unit written' "$fuzzlog" | head -n 20
+        echo "fuzz seeds (asan/ubsan): 0 passed, 1 failed (of $n seeds; log: $fuzzlog)"
+        f=$((f + 1)) rc=1
+    fi
+fi
 [ $rc -ne 0 ] && [ $f -eq 0 ] && f=1
 echo "$p passed, $f failed, $k skipped"
 [ $rc -eq 0 ] && [ $f -eq 0 ]
