@@ -6,7 +6,7 @@
 // window.htracr for tests and scripts: {model, view, selection, timeline, ...}.
 
 import { Api } from './api.js';
-import { Model } from './model.js';
+import { Model, checkModelDoc } from './model.js';
 import { Filter } from './filter.js';
 import { Timeline } from './timeline.js';
 import { Panel } from './panel.js';
@@ -20,6 +20,13 @@ const model = new Model();
 const filter = new Filter();
 let status = null;
 let lastServer = { generation: null, seq: null };
+// A --json model read in the page: its file name, else null (the server's
+// model is shown). While it is shown, nothing is asked of the server in its
+// name (bodies, payloads, replays and downloads are the server's capture's),
+// and the server's own updates wait until Close JSON.
+let inPage = null;
+// Clear was pressed and nothing came since: the empty timeline says so.
+let cleared = false;
 
 // ------------------------------------------------------------ toasts
 
@@ -55,8 +62,12 @@ const timeline = new Timeline({
   onHover: (hit, p) => showTooltip(hit, p),
   // what an empty timeline says depends on where its packets come from
   emptyText: () => {
-    if (!status) return '';
+    if (inPage) return `No HTTP connections in ${inPage}.\nDrop another file here, or Close JSON to go back.`;
+    if (!status || document.body.dataset.state === 'loading') return 'Loading…';
     const dns = model.dns.length ? ` (${fmtCount(model.dns.length, 'DNS lookup')} only)` : '';
+    if (cleared && !status.capturing) {
+      return status.live ? 'Cleared. Press start to capture again, or drop a pcap file here.' : 'Cleared. Drop a pcap file here to look at one.';
+    }
     if (showingFile()) {
       return `No HTTP in ${status.source || 'this capture'}${dns}:\nno connection on the HTTP ports, and none that starts with a request.\nDrop another pcap file here.`;
     }
@@ -66,7 +77,7 @@ const timeline = new Timeline({
   // double-click on a response with a kept body: open it
   onOpenMessage: (id) => {
     const m = model.msg(id);
-    if (!m || m.kind !== 'response' || !(m.body_kept > 0)) return false;
+    if (!m || m.kind !== 'response' || !(m.body_kept > 0) || inPage) return false;
     window.open(api.bodyUrl(id), '_blank', 'noopener');
     return true;
   },
@@ -75,6 +86,8 @@ const timeline = new Timeline({
 const actions = {
   select: (sel) => timeline.select(sel),
   showingFile: () => showingFile(),
+  capturing: () => !inPage && !!status && !!status.live && !!status.capturing,
+  inPage: () => inPage,
   toggleExpand: (id) => timeline.toggleExpand(id),
   hideConn: (id) => { filter.hiddenConns.add(id); filtersChanged(); if (timeline.selection?.conn === id) timeline.select(null); },
   focusConn: (id) => { filter.focusConn = id; filtersChanged(); },
@@ -164,6 +177,11 @@ let tooLargeUntil = 0;
 let tooLargeSaid = false;
 
 async function loadOnce(full) {
+  if (inPage) {
+    // the server's model waits while a --json file is shown
+    if (!queued) document.body.dataset.state = 'ready';
+    return;
+  }
   if (Date.now() < tooLargeUntil) {
     if (!queued) document.body.dataset.state = 'ready';
     return;
@@ -233,7 +251,8 @@ function updateCounts() {
   if (hidden > 0) {
     info.textContent = `${fmtInt(hidden)} hidden`;
     info.className = 'pill warnpill clickable';
-    info.title = 'Connections hidden by filters, hide or focus; click to show all';
+    info.title = filtering() ? 'Connections left out by the filters (and hidden or focused); click or press u to show all, filters cleared'
+      : 'Connections hidden (h) or left out by a focus (o); click or press u to show all';
   } else {
     info.textContent = '';
     info.className = '';
@@ -253,7 +272,8 @@ function updateStatus(s) {
   sawStatus = true;
   status = s;
   const st = s.stats || {};
-  if (s.live) statePill(s.capturing ? 'capturing' : 'stopped', s.capturing ? 'live' : '');
+  if (inPage) statePill('json', '', 'A --json model read in the page. Close JSON goes back to what htracr shows' + (s.live && s.capturing ? ' (it is capturing meanwhile)' : ''));
+  else if (s.live) statePill(s.capturing ? 'capturing' : 'stopped', s.capturing ? 'live' : '');
   else statePill('file');
   $('#btn-start').disabled = !s.live || s.capturing;
   $('#btn-stop').disabled = !s.live || !s.capturing;
@@ -269,8 +289,9 @@ function updateStatus(s) {
   }
   // where the eBPF filter runs: "at tc" (the interface's hooks) or "on a socket"
   const attach = s.attach === 'tc' ? 'at tc' : s.attach === 'socket' ? 'on a socket' : '';
-  $('#source').textContent = [s.source, attach, s.ports && s.live ? `ports ${s.ports.join(',')}` : ''].filter(Boolean).join(' · ');
-  $('#source').title = s.attach === 'tc'
+  $('#source').textContent = inPage ? `json:${inPage} · read in the page`
+    : [s.source, attach, s.ports && s.live ? `ports ${s.ports.join(',')}` : ''].filter(Boolean).join(' · ');
+  $('#source').title = inPage ? '' : s.attach === 'tc'
     ? 'The eBPF filter runs at the interface\'s tc hooks (--attach)'
     : s.attach === 'socket' ? 'The eBPF filter runs on a packet socket (--attach)' : '';
   const drops = st.dropped || 0; /* ring + socket, summed by the server */
@@ -397,7 +418,36 @@ function showRestarted() {
 
 // ------------------------------------------------------------ toolbar
 
+// In and out of showing a --json file read in the page (name, or null).
+// Clear becomes Close JSON, and the downloads, which would be the server's
+// capture and not the file shown, are off meanwhile.
+function setInPage(name) {
+  if (inPage === name) return;
+  inPage = name;
+  const b = $('#btn-clear');
+  b.textContent = name ? 'Close JSON' : 'Clear';
+  b.title = name ? `Stop showing ${name} and go back to what htracr shows` : 'Forget everything captured';
+  for (const a of document.querySelectorAll('#downloads a')) {
+    if (name) {
+      if (a.hasAttribute('href')) a.dataset.href = a.getAttribute('href');
+      a.removeAttribute('href');
+      a.title = `Not for ${name}: downloads are of what htracr holds (Close JSON first)`;
+    } else {
+      if (a.dataset.href) a.setAttribute('href', a.dataset.href);
+      a.title = '';
+    }
+  }
+  if (status) updateStatus(status);
+}
+
 async function capture(kind) {
+  if (kind === 'clear' && inPage) {
+    setInPage(null);
+    timeline.select(null, false);
+    await loadModel(true);
+    toast('Back to what htracr shows', 'info');
+    return;
+  }
   try {
     const s = await (kind === 'start' ? api.start() : kind === 'stop' ? api.stop() : api.clear());
     if (s && s.stats) updateStatus(s);
@@ -406,6 +456,7 @@ async function capture(kind) {
       $('#opt-follow').checked = true;
     }
     if (kind === 'clear') {
+      cleared = true;
       timeline.select(null);
       await loadModel(true);
     }
@@ -422,21 +473,32 @@ async function loadFile(file) {
   if (!file) return;
   if (/\.json$/i.test(file.name)) {
     // A --json model, shown in the page only (nothing is sent).
+    let doc;
     try {
-      const doc = JSON.parse(await file.text());
-      timeline.select(null, false);
-      const res = model.merge({ ...doc, full: true, generation: `file:${file.name}`, seq: 0 });
-      afterMerge(res);
-      toast(`Showing ${file.name} (${fmtCount(model.conns.size, 'connection')}), read in the page`, 'ok');
+      doc = JSON.parse(await file.text());
     } catch (e) {
-      toast(`${file.name} is not a JSON model: ${e.message}`, 'bad');
+      toast(`${file.name} is not JSON: ${e.message}`, 'bad', 8000);
+      return;
     }
+    const bad = checkModelDoc(doc);
+    if (bad) {
+      toast(`${file.name} is not a model written by htracr --json: ${bad}`, 'bad', 8000);
+      return;
+    }
+    timeline.select(null, false);
+    setInPage(file.name);
+    const res = model.merge({ ...doc, full: true, generation: `file:${file.name}`, seq: 0 });
+    afterMerge(res);
+    toast(`Showing ${file.name} (${fmtCount(model.conns.size, 'connection')}), read in the page: ` +
+      'no bodies or payloads in it; Close JSON goes back', 'ok', 8000);
     return;
   }
+  setInPage(null);
   toast(`Uploading ${file.name} (${fmtBytes(file.size)})…`, 'info', 2500);
   document.body.dataset.state = 'loading';
   try {
     const s = await api.upload(file);
+    cleared = false;
     if (s && s.stats) updateStatus(s);
     timeline.select(null, false);
     await loadModel(true);
@@ -567,7 +629,24 @@ $('#f-clear').addEventListener('click', () => {
   readFilters();
 });
 $('#f-unhide').addEventListener('click', () => { filter.unhideAll(); filtersChanged(); });
-$('#hidden-info').addEventListener('click', () => { filter.unhideAll(); filtersChanged(); });
+$('#hidden-info').addEventListener('click', () => showEverything());
+
+// Everything back in sight: what hide and focus took away and what the
+// filters leave out. The "N hidden" pill and u promise all of it; the
+// filter bar's own buttons do one part each.
+function filtering() {
+  return !!(filter.host || filter.url || filter.status || filter.minDurMs);
+}
+function showEverything() {
+  filter.unhideAll();
+  if (filtering()) {
+    for (const id of ['#f-host', '#f-url', '#f-status', '#f-dur']) $(id).value = '';
+    filter.host = filter.url = filter.status = '';
+    filter.minDurMs = 0;
+    clearTimeout(filterTimer);
+  }
+  filtersChanged();
+}
 function toggleFilters(show) {
   const bar = $('#filterbar');
   bar.hidden = show === undefined ? !bar.hidden : !show;
@@ -780,13 +859,14 @@ installKeys({
       if (sid !== undefined && sid !== null) actions.focusServer(sid);
     } else if (cid !== null) actions.focusConn(cid);
   },
-  unhide: () => { filter.unhideAll(); filtersChanged(); },
+  unhide: () => showEverything(),
   openBody: () => {
     const s = timeline.selection;
     if (!s || s.kind !== 'message') return;
     const m = model.msg(s.msg);
     const resp = m.kind === 'response' ? m : m.response ? model.msg(m.response) : null;
-    if (resp && resp.body_kept > 0) window.open(api.bodyUrl(resp.id), '_blank', 'noopener');
+    if (resp && resp.body_kept > 0 && inPage) toast(`Bodies are not in ${inPage}: load its pcap to open them`, 'info');
+    else if (resp && resp.body_kept > 0) window.open(api.bodyUrl(resp.id), '_blank', 'noopener');
     else toast('No body was kept for this response', 'info');
   },
   startStop: () => {

@@ -176,7 +176,8 @@ export const CT_FAMILIES = [
   ['media', 'audio / video', '#ff9f5a'],
   ['text', 'text', '#d0d3d9'],
   ['binary', 'other', '#c49a6c'],
-  ['none', 'no body', '#5b6068'],
+  // lighter than the active bar's grey (#5b5f68) it sits on, and dark text reads on it
+  ['none', 'no body', '#8a909b'],
 ];
 const CT_COLOUR = Object.fromEntries(CT_FAMILIES.map(([k, , c]) => [k, c]));
 

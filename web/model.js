@@ -715,6 +715,47 @@ export class Conn {
   }
 }
 
+/**
+ * Whether doc looks like a model written by --json (docs/json.md), checked
+ * before the page takes it in: null when it does, else why not, naming the
+ * first thing wrong. The shape is checked, not every value: what the page
+ * reads of each connection, packet and message.
+ */
+export function checkModelDoc(doc) {
+  const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
+  if (!isObj(doc)) return 'not a JSON object';
+  if (!Number.isInteger(doc.version)) return 'no "version": not a model written by htracr --json';
+  if (!Array.isArray(doc.connections)) return '"connections" is not a list';
+  if (doc.servers !== undefined && !Array.isArray(doc.servers)) return '"servers" is not a list';
+  if (doc.dns !== undefined && doc.dns !== null && !Array.isArray(doc.dns)) return '"dns" is not a list';
+  for (let i = 0; i < doc.connections.length; i++) {
+    const c = doc.connections[i];
+    const at = `connection ${i + 1} of ${doc.connections.length}`;
+    if (!isObj(c)) return `${at} is not an object`;
+    if (!Number.isInteger(c.id)) return `${at} has no integer "id"`;
+    for (const k of ['client_addr', 'server_addr']) if (typeof c[k] !== 'string') return `${at} has no "${k}"`;
+    for (const k of ['client_port', 'server_port']) {
+      if (!Number.isInteger(c[k]) || c[k] < 0 || c[k] > 65535) return `${at} has no port "${k}"`;
+    }
+    if (!isNum(c.start_us)) return `${at} has no "start_us"`;
+    for (const k of ['packets', 'messages', 'states', 'events']) {
+      if (c[k] !== undefined && !Array.isArray(c[k])) return `${at}: "${k}" is not a list`;
+    }
+    for (const p of c.packets || []) {
+      if (!isObj(p) || !isNum(p.ts_us) || (p.dir !== 'c2s' && p.dir !== 's2c')) {
+        return `${at} has a packet without "ts_us" and "dir"`;
+      }
+    }
+    for (const m of c.messages || []) {
+      if (!isObj(m) || !Number.isInteger(m.id) || (m.kind !== 'request' && m.kind !== 'response') || !isNum(m.start_us)) {
+        return `${at} has a message without "id", "kind" and "start_us"`;
+      }
+    }
+  }
+  return null;
+}
+
 /** The whole model as the page holds it. */
 export class Model {
   constructor() {

@@ -35,11 +35,18 @@ function badge(text, cls) {
   return el('span', { class: `badge ${cls || ''}`, text });
 }
 
+// a click on a title or URL cut to three lines shows the whole of it
+function showAll(e) {
+  e.currentTarget.classList.add('full');
+}
+
 export class Panel {
   /**
    * root: the #detail element. ctx: {model, api, timeline, actions} where
    * actions has select(sel), hideConn(id), focusConn(id), hideServer(id),
-   * focusServer(id), toggleExpand(id), toast(msg, kind).
+   * focusServer(id), toggleExpand(id), toast(msg, kind), showingFile(),
+   * capturing(), and inPage() (the name of a --json file read in the page,
+   * whose bodies, payloads and requests the server does not hold; or null).
    */
   constructor(root, ctx) {
     this.root = root;
@@ -117,6 +124,7 @@ export class Panel {
     if (!m) return null;
     const c = model.conn(m._conn);
     const isReq = m.kind === 'request';
+    const inPage = actions.inPage?.();
     const req = isReq ? m : m.request ? model.msg(m.request) : null;
     const resp = isReq ? (m.response ? model.msg(m.response) : null) : m;
     const title = isReq ? `${m.method ?? '?'} ${m.url ?? '?'}` : startLine(m);
@@ -131,18 +139,26 @@ export class Panel {
 
     const buttons = el('div', { class: 'buttons' });
     if (!isReq) {
+      const canOpen = m.body_kept > 0 && !inPage;
       const b = el('button', {
-        'data-testid': 'open-body', id: 'open-body', disabled: m.body_kept > 0 ? null : true,
-        title: m.body_kept > 0 ? 'Open the decoded body in a new window' : 'No body was kept for this response',
+        'data-testid': 'open-body', id: 'open-body', disabled: canOpen ? null : true,
+        title: canOpen ? 'Open the decoded body in a new window'
+          : m.body_kept > 0 ? 'Bodies are not in a --json file: load its pcap to open them' : 'No body was kept for this response',
         onclick: () => window.open(api.bodyUrl(m.id), '_blank', 'noopener'),
       }, m.body_kept > 0 ? `Open body (${fmtBytes(m.body_kept)}${m.body_truncated ? ', cut' : ''})` : 'No body kept');
       buttons.append(b);
     }
     if (req) {
-      const canReplay = req.body_bytes === 0 && !req.upgrade;
+      // a request line that did not parse has nothing to send again; one
+      // from a --json file read in the page is not the server's to send
+      const why = inPage ? 'This request is from a --json file read in the page: the server does not hold it'
+        : req.method === null || req.method === undefined || req.url === null || req.url === undefined
+          ? 'This request did not parse: there is no request line to send again'
+          : req.body_bytes !== 0 || req.upgrade ? 'Only requests without a body can be replayed' : '';
+      const canReplay = !why;
       buttons.append(el('button', {
         'data-testid': 'replay', id: 'replay', disabled: canReplay ? null : true,
-        title: canReplay ? 'Make this request again from this host (needs live capture on its port to see the exchange)' : 'Only requests without a body can be replayed',
+        title: canReplay ? 'Make this request again from this host (needs live capture on its port to see the exchange)' : why,
         onclick: async () => {
           // From a file the server may be anyone's (production, say), and no
           // capture will show the exchange: ask before sending.
@@ -172,7 +188,7 @@ export class Panel {
       timing.push(['server stall', fmtDur(resp.stall_us)]);
     } else if (isReq) {
       // said, not left to the absence of a TTFB
-      timing.push(['response', 'none captured (yet)', 'warn']);
+      timing.push(['response', actions.capturing?.() ? 'none captured (yet)' : 'none captured', 'warn']);
     }
     if (req && resp) timing.push(['request start → response end', fmtDur(resp._e - req._s)]);
     timing.push(['round trips', m.round_trips ?? '–']);
@@ -188,8 +204,8 @@ export class Panel {
     if (m.headers_dropped) headers.append(el('tr', { class: 'warn' }, el('td', { colspan: 2, text: `${m.headers_dropped} more headers not kept` })));
 
     return el('div', { class: 'msg', 'data-msg': m.id },
-      el('h2', { class: `title ${isReq ? 'req' : 'resp'}`, title, text: title }),
-      url ? el('div', { class: 'url', text: url }) : null,
+      el('h2', { class: `title ${isReq ? 'req' : 'resp'}`, title, text: title, onclick: showAll }),
+      url ? el('div', { class: 'url', title: url, text: url, onclick: showAll }) : null,
       el('div', { class: 'sub' }, `${isReq ? 'request' : 'response'} #${m.id} on `, this._link(`connection #${c.id}`, { kind: 'conn', conn: c.id })),
       badges.length ? el('div', { class: 'badges' }, badges) : null,
       buttons,
@@ -199,7 +215,7 @@ export class Panel {
   }
 
   _packet(cid, idx) {
-    const { model, api, timeline } = this.ctx;
+    const { model, api, timeline, actions } = this.ctx;
     const c = model.conn(cid);
     if (!c || idx < 0 || idx >= c.n) return null;
     const p = c.packet(idx, model.analysisNames);
@@ -231,7 +247,9 @@ export class Panel {
       ]), partners.length ? el('div', { class: 'ackrel' }, rel) : null),
       el('section', {}, el('h3', { text: 'Payload' }), payload),
     );
-    if (p.len > 0) {
+    if (p.len > 0 && actions.inPage?.()) {
+      payload.replaceChildren(el('p', { class: 'muted', text: 'Payloads are not in a --json file: load its pcap to see them' }));
+    } else if (p.len > 0) {
       const req = ++this._pktReq;
       api.packet(cid, idx).then((d) => {
         if (req !== this._pktReq) return;

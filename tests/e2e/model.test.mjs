@@ -6,7 +6,9 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Model, lowerBound, serverStats } from '../../web/model.js';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { Model, checkModelDoc, lowerBound, serverStats } from '../../web/model.js';
 
 const T0 = 1700000000000000;
 
@@ -346,5 +348,51 @@ describe('messages given as rows (web/model.js, docs/api.md rows=1)', () => {
     rows.messages = rows.messages.slice(0, 4);
     assert.equal(rows.messages[0][9], 1);
     assert.equal(m.merge({ ...base, full: false, seq: 2, message_fields: FIELDS, connections: [rows] }).stale, true);
+  });
+});
+
+// What the page checks before taking in a .json file (app.js loadFile):
+// every model htracr --json writes passes, and a file that only looks like
+// JSON is refused saying what is wrong, not drawn as "undefined:undefined".
+describe('checkModelDoc: a .json file read in the page', () => {
+  const REPO = new URL('../../', import.meta.url).pathname;
+  const HTRACR = process.env.HTRACR_BIN || `${REPO}htracr`;
+  const CORPUS = process.env.HTRACR_CORPUS || `${REPO}../shared/corpus`;
+  const files = ['zeek/pipelined-requests/pipelined-requests.pcap', 'zeek/methods/methods.pcap',
+    'zeek/wikipedia/wikipedia.pcap', 'zeek/100-continue/100-continue.pcap'];
+
+  it('takes every model htracr --json writes', (t) => {
+    const have = files.filter((f) => existsSync(`${CORPUS}/${f}`));
+    if (!existsSync(HTRACR) || !have.length) return t.skip(`needs ${HTRACR} and the shared corpus at ${CORPUS}`);
+    for (const f of have) {
+      const doc = JSON.parse(execFileSync(HTRACR, ['-q', '-r', `${CORPUS}/${f}`, '--json', '-'], { maxBuffer: 1 << 28 }));
+      assert.ok(doc.connections.length > 0, f);
+      assert.equal(checkModelDoc(doc), null, f);
+    }
+  });
+
+  it('refuses what is not such a model, saying why', () => {
+    const conn = { id: 1, client_addr: '10.0.0.1', client_port: 40000, server_addr: '10.0.0.2', server_port: 80, start_us: T0, packets: [], messages: [] };
+    const ok = { version: 1, connections: [conn] };
+    assert.equal(checkModelDoc(ok), null);
+    const cases = [
+      [[], 'not a JSON object'],
+      [null, 'not a JSON object'],
+      [{ connections: [] }, 'no "version"'],
+      [{ version: 1, connections: 'x' }, '"connections" is not a list'],
+      [{ version: 1, connections: [], servers: {} }, '"servers" is not a list'],
+      [{ version: 1, connections: [7] }, 'connection 1 of 1 is not an object'],
+      [{ version: 1, connections: [{ ...conn, id: '1' }] }, 'no integer "id"'],
+      [{ version: 1, connections: [{ ...conn, server_addr: undefined }] }, 'no "server_addr"'],
+      [{ version: 1, connections: [{ ...conn, client_port: 70000 }] }, 'no port "client_port"'],
+      [{ version: 1, connections: [{ ...conn, start_us: 'soon' }] }, 'no "start_us"'],
+      [{ version: 1, connections: [{ ...conn, packets: {} }] }, '"packets" is not a list'],
+      [{ version: 1, connections: [conn, { ...conn, id: 2, packets: [{ ts_us: T0, dir: 'up' }] }] }, 'connection 2 of 2 has a packet'],
+      [{ version: 1, connections: [{ ...conn, messages: [{ id: 1, kind: 'reply', start_us: T0 }] }] }, 'has a message without'],
+    ];
+    for (const [d, why] of cases) {
+      const got = checkModelDoc(d);
+      assert.ok(got && got.includes(why), `${JSON.stringify(d)}: ${got}`);
+    }
   });
 });

@@ -592,7 +592,8 @@ describe('an unanswered request (corpus zeek/1000-requests-one-dropped-response)
     await page.evaluate(([m, c]) => window.htracr.select({ kind: 'message', msg: m, conn: c }), [lone[0].id, lone[0].conn]);
     const row = await page.evaluate(() => [...document.querySelectorAll('#detail table.kv tr')]
       .find((r) => r.querySelector('th')?.textContent === 'response')?.querySelector('td')?.textContent ?? null);
-    assert.equal(row, 'none captured (yet)', 'the panel says so');
+    // a file: nothing more will come, so no "(yet)"
+    assert.equal(row, 'none captured', 'the panel says so');
     assert.deepEqual(errors, [], 'console errors');
   });
 });
@@ -723,6 +724,88 @@ describe('lossy connection with its charts', { skip: isRoot ? false : 'needs roo
     await page.evaluate(() => document.querySelectorAll('#toasts .toast').forEach((t) => t.remove()));
     await page.waitForTimeout(200);
     await page.screenshot({ path: path.join(OUT, 'lossy-charts.png') });
+    assert.deepEqual(errors, [], 'console errors');
+  });
+});
+
+const CORPUS_METHODS = corpusFile('zeek/methods/methods.pcap');
+
+describe('a --json file read in the page, over a served file (corpus zeek/methods, zeek/wikipedia)', { skip: CORPUS_METHODS && CORPUS ? false : 'the shared corpus is absent' }, () => {
+  const sv = serveFile(CORPUS_METHODS);
+  const lastToast = (page) => page.evaluate(() => [...document.querySelectorAll('#toasts .toast')].pop()?.textContent ?? '');
+
+  it('u and the "hidden" pill show what the filters left out too, as they say', async () => {
+    const { page } = sv.ui;
+    await page.click('#btn-filters');
+    await page.fill('#f-host', 'no-such-host');
+    await page.waitForFunction(() => window.htracr.timeline.visibleConnCount === 0);
+    assert.match(await page.textContent('#hidden-info'), /^\d+ hidden$/, 'the pill counts them');
+    await page.keyboard.press('Escape'); // leaves the field, closes the bar
+    await page.keyboard.press('u');
+    await page.waitForFunction(() => window.htracr.timeline.visibleConnCount === window.htracr.model.conns.size);
+    assert.equal(await page.inputValue('#f-host'), '', 'the host filter was cleared');
+    assert.equal(await page.textContent('#hidden-info'), '', 'nothing hidden');
+  });
+
+  it('a request that did not parse cannot be replayed', async () => {
+    const { page } = sv.ui;
+    const bad = allMessages(sv.doc).find((m) => m.kind === 'request' && m.method === null);
+    assert.ok(bad, 'methods.pcap has a request whose line did not parse');
+    await page.evaluate(([m, c]) => window.htracr.select({ kind: 'message', msg: m, conn: c }), [bad.id, bad.conn]);
+    const replay = page.locator('#detail [data-testid="replay"]');
+    assert.equal(await replay.isDisabled(), true, 'Replay is off');
+    assert.match(await replay.getAttribute('title'), /did not parse/);
+  });
+
+  it('shows the file with nothing asked of the server in its name; Close JSON goes back; a bad file is refused', async () => {
+    const { page, errors } = sv.ui;
+    const wiki = await htracrJson(CORPUS);
+    const file = path.join(OUT, 'wikipedia.json');
+    fs.writeFileSync(file, JSON.stringify(wiki));
+    const asked = [];
+    const onReq = (r) => { if (/\/api\/(packet|body|replay)/.test(r.url())) asked.push(r.url()); };
+    page.on('request', onReq);
+    try {
+      await page.setInputFiles('#file-input', file);
+      await page.waitForFunction((n) => window.htracr.model.conns.size === n && /^json:/.test(document.querySelector('#source').textContent),
+        wiki.connections.length);
+      assert.equal(await page.textContent('#source'), 'json:wikipedia.json · read in the page');
+      assert.equal(await page.textContent('#capture-state'), 'json');
+      assert.equal(await page.textContent('#btn-clear'), 'Close JSON');
+      const hrefs = await page.evaluate(() => [...document.querySelectorAll('#downloads a')].map((a) => a.getAttribute('href')));
+      assert.deepEqual(hrefs, [null, null, null, null], 'the downloads (the server\'s capture) are off');
+
+      // a packet with payload: said not to be in the file, not fetched
+      const c = wiki.connections.find((x) => x.packets.some((p) => p.len > 0));
+      const idx = c.packets.findIndex((p) => p.len > 0);
+      await page.evaluate(([cid, i]) => window.htracr.select({ kind: 'packet', conn: cid, idx: i }), [c.id, idx]);
+      assert.match(await page.textContent('#payload'), /not in a --json file/);
+      // a response: no body to open, no request to replay
+      const resp = allMessages(wiki).find((m) => m.kind === 'response' && m.request !== null);
+      await page.evaluate(([m, cid]) => window.htracr.select({ kind: 'message', msg: m, conn: cid }), [resp.id, resp.conn]);
+      assert.equal(await page.locator('#detail [data-testid="open-body"]').isDisabled(), true, 'Open body is off');
+      assert.equal(await page.locator('#detail [data-testid="replay"]').isDisabled(), true, 'Replay is off');
+      await page.evaluate(() => document.activeElement?.blur());
+      await page.keyboard.press('b');
+      assert.match(await lastToast(page), /Bodies are not in wikipedia\.json|No body was kept/, 'b says why nothing opens');
+      assert.deepEqual(asked, [], 'no payload, body or replay asked of the server');
+
+      await page.click('#btn-clear');
+      await page.waitForFunction((n) => window.htracr.model.conns.size === n && /^file:/.test(document.querySelector('#source').textContent),
+        sv.doc.connections.length);
+      assert.equal(await page.textContent('#btn-clear'), 'Clear');
+      const back = await page.evaluate(() => [...document.querySelectorAll('#downloads a')].map((a) => a.getAttribute('href')));
+      assert.ok(back.every((h) => h && h.startsWith('/api/')), `the downloads are back: ${back}`);
+
+      // a JSON file that is not a model: refused, the model as it was
+      await page.setInputFiles('#file-input', { name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from('{"connections":"x"}') });
+      await page.waitForFunction(() => /bad\.json is not a model/.test([...document.querySelectorAll('#toasts .toast')].pop()?.textContent ?? ''));
+      assert.match(await lastToast(page), /no "version"/);
+      assert.equal(await page.evaluate(() => window.htracr.model.conns.size), sv.doc.connections.length, 'the model is unchanged');
+      assert.match(await page.textContent('#source'), /^file:/);
+    } finally {
+      page.off('request', onReq);
+    }
     assert.deepEqual(errors, [], 'console errors');
   });
 });
