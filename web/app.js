@@ -609,6 +609,11 @@ $('#opt-follow').addEventListener('change', (e) => {
 let filterTimer = 0;
 function filtersChanged() {
   filter.changed();
+  // a status filter part that means nothing is ignored: the field says so
+  const bad = filter.statusProblems();
+  const fs = $('#f-status');
+  fs.classList.toggle('invalid', bad.length > 0);
+  fs.title = bad.length ? `Not a status test, ignored: ${bad.join(' ')} (use 404, 4xx, >=400, <300, !200)` : '404, 4xx, >=400, <300, !200; several with commas';
   timeline.layout();
   updateCounts();
   updateSearchCount();

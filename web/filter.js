@@ -25,6 +25,13 @@ export class Filter {
     this.onlyMatching = true; // hide connections with no matching message
     this.version = 0;
     this._statusTest = null;
+    this.statusBad = []; // parts of status that are not a status test
+  }
+
+  /** The parts of the status filter that mean nothing (and are ignored). */
+  statusProblems() {
+    this._status();
+    return this.statusBad;
   }
 
   changed() {
@@ -49,12 +56,15 @@ export class Filter {
     this.changed();
   }
 
-  // "404", "4xx", ">=400", "<300", "!200", several with commas or spaces.
+  // "404", "4xx", ">=400", "<300", "!200", several with commas or spaces
+  // (">= 400" too). What is none of these is left out of the test and
+  // named in statusBad, for the field to say so.
   _status() {
     if (this._statusTest) return this._statusTest;
-    const parts = this.status.split(/[\s,]+/).filter(Boolean);
+    const parts = this.status.replace(/(>=|<=|>|<|!)\s+/g, '$1').split(/[\s,]+/).filter(Boolean);
     const tests = [];
     const neg = [];
+    this.statusBad = [];
     for (const p of parts) {
       let m;
       if ((m = /^!(\d{3}|\dxx)$/i.exec(p))) neg.push(codeTest(m[1]));
@@ -62,8 +72,10 @@ export class Filter {
         const v = +m[2];
         tests.push({ '>=': (s) => s >= v, '<=': (s) => s <= v, '>': (s) => s > v, '<': (s) => s < v }[m[1]]);
       } else if (/^(\d{3}|\dxx)$/i.test(p)) tests.push(codeTest(p));
+      else this.statusBad.push(p);
     }
     this._statusTest = (s) => {
+      if (!tests.length && !neg.length) return true; // nothing that means anything
       if (s === null || s === undefined) return tests.length === 0 && neg.length > 0 ? true : false;
       if (neg.some((t) => t(s))) return false;
       return tests.length ? tests.some((t) => t(s)) : true;

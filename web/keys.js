@@ -14,7 +14,7 @@ export const KEYS = [
     [['+', '−'], 'zoom in / out, keeping the centre'],
     [['Ctrl', 'wheel'], 'zoom at the pointer'],
     [['⇧', 'wheel'], 'pan in time (or drag, or a sideways swipe)'],
-    [['0'], 'fit the whole capture'],
+    [['0'], 'fit everything shown'],
     [['z'], 'zoom to the selection'],
     [['Home', 'End'], 'go to the start / end'],
     [['m'], 'magnifier for dense packets'],

@@ -96,7 +96,6 @@ export function normUrl(u) {
   return `${scheme}://${host}${m[3] || '/'}`;
 }
 
-/** A request's absolute URL, from its target and Host header. */
 /** A message's start line as the wire had it; what is unknown (null in
  * the model: no start line parsed, no status line) is said, not printed
  * as "null". */
@@ -113,8 +112,11 @@ export function statusText(m) {
   return m.status === null || m.status === undefined ? 'no status' : String(m.status);
 }
 
+/** A request's absolute URL, from its target and Host header; null for a
+ * target that names no resource: OPTIONS's "*", CONNECT's host:port. */
 export function requestUrl(m, conn) {
   if (!m || m.kind !== 'request' || !m.url) return null;
+  if (m.url === '*' || m.method === 'CONNECT') return null;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(m.url)) return m.url;
   let host = header(m, 'host');
   if (!host && conn) host = conn.server_addr.indexOf(':') >= 0 ? `[${conn.server_addr}]` : conn.server_addr;

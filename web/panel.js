@@ -192,7 +192,7 @@ export class Panel {
     }
     if (req && resp) timing.push(['request start → response end', fmtDur(resp._e - req._s)]);
     timing.push(['round trips', m.round_trips ?? '–']);
-    timing.push(['packets', `${m.packets} (#${m.first_packet}–#${m.last_packet})`]);
+    timing.push(['packets', m.first_packet === m.last_packet ? `${m.packets} (#${m.first_packet})` : `${m.packets} (#${m.first_packet}–#${m.last_packet})`]);
     timing.push(['size', `${fmtBytes(m.header_bytes)} headers + ${fmtBytes(m.body_bytes)} body`]);
     if (m.content_type) timing.push(['content type', m.content_type]);
     if (m.content_encoding) timing.push(['content encoding', m.content_encoding]);
