@@ -96,11 +96,16 @@ export function normUrl(u) {
   return `${scheme}://${host}${m[3] || '/'}`;
 }
 
+/** A request's method and target, "?" for what did not parse. */
+export function requestLine(m) {
+  return `${m.method ?? '?'} ${m.url ?? '?'}`;
+}
+
 /** A message's start line as the wire had it; what is unknown (null in
  * the model: no start line parsed, no status line) is said, not printed
  * as "null". */
 export function startLine(m) {
-  if (m.kind === 'request') return `${m.method ?? '?'} ${m.url ?? '?'}${m.version ? ` HTTP/${m.version}` : ''}`;
+  if (m.kind === 'request') return `${requestLine(m)}${m.version ? ` HTTP/${m.version}` : ''}`;
   if (m.status === null || m.status === undefined) {
     return m.version === '0.9' ? 'HTTP/0.9 answer (no status line)' : '(no status line)';
   }

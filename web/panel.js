@@ -6,7 +6,7 @@
 // connection's addresses, TCP statistics and messages; a server's totals.
 
 import { fmtDur, fmtBytes, fmtInt, fmtClock, hostPort, STATE_LABELS, CAT_COLOURS } from './format.js';
-import { requestUrl, startLine, statusText } from './model.js';
+import { requestLine, requestUrl, startLine, statusText } from './model.js';
 
 function el(tag, attrs = {}, ...kids) {
   const e = document.createElement(tag);
@@ -127,7 +127,7 @@ export class Panel {
     const inPage = actions.inPage?.();
     const req = isReq ? m : m.request ? model.msg(m.request) : null;
     const resp = isReq ? (m.response ? model.msg(m.response) : null) : m;
-    const title = isReq ? `${m.method ?? '?'} ${m.url ?? '?'}` : startLine(m);
+    const title = isReq ? requestLine(m) : startLine(m);
     const badges = [];
     if (m.pipelined) badges.push(badge('pipelined', 'pipelined'));
     if (m.headers_split) badges.push(badge('headers split', 'split'));
@@ -233,7 +233,7 @@ export class Panel {
     const node = el('div', { class: 'pkt', 'data-conn': cid, 'data-idx': idx },
       el('h2', { class: 'title', text: `Packet #${idx} · ${p.dir === 'c2s' ? 'client → server' : 'server → client'}` }),
       el('div', { class: 'sub' }, 'on ', this._link(`connection #${cid}`, { kind: 'conn', conn: cid }),
-        m ? [' · carries ', this._link(m.kind === 'request' ? `${m.method} ${m.url}` : `${statusText(m)} response`, { kind: 'message', msg: m.id, conn: cid })] : null),
+        m ? [' · carries ', this._link(m.kind === 'request' ? requestLine(m) : `${statusText(m)} response`, { kind: 'message', msg: m.id, conn: cid })] : null),
       flags.length ? el('div', { class: 'badges' }, flags) : null,
       el('section', {}, el('h3', { text: 'TCP' }), kv([
         ['time', `${fmtDur(c.t[idx])} (${fmtClock(p.ts_us)})`],
@@ -276,7 +276,7 @@ export class Panel {
     for (const m of c.messages.slice(0, LIST_MAX)) {
       const row = el('tr', { class: m.kind, onclick: () => actions.select({ kind: 'message', msg: m.id, conn: cid }) },
         el('td', { class: 'num', text: fmtDur(m._s - c.t0) }),
-        el('td', { text: m.kind === 'request' ? `${m.method} ${m.url}` : `${statusText(m)} ${m.reason || ''} ${m.content_type ? `· ${m.content_type}` : ''}` }),
+        el('td', { text: m.kind === 'request' ? requestLine(m) : `${statusText(m)} ${m.reason || ''} ${m.content_type ? `· ${m.content_type}` : ''}` }),
         el('td', { class: 'num', text: fmtBytes(m.header_bytes + m.body_bytes) }));
       msgs.append(row);
     }

@@ -16,7 +16,7 @@
 // changed; the canvas is sized in device pixels for crisp lines on HiDPI.
 
 import { C, PRINT_C, PRINT_STATES, STATE_COLOURS, CAT, CAT_COLOURS, ctColour, statusColour, fmtAxis, fmtDur, fmtBytes, niceStep, fmtInt, fmtCount, hostPort } from './format.js';
-import { lowerBound, FL, DNS_LANES, statusText } from './model.js';
+import { lowerBound, FL, DNS_LANES, requestLine, statusText } from './model.js';
 import { drawCharts, chartsHeight, chartAt, chartValues } from './charts.js';
 
 export const GUTTER = 230;
@@ -36,6 +36,8 @@ const TICK_MAX = 12;
 const MAG = 8; // magnifier's horizontal zoom
 
 const MIN_UPP = 0.01; // µs per CSS pixel at the deepest zoom
+const STATS_GAP = 16; // px between the parts of a server row's figures
+const DNS_LABEL_MIN = 24; // px: a DNS label shorter than a few letters is left out
 
 function seqEnd(c, i) {
   const f = c.fl[i];
@@ -98,6 +100,15 @@ export class Timeline {
     return this.c - (this.plotW / 2) * this.upp;
   }
 
+  /**
+   * Whether the view is still the one fit() (or following live data while
+   * fitted) set: nothing panned or zoomed since. A resize keeps it fitted.
+   */
+  get fitted() {
+    const f = this._fitView;
+    return !!f && f.c === this.c && f.upp === this.upp;
+  }
+
   get maxUpp() {
     const sp = this.model.span;
     return Math.max(((sp.t1 - sp.t0) * 4) / this.plotW, 50);
@@ -108,8 +119,13 @@ export class Timeline {
     this.view.center_us = Math.round(o + this.c);
     this.view.us_per_px = this.upp;
     this.hooks.onView?.(this.view);
-    // what is under a pointer that did not move changes with the view (keys,
-    // fit, the slider): the hover and its tooltip follow
+    this._rehover();
+  }
+
+  // What is under a pointer that did not move changes with the view (keys,
+  // fit, the slider) and with the rows' scroll (the wheel): the hover and
+  // its tooltip follow, or go when nothing is under the pointer any more.
+  _rehover() {
     if (this.pointer && !this._drag && this.rows) this._setHover(this.pick(this.pointer.x, this.pointer.y));
   }
 
@@ -162,6 +178,7 @@ export class Timeline {
     const sp = this.model.span;
     this.followFit = true;
     this.showRange(sp.t0, sp.t1);
+    this._fitView = { c: this.c, upp: this.upp };
   }
 
   /**
@@ -172,6 +189,7 @@ export class Timeline {
     const sp = this.model.span;
     if (this.followFit) {
       this.showRange(sp.t0, sp.t1 + (sp.t1 - sp.t0) * 0.05);
+      this._fitView = { c: this.c, upp: this.upp };
       return;
     }
     const right = this.c + (this.plotW / 2) * this.upp;
@@ -280,7 +298,10 @@ export class Timeline {
     const sc = this.els.scroller;
     const ro = new ResizeObserver(() => this._resize());
     ro.observe(this.els.wrap);
-    sc.addEventListener('scroll', () => this.requestDraw(), { passive: true });
+    sc.addEventListener('scroll', () => {
+      this._rehover();
+      this.requestDraw();
+    }, { passive: true });
     sc.addEventListener('wheel', (e) => this._wheel(e), { passive: false });
     sc.addEventListener('pointerdown', (e) => this._down(e));
     sc.addEventListener('pointermove', (e) => this._move(e));
@@ -318,6 +339,9 @@ export class Timeline {
 
   _resize() {
     const sc = this.els.scroller;
+    // the first call (from the constructor) has no view to keep yet
+    const was = this._sized ? { plotW: this.plotW, tL: this.tL, fitted: this.fitted } : null;
+    this._sized = true;
     this.dpr = window.devicePixelRatio || 1;
     const w = sc.clientWidth || 800;
     const h = sc.clientHeight || 600;
@@ -338,7 +362,23 @@ export class Timeline {
     this.els.overview.width = Math.round(ovW * this.dpr);
     this.els.overview.height = Math.round(this.ovH * this.dpr);
     this._ovKey = '';
+    if (was && this.plotW !== was.plotW) this._keepView(was);
     this.requestDraw();
+  }
+
+  // The plot got wider or narrower (the window, the detail panel hidden or
+  // dragged). A fitted view is fitted again to the new width; any other
+  // keeps its zoom and its left edge, where reading starts. Keeping the
+  // centre, as setView would, spreads a fitted view over empty time on
+  // both sides (-30 s … 90 s for a capture of 60 s).
+  _keepView(was) {
+    if (was.fitted) {
+      if (this.follow && this.followFit) this.followEnd();
+      else this.fit();
+      return;
+    }
+    const upp = Math.min(this.upp, this.maxUpp);
+    this.setView(was.tL + (this.plotW / 2) * upp, upp);
   }
 
   _wheel(e) {
@@ -922,24 +962,30 @@ export class Timeline {
     return this._stripe;
   }
 
+  // The server row's figures, in reading order; rank says what stays when
+  // the plot is too narrow for all (lowest first): the warnings, then the
+  // counts and the error statuses, the bytes and TTFB last.
   _serverStats(ctx, r, y, backdrop = false) {
     const s = r.srv.stats;
+    const dim = C.textDim;
     const parts = [
-      [fmtCount(s.conns, 'conn'), C.textDim],
-      [`${fmtInt(s.requests)} req`, C.textDim],
-      [`↓ ${fmtBytes(s.bytes_s2c)}  ↑ ${fmtBytes(s.bytes_c2s)}`, C.textDim],
+      { txt: fmtCount(s.conns, 'conn'), col: dim, rank: 3 },
+      { txt: `${fmtInt(s.requests)} req`, col: dim, rank: 4 },
+      { txt: `↓ ${fmtBytes(s.bytes_s2c)}  ↑ ${fmtBytes(s.bytes_c2s)}`, col: dim, rank: 7 },
     ];
-    if (s.ttfb_median !== null) parts.push([`TTFB median ${fmtDur(s.ttfb_median)} · max ${fmtDur(s.ttfb_max)}`, C.textDim]);
-    const st = Object.entries(s.status).sort().map(([k, v]) => `${fmtInt(v)}× ${k}`).join(' ');
-    if (st) parts.push([st, C.textDim]);
-    if (s.retransmits) parts.push([fmtCount(s.retransmits, 'retransmit'), CAT_COLOURS[CAT.RETRANS]]);
-    if (s.resets) parts.push([fmtCount(s.resets, 'reset'), CAT_COLOURS[CAT.RESET]]);
-    if (s.errors) parts.push([fmtCount(s.errors, 'parse error'), '#ff5c5c']);
+    if (s.ttfb_median !== null) parts.push({ txt: `TTFB median ${fmtDur(s.ttfb_median)} · max ${fmtDur(s.ttfb_max)}`, col: dim, rank: 8 });
+    // one part per status class, close together, so 5xx outlasts 2xx
+    let first = true;
+    for (const [k, v] of Object.entries(s.status).sort()) {
+      parts.push({ txt: `${fmtInt(v)}× ${k}`, col: dim, rank: k === '4xx' || k === '5xx' ? 5 : 6, gap: first ? STATS_GAP : 5 });
+      first = false;
+    }
+    if (s.retransmits) parts.push({ txt: fmtCount(s.retransmits, 'retransmit'), col: CAT_COLOURS[CAT.RETRANS], rank: 2 });
+    if (s.resets) parts.push({ txt: fmtCount(s.resets, 'reset'), col: CAT_COLOURS[CAT.RESET], rank: 1 });
+    if (s.errors) parts.push({ txt: fmtCount(s.errors, 'parse error'), col: '#ff5c5c', rank: 0 });
     ctx.font = '11px system-ui, sans-serif';
     ctx.textBaseline = 'middle';
-    let x = GUTTER + 10;
-    for (const [txt, col] of parts) {
-      const tw = ctx.measureText(txt).width;
+    for (const { txt, col, x, tw } of fitParts(ctx, parts, GUTTER + 10, this.plotW - 18)) {
       if (backdrop) {
         // drawn again over the arcs and DNS links, which would cross it
         ctx.fillStyle = C.serverRow;
@@ -947,7 +993,6 @@ export class Timeline {
       }
       ctx.fillStyle = col;
       ctx.fillText(txt, x, y + r.h / 2 + 1);
-      x += tw + 16;
     }
   }
 
@@ -970,25 +1015,46 @@ export class Timeline {
       const xe = Math.max(xs + 2, x0 + (d._e - tL) / upp);
       if (xe < x0) continue;
       const l = d._lane;
-      if (xe < lastX[l] + 0.75 && k !== sel) continue;
-      lastX[l] = xe;
       const ly = y + 3 + l * laneH;
       const bad = d.rcode && d.rcode !== 'NOERROR';
-      ctx.fillStyle = d.answer_us === null ? '#7a6a4a' : bad ? '#b36b5e' : C.dns;
-      ctx.fillRect(xs, ly + 1, xe - xs, laneH - 2);
-      if (k === sel) {
-        ctx.strokeStyle = C.select;
-        ctx.strokeRect(xs - 1, ly, xe - xs + 2, laneH);
+      // one bar a pixel per lane; a lookup merged into the one before can
+      // still have the label, so a dense run is named by its last lookup
+      if (xe >= lastX[l] + 0.75 || k === sel) {
+        lastX[l] = xe;
+        ctx.fillStyle = d.answer_us === null ? '#7a6a4a' : bad ? '#b36b5e' : C.dns;
+        ctx.fillRect(xs, ly + 1, xe - xs, laneH - 2);
+        if (k === sel) {
+          ctx.strokeStyle = C.select;
+          ctx.strokeRect(xs - 1, ly, xe - xs + 2, laneH);
+        }
       }
+      if (xe + 3 <= labelEnd[l] || f.magnified) continue;
+      // the label runs up to the next lookup in its lane or the plot's
+      // edge, cut with "…"; where not even a few letters fit, none is drawn
+      const lx = xe + 3;
+      const room = Math.floor(this._dnsLabelEnd(f, k) - 4 - lx);
+      if (room < DNS_LABEL_MIN) continue;
       const label = `${d.name}${d.type && d.type !== 'A' ? ` ${d.type}` : ''}${bad ? ` ${d.rcode}` : ''}`;
-      const tw = label.length * 5.6;
-      if (xe + 3 > labelEnd[l] && !f.magnified) {
-        ctx.fillStyle = bad ? '#e39a8c' : C.textDim;
-        ctx.fillText(label, xe + 3, ly + laneH / 2);
-        labelEnd[l] = xe + 3 + tw + 8;
-        lastX[l] = Math.max(lastX[l], xe + 3 + tw);
-      }
+      const txt = ellipsize(ctx, label, room);
+      const tw = ctx.measureText(txt).width;
+      ctx.fillStyle = bad ? '#e39a8c' : C.textDim;
+      ctx.fillText(txt, lx, ly + laneH / 2);
+      labelEnd[l] = lx + tw + 8;
+      lastX[l] = Math.max(lastX[l], lx + tw);
     }
+  }
+
+  // How far lookup k's label may run: to the start of the next lookup in
+  // its lane, else to the plot's right edge.
+  _dnsLabelEnd(f, k) {
+    const m = this.model;
+    const edge = f.x0 + f.w;
+    const tR = f.tL + f.w * f.upp;
+    const lane = m.dns[k]._lane;
+    for (let j = k + 1; j < m.dns.length && m.dns[j]._s <= tR; j++) {
+      if (m.dns[j]._lane === lane) return Math.min(edge, f.x0 + (m.dns[j]._s - f.tL) / f.upp);
+    }
+    return edge;
   }
 
   // Dashed lines from a DNS answer to the connection it led to.
@@ -1072,7 +1138,7 @@ export class Timeline {
       ctx.fillRect(xs, by, xe - xs, BAR_H);
     }
 
-    this._drawMessages(f, c, y);
+    const labels = this._drawMessages(f, c, y);
     for (const [x, ww, col] of hotSpans) {
       ctx.fillStyle = col;
       ctx.fillRect(x, by, ww, 2);
@@ -1081,6 +1147,9 @@ export class Timeline {
     this._drawTicks(f, c, 0, y + UP_BASE, -1);
     this._drawTicks(f, c, 1, y + DOWN_BASE, 1);
     this._drawNotable(f, c, y);
+    // after the ticks: the labels sit in the server→client band, where a
+    // FIN's full-height tick would strike through them
+    this._drawStatusLabels(f, labels, y);
 
     // close marker
     if (c.close === 'rst' && c.t1 >= tL && c.t1 <= tR) {
@@ -1098,7 +1167,7 @@ export class Timeline {
   _drawMessages(f, c, y) {
     const { ctx, x0, w, tL, upp } = f;
     const tR = tL + w * upp;
-    if (!c.messages.length) return;
+    if (!c.messages.length) return [];
     const by = y + BAR_Y;
     const half = BAR_H / 2;
     const filter = this.filter;
@@ -1218,7 +1287,20 @@ export class Timeline {
     }
     ctx.setLineDash([]);
     ctx.lineWidth = 1;
-    // status labels: inside wide spans, else after the span when there is room
+    return labels;
+  }
+
+  // Status labels ([msg, xs, xe] from _drawMessages, in time order): inside
+  // wide spans, else after the span when the whole label fits before the
+  // next one and the plot's right edge (a cut "20" reads as a status), on a
+  // backing that keeps ticks under it from crossing the digits. [null, xs,
+  // xe, colour] is a dot under a response too short to see.
+  _drawStatusLabels(f, labels, y) {
+    if (!labels.length) return;
+    const { ctx, x0, w } = f;
+    const by = y + BAR_Y;
+    const half = BAR_H / 2;
+    const ly = y + DOWN_BASE + 7;
     ctx.font = '10px system-ui, sans-serif';
     ctx.textBaseline = 'middle';
     let nextFree = -1e9;
@@ -1236,20 +1318,42 @@ export class Timeline {
         continue;
       }
       const txt = String(m.status);
-      const tw = txt.length * 6 + 4;
-      if (xe - xs >= tw + 6) {
+      const tw = this._labelWidth(ctx, txt);
+      if (xe - xs >= tw + 10) {
+        const tx = Math.max(xs, x0) + 3;
+        if (m.status >= 400) {
+          // an error reads as one inside its span too: on a chip of its colour
+          ctx.fillStyle = statusColour(m.status);
+          ctx.fillRect(tx - 2, by + half + 1, tw + 4, half - 2);
+        }
         ctx.fillStyle = '#0d0e11';
-        ctx.fillText(txt, Math.max(xs, x0) + 3, by + half + half / 2);
-      } else if (xe + 3 >= nextFree) {
+        ctx.fillText(txt, tx, by + half + half / 2);
+      } else if (xe + 3 >= nextFree && xe + 3 + tw <= x0 + w - 2) {
         let nx = Infinity;
         for (let r = q + 1; r < labels.length; r++) if (labels[r][0]) { nx = labels[r][1]; break; }
-        if (nx - xe > tw + 4) {
+        if (nx - xe > tw + 8) {
+          ctx.globalAlpha = 0.85;
+          ctx.fillStyle = C.bg;
+          ctx.fillRect(xe + 1, ly - 6, tw + 4, 12);
+          ctx.globalAlpha = 1;
           ctx.fillStyle = statusColour(m.status);
-          ctx.fillText(txt, xe + 3, y + DOWN_BASE + 7);
-          nextFree = xe + 3 + tw + 2;
+          ctx.fillText(txt, xe + 3, ly);
+          nextFree = xe + 3 + tw + 6;
         }
       }
     }
+  }
+
+  // Width of a status label: a handful of distinct texts, measured once.
+  _labelWidth(ctx, txt) {
+    const cache = this._labelW || (this._labelW = new Map());
+    let tw = cache.get(txt);
+    if (tw === undefined) {
+      tw = ctx.measureText(txt).width;
+      if (cache.size > 1000) cache.clear();
+      cache.set(txt, tw);
+    }
+    return tw;
   }
 
   _drawTicks(f, c, dir, base, sgn) {
@@ -1702,14 +1806,14 @@ export class Timeline {
       const lines = [];
       let title;
       if (msg.kind === 'request') {
-        title = `${msg.method} ${msg.url}`;
+        title = requestLine(msg);
         const resp = msg.response ? m.msg(msg.response) : null;
         if (resp) lines.push(`→ ${statusText(resp)} ${resp.reason || ''}  ${resp.content_type || ''}`);
         lines.push(`${fmtBytes(msg.header_bytes + msg.body_bytes)} in ${msg.packets} packet${msg.packets === 1 ? '' : 's'}`);
       } else {
         const req = msg.request ? m.msg(msg.request) : null;
         title = `${statusText(msg)} ${msg.reason || ''}`;
-        if (req) lines.push(`${req.method} ${req.url}`);
+        if (req) lines.push(requestLine(req));
         lines.push(`${msg.content_type || 'no type'} · ${fmtBytes(msg.body_bytes)} body`);
         const tim = [];
         if (msg.ttfb_us !== null) tim.push(`TTFB ${fmtDur(msg.ttfb_us)}`);
@@ -1772,6 +1876,37 @@ function arcPath(ctx, x1, y1, x2, y2) {
     return;
   }
   ctx.bezierCurveTo(x1, y1 + dy * 0.55, x1 + (x2 - x1) * 0.35, y2, x2, y2);
+}
+
+// Lay out parts ({txt, col, rank, gap}) in a line from x within room px:
+// when all do not fit, whole parts are left out, the highest rank first,
+// and one "…" stands where a run of them was, so no word is cut and what
+// matters most (rank 0) is the last to go. Returns [{txt, col, x, tw}].
+function fitParts(ctx, parts, x, room) {
+  const w = parts.map((p) => ctx.measureText(p.txt).width);
+  const ell = ctx.measureText('…').width;
+  const keep = parts.map(() => true);
+  const place = () => {
+    const out = [];
+    let at = x;
+    for (let i = 0; i < parts.length; i++) {
+      if (!keep[i] && i > 0 && !keep[i - 1]) continue; // one "…" a run
+      // a part's own (closer) gap holds only right after the part before it
+      if (out.length) at += keep[i] && keep[i - 1] ? (parts[i].gap ?? STATS_GAP) : STATS_GAP;
+      const tw = keep[i] ? w[i] : ell;
+      out.push(keep[i] ? { txt: parts[i].txt, col: parts[i].col, x: at, tw } : { txt: '…', col: C.textDim, x: at, tw });
+      at += tw;
+    }
+    return { out, width: at - x };
+  };
+  const order = parts.map((_, i) => i).sort((a, b) => parts[b].rank - parts[a].rank || b - a);
+  let line = place();
+  for (const i of order) {
+    if (line.width <= room) break;
+    keep[i] = false;
+    line = place();
+  }
+  return line.out;
 }
 
 const ellipsisCache = new Map();

@@ -277,6 +277,16 @@ export async function waitMsgCount(page, n, timeout = 15000) {
  * drawn; the click itself is a real mouse click.
  */
 export async function clickMessage(page, id) {
+  const pos = await messagePoint(page, id);
+  await page.mouse.click(pos.x, pos.y);
+}
+
+/**
+ * Bring message id into view, wide enough to hit, and say where its middle
+ * is drawn, in page coordinates (for a real mouse to click or hover); the
+ * scroll is drawn before this returns.
+ */
+export async function messagePoint(page, id) {
   const pos = await page.evaluate((mid) => {
     const h = window.htracr;
     const tl = h.timeline;
@@ -293,9 +303,9 @@ export async function clickMessage(page, id) {
     const y = row.y - sc.scrollTop + (m.kind === 'request' ? 19 : 27);
     return { x: rect.left + x, y: rect.top + y };
   }, id);
-  // wait for the scroll to be drawn before clicking
+  // wait for the scroll to be drawn before the pointer comes
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-  await page.mouse.click(pos.x, pos.y);
+  return pos;
 }
 
 /** The header rows of the detail panel: [[name, value], ...] and the start line. */
