@@ -474,6 +474,12 @@ async function loadFile(file) {
   if (/\.json$/i.test(file.name)) {
     // A --json model, shown in the page only (nothing is sent).
     let doc;
+    if (file.size > (8 << 20)) {
+      // parsing blocks the page for a second or more: say so first, and
+      // let the note be drawn before it starts
+      toast(`Reading ${file.name} (${fmtBytes(file.size)}) in the page…`, 'info', 2500);
+      await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+    }
     try {
       doc = JSON.parse(await file.text());
     } catch (e) {
