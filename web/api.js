@@ -124,9 +124,12 @@ export class Api {
    * changed; onStats(stats) with live counters; onState(up) when the feed
    * connects or drops. While the socket is down, the status call is polled
    * every 2 s instead, and onChange is called when its generation/seq moved.
+   * Each poll first reads the page's token: a new run of htracr on the
+   * same port has another, and its status and model are not this page's:
+   * then onRestart() once, and following stops.
    */
-  follow({ onChange, onStats, onState }) {
-    this._handlers = { onChange, onStats, onState };
+  follow({ onChange, onStats, onState, onRestart }) {
+    this._handlers = { onChange, onStats, onState, onRestart };
     this._connect();
   }
 
@@ -179,6 +182,12 @@ export class Api {
     if (this._pollTimer) return;
     this._pollTimer = setInterval(async () => {
       try {
+        if ((await this.pageToken()) !== this.token) {
+          if (this._closed) return;
+          this.close();
+          this._handlers.onRestart?.();
+          return;
+        }
         const s = await this.status();
         this._handlers.onStats?.(s.stats, s);
         this._handlers.onChange?.({ generation: s.generation, seq: s.seq, status: s });

@@ -27,6 +27,9 @@ let lastServer = { generation: null, seq: null };
 let inPage = null;
 // Clear was pressed and nothing came since: the empty timeline says so.
 let cleared = false;
+// htracr was started again under this page: what it shows stays as it
+// was, and nothing more is asked of the new run (its data is not ours).
+let gone = false;
 
 // ------------------------------------------------------------ toasts
 
@@ -40,6 +43,14 @@ function toast(msg, kind = 'info', ms = 4500) {
 }
 
 // ------------------------------------------------------------ timeline + panel
+
+/** Why the server does not hold what the page shows (so no body, payload
+ * or replay is asked of it), or null. */
+function away() {
+  if (inPage) return `Bodies, payloads and requests are not in a --json file: ${inPage} is read in the page (load its pcap for them)`;
+  if (gone) return 'htracr was started again: the server no longer holds this run (reload the page for the new one)';
+  return null;
+}
 
 /** A file (or an upload) is shown, not live capture. */
 function showingFile() {
@@ -77,7 +88,7 @@ const timeline = new Timeline({
   // double-click on a response with a kept body: open it
   onOpenMessage: (id) => {
     const m = model.msg(id);
-    if (!m || m.kind !== 'response' || !(m.body_kept > 0) || inPage) return false;
+    if (!m || m.kind !== 'response' || !(m.body_kept > 0) || away()) return false;
     window.open(api.bodyUrl(id), '_blank', 'noopener');
     return true;
   },
@@ -87,7 +98,7 @@ const actions = {
   select: (sel) => timeline.select(sel),
   showingFile: () => showingFile(),
   capturing: () => !inPage && !!status && !!status.live && !!status.capturing,
-  inPage: () => inPage,
+  away: () => away(),
   toggleExpand: (id) => timeline.toggleExpand(id),
   hideConn: (id) => { filter.hiddenConns.add(id); filtersChanged(); if (timeline.selection?.conn === id) timeline.select(null); },
   focusConn: (id) => { filter.focusConn = id; filtersChanged(); },
@@ -177,7 +188,7 @@ let tooLargeUntil = 0;
 let tooLargeSaid = false;
 
 async function loadOnce(full) {
-  if (inPage) {
+  if (inPage || gone) {
     // the server's model waits while a --json file is shown
     if (!queued) document.body.dataset.state = 'ready';
     return;
@@ -264,6 +275,7 @@ function updateCounts() {
 
 let sawStatus = false;
 function updateStatus(s) {
+  if (gone) return;
   if (!sawStatus && s.live && s.capturing) {
     // opened while capturing: follow the new data
     timeline.follow = true;
@@ -364,7 +376,9 @@ function startFeed() {
       }
       if (++statsFrames % 10 === 0) refreshStatus();
     },
+    onRestart: () => showRestarted(),
     onState: (up) => {
+      if (gone) return;
       $('#feed-state').textContent = up ? '● connected' : '○ reconnecting';
       $('#feed-state').className = up ? 'feed-up' : 'muted';
       feedDown = !up;
@@ -398,13 +412,29 @@ async function watchServer() {
       }
     } catch {
       statePill('unreachable', 'bad', 'htracr does not answer: stopped, or starting again');
+      // nothing to start or stop until it answers (its status turns them on again)
+      for (const id of ['#btn-start', '#btn-stop']) {
+        $(id).disabled = true;
+        $(id).title = 'htracr does not answer';
+      }
     }
     await new Promise((r) => setTimeout(r, 3000));
   }
   watching = false;
 }
 function showRestarted() {
+  if (gone) return;
+  gone = true;
+  api.close();
+  feedDown = false; // ends watchServer's loop
   statePill('restarted', 'bad', 'htracr was started again: this page belongs to the run before');
+  $('#feed-state').textContent = '○ run ended';
+  $('#feed-state').className = 'muted';
+  // what is shown stays readable; what would act on the server is off
+  for (const id of ['#btn-start', '#btn-stop', '#btn-clear', '#ports', '#ports-apply', '#file-input']) {
+    $(id).disabled = true;
+    $(id).title = 'htracr was started again: reload the page for the new run';
+  }
   const t = document.createElement('div');
   t.className = 'toast bad';
   t.dataset.testid = 'restarted';
@@ -876,7 +906,7 @@ installKeys({
     if (!s || s.kind !== 'message') return;
     const m = model.msg(s.msg);
     const resp = m.kind === 'response' ? m : m.response ? model.msg(m.response) : null;
-    if (resp && resp.body_kept > 0 && inPage) toast(`Bodies are not in ${inPage}: load its pcap to open them`, 'info');
+    if (resp && resp.body_kept > 0 && away()) toast(away(), 'info');
     else if (resp && resp.body_kept > 0) window.open(api.bodyUrl(resp.id), '_blank', 'noopener');
     else toast('No body was kept for this response', 'info');
   },

@@ -45,8 +45,9 @@ export class Panel {
    * root: the #detail element. ctx: {model, api, timeline, actions} where
    * actions has select(sel), hideConn(id), focusConn(id), hideServer(id),
    * focusServer(id), toggleExpand(id), toast(msg, kind), showingFile(),
-   * capturing(), and inPage() (the name of a --json file read in the page,
-   * whose bodies, payloads and requests the server does not hold; or null).
+   * capturing(), and away(): why the server does not hold what is shown
+   * (a --json file read in the page; a new run of htracr), so that no
+   * body, payload or replay is asked of it; or null.
    */
   constructor(root, ctx) {
     this.root = root;
@@ -124,7 +125,7 @@ export class Panel {
     if (!m) return null;
     const c = model.conn(m._conn);
     const isReq = m.kind === 'request';
-    const inPage = actions.inPage?.();
+    const away = actions.away?.();
     const req = isReq ? m : m.request ? model.msg(m.request) : null;
     const resp = isReq ? (m.response ? model.msg(m.response) : null) : m;
     const title = isReq ? requestLine(m) : startLine(m);
@@ -139,22 +140,21 @@ export class Panel {
 
     const buttons = el('div', { class: 'buttons' });
     if (!isReq) {
-      const canOpen = m.body_kept > 0 && !inPage;
+      const canOpen = m.body_kept > 0 && !away;
       const b = el('button', {
         'data-testid': 'open-body', id: 'open-body', disabled: canOpen ? null : true,
         title: canOpen ? 'Open the decoded body in a new window'
-          : m.body_kept > 0 ? 'Bodies are not in a --json file: load its pcap to open them' : 'No body was kept for this response',
+          : m.body_kept > 0 ? away : 'No body was kept for this response',
         onclick: () => window.open(api.bodyUrl(m.id), '_blank', 'noopener'),
       }, m.body_kept > 0 ? `Open body (${fmtBytes(m.body_kept)}${m.body_truncated ? ', cut' : ''})` : 'No body kept');
       buttons.append(b);
     }
     if (req) {
       // a request line that did not parse has nothing to send again; one
-      // from a --json file read in the page is not the server's to send
-      const why = inPage ? 'This request is from a --json file read in the page: the server does not hold it'
-        : req.method === null || req.method === undefined || req.url === null || req.url === undefined
-          ? 'This request did not parse: there is no request line to send again'
-          : req.body_bytes !== 0 || req.upgrade ? 'Only requests without a body can be replayed' : '';
+      // the server does not hold (away) is not its to send
+      const why = away || (req.method === null || req.method === undefined || req.url === null || req.url === undefined
+        ? 'This request did not parse: there is no request line to send again'
+        : req.body_bytes !== 0 || req.upgrade ? 'Only requests without a body can be replayed' : '');
       const canReplay = !why;
       buttons.append(el('button', {
         'data-testid': 'replay', id: 'replay', disabled: canReplay ? null : true,
@@ -247,8 +247,9 @@ export class Panel {
       ]), partners.length ? el('div', { class: 'ackrel' }, rel) : null),
       el('section', {}, el('h3', { text: 'Payload' }), payload),
     );
-    if (p.len > 0 && actions.inPage?.()) {
-      payload.replaceChildren(el('p', { class: 'muted', text: 'Payloads are not in a --json file: load its pcap to see them' }));
+    const away = actions.away?.();
+    if (p.len > 0 && away) {
+      payload.replaceChildren(el('p', { class: 'muted', text: away }));
     } else if (p.len > 0) {
       const req = ++this._pktReq;
       api.packet(cid, idx).then((d) => {

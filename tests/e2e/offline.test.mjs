@@ -20,7 +20,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  OUT, isRoot, corpusFile, freePort, run, htracrJson, counts, shape, startHtracr, api,
+  OUT, isRoot, corpusFile, freePort, run, htracrJson, counts, shape, startHtracr, api, sleep,
   launchBrowser, watchErrors, openUi, waitReady, pageCounts, clickMessage, panelHeaders, makeCaptures,
 } from './lib.mjs';
 import { fmtDur } from '../../web/format.js';
@@ -28,6 +28,7 @@ import { fmtDur } from '../../web/format.js';
 const CORPUS = corpusFile('zeek/wikipedia/wikipedia.pcap');
 const CORPUS_NEAR_CLIENT = corpusFile('zeek/missing-syn/missing-syn.pcap');
 const CORPUS_GZIP = corpusFile('zeek/get-gzip/get-gzip.pcap');
+const CORPUS_METHODS = corpusFile('zeek/methods/methods.pcap');
 const CAPDIR = path.join(OUT, 'captures');
 
 let browser = null;
@@ -564,9 +565,18 @@ describe('htracr started again under an open page', { skip: CORPUS ? false : 'th
     try {
       await ui.page.waitForFunction(() => /connected/.test(document.querySelector('#feed-state').textContent));
       await h1.stop();
-      h2 = await startHtracr(['-r', CORPUS], { port: h1.port });
+      // the new run shows another capture: the page must not take it in
+      const before = await ui.page.evaluate(() => window.htracr.model.conns.size);
+      h2 = await startHtracr(['-r', CORPUS_METHODS], { port: h1.port });
       await ui.page.waitForSelector('[data-testid=restarted]', { timeout: 15000 });
       assert.equal(await ui.page.locator('#capture-state').innerText(), 'restarted', 'the status pill');
+      await sleep(4500); // two of the poll's ticks
+      assert.equal(await ui.page.locator('#capture-state').innerText(), 'restarted', 'the pill stays');
+      assert.equal(await ui.page.evaluate(() => window.htracr.model.conns.size), before, 'the old run\'s model stays');
+      assert.match(await ui.page.textContent('#source'), /wikipedia\.pcap/, 'and its source');
+      for (const id of ['#btn-clear', '#btn-stop', '#file-input']) {
+        assert.equal(await ui.page.locator(id).isDisabled(), true, `${id} is off`);
+      }
       await Promise.all([ui.page.waitForNavigation(), ui.page.locator('[data-testid=restarted] button').click()]);
       await waitReady(ui.page);
       await ui.page.waitForFunction(() => /connected/.test(document.querySelector('#feed-state').textContent), null, { timeout: 10000 });
@@ -728,7 +738,6 @@ describe('lossy connection with its charts', { skip: isRoot ? false : 'needs roo
   });
 });
 
-const CORPUS_METHODS = corpusFile('zeek/methods/methods.pcap');
 
 describe('a --json file read in the page, over a served file (corpus zeek/methods, zeek/wikipedia)', { skip: CORPUS_METHODS && CORPUS ? false : 'the shared corpus is absent' }, () => {
   const sv = serveFile(CORPUS_METHODS);
@@ -787,7 +796,7 @@ describe('a --json file read in the page, over a served file (corpus zeek/method
       assert.equal(await page.locator('#detail [data-testid="replay"]').isDisabled(), true, 'Replay is off');
       await page.evaluate(() => document.activeElement?.blur());
       await page.keyboard.press('b');
-      assert.match(await lastToast(page), /Bodies are not in wikipedia\.json|No body was kept/, 'b says why nothing opens');
+      assert.match(await lastToast(page), /not in a --json file: wikipedia\.json|No body was kept/, 'b says why nothing opens');
       assert.deepEqual(asked, [], 'no payload, body or replay asked of the server');
 
       await page.click('#btn-clear');
