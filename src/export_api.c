@@ -461,9 +461,7 @@ static void api_status_stats(struct jsonw *w, struct store *st, const struct ser
     jsonw_obj_open(w);
     jsonw_kuint(w, "packets", s->packets);
     jsonw_kuint(w, "bytes", s->bytes);
-    jsonw_kuint(w, "dropped",
-                s->dropped > ss->ring_drops + ss->socket_drops ? s->dropped
-                                                               : ss->ring_drops + ss->socket_drops);
+    jsonw_kuint(w, "dropped", s->dropped); /* the model's: since it began */
     jsonw_kuint(w, "ring_drops", ss->ring_drops);
     jsonw_kuint(w, "socket_drops", ss->socket_drops);
     jsonw_kuint(w, "skipped_bytes", ss->skipped_bytes);

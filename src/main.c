@@ -703,6 +703,9 @@ struct app {
      * went off) belonged to the model it replaced, and go into none. */
     int upload_shown;
     uint64_t left_out;      /* (store lock) records so left out */
+    /* (store lock) the source's drop count when the model began (a clear,
+     * an upload): the model's stats.dropped counts the drops after it */
+    uint64_t drops_base;
     uint64_t left_out_said; /* (store lock) ... of which the log told */
     /* With the UI, -c or -G reached: capture is switched off and records
      * still in the kernel's buffers are not taken, until a start. */
@@ -874,7 +877,10 @@ static void refresh_stats_locked(struct app *a)
     struct capture_stats cs;
     capture_get_stats(a->cap, &cs);
     a->cst = cs;
-    store_stats(a->st)->dropped = cs.dropped;
+    /* the drops while this model was captured: none of an upload's (its
+     * packets came from a file), and since the last clear live */
+    store_stats(a->st)->dropped =
+        a->upload_shown || cs.dropped < a->drops_base ? 0 : cs.dropped - a->drops_base;
     a->dump_files = capture_dump_files(a->dump);
     a->dump_err = capture_dump_error(a->dump);
 }
@@ -1101,6 +1107,7 @@ static int ctl_set_enabled(struct app *a, int on, char *errbuf)
         pipeline_clear(a->pl);
         store_set_source(a->st, a->source);
         a->upload_shown = 0;
+        a->drops_base = a->cst.dropped;
         if (a->left_out > a->left_out_said)
             log_msg(LOG_INFO,
                     "%llu packets captured before an upload were left out of it (they "
@@ -1131,6 +1138,8 @@ static int ctl_clear(void *ctx, char *errbuf)
     (void)errbuf;
     store_lock(a->st);
     pipeline_clear(a->pl);
+    a->drops_base = a->cst.dropped;
+    store_stats(a->st)->dropped = 0;
     store_unlock(a->st);
     if (a->srv)
         server_notify(a->srv);
@@ -1206,6 +1215,7 @@ static int ctl_load_pcap(void *ctx, const void *data, size_t len, const char *na
     store_lock(a->st);
     pipeline_clear(a->pl);
     a->upload_shown = a->live;
+    a->drops_base = a->cst.dropped;
     int r;
     while ((r = capture_dispatch(cap, 0, 0, load_record, a->pl, cerr)) > 0)
         ;

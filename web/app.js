@@ -301,8 +301,11 @@ function updateStatus(s) {
   }
   // where the eBPF filter runs: "at tc" (the interface's hooks) or "on a socket"
   const attach = s.attach === 'tc' ? 'at tc' : s.attach === 'socket' ? 'on a socket' : '';
+  // where the filter runs and its ports are the live capture's: not said of
+  // an uploaded file shown meanwhile
+  const upload = /^upload:/.test(s.source || '');
   $('#source').textContent = inPage ? `json:${inPage} · read in the page`
-    : [s.source, attach, s.ports && s.live ? `ports ${s.ports.join(',')}` : ''].filter(Boolean).join(' · ');
+    : [s.source, upload ? '' : attach, s.ports && s.live && !upload ? `ports ${s.ports.join(',')}` : ''].filter(Boolean).join(' · ');
   $('#source').title = inPage ? '' : s.attach === 'tc'
     ? 'The eBPF filter runs at the interface\'s tc hooks (--attach)'
     : s.attach === 'socket' ? 'The eBPF filter runs on a packet socket (--attach)' : '';
@@ -316,14 +319,14 @@ function updateStatus(s) {
   d.textContent = `${drops ? '⚠ ' : ''}drops ${fmtInt(drops)}${extra.length ? ` · ${extra.join(' · ')}` : ''}`;
   d.className = `pill ${drops || st.alloc_failures ? 'bad' : extra.length ? 'warnpill' : 'ok'}`;
   d.dataset.value = String(drops);
-  d.title = `Packets lost before htracr saw them: ${fmtInt(st.dropped || 0)} total` +
-    (st.ring_drops !== undefined ? `, ring buffer ${fmtInt(st.ring_drops)}, socket ${fmtInt(st.socket_drops || 0)}` : '') +
+  d.title = `Packets lost before htracr saw them while this model was captured: ${fmtInt(st.dropped || 0)}` +
+    (st.ring_drops || st.socket_drops ? `\nSince htracr started: ring buffer ${fmtInt(st.ring_drops || 0)}, socket ${fmtInt(st.socket_drops || 0)}` : '') +
     (st.evicted_connections ? `\n${fmtInt(st.evicted_connections)} connections evicted to stay within the memory budget` +
       (st.evicted_open_connections ? ` (${fmtInt(st.evicted_open_connections)} still open: their later traffic shows as new connections)` : '') : '') +
     (st.flows_evicted ? `\n${fmtInt(st.flows_evicted)} flows finished before their timeout: the flow table held its quarter of the memory budget (a flood of new connections?); the ones idle longest went first` : '') +
     (st.decode_errors ? `\n${fmtInt(st.decode_errors)} packets could not be decoded` : '') +
     (st.alloc_failures ? `\n${fmtInt(st.alloc_failures)} times data was not kept because the memory budget was full (raise --max-memory)` : '') +
-    (st.held ? `\n${fmtInt(st.held)} packets waited while a download held the model, then were modelled: none lost` : '') +
+    (st.held ? `\n${fmtInt(st.held)} packets waited while the model was being read (by the page's updates or a download), then were modelled: none lost` : '') +
     (st.left_out ? `\n${fmtInt(st.left_out)} live packets captured before an upload were left out of it (they belonged to the model it replaced)` : '');
   if (s.memory) {
     $('#memory').textContent = `mem ${fmtBytes(s.memory.used)} / ${fmtBytes(s.memory.budget)}`;

@@ -123,7 +123,7 @@ ATTACH_LINE = {"bpf": "eBPF filter on %s's tc hooks (TCX ingress and egress)",
                "bpf-socket": "eBPF filter on a packet socket, not on %s's tc hooks: "
                              "as --attach socket asks"}
 GROUPS = ["nonroot", "mixed", "count", "stopdrain", "kill", "jsonl", "wrk", "budget", "flood",
-          "toggle", "wfull", "outgone", "ifgone", "uilimit", "upload"]
+          "toggle", "wfull", "outgone", "ifgone", "uilimit", "upload", "dropsclear"]
 TOOLS = ["curl", "wrk", "tcpdump", "setpriv", "setcap", netns.NGINX]
 COUNT = 25                     # -c
 RING_SIZE = "2K"               # count: -w into a ring of -C RING_SIZE
@@ -139,6 +139,7 @@ FLOOD_OWN_KIB = 3 * 1024       # own memory under the flood at --max-memory 1M
 TOGGLE_UI_PORT = 18977         # toggle: the UI's port, in the client namespace
 TOGGLE_ROUNDS = 3
 UPLOAD_UI_PORT = 18978         # upload: the UI's port, in the client namespace
+DROPS_UI_PORT = 18979          # dropsclear: the UI's port, in the client namespace
 UPLOAD_ROUNDS = 4              # uploads while wrk runs (every other one while a download
                                # holds the model)
 UPLOAD_HOLD_MS = 600           # how much longer a download holds it
@@ -1281,6 +1282,56 @@ def group_toggle(res, ctx):
     res.check(tag + ": --json written on SIGHUP, with the same transactions", sorted(want), got)
 
 
+def group_dropsclear(res, ctx):
+    """Drops belong to the model they were lost from: with the smallest
+    buffer and htracr frozen (SIGSTOP) through a download, packets are
+    lost, and /api/status's stats.dropped says so, as ring_drops +
+    socket_drops do. After Clear the new model has lost nothing
+    (stats.dropped 0), while ring_drops, socket_drops and /metrics keep
+    counting since htracr started."""
+    tag = "%s: dropsclear" % ctx.backend
+    port = DROPS_UI_PORT
+    run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "dropsclear",
+                  json=False, ui_port=port, extra=["--buffer", "64K"])
+    ui = start_ui(res, ctx, tag, run, port)
+    if not ui:
+        return
+    base, post = ui
+
+    def stats():
+        r = ctx.client.run(["curl", "-s", "--max-time", "5", base + "/api/status"])
+        st = json.loads(r.stdout).get("stats", {})
+        return st.get("dropped"), (st.get("ring_drops") or 0) + (st.get("socket_drops") or 0)
+
+    try:
+        time.sleep(0.3)
+        os.kill(run.pid, signal.SIGSTOP)
+        try:
+            live_site.curl(ctx.client, [ctx.pair.url("/static/big.bin")] * 2)
+            time.sleep(SETTLE)
+        finally:
+            os.kill(run.pid, signal.SIGCONT)
+        time.sleep(SETTLE + 1.5)   # a stats refresh comes every second
+        dropped, lost = stats()
+        res.truth(tag + ": a frozen reader with a 64K buffer lost packets, and the model says so "
+                  "(stats.dropped == ring_drops + socket_drops > 0)",
+                  lost > 0 and dropped == lost, "dropped %r, ring + socket %r" % (dropped, lost))
+        res.check(tag + ": Clear answered 200", "200", post("clear"))
+        live_site.curl(ctx.client, [ctx.pair.url("/static/small.txt?after-clear")])
+        time.sleep(SETTLE + 1.5)
+        dropped2, lost2 = stats()
+        res.check(tag + ": after Clear the model has lost nothing; the counts since the start stay",
+                  (0, lost), (dropped2, lost2))
+        r = ctx.client.run(["curl", "-s", "--max-time", "10", base + "/metrics"])
+        m, _ = parse_metrics(r.stdout)
+        total = sum(int(v) for k, v in m.items() if k[0] == "htracr_dropped_packets_total")
+        res.check(tag + ": /metrics counts the drops since the start", lost, total)
+    except (RuntimeError, ValueError, KeyError) as e:
+        res.fail(tag + ": traffic and status", str(e))
+    rc = run.stop()
+    res.check(tag + ": exit status after SIGINT", 0, rc, "stderr: " + run.stderr_tail())
+
+
 def upload_capture(path):
     """A file of 3 keep-alive connections of 4 exchanges each, between
     10.0.0.x and 10.0.1.x (mkpcap's addresses: none of the veth's)."""
@@ -1393,7 +1444,8 @@ def run_backend(res, backend, groups):
                       ("budget", group_budget), ("flood", group_flood),
                       ("toggle", group_toggle), ("wfull", group_wfull),
                       ("outgone", group_outgone), ("ifgone", group_ifgone),
-                      ("uilimit", group_uilimit), ("upload", group_upload)):
+                      ("uilimit", group_uilimit), ("upload", group_upload),
+                      ("dropsclear", group_dropsclear)):
             if g in groups:
                 t = time.monotonic()
                 try:
