@@ -703,10 +703,10 @@ struct app {
      * went off) belonged to the model it replaced, and go into none. */
     int upload_shown;
     uint64_t left_out;      /* (store lock) records so left out */
+    uint64_t left_out_said; /* (store lock) ... of which the log told */
     /* (store lock) the source's drop count when the model began (a clear,
      * an upload): the model's stats.dropped counts the drops after it */
     uint64_t drops_base;
-    uint64_t left_out_said; /* (store lock) ... of which the log told */
     /* With the UI, -c or -G reached: capture is switched off and records
      * still in the kernel's buffers are not taken, until a start. */
     int limit_paused;

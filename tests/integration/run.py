@@ -1163,12 +1163,8 @@ def group_uilimit(res, ctx):
     base, post = ui
 
     def status():
-        r = ctx.client.run(["curl", "-s", "--max-time", "5", base + "/api/status"])
-        try:
-            st = json.loads(r.stdout)
-            return st.get("capturing"), st.get("stats", {}).get("packets")
-        except ValueError:
-            return None, None
+        st = api_status(ctx, base)
+        return st.get("capturing"), st.get("stats", {}).get("packets")
 
     try:
         for _ in range(3):   # well past COUNT packets: three connections, 12 exchanges
@@ -1186,6 +1182,16 @@ def group_uilimit(res, ctx):
         res.fail(tag + ": curl traffic", str(e))
     rc = run.stop()
     res.check(tag + ": exit status after SIGINT", 0, rc, "stderr: " + run.stderr_tail())
+
+
+def api_status(ctx, base):
+    """/api/status of the run serving the UI at base, as a dict ({} when it
+    did not answer with JSON)."""
+    r = ctx.client.run(["curl", "-s", "--max-time", "5", base + "/api/status"])
+    try:
+        return json.loads(r.stdout)
+    except ValueError:
+        return {}
 
 
 def start_ui(res, ctx, tag, run, port):
@@ -1299,8 +1305,7 @@ def group_dropsclear(res, ctx):
     base, post = ui
 
     def stats():
-        r = ctx.client.run(["curl", "-s", "--max-time", "5", base + "/api/status"])
-        st = json.loads(r.stdout).get("stats", {})
+        st = api_status(ctx, base).get("stats", {})
         return st.get("dropped"), (st.get("ring_drops") or 0) + (st.get("socket_drops") or 0)
 
     try:
