@@ -323,9 +323,15 @@ static void export_har_content(struct jsonw *w, const struct store_message *m)
     if (m->body_decode_error)
         jsonw_kstr(w, "comment", "the body could not be decoded; text is as kept");
     else if (!m->complete)
+        /* written while the exchange goes on (a live download, say) as well
+         * as after the capture or the connection ended inside the body */
         jsonw_kstr(w, "comment",
-                   "incomplete: the capture or the connection ended before the body did; "
-                   "text holds what came");
+                   m->body && m->body_len > 0
+                       ? "incomplete: not all of the body had come when this was written "
+                         "(still coming, or the capture or the connection ended); text holds "
+                         "what came"
+                       : "incomplete: not all of the body had come when this was written "
+                         "(still coming, or the capture or the connection ended)");
     else if (m->body_truncated || m->gap_bytes)
         jsonw_kstr(w, "comment", "text holds only part of the body (body limit or capture gap)");
     jsonw_obj_close(w);

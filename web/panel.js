@@ -134,7 +134,10 @@ export class Panel {
     if (m.headers_split) badges.push(badge('headers split', 'split'));
     if (m.interim) badges.push(badge('interim 1xx'));
     if (m.upgrade) badges.push(badge('upgrade'));
-    if (!m.complete) badges.push(badge('incomplete', 'warn'));
+    // still coming on a connection live capture follows: not (yet) short
+    const going = !m.complete && c.close === 'open' && !!actions.capturing?.();
+    if (going) badges.push(badge('in progress'));
+    else if (!m.complete) badges.push(badge('incomplete', 'warn'));
     if (m.error) badges.push(badge(`error: ${m.error}`, 'bad'));
     if (m.gap_bytes) badges.push(badge(`${fmtBytes(m.gap_bytes)} not captured`, 'bad'));
 
@@ -144,9 +147,9 @@ export class Panel {
       const b = el('button', {
         'data-testid': 'open-body', id: 'open-body', disabled: canOpen ? null : true,
         title: canOpen ? 'Open the decoded body in a new window'
-          : m.body_kept > 0 ? away : 'No body was kept for this response',
+          : m.body_kept > 0 ? away : going ? 'The body is kept when the response ends' : 'No body was kept for this response',
         onclick: () => window.open(api.bodyUrl(m.id), '_blank', 'noopener'),
-      }, m.body_kept > 0 ? `Open body (${fmtBytes(m.body_kept)}${m.body_truncated ? ', cut' : ''})` : 'No body kept');
+      }, m.body_kept > 0 ? `Open body (${fmtBytes(m.body_kept)}${m.body_truncated ? ', cut' : ''})` : going ? 'Body when it ends' : 'No body kept');
       buttons.append(b);
     }
     if (req) {
@@ -196,7 +199,8 @@ export class Panel {
     timing.push(['size', `${fmtBytes(m.header_bytes)} headers + ${fmtBytes(m.body_bytes)} body`]);
     if (m.content_type) timing.push(['content type', m.content_type]);
     if (m.content_encoding) timing.push(['content encoding', m.content_encoding]);
-    if (!isReq) timing.push(['body kept', `${fmtBytes(m.body_kept)}${m.body_truncated ? ' (truncated)' : ''}${m.body_decode_error ? ' (could not decode)' : ''}`]);
+    if (!isReq && going && !(m.body_kept > 0)) timing.push(['body kept', 'when the response ends']);
+    else if (!isReq) timing.push(['body kept', `${fmtBytes(m.body_kept)}${m.body_truncated ? ' (truncated)' : ''}${m.body_decode_error ? ' (could not decode)' : ''}`]);
 
     const headers = el('table', { class: 'headers', id: 'headers' });
     headers.append(el('tr', { class: 'startline' }, el('td', { colspan: 2, text: startLine(m) })));

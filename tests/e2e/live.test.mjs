@@ -161,6 +161,37 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
     assert.deepEqual(errors, [], 'console errors');
   });
 
+  it('a response still coming is "in progress", its body kept when it ends; then it is whole', async () => {
+    const { page, errors } = ui;
+    // 1 MiB at 256 KiB/s: about four seconds on the wire
+    const slow = curl([`${base}/big.bin?slow`], ['--limit-rate', '256K']);
+    const find = () => page.evaluate(() => {
+      for (const c of window.htracr.model.conns.values()) {
+        const q = c.messages.find((m) => m.kind === 'request' && m.url === '/big.bin?slow');
+        if (q && q.response) return { msg: q.response, conn: c.id };
+      }
+      return null;
+    });
+    await page.waitForFunction(() => [...window.htracr.model.conns.values()]
+      .some((c) => c.messages.some((m) => m.kind === 'request' && m.url === '/big.bin?slow' && m.response)), null, { timeout: 5000 });
+    const at = await find();
+    await page.evaluate((sel) => window.htracr.select({ kind: 'message', ...sel }), at);
+    const badges = async () => page.evaluate(() => [...document.querySelectorAll('#detail .badges .badge')].map((b) => b.textContent));
+    const during = { badges: await badges(), button: await page.locator('#detail [data-testid="open-body"]').textContent(),
+      done: await page.evaluate((id) => window.htracr.model.msg(id).complete, at.msg) };
+    assert.equal(during.done, false, 'the response was still coming when looked at');
+    assert.ok(during.badges.includes('in progress') && !during.badges.includes('incomplete'), `badges while coming: ${during.badges}`);
+    assert.equal(during.button, 'Body when it ends');
+    const [row] = await slow;
+    assert.deepEqual([row.code, row.size], [200, 1024 * 1024], 'curl got it all');
+    await page.waitForFunction((id) => window.htracr.model.msg(id)?.complete === true, at.msg, { timeout: 10000 });
+    await page.evaluate((sel) => window.htracr.select({ kind: 'message', ...sel }), at);
+    const after = await badges();
+    assert.ok(!after.includes('in progress') && !after.includes('incomplete'), `badges once whole: ${after}`);
+    assert.match(await page.locator('#detail [data-testid="open-body"]').textContent(), /^Open body \(/);
+    assert.deepEqual(errors, [], 'console errors');
+  });
+
   /** Click the ports' Set; resolves when the page's POST is answered. */
   async function applyPorts(page) {
     const answered = page.waitForResponse((r) => r.url().endsWith('/api/settings') && r.request().method() === 'POST');
