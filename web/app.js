@@ -598,6 +598,7 @@ $('#ports-form').addEventListener('submit', async (e) => {
     delete $('#ports').dataset.dirty;
     $('#ports').value = (r && r.ports ? r.ports : ports).join(',');
     toast(`Capturing ports ${$('#ports').value}`, 'ok');
+    $('#ports').blur(); // the keys (0, f, ...) are the timeline's again
     refreshStatus();
   } catch (err) {
     toast(`could not set the ports: ${err.message}`, 'bad');

@@ -253,7 +253,12 @@ export class Timeline {
       this.fit();
       this._fitted = this.model.conns.size > 0;
     } else if (this.follow) {
-      this.followEnd();
+      // the view follows the end, but not while the pointer rests on the
+      // timeline: what it points at must not slide sideways from under a
+      // click (a fitted view rescales with every update); it catches up
+      // when the pointer leaves
+      if (this.pointer && !this._drag) this._followLate = true;
+      else this.followEnd();
       // rows scrolled to the bottom stay there, so new connections come
       // into sight; not while the pointer is on them (a row must not move
       // under a click), nor once the user scrolled up
@@ -311,6 +316,13 @@ export class Timeline {
       this.pointer = null;
       this._setHover(null);
       this.els.lens.hidden = true;
+      if (this._followLate) {
+        this._followLate = false;
+        if (this.follow) {
+          this.followEnd();
+          this._syncView();
+        }
+      }
     });
     sc.addEventListener('dblclick', (e) => {
       const hit = this.pick(e.offsetX, e.offsetY);

@@ -238,7 +238,7 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
     assert.deepEqual(errors, [], 'console errors');
   });
 
-  it('rows scrolled to the bottom follow new connections; scrolled up, or under the pointer, they stay', async () => {
+  it('rows scrolled to the bottom follow new connections; scrolled up, or under the pointer, they stay, and so does the time axis', async () => {
     const { page, errors } = ui;
     const view = () => page.evaluate(() => {
       const tl = window.htracr.timeline;
@@ -286,14 +286,24 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
     v = await view();
     assert.equal(v.top, 0, `scrolled up, the rows stay: ${JSON.stringify(v)}`);
 
-    // at the bottom, but the pointer on the rows: they hold still
+    // at the bottom, but the pointer on the rows: they hold still, and
+    // the time axis too (what the pointer is on must not slide sideways);
+    // it catches up with the end once the pointer leaves
     await toBottom();
     const top0 = (await view()).top;
     await page.mouse.move(700, 400);
+    const time = () => page.evaluate(() => ({ ...window.htracr.view }));
+    const t0 = await time();
     await more(3);
     v = await view();
     assert.ok(v.top === top0 && !v.lastIn, `under the pointer, the rows hold still: ${JSON.stringify(v)} (from ${top0})`);
+    const t1 = await time();
+    assert.deepEqual([t1.center_us, t1.us_per_px], [t0.center_us, t0.us_per_px], 'under the pointer, the time axis holds still');
     await page.mouse.move(1500, 500);
+    await page.waitForFunction(() => {
+      const tl = window.htracr.timeline;
+      return tl.tL + tl.plotW * tl.upp >= window.htracr.model.span.t1;
+    }, null, { timeout: 3000 });
     assert.deepEqual(errors, [], 'console errors');
   });
 
