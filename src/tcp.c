@@ -453,7 +453,8 @@ static void buffer_segment(struct tcp_conn *t, int dir, const struct decoded *dp
     s->cap_len = dp->cap_len;
     s->pkt = pkt;
     s->skipped = dp->skipped;
-    memcpy(s->data, dp->payload, dp->cap_len);
+    if (dp->cap_len) /* none captured (a snaplen at the header): no payload */
+        memcpy(s->data, dp->payload, dp->cap_len);
     s->next = *pp;
     *pp = s;
     d->ooo_bytes += dp->cap_len;

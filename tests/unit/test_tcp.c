@@ -179,6 +179,31 @@ TEST(tcp_out_of_order_reassembly)
     rig_free(&r);
 }
 
+/* A segment past a hole whose payload was not captured at all (a snaplen
+ * cut at the TCP header: no bytes, a NULL payload) waits in the buffer
+ * like any other, and becomes a gap of its length when the hole fills.
+ * (Found by the fuzzer: the buffer copied zero bytes from NULL, undefined
+ * behaviour the sanitizer build stops at.) */
+TEST(tcp_out_of_order_uncaptured)
+{
+    struct rig r;
+    rig_init(&r, 80, 1000, 7, 1);
+    handshake(&r);
+    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1;
+    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    uint32_t a = 20, b = 40;
+    seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK, RSP, a, a);
+    seg(&r, 0, r.sseq + b, r.cseq + ql, TCPF_ACK, NULL, sl - b, 0); /* none captured */
+    seg(&r, 0, r.sseq + a, r.cseq + ql, TCPF_ACK, RSP + a, b - a, b - a);
+    struct store_conn *c = only_conn(&r);
+    CHECK(c != NULL);
+    CHECK_INT(c->nmessages, 2);
+    CHECK(c->packets[6].analysis & PKT_OUT_OF_ORDER);
+    CHECK_INT(c->stats.gap_bytes[DIR_S2C], sl - b);
+    CHECK_INT(c->messages[1]->gap_bytes, sl - b);
+    rig_free(&r);
+}
+
 /* The segment that fills a hole, stamped 10 µs after the one ahead of it:
  * out of order; stamped 10 µs before it (the two CPUs' clocks of a capture
  * cross by that much): a retransmission, as Wireshark says, whose time
