@@ -941,8 +941,14 @@ export class Model {
   }
 
   /** Server display name: its Host name, else its address. */
+  /** A server's name for headings: its Host (else its address), with its
+   * port when that is not 80 and the name does not say it already, so the
+   * servers of one host on several ports are told apart. */
   serverName(s) {
-    return s ? s.name || s.addr : '?';
+    if (!s) return '?';
+    const n = s.name || (s.addr && s.addr.includes(':') && s.port && s.port !== 80 ? `[${s.addr}]` : s.addr) || '?';
+    if (!s.port || s.port === 80 || /(^[^:]*|\]):\d+$/.test(n)) return n;
+    return `${n}:${s.port}`;
   }
 
   /** Derived data over the whole model, computed once per change. */

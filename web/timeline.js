@@ -1608,7 +1608,7 @@ export class Timeline {
         const selected = sel && sel.kind === 'server' && sel.server === r.srv.id;
         ctx.fillStyle = selected ? '#fff' : C.text;
         ctx.font = '600 12.5px system-ui, sans-serif';
-        ctx.fillText(ellipsize(ctx, s.name || s.addr || '?', GUTTER - 20), 10, y + 15);
+        ctx.fillText(ellipsize(ctx, this.model.serverName(s), GUTTER - 20), 10, y + 15);
         ctx.font = '10.5px ui-monospace, monospace';
         ctx.fillStyle = C.textDim;
         ctx.fillText(ellipsize(ctx, hostPort(s.addr, s.port), GUTTER - 20), 10, y + 28);

@@ -396,3 +396,18 @@ describe('checkModelDoc: a .json file read in the page', () => {
     }
   });
 });
+
+describe('serverName: one host on several ports is told apart', () => {
+  const m = new Model();
+  it('adds the port when it is not 80 and the name does not say it', () => {
+    assert.equal(m.serverName({ name: 'example.org', addr: '10.0.0.2', port: 80 }), 'example.org');
+    assert.equal(m.serverName({ name: null, addr: '10.0.0.2', port: 80 }), '10.0.0.2');
+    assert.equal(m.serverName({ name: null, addr: '10.0.0.2', port: 8080 }), '10.0.0.2:8080');
+    assert.equal(m.serverName({ name: 'example.org', addr: '10.0.0.2', port: 8080 }), 'example.org:8080');
+    assert.equal(m.serverName({ name: 'example.org:8080', addr: '10.0.0.2', port: 8080 }), 'example.org:8080');
+    assert.equal(m.serverName({ name: null, addr: 'fe80::1', port: 80 }), 'fe80::1');
+    assert.equal(m.serverName({ name: null, addr: 'fe80::1', port: 8080 }), '[fe80::1]:8080');
+    assert.equal(m.serverName({ name: '[fe80::1]:8080', addr: 'fe80::1', port: 8080 }), '[fe80::1]:8080');
+    assert.equal(m.serverName(null), '?');
+  });
+});
