@@ -5,7 +5,7 @@
 // it stay smooth, while the model grows? Run by hand, as root (a network
 // namespace), never from a test suite:
 //
-//   sudo node bench/ui_live.mjs [--seconds 40] [--screenshot FILE]
+//   sudo node bench/ui_live.mjs [--seconds 40] [--screenshot FILE] [--max-memory SIZE]
 //   sudo HTRACR_E2E_WEB_ROOT=/other/checkout/web node bench/ui_live.mjs
 //        (the same with another page: --web-root, to compare a change)
 //
@@ -25,13 +25,14 @@ import { spawn } from 'node:child_process';
 import { startLab, startHtracr, launchBrowser, openUi, api, sleep } from '../tests/e2e/lib.mjs';
 
 const { values: opt } = parseArgs({
-  options: { seconds: { type: 'string', default: '40' }, screenshot: { type: 'string' } },
+  // --max-memory: htracr's budget; a small one (32M) has it evicting within seconds
+  options: { seconds: { type: 'string', default: '40' }, screenshot: { type: 'string' }, 'max-memory': { type: 'string' } },
 });
 const seconds = Number(opt.seconds);
 const lab = await startLab();
 let h = null, b = null;
 try {
-  h = await startHtracr(['-i', lab.info.iface, '-p', '80']);
+  h = await startHtracr(['-i', lab.info.iface, '-p', '80', ...(opt['max-memory'] ? ['--max-memory', opt['max-memory']] : [])]);
   b = await launchBrowser();
   const { page, errors } = await openUi(b.context, h);
   const wrk = spawn('wrk', ['-t1', '-c16', `-d${seconds}s`, `http://${lab.info.server_addr}/css/site.css`],
@@ -59,7 +60,8 @@ try {
       return { pk: window.htracr.model.packetCount, frames: gaps.length, max: Math.max(...gaps) };
     });
     rows.push({ at_s: Math.round((Date.now() - t0) / 1000), htracr_packets: st.stats.packets,
-      page_packets_after: r.pk, frames_in_2s: r.frames, longest_gap_ms: Math.round(r.max) });
+      page_packets_after: r.pk, frames_in_2s: r.frames, longest_gap_ms: Math.round(r.max),
+      evicted: st.stats.evicted_connections, dropped: st.stats.dropped });
   }
   await wrkDone;
   await sleep(3000);

@@ -303,7 +303,7 @@ int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, unsign
             if (from)
                 work -= (size_t)from->packets + from->messages; /* each <= its count */
             if (tails)
-                (void)store_conn_mark(st, c); /* counted when it fails: then whole */
+                (void)store_conn_mark(st, c, full ? 0 : since); /* failed: counted, whole */
         }
         if (yield && work >= EXPORT_API_YIELD_WORK) {
             work = 0;

@@ -837,7 +837,7 @@ int store_conn_point(struct store *st, struct store_conn *c, int series, int64_t
     return 0;
 }
 
-int store_conn_mark(struct store *st, struct store_conn *c)
+int store_conn_mark(struct store *st, struct store_conn *c, uint64_t since)
 {
     if (c->npackets < STORE_MARK_MIN)
         return 0;
@@ -857,11 +857,28 @@ int store_conn_mark(struct store *st, struct store_conn *c)
         c->mem += sizeof(*c->marks);
     }
     struct store_marks *ms = c->marks;
-    for (int i = 0; i < STORE_MARKS; i++)
+    int keep = -1, slot = -1;
+    for (int i = 0; i < STORE_MARKS; i++) {
         if (ms->m[i].mod == c->mod_seq)
             return 0; /* marked as it is already */
-    struct store_mark *k = &ms->m[ms->next];
-    ms->next = (ms->next + 1) % STORE_MARKS;
+        if (ms->m[i].mod && ms->m[i].mod <= since && (keep < 0 || ms->m[i].mod > ms->m[keep].mod))
+            keep = i;
+    }
+    /* an empty slot, else the oldest; never the reader's base (keep):
+     * under eviction the server gives up attempts one after another, and
+     * with the slots simply taken in turn their marks pushed out the one
+     * the page's next fetch needed, which then got connections whole */
+    for (int i = 0; i < STORE_MARKS; i++) {
+        if (i == keep)
+            continue;
+        if (!ms->m[i].mod) {
+            slot = i;
+            break;
+        }
+        if (slot < 0 || ms->m[i].mod < ms->m[slot].mod)
+            slot = i;
+    }
+    struct store_mark *k = &ms->m[slot];
     k->mod = c->mod_seq;
     k->packets = c->npackets;
     k->messages = c->msg_settled < c->nmessages ? c->msg_settled : c->nmessages;

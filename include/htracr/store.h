@@ -455,14 +455,18 @@ struct store_mark {
 };
 struct store_marks {
     struct store_mark m[STORE_MARKS];
-    uint32_t next; /* the slot the next mark takes */
 };
 
-/* Remember c as it is now (it is being written out). Only for connections
- * of at least STORE_MARK_MIN packets: a smaller one is cheap to send
- * whole. -ENOMEM when the marks could not be allocated (then none). */
+/* Remember c as it is now (it is being written out for a reader whose copy
+ * holds every change up to seq `since`; 0: none, it is given everything).
+ * The new mark takes the oldest slot but one: the newest mark at or before
+ * `since` stays, the one that reader's next fetch needs should this write
+ * be thrown away (an attempt given up for -EAGAIN marks too). Only for
+ * connections of at least STORE_MARK_MIN packets: a smaller one is cheap
+ * to send whole. -ENOMEM when the marks could not be allocated (then
+ * none). */
 #define STORE_MARK_MIN 32
-int store_conn_mark(struct store *st, struct store_conn *c);
+int store_conn_mark(struct store *st, struct store_conn *c, uint64_t since);
 
 /* The newest mark a reader holding every change of c up to seq `since`
  * (and perhaps more) can be given the rest from, or NULL. */
