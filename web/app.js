@@ -97,7 +97,7 @@ const timeline = new Timeline({
 const actions = {
   select: (sel) => timeline.select(sel),
   showingFile: () => showingFile(),
-  capturing: () => !inPage && !!status && !!status.live && !!status.capturing,
+  capturing: () => !inPage && !gone && !!status && !!status.live && !!status.capturing,
   away: () => away(),
   toggleExpand: (id) => timeline.toggleExpand(id),
   hideConn: (id) => { filter.hiddenConns.add(id); filtersChanged(); if (timeline.selection?.conn === id) timeline.select(null); },
@@ -200,6 +200,9 @@ async function loadOnce(full) {
   try {
     const inc = !full && model.generation !== null && model.generation === lastServer.generation;
     const r = await api.model(inc ? model.generation : null, inc ? model.seq : null);
+    // a .json read in the page, or a restart, while the reply was on its
+    // way: it is not what the page shows now
+    if (inPage || gone) return;
     lastServer = { generation: r.generation, seq: r.seq };
     const res = model.merge(r);
     if (res.stale && !full) {
@@ -309,7 +312,7 @@ function updateStatus(s) {
   $('#source').title = inPage ? '' : s.attach === 'tc'
     ? 'The eBPF filter runs at the interface\'s tc hooks (--attach)'
     : s.attach === 'socket' ? 'The eBPF filter runs on a packet socket (--attach)' : '';
-  const drops = st.dropped || 0; /* ring + socket, summed by the server */
+  const drops = st.dropped || 0; /* lost while this model was captured (the server's) */
   const d = $('#drops');
   const extra = [];
   if (st.evicted_connections) extra.push(`${fmtInt(st.evicted_connections)} evicted`);
@@ -438,6 +441,8 @@ function showRestarted() {
     $(id).disabled = true;
     $(id).title = 'htracr was started again: reload the page for the new run';
   }
+  downloadsOff('htracr was started again: its downloads are the new run\'s (reload the page for them)');
+  panel.show(timeline.selection); // its buttons as they now are
   const t = document.createElement('div');
   t.className = 'toast bad';
   t.dataset.testid = 'restarted';
@@ -460,31 +465,54 @@ function setInPage(name) {
   const b = $('#btn-clear');
   b.textContent = name ? 'Close JSON' : 'Clear';
   b.title = name ? `Stop showing ${name} and go back to what htracr shows` : 'Forget everything captured';
+  downloadsOff(name ? `Not for ${name}: downloads are of what htracr holds (Close JSON first)` : null);
+  if (status) updateStatus(status);
+}
+
+// The downloads are of what the server holds: off (why) while the page
+// shows something else, on again (null).
+function downloadsOff(why) {
   for (const a of document.querySelectorAll('#downloads a')) {
-    if (name) {
+    if (why) {
       if (a.hasAttribute('href')) a.dataset.href = a.getAttribute('href');
       a.removeAttribute('href');
-      a.title = `Not for ${name}: downloads are of what htracr holds (Close JSON first)`;
+      a.title = why;
     } else {
       if (a.dataset.href) a.setAttribute('href', a.dataset.href);
       a.title = '';
     }
   }
-  if (status) updateStatus(status);
+}
+
+// Out of showing a --json file, into the server's model (loaded whole).
+// true when it came; false (the file still shown, as before) when not.
+async function leaveInPage() {
+  if (!inPage) {
+    await loadModel(true);
+    return true;
+  }
+  const name = inPage, shown = model.generation;
+  setInPage(null);
+  await loadModel(true);
+  if (model.generation === shown) {
+    setInPage(name);
+    return false;
+  }
+  return true;
 }
 
 async function capture(kind) {
   if (kind === 'clear' && inPage) {
-    setInPage(null);
     timeline.select(null, false);
-    await loadModel(true);
-    toast('Back to what htracr shows', 'info');
+    if (await leaveInPage()) toast('Back to what htracr shows', 'info');
+    else toast(`htracr's model could not be read: still showing ${inPage}`, 'bad');
     return;
   }
   try {
     const s = await (kind === 'start' ? api.start() : kind === 'stop' ? api.stop() : api.clear());
     if (s && s.stats) updateStatus(s);
     if (kind === 'start') {
+      cleared = false;
       timeline.follow = true;
       $('#opt-follow').checked = true;
     }
@@ -504,6 +532,10 @@ $('#btn-clear').addEventListener('click', () => capture('clear'));
 
 async function loadFile(file) {
   if (!file) return;
+  if (gone) {
+    toast('htracr was started again: reload the page to load files into the new run', 'bad');
+    return;
+  }
   if (/\.json$/i.test(file.name)) {
     // A --json model, shown in the page only (nothing is sent).
     let doc;
@@ -532,15 +564,18 @@ async function loadFile(file) {
       'no bodies or payloads in it; Close JSON goes back', 'ok', 8000);
     return;
   }
-  setInPage(null);
   toast(`Uploading ${file.name} (${fmtBytes(file.size)})…`, 'info', 2500);
   document.body.dataset.state = 'loading';
   try {
     const s = await api.upload(file);
     cleared = false;
-    if (s && s.stats) updateStatus(s);
     timeline.select(null, false);
-    await loadModel(true);
+    // a .json shown stays until the server's model has replaced it
+    if (!(await leaveInPage())) {
+      toast(`${file.name} was loaded by htracr, but its model could not be read: still showing ${inPage}`, 'bad', 8000);
+      return;
+    }
+    if (s && s.stats) updateStatus(s);
     toast(`Loaded ${file.name}: ${fmtCount(model.conns.size, 'connection')}, ${fmtCount(model.messageCount, 'message')}`, 'ok');
   } catch (e) {
     document.body.dataset.state = 'ready';

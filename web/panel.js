@@ -148,7 +148,12 @@ export class Panel {
         'data-testid': 'open-body', id: 'open-body', disabled: canOpen ? null : true,
         title: canOpen ? 'Open the decoded body in a new window'
           : m.body_kept > 0 ? away : going ? 'The body is kept when the response ends' : 'No body was kept for this response',
-        onclick: () => window.open(api.bodyUrl(m.id), '_blank', 'noopener'),
+        onclick: () => {
+          // asked at the click: the server may have gone away since drawn
+          const why = actions.away?.();
+          if (why) actions.toast(why, 'info');
+          else window.open(api.bodyUrl(m.id), '_blank', 'noopener');
+        },
       }, m.body_kept > 0 ? `Open body (${fmtBytes(m.body_kept)}${m.body_truncated ? ', cut' : ''})` : going ? 'Body when it ends' : 'No body kept');
       buttons.append(b);
     }

@@ -396,8 +396,9 @@ struct store_stats *store_stats(struct store *st);
 /* The lifetime counters (written by the capture thread, the lock held). */
 struct store_totals *store_totals(struct store *st);
 /* store_stats() plus what store_clear() took from them: the model's
- * counters over the store's life. dropped is left as it is now (the
- * capture source's own count, not the model's). */
+ * counters over the store's life. dropped is left as it is now: the
+ * current model's (the whole run's drops are the capture source's
+ * counters, server_status ring_drops and socket_drops). */
 void store_stats_lifetime(const struct store *st, struct store_stats *out);
 /* Message m ended (complete, cut short, or where parsing failed): count it
  * in the totals, by its method or status class ("other" when it has none),

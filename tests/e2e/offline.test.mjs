@@ -577,6 +577,8 @@ describe('htracr started again under an open page', { skip: CORPUS ? false : 'th
       for (const id of ['#btn-clear', '#btn-stop', '#file-input']) {
         assert.equal(await ui.page.locator(id).isDisabled(), true, `${id} is off`);
       }
+      const hrefs = await ui.page.evaluate(() => [...document.querySelectorAll('#downloads a')].map((a) => a.getAttribute('href')));
+      assert.deepEqual(hrefs, [null, null, null, null], 'the downloads (the new run\'s) are off');
       await Promise.all([ui.page.waitForNavigation(), ui.page.locator('[data-testid=restarted] button').click()]);
       await waitReady(ui.page);
       await ui.page.waitForFunction(() => /connected/.test(document.querySelector('#feed-state').textContent), null, { timeout: 10000 });
@@ -739,7 +741,7 @@ describe('lossy connection with its charts', { skip: isRoot ? false : 'needs roo
 });
 
 
-describe('a --json file read in the page, over a served file (corpus zeek/methods, zeek/wikipedia)', { skip: CORPUS_METHODS && CORPUS ? false : 'the shared corpus is absent' }, () => {
+describe('a --json file read in the page, over a served file (corpus zeek/methods, zeek/get-gzip)', { skip: CORPUS_METHODS && CORPUS_GZIP ? false : 'the shared corpus is absent' }, () => {
   const sv = serveFile(CORPUS_METHODS);
   const lastToast = (page) => page.evaluate(() => [...document.querySelectorAll('#toasts .toast')].pop()?.textContent ?? '');
 
@@ -768,8 +770,9 @@ describe('a --json file read in the page, over a served file (corpus zeek/method
 
   it('shows the file with nothing asked of the server in its name; Close JSON goes back; a bad file is refused', async () => {
     const { page, errors } = sv.ui;
-    const wiki = await htracrJson(CORPUS);
-    const file = path.join(OUT, 'wikipedia.json');
+    // get-gzip: a response whose body htracr kept, and packets with payload
+    const wiki = await htracrJson(CORPUS_GZIP);
+    const file = path.join(OUT, 'get-gzip.json');
     fs.writeFileSync(file, JSON.stringify(wiki));
     const asked = [];
     const onReq = (r) => { if (/\/api\/(packet|body|replay)/.test(r.url())) asked.push(r.url()); };
@@ -778,7 +781,7 @@ describe('a --json file read in the page, over a served file (corpus zeek/method
       await page.setInputFiles('#file-input', file);
       await page.waitForFunction((n) => window.htracr.model.conns.size === n && /^json:/.test(document.querySelector('#source').textContent),
         wiki.connections.length);
-      assert.equal(await page.textContent('#source'), 'json:wikipedia.json · read in the page');
+      assert.equal(await page.textContent('#source'), 'json:get-gzip.json · read in the page');
       assert.equal(await page.textContent('#capture-state'), 'json');
       assert.equal(await page.textContent('#btn-clear'), 'Close JSON');
       const hrefs = await page.evaluate(() => [...document.querySelectorAll('#downloads a')].map((a) => a.getAttribute('href')));
@@ -789,14 +792,18 @@ describe('a --json file read in the page, over a served file (corpus zeek/method
       const idx = c.packets.findIndex((p) => p.len > 0);
       await page.evaluate(([cid, i]) => window.htracr.select({ kind: 'packet', conn: cid, idx: i }), [c.id, idx]);
       assert.match(await page.textContent('#payload'), /not in a --json file/);
-      // a response: no body to open, no request to replay
-      const resp = allMessages(wiki).find((m) => m.kind === 'response' && m.request !== null);
+      // a response with a body htracr kept: none to open from the file, no
+      // request to replay
+      const resp = allMessages(wiki).find((m) => m.kind === 'response' && m.request !== null && m.body_kept > 0);
+      assert.ok(resp, 'get-gzip.json has a response with a kept body');
       await page.evaluate(([m, cid]) => window.htracr.select({ kind: 'message', msg: m, conn: cid }), [resp.id, resp.conn]);
-      assert.equal(await page.locator('#detail [data-testid="open-body"]').isDisabled(), true, 'Open body is off');
+      const ob = page.locator('#detail [data-testid="open-body"]');
+      assert.equal(await ob.isDisabled(), true, 'Open body is off');
+      assert.match(await ob.getAttribute('title'), /not in a --json file: get-gzip\.json/);
       assert.equal(await page.locator('#detail [data-testid="replay"]').isDisabled(), true, 'Replay is off');
       await page.evaluate(() => document.activeElement?.blur());
       await page.keyboard.press('b');
-      assert.match(await lastToast(page), /not in a --json file: wikipedia\.json|No body was kept/, 'b says why nothing opens');
+      assert.match(await lastToast(page), /not in a --json file: get-gzip\.json/, 'b says why nothing opens');
       assert.deepEqual(asked, [], 'no payload, body or replay asked of the server');
 
       await page.click('#btn-clear');
