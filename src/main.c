@@ -991,6 +991,10 @@ static int live_loop(struct app *a)
     int64_t start = wall_us(), last_tick = start, last_stats = start;
     int ret = 0;
 
+    /* the snapshot the status and /metrics read, right from the start (the
+     * first once-a-second refresh comes a second later: until then a -w
+     * run said it had started no file) */
+    refresh_stats(a);
     while (!g_stop) {
         apply_requests(a);
         if (__atomic_exchange_n(&a->rebase_drops, 0, __ATOMIC_ACQ_REL)) {
