@@ -214,7 +214,9 @@ static void fuzz_ui(const uint8_t *data, size_t size)
         pipeline_record(p, &rec);
         if (++n == next) {
             pipeline_tick(p, rec.ts_ns / 1000);
-            export_api_model(st, store_generation(st), since,
+            /* as the page: the whole model first (no generation), then
+             * what changed since the last reply's seq */
+            export_api_model(st, since ? store_generation(st) : 0, since,
                              EXPORT_API_TAILS | EXPORT_API_ROWS | EXPORT_API_REL, fuzz_null, NULL,
                              NULL);
             since = store_seq(st);
