@@ -326,12 +326,9 @@ static void export_har_content(struct jsonw *w, const struct store_message *m)
         /* written while the exchange goes on (a live download, say) as well
          * as after the capture or the connection ended inside the body */
         jsonw_kstr(w, "comment",
-                   m->body && m->body_len > 0
-                       ? "incomplete: not all of the body had come when this was written "
-                         "(still coming, or the capture or the connection ended); text holds "
-                         "what came"
-                       : "incomplete: not all of the body had come when this was written "
-                         "(still coming, or the capture or the connection ended)");
+                   "incomplete: not all of the body had come when this was written (still "
+                   "coming, or the capture or the connection ended); text, if any, holds what "
+                   "came");
     else if (m->body_truncated || m->gap_bytes)
         jsonw_kstr(w, "comment", "text holds only part of the body (body limit or capture gap)");
     jsonw_obj_close(w);

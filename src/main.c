@@ -707,9 +707,10 @@ struct app {
     /* (store lock) the source's drop count when the model began (a clear,
      * an upload): the model's stats.dropped counts the drops after it */
     uint64_t drops_base;
-    /* (atomic) a new model began: the capture thread takes drops_base from
-     * the source's counters as they are now (the snapshot in cst may be a
-     * second old, and would put drops from before a clear after it) */
+    /* (atomic) a new model began: the capture thread's next refresh takes
+     * drops_base from the source's counters as they are then (the snapshot
+     * in cst may be a second old, and would put drops from before a clear
+     * after it) */
     int rebase_drops;
     /* With the UI, -c or -G reached: capture is switched off and records
      * still in the kernel's buffers are not taken, until a start. */
@@ -875,20 +876,19 @@ static void print_stats(struct app *a)
 }
 
 /* Take the counters the source keeps into the snapshot and the model
- * (the lock held). */
+ * (the capture thread, the lock held). */
 static void refresh_stats_locked(struct app *a)
 {
     struct capture_stats cs;
     capture_get_stats(a->cap, &cs);
     a->cst = cs;
-    /* the drops while this model was captured: none of an upload's (its
-     * packets came from a file), and since the last clear live (0 until
-     * the capture thread has taken the new base) */
-    if (__atomic_load_n(&a->rebase_drops, __ATOMIC_ACQUIRE))
-        store_stats(a->st)->dropped = 0;
-    else
-        store_stats(a->st)->dropped =
-            a->upload_shown || cs.dropped < a->drops_base ? 0 : cs.dropped - a->drops_base;
+    /* the drops while this model was captured: since it began live (a
+     * clear meanwhile sets the flag again: the next refresh), none of an
+     * upload's (its packets came from a file) */
+    if (__atomic_exchange_n(&a->rebase_drops, 0, __ATOMIC_ACQ_REL))
+        a->drops_base = cs.dropped;
+    store_stats(a->st)->dropped =
+        a->upload_shown || cs.dropped < a->drops_base ? 0 : cs.dropped - a->drops_base;
     a->dump_files = capture_dump_files(a->dump);
     a->dump_err = capture_dump_error(a->dump);
 }
@@ -997,17 +997,8 @@ static int live_loop(struct app *a)
     refresh_stats(a);
     while (!g_stop) {
         apply_requests(a);
-        if (__atomic_exchange_n(&a->rebase_drops, 0, __ATOMIC_ACQ_REL)) {
-            /* a new model: its drops count from the source's counters now
-             * (a clear meanwhile sets the flag again: next time round) */
-            struct capture_stats cs;
-            capture_get_stats(a->cap, &cs);
-            take_lock(a, 1);
-            a->cst = cs;
-            a->drops_base = cs.dropped;
-            store_stats(a->st)->dropped = 0;
-            drop_lock(a);
-        }
+        if (__atomic_load_n(&a->rebase_drops, __ATOMIC_ACQUIRE))
+            refresh_stats(a); /* a new model: its drops count from now */
         int n = capture_dispatch(a->cap, 4096, 100, on_record, a, errbuf);
         if (a->held_len)
             take_lock(a, 0); /* what waited need not wait for more records */
@@ -1130,7 +1121,6 @@ static int ctl_set_enabled(struct app *a, int on, char *errbuf)
         pipeline_clear(a->pl);
         store_set_source(a->st, a->source);
         a->upload_shown = 0;
-        store_stats(a->st)->dropped = 0;
         __atomic_store_n(&a->rebase_drops, 1, __ATOMIC_RELEASE);
         if (a->left_out > a->left_out_said)
             log_msg(LOG_INFO,
@@ -1161,8 +1151,7 @@ static int ctl_clear(void *ctx, char *errbuf)
     struct app *a = ctx;
     (void)errbuf;
     store_lock(a->st);
-    pipeline_clear(a->pl);
-    store_stats(a->st)->dropped = 0;
+    pipeline_clear(a->pl); /* the model's stats, dropped among them, start at 0 */
     __atomic_store_n(&a->rebase_drops, 1, __ATOMIC_RELEASE);
     store_unlock(a->st);
     if (a->srv)

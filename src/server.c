@@ -131,9 +131,9 @@ static void send_head(struct req *rq, int status, const char *type, long long le
               status, status_text(status), type, len, extra ? extra : "");
 }
 
-/* A whole response from memory. Returns status (begin_request's value). */
 #define JSON_TYPE "application/json; charset=utf-8"
 
+/* A whole response from memory. Returns status (begin_request's value). */
 static int send_bytes(struct req *rq, int status, const char *type, const char *extra,
                       const void *data, size_t len)
 {

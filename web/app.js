@@ -265,7 +265,7 @@ function updateCounts() {
   if (hidden > 0) {
     info.textContent = `${fmtInt(hidden)} hidden`;
     info.className = 'pill warnpill clickable';
-    info.title = filtering() ? 'Connections left out by the filters (and hidden or focused); click or press u to show all, filters cleared'
+    info.title = filter.filtered ? 'Connections left out by the filters (and hidden or focused); click or press u to show all, filters cleared'
       : 'Connections hidden (h) or left out by a focus (o); click or press u to show all';
   } else {
     info.textContent = '';
@@ -693,19 +693,26 @@ function filtersChanged() {
   updateCounts();
   updateSearchCount();
 }
-function readFilters() {
+// The filter bar's fields into the filter; in force when typing pauses.
+function takeFilters() {
   filter.host = $('#f-host').value;
   filter.url = $('#f-url').value;
   filter.status = $('#f-status').value;
   filter.minDurMs = parseFloat($('#f-dur').value) || 0;
   filter.onlyMatching = $('#f-only').checked;
+}
+function readFilters() {
+  takeFilters();
   clearTimeout(filterTimer);
   filterTimer = setTimeout(filtersChanged, 120);
+}
+function emptyFilterFields() {
+  for (const id of ['#f-host', '#f-url', '#f-status', '#f-dur']) $(id).value = '';
 }
 for (const id of ['#f-host', '#f-url', '#f-status', '#f-dur', '#f-only']) $(id).addEventListener('input', readFilters);
 $('#filterbar').addEventListener('submit', (e) => e.preventDefault());
 $('#f-clear').addEventListener('click', () => {
-  for (const id of ['#f-host', '#f-url', '#f-status', '#f-dur']) $(id).value = '';
+  emptyFilterFields();
   readFilters();
 });
 $('#f-unhide').addEventListener('click', () => { filter.unhideAll(); filtersChanged(); });
@@ -714,15 +721,11 @@ $('#hidden-info').addEventListener('click', () => showEverything());
 // Everything back in sight: what hide and focus took away and what the
 // filters leave out. The "N hidden" pill and u promise all of it; the
 // filter bar's own buttons do one part each.
-function filtering() {
-  return !!(filter.host || filter.url || filter.status || filter.minDurMs);
-}
 function showEverything() {
   filter.unhideAll();
-  if (filtering()) {
-    for (const id of ['#f-host', '#f-url', '#f-status', '#f-dur']) $(id).value = '';
-    filter.host = filter.url = filter.status = '';
-    filter.minDurMs = 0;
+  if (filter.filtered) {
+    emptyFilterFields();
+    takeFilters();
     clearTimeout(filterTimer);
   }
   filtersChanged();

@@ -44,6 +44,11 @@ export class Filter {
     return !!(this.url || this.status || this.minDurMs > 0);
   }
 
+  /** True when any filter of the filter bar is set (host is per server). */
+  get filtered() {
+    return !!this.host || this.messageFiltered;
+  }
+
   get hiddenCount() {
     return this.hiddenConns.size + this.hiddenServers.size + (this.focusConn !== null ? 1 : 0) + (this.focusServer !== null ? 1 : 0);
   }

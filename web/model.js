@@ -940,7 +940,6 @@ export class Model {
     return this.msgs.get(id) || null;
   }
 
-  /** Server display name: its Host name, else its address. */
   /** A server's name for headings: its Host (else its address), with its
    * port when that is not 80 and the name does not say it already, so the
    * servers of one host on several ports are told apart. */

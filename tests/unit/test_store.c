@@ -937,11 +937,17 @@ TEST(store_lock_yield_lets_a_waiter_in)
  * reader holding every change up to `since` is given the newest mark at or
  * before it; a packet changed later lowers the marks that had it; the
  * messages from the first not settled are left out of a mark. */
+/* A connection 10.0.0.1:cport -> 10.0.0.2:80 of st, with id. */
+static struct store_conn *mark_conn(struct store *st, uint16_t cport, uint64_t id)
+{
+    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
+    return store_conn_new(st, &cl, cport, &sv, 80, id);
+}
+
 TEST(store_marks_give_the_newest_a_reader_holds)
 {
     struct store *st = store_new(&(struct store_opts){0});
-    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
-    struct store_conn *c = store_conn_new(st, &cl, 1000, &sv, 80, 5);
+    struct store_conn *c = mark_conn(st, 1000, 5);
     struct store_packet p = {.ts_us = 1};
     CHECK(c != NULL);
     for (int i = 0; i < STORE_MARK_MIN - 1; i++)
@@ -978,7 +984,7 @@ TEST(store_marks_give_the_newest_a_reader_holds)
     }
     CHECK(store_conn_mark_find(c, m1) == NULL);
 
-    struct store_conn *d = store_conn_new(st, &cl, 1001, &sv, 80, 6);
+    struct store_conn *d = mark_conn(st, 1001, 6);
     for (int i = 0; i < STORE_MARK_MIN; i++)
         CHECK(store_conn_add_packet(st, d, &p) >= 0);
     store_conn_finish(st, d);
@@ -997,17 +1003,15 @@ TEST(store_marks_give_the_newest_a_reader_holds)
 TEST(store_marks_keep_the_readers_base)
 {
     struct store *st = store_new(&(struct store_opts){0});
-    struct ip_addr cl = v4(10, 0, 0, 1), sv = v4(10, 0, 0, 2);
-    struct store_conn *c = store_conn_new(st, &cl, 1000, &sv, 80, 5);
-    struct store_packet p = {.ts_us = 1};
+    struct store_conn *c = mark_conn(st, 1000, 5);
     CHECK(c != NULL);
-    for (int i = 0; i < STORE_MARK_MIN; i++)
-        CHECK(store_conn_add_packet(st, c, &p) >= 0);
+    add_packets(st, c, STORE_MARK_MIN);
+    CHECK_INT(c->npackets, STORE_MARK_MIN);
     CHECK_INT(store_conn_mark(st, c, 0), 0); /* the reader's first, whole */
     uint64_t base = c->mod_seq;
     /* attempts for the next fetch (since = base), each given up */
     for (int i = 0; i < 3 * STORE_MARKS; i++) {
-        CHECK(store_conn_add_packet(st, c, &p) >= 0);
+        add_packets(st, c, 1);
         CHECK_INT(store_conn_mark(st, c, base), 0);
     }
     const struct store_mark *k = store_conn_mark_find(c, base);
@@ -1015,13 +1019,13 @@ TEST(store_marks_keep_the_readers_base)
     CHECK_INT(k->mod, base);
     CHECK_INT(k->packets, STORE_MARK_MIN);
     /* the one that got through: the next fetch (since = its seq) has it */
-    CHECK(store_conn_add_packet(st, c, &p) >= 0);
+    add_packets(st, c, 1);
     CHECK_INT(store_conn_mark(st, c, base), 0);
     uint64_t next = c->mod_seq;
     CHECK_INT(store_conn_mark_find(c, next)->packets, STORE_MARK_MIN + 3 * STORE_MARKS + 1);
     /* and now that base is the one kept */
     for (int i = 0; i < 3 * STORE_MARKS; i++) {
-        CHECK(store_conn_add_packet(st, c, &p) >= 0);
+        add_packets(st, c, 1);
         CHECK_INT(store_conn_mark(st, c, next), 0);
     }
     CHECK_INT(store_conn_mark_find(c, next)->mod, next);

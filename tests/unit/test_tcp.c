@@ -152,18 +152,29 @@ TEST(tcp_basic_exchange)
 }
 
 /* Response in three segments delivered 1, 3, 2: reassembled in order. */
+/* REQ, then RSP in three segments: [0, OOO_A), then [OOO_B, end) past a
+ * hole (its payload captured, or none of it), then the hole [OOO_A, OOO_B).
+ * The connection, finished. */
+#define OOO_A 20u
+#define OOO_B 40u
+static struct store_conn *ooo_response(struct rig *r, int tail_captured)
+{
+    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1;
+    handshake(r);
+    seg(r, 1, r->cseq, r->sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
+    seg(r, 0, r->sseq, r->cseq + ql, TCPF_ACK, RSP, OOO_A, OOO_A);
+    seg(r, 0, r->sseq + OOO_B, r->cseq + ql, TCPF_ACK, tail_captured ? RSP + OOO_B : NULL,
+        sl - OOO_B, tail_captured ? sl - OOO_B : 0);
+    seg(r, 0, r->sseq + OOO_A, r->cseq + ql, TCPF_ACK, RSP + OOO_A, OOO_B - OOO_A, OOO_B - OOO_A);
+    return only_conn(r);
+}
+
 TEST(tcp_out_of_order_reassembly)
 {
     struct rig r;
     rig_init(&r, 80, 0xfffffff0u, 7, 1); /* client ISN near the wrap */
-    handshake(&r);
-    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1;
-    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
-    uint32_t a = 20, b = 40;
-    seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK, RSP, a, a);
-    seg(&r, 0, r.sseq + b, r.cseq + ql, TCPF_ACK, RSP + b, sl - b, sl - b);
-    seg(&r, 0, r.sseq + a, r.cseq + ql, TCPF_ACK, RSP + a, b - a, b - a);
-    struct store_conn *c = only_conn(&r);
+    uint32_t ql = sizeof(REQ) - 1;
+    struct store_conn *c = ooo_response(&r, 1);
     CHECK(c != NULL);
     CHECK_INT(c->nmessages, 2);
     CHECK_INT(c->messages[1]->complete, 1);
@@ -188,19 +199,13 @@ TEST(tcp_out_of_order_uncaptured)
 {
     struct rig r;
     rig_init(&r, 80, 1000, 7, 1);
-    handshake(&r);
-    uint32_t ql = sizeof(REQ) - 1, sl = sizeof(RSP) - 1;
-    seg(&r, 1, r.cseq, r.sseq, TCPF_ACK | TCPF_PSH, REQ, ql, ql);
-    uint32_t a = 20, b = 40;
-    seg(&r, 0, r.sseq, r.cseq + ql, TCPF_ACK, RSP, a, a);
-    seg(&r, 0, r.sseq + b, r.cseq + ql, TCPF_ACK, NULL, sl - b, 0); /* none captured */
-    seg(&r, 0, r.sseq + a, r.cseq + ql, TCPF_ACK, RSP + a, b - a, b - a);
-    struct store_conn *c = only_conn(&r);
+    uint32_t sl = sizeof(RSP) - 1;
+    struct store_conn *c = ooo_response(&r, 0); /* past the hole: none captured */
     CHECK(c != NULL);
     CHECK_INT(c->nmessages, 2);
     CHECK(c->packets[6].analysis & PKT_OUT_OF_ORDER);
-    CHECK_INT(c->stats.gap_bytes[DIR_S2C], sl - b);
-    CHECK_INT(c->messages[1]->gap_bytes, sl - b);
+    CHECK_INT(c->stats.gap_bytes[DIR_S2C], sl - OOO_B);
+    CHECK_INT(c->messages[1]->gap_bytes, sl - OOO_B);
     rig_free(&r);
 }
 
