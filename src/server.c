@@ -33,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -72,6 +73,7 @@ struct server {
     char token[33];
     char *web_root; /* realpath of --web-root, or NULL */
     size_t upload_limit;
+    int default_nice; /* server_opts.default_nice */
     int lib_init;
 
     /* the websocket feed */
@@ -1293,10 +1295,28 @@ static void ws_close(const struct mg_connection *conn, void *cbdata)
     pthread_mutex_unlock(&srv->feed_lock);
 }
 
+/* A thread of the server's, as it starts: not at the capture thread's
+ * priority (main.c), which it was made with. Nice 0 is allowed to an
+ * unprivileged thread: it is a lower priority. */
+static void thread_priority(const struct server *srv)
+{
+    if (srv->default_nice && setpriority(PRIO_PROCESS, 0, 0) < 0)
+        log_msg(LOG_DEBUG, "server thread: setpriority: %s", strerror(errno));
+}
+
+static void *on_thread_start(const struct mg_context *ctx, int thread_type)
+{
+    (void)thread_type;
+    thread_priority(mg_get_user_data(ctx));
+    return NULL;
+}
+
 static void *feed_main(void *arg)
 {
     struct server *srv = arg;
     unsigned tick = 0;
+
+    thread_priority(srv);
 
     pthread_mutex_lock(&srv->feed_lock);
     while (!srv->stopping) {
@@ -1426,6 +1446,7 @@ struct server *server_new(const struct server_opts *o, struct store *st,
     if (ctl)
         srv->ctl = *ctl;
     srv->upload_limit = o->upload_limit ? o->upload_limit : DEFAULT_UPLOAD_LIMIT;
+    srv->default_nice = o->default_nice;
 
     if (strcasecmp(addr, "localhost") == 0)
         addr = "127.0.0.1";
@@ -1497,6 +1518,7 @@ struct server *server_new(const struct server_opts *o, struct store *st,
     memset(&cb, 0, sizeof(cb));
     cb.begin_request = on_request;
     cb.log_message = on_log;
+    cb.init_thread = on_thread_start;
     init.callbacks = &cb;
     init.user_data = srv;
     init.configuration_options = options;

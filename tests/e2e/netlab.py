@@ -222,7 +222,7 @@ def serve():
                         "http://%s/index.html" % server_addr)
     del nginx
     print(json.dumps({"iface": host_if, "host_addr": host_addr, "server_addr": server_addr,
-                      "netns": ns.name, "site_dir": site}), flush=True)
+                      "netns": ns.name, "server_if": server_if, "site_dir": site}), flush=True)
     try:
         while sys.stdin.read(4096):
             pass

@@ -60,14 +60,16 @@ class LiveRun:
     cleanup if still running."""
 
     def __init__(self, ns, iface, backend, workdir, name, extra=(), sudo_ids=None, json=True,
-                 ui_port=None, env=None):
+                 ui_port=None, env=None, nice=None):
         self.name = name
         self.json_path = os.path.join(workdir, name + ".json") if json else None
         self.err_path = os.path.join(workdir, name + ".stderr")
         # ui_port: serve the UI on 127.0.0.1:ui_port (in ns) instead of --no-ui
         ui = ["--listen", "127.0.0.1:%d" % ui_port] if ui_port else ["--no-ui"]
         self.ready = UI_READY if ui_port else READY
-        self.argv = [HTRACR] + ui + ["-i", iface, "-p", "80"] + backend_args(backend)
+        # nice: started under `nice -n NICE` (which execs htracr: same pid)
+        self.argv = ([] if nice is None else ["nice", "-n", str(nice)]) + [HTRACR] + ui + \
+            ["-i", iface, "-p", "80"] + backend_args(backend)
         if json:
             self.argv += ["--json", self.json_path]
         self.argv += list(extra)
@@ -116,6 +118,15 @@ class LiveRun:
             for line in f:
                 k, _, v = line.partition(":")
                 out[k] = v.strip()
+        return out
+
+    def thread_nices(self):
+        """{thread id: nice value} of the running htracr's threads."""
+        out = {}
+        for tid in os.listdir("/proc/%d/task" % self.pid):
+            with open("/proc/%d/task/%s/stat" % (self.pid, tid)) as f:
+                # after "(comm)", which may hold spaces: field 19 is the nice value
+                out[int(tid)] = int(f.read().rpartition(")")[2].split()[16])
         return out
 
     def stop(self, sig=signal.SIGINT, timeout=20.0):

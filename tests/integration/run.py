@@ -20,7 +20,8 @@ Per backend:
             keep-alive GETs on one connection incl. a chunked response and a
             404, a gzip response, a POST with a body, a plain GET, and two
             URLs with Connection: close).  Checks: the privilege drop (the
-            running process's uids, gids, groups and capabilities), exit 0
+            running process's uids, gids, groups and capabilities), the
+            capture thread's raised priority (nice -10), exit 0
             on SIGINT, output ownership and the -w file's mode, connections
             (one per client port curl used), transactions per connection
             (method, url, status, request and response body_bytes), the
@@ -28,7 +29,8 @@ Per backend:
             lines, JSONL and HAR, and the -w file read back with -r giving
             the same transactions and packet count
   count     -c COUNT: htracr stops by itself and stats.packets == COUNT;
-            -G 1 stops it after about a second
+            -G 1 stops it after about a second; started under nice -n 5,
+            every thread keeps nice 5
   stopdrain the stop signal arriving while captured packets still wait in
             the kernel buffer (made certain with SIGSTOP/SIGCONT): they are
             in the model all the same
@@ -53,7 +55,8 @@ Per backend:
             transaction in the JSONL (written as each connection went), so
             that count equals wrk's within one in-flight request per
             connection, less at most one exchange cut by each eviction
-  toggle    with the UI: POST /api/stop, a request at once, POST
+  toggle    with the UI (its threads at nice 0, the capture thread's at
+            -10): POST /api/stop, a request at once, POST
             /api/start, a request at once, three times: only the requests
             made after a start are in /api/export.jsonl (each call answers
             once its change is in force); then SIGHUP: exit 0 and --json
@@ -134,6 +137,7 @@ WRK_SUDO = (4321, 4321)        # SUDO_UID/SUDO_GID given to the wrk run
 # htracr reads them (what is still in its buffer at the signal is the
 # stopdrain group's subject, not the other groups')
 SETTLE = 0.4
+CAPTURE_NICE = -10             # the live capture thread's nice value (src/main.c)
 FLOOD_CONNS = 15000
 FLOOD_OWN_KIB = 3 * 1024       # own memory under the flood at --max-memory 1M
 TOGGLE_UI_PORT = 18977         # toggle: the UI's port, in the client namespace
@@ -381,6 +385,21 @@ def check_privileges(res, tag, run, uid, gid):
               (int(st.get("CapPrm", "1"), 16), int(st.get("CapEff", "1"), 16)))
 
 
+def check_nices(res, tag, run, capture, others, min_threads=1):
+    """The capture thread (the main one, its tid the pid) at nice capture,
+    every other thread at others (at least min_threads threads in all)."""
+    try:
+        nices = run.thread_nices()
+    except OSError as e:
+        res.fail(tag + ": threads' priorities", "/proc/%d/task: %s" % (run.pid, e))
+        return
+    got = (nices.get(run.pid), sorted(set(v for t, v in nices.items() if t != run.pid)),
+           len(nices) >= min_threads)
+    res.check("%s: capture thread at nice %d, the other %d thread(s) at %d"
+              % (tag, capture, len(nices) - 1, others), (capture, [others] if len(nices) > 1 else [],
+                                                        True), got, "nices: %r" % nices)
+
+
 def check_owner(res, tag, path, uid, mode=None):
     try:
         s = os.stat(path)
@@ -419,6 +438,7 @@ def group_mixed(res, ctx):
     if not start(res, ctx, tag, run):
         return
     check_privileges(res, tag, run, uid, gid)
+    check_nices(res, tag, run, CAPTURE_NICE, 0)
     time.sleep(0.3)
     try:
         expected, gzip_ports = make_mixed_traffic(ctx)
@@ -568,10 +588,13 @@ def group_count(res, ctx):
                   "an output cannot be written" in err, "exit %r; stderr: %s"
                   % (rc, run.stderr_tail()))
 
-    # -G: ends by itself after the time given, traffic or not
+    # -G: ends by itself after the time given, traffic or not; started
+    # under nice, every thread keeps the nice value it was given
     run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "seconds",
-                  extra=["-G", "1"])
+                  extra=["-G", "1"], nice=5)
     t = time.monotonic()
+    if start(res, ctx, tag + " (-G 1, under nice -n 5)", run):
+        check_nices(res, tag + " (under nice -n 5)", run, 5, 5)
     rc = run.wait_exit(10)
     took = time.monotonic() - t
     res.truth("%s: htracr -G 1 ends by itself with exit 0 after about 1 s" % tag,
@@ -1230,6 +1253,8 @@ def group_toggle(res, ctx):
     if not ui:
         return
     base, api = ui
+    # the UI's threads (civetweb's, the feed's) back at the default
+    check_nices(res, tag, run, CAPTURE_NICE, 0, min_threads=3)
 
     codes, want = [], []
     try:
