@@ -261,8 +261,8 @@ static void api_message_row_rel(struct jsonw *w, const struct store_conn *c, uin
     api_message_array(w, c, i, 1);
 }
 
-int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, unsigned opts, FILE *f,
-                     int (*yield)(void *ctx), void *ctx)
+int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, uint64_t have_reply,
+                     unsigned opts, FILE *f, int (*yield)(void *ctx), void *ctx)
 {
     int tails = !!(opts & EXPORT_API_TAILS), rel = !!(opts & EXPORT_API_REL);
     void (*row)(struct jsonw *, const struct store_conn *, uint32_t) = NULL;
@@ -280,6 +280,10 @@ int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, unsign
     jsonw_kint(w, "version", EXPORT_API_VERSION);
     jsonw_kuint(w, "generation", gen);
     jsonw_kuint(w, "seq", store_seq(st));
+    uint64_t reply = store_reply_next(st);
+    jsonw_kuint(w, "reply", reply);
+    if (full)
+        have_reply = 0;
     jsonw_kbool(w, "full", full);
     if (rel)
         jsonw_kbool(w, "relative", 1);
@@ -297,13 +301,15 @@ int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, unsign
     jsonw_arr_open(w);
     for (struct store_conn *c = store_first(st); c; c = store_next(c)) {
         if (full || c->mod_seq > since) {
-            const struct store_mark *from = tails && !full ? store_conn_mark_find(c, since) : NULL;
+            const struct store_mark *from =
+                tails && !full ? store_conn_mark_find(c, since, have_reply) : NULL;
             export_json_conn_from(w, c, rel ? api_packet_rel : api_packet_compact, row, 0, from);
             work += (size_t)c->npackets + c->nmessages + 1;
             if (from)
                 work -= (size_t)from->packets + from->messages; /* each <= its count */
             if (tails)
-                (void)store_conn_mark(st, c, full ? 0 : since); /* failed: counted, whole */
+                (void)store_conn_mark(st, c, full ? 0 : since, have_reply,
+                                      reply); /* failed: counted, whole */
         }
         if (yield && work >= EXPORT_API_YIELD_WORK) {
             work = 0;

@@ -491,17 +491,17 @@ static const struct {
 static int api_model(struct req *rq)
 {
     struct server *srv = rq->srv;
-    uint64_t gen = 0, since = 0;
+    uint64_t gen = 0, since = 0, reply = 0;
     unsigned opts = 0;
     int hg, hs, r;
     struct membuf mb;
 
     hg = query_u64(rq->ri, "gen", &gen);
     hs = query_u64(rq->ri, "since", &since);
-    if (hg < 0 || hs < 0)
+    if (hg < 0 || hs < 0 || query_u64(rq->ri, "reply", &reply) < 0)
         return send_error(rq, 400,
-                          "gen and since must be decimal numbers "
-                          "(from the last /api/model reply)");
+                          "gen, since and reply must be decimal numbers "
+                          "(the last /api/model reply's generation, seq and reply)");
     for (size_t i = 0; i < sizeof(model_flags) / sizeof(model_flags[0]); i++) {
         uint64_t v = 0;
         if (query_u64(rq->ri, model_flags[i].name, &v) < 0 || v > 1)
@@ -516,8 +516,8 @@ static int api_model(struct req *rq)
         if (membuf_open(&mb) < 0)
             return send_error(rq, 500, "out of memory");
         store_lock(srv->st);
-        r = export_api_model(srv->st, gen, since, opts, mb.f, i < MODEL_TRIES ? model_yield : NULL,
-                             srv->st);
+        r = export_api_model(srv->st, gen, since, reply, opts, mb.f,
+                             i < MODEL_TRIES ? model_yield : NULL, srv->st);
         store_unlock(srv->st);
         if (r != -EAGAIN)
             break;

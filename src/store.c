@@ -51,6 +51,7 @@ struct store {
     char source[256];
     int warned_budget;
     uint64_t seq, generation;
+    uint64_t replies;                       /* store_reply_next: the last number given */
     size_t body_mem;                        /* decoded bodies, all connections */
     struct store_conn *fin_head, *fin_tail; /* finished connections, in the order they
                                              * finished: what eviction takes first */
@@ -313,6 +314,16 @@ void store_unlock(struct store *st)
 uint64_t store_seq(const struct store *st)
 {
     return st->seq;
+}
+
+uint64_t store_reply_next(struct store *st)
+{
+    return ++st->replies;
+}
+
+uint64_t store_reply_last(const struct store *st)
+{
+    return st->replies;
 }
 
 uint64_t store_generation(const struct store *st)
@@ -837,7 +848,8 @@ int store_conn_point(struct store *st, struct store_conn *c, int series, int64_t
     return 0;
 }
 
-int store_conn_mark(struct store *st, struct store_conn *c, uint64_t since)
+int store_conn_mark(struct store *st, struct store_conn *c, uint64_t since, uint64_t have,
+                    uint64_t reply)
 {
     if (c->npackets < STORE_MARK_MIN)
         return 0;
@@ -857,19 +869,27 @@ int store_conn_mark(struct store *st, struct store_conn *c, uint64_t since)
         c->mem += sizeof(*c->marks);
     }
     struct store_marks *ms = c->marks;
-    int keep = -1, slot = -1;
+    int keep = -1, mine = -1, slot = -1;
     for (int i = 0; i < STORE_MARKS; i++) {
+        /* marked as it is already, nearly always by a write before this
+         * one, so at or before the seq this reply gives: the reader finds
+         * it by that. (Another reader's write while this one let the lock
+         * go can be newer: then this reader gets c from an older mark, or
+         * whole.) */
         if (ms->m[i].mod == c->mod_seq)
-            return 0; /* marked as it is already */
+            return 0;
         if (ms->m[i].mod && ms->m[i].mod <= since && (keep < 0 || ms->m[i].mod > ms->m[keep].mod))
             keep = i;
+        if (have && ms->m[i].mod && ms->m[i].reply == have)
+            mine = i;
     }
-    /* an empty slot, else the oldest; never the reader's base (keep):
-     * under eviction the server gives up attempts one after another, and
-     * with the slots simply taken in turn their marks pushed out the one
-     * the page's next fetch needed, which then got connections whole */
+    /* an empty slot, else the oldest; never the reader's base (keep) nor
+     * the one its last reply wrote (mine): under eviction the server gives
+     * up attempts one after another, and with the slots simply taken in
+     * turn their marks pushed out the one the page's next fetch needed,
+     * which then got connections whole */
     for (int i = 0; i < STORE_MARKS; i++) {
-        if (i == keep)
+        if (i == keep || i == mine)
             continue;
         if (!ms->m[i].mod) {
             slot = i;
@@ -880,6 +900,7 @@ int store_conn_mark(struct store *st, struct store_conn *c, uint64_t since)
     }
     struct store_mark *k = &ms->m[slot];
     k->mod = c->mod_seq;
+    k->reply = reply;
     k->packets = c->npackets;
     k->messages = c->msg_settled < c->nmessages ? c->msg_settled : c->nmessages;
     k->events = c->nevents; /* an event is whole once its packet is in */
@@ -889,19 +910,24 @@ int store_conn_mark(struct store *st, struct store_conn *c, uint64_t since)
     return 0;
 }
 
-const struct store_mark *store_conn_mark_find(const struct store_conn *c, uint64_t since)
+const struct store_mark *store_conn_mark_find(const struct store_conn *c, uint64_t since,
+                                              uint64_t have)
 {
-    const struct store_mark *best = NULL;
+    const struct store_mark *best = NULL, *mine = NULL;
     if (!c->marks)
         return NULL;
     /* A reader given every change up to `since` holds at least what a mark
-     * taken at mod <= since holds. */
+     * taken at mod <= since holds; and what its last reply wrote, which
+     * may be newer (written after that reply let the capture in). The
+     * newer of the two: a mark's positions only grow with its mod. */
     for (int i = 0; i < STORE_MARKS; i++) {
         const struct store_mark *k = &c->marks->m[i];
         if (k->mod && k->mod <= since && (!best || k->mod > best->mod))
             best = k;
+        if (have && k->mod && k->reply == have)
+            mine = k;
     }
-    return best;
+    return mine && (!best || mine->mod > best->mod) ? mine : best;
 }
 
 int store_conn_state(struct store *st, struct store_conn *c, uint8_t state, int64_t ts_us)

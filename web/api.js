@@ -85,10 +85,13 @@ export class Api {
   /** The whole model, or what changed since (gen, seq) when both are given;
    * a changed connection may come as a tail (docs/api.md), which
    * Model.merge puts after what the page has of it, and its messages as
-   * rows, which Model.merge makes objects again. */
-  model(gen, since) {
+   * rows, which Model.merge makes objects again. reply: the number of the
+   * last reply merged, so that connections it wrote after its seq can come
+   * as tails too. */
+  model(gen, since, reply = 0) {
     if (gen !== null && gen !== undefined && since) {
-      return this.get(`/api/model?gen=${encodeURIComponent(gen)}&since=${encodeURIComponent(since)}&tails=1&rows=1&rel=1`);
+      const r = reply ? `&reply=${encodeURIComponent(reply)}` : '';
+      return this.get(`/api/model?gen=${encodeURIComponent(gen)}&since=${encodeURIComponent(since)}${r}&tails=1&rows=1&rel=1`);
     }
     return this.get('/api/model?tails=1&rows=1&rel=1');
   }

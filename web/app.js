@@ -199,7 +199,7 @@ async function loadOnce(full) {
   }
   try {
     const inc = !full && model.generation !== null && model.generation === lastServer.generation;
-    const r = await api.model(inc ? model.generation : null, inc ? model.seq : null);
+    const r = await api.model(inc ? model.generation : null, inc ? model.seq : null, inc ? model.reply : 0);
     // a .json read in the page, or a restart, while the reply was on its
     // way: it is not what the page shows now
     if (inPage || gone) return;

@@ -772,6 +772,7 @@ export class Model {
   reset() {
     this.generation = null;
     this.seq = 0;
+    this.reply = 0; // the last /api/model reply's number, asked with the next
     this.origin = null;
     this.version = null;
     this.source = null;
@@ -830,6 +831,7 @@ export class Model {
       this.generation = r.generation ?? 0;
     }
     this.seq = r.seq ?? this.seq;
+    this.reply = r.reply ?? 0;
     this.version = r.version ?? this.version;
     this.source = r.source ?? this.source;
     if (r.stats) this.stats = r.stats;

@@ -24,12 +24,17 @@ struct server_status;
 
 /* The model for /api/model. When have_gen is the store's generation, only
  * the connections changed after seq since are written ("full": false);
- * otherwise every connection ("full": true). Caller holds the store lock.
+ * otherwise every connection ("full": true). The document's "reply" is a
+ * new number (store_reply_next); have_reply is the one of the last reply
+ * the reader merged (0: none known). Caller holds the store lock.
  *
  * opts: EXPORT_API_TAILS, the reader merges tails (docs/api.md). A changed
  * connection a mark covers is then written from that mark on, with a "tail"
  * member saying where; every connection written is marked
- * (store_conn_mark). EXPORT_API_ROWS: messages as rows ("message_fields").
+ * (store_conn_mark), with this reply's number, so that the reader's next
+ * fetch can be given a tail even of a connection written after the lock
+ * was let go (its change is then after this document's "seq").
+ * EXPORT_API_ROWS: messages as rows ("message_fields").
  * EXPORT_API_REL ("relative": true): a packet's time, and a message row's
  * start_us, count from its connection's start_us; a row's end_us from its
  * own start.
@@ -47,8 +52,8 @@ struct server_status;
 #define EXPORT_API_TAILS 1u
 #define EXPORT_API_ROWS 2u
 #define EXPORT_API_REL 4u
-int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, unsigned opts, FILE *f,
-                     int (*yield)(void *ctx), void *ctx);
+int export_api_model(struct store *st, uint64_t have_gen, uint64_t since, uint64_t have_reply,
+                     unsigned opts, FILE *f, int (*yield)(void *ctx), void *ctx);
 
 /* Packet idx of connection conn_id in full, with its payload (hex and
  * printable text) from the kept raw bytes. -ENOENT when the connection, the

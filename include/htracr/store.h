@@ -450,7 +450,8 @@ static inline struct store_packet *store_conn_pkt(struct store_conn *c, uint32_t
  */
 #define STORE_MARKS 4
 struct store_mark {
-    uint64_t mod; /* the connection's mod_seq when written out; 0 unused */
+    uint64_t mod;   /* the connection's mod_seq when written out; 0 unused */
+    uint64_t reply; /* the reply that wrote it out so (store_reply_next) */
     uint32_t packets, messages, events, states;
     uint32_t series[SERIES_COUNT];
 };
@@ -458,20 +459,26 @@ struct store_marks {
     struct store_mark m[STORE_MARKS];
 };
 
-/* Remember c as it is now (it is being written out for a reader whose copy
- * holds every change up to seq `since`; 0: none, it is given everything).
- * The new mark takes the oldest slot but one: the newest mark at or before
- * `since` stays, the one that reader's next fetch needs should this write
- * be thrown away (an attempt given up for -EAGAIN marks too). Only for
- * connections of at least STORE_MARK_MIN packets: a smaller one is cheap
- * to send whole. -ENOMEM when the marks could not be allocated (then
- * none). */
+/* Remember c as it is now, written out in reply number `reply` for a
+ * reader whose copy holds every change up to seq `since` (0: none, it is
+ * given everything) and what its last reply, number `have` (0: none
+ * known), wrote. The new mark takes the oldest slot but those two: the
+ * newest mark at or before `since` and the one reply `have` wrote stay,
+ * what that reader's next fetch needs should this write be thrown away (an
+ * attempt given up for -EAGAIN marks too). Only for connections of at
+ * least STORE_MARK_MIN packets: a smaller one is cheap to send whole.
+ * -ENOMEM when the marks could not be allocated (then none). */
 #define STORE_MARK_MIN 32
-int store_conn_mark(struct store *st, struct store_conn *c, uint64_t since);
+int store_conn_mark(struct store *st, struct store_conn *c, uint64_t since, uint64_t have,
+                    uint64_t reply);
 
 /* The newest mark a reader holding every change of c up to seq `since`
- * (and perhaps more) can be given the rest from, or NULL. */
-const struct store_mark *store_conn_mark_find(const struct store_conn *c, uint64_t since);
+ * (and perhaps more), and what its last reply, number `have` (0: none
+ * known), wrote, can be given the rest from, or NULL. The reply's own
+ * mark is newer than `since` when that reply wrote c after letting the
+ * capture in: c's change is then after the reply's seq. */
+const struct store_mark *store_conn_mark_find(const struct store_conn *c, uint64_t since,
+                                              uint64_t have);
 
 /* Packet idx of c changed after it was added (an older packet's message
  * found later): marks that had it no longer cover it. */
@@ -680,6 +687,10 @@ void store_set_evict_open(struct store *st, int (*cb)(void *ctx, struct store_co
 void store_unset_evict_open(struct store *st, void *ctx);
 const struct store_conn *store_pinned(const struct store *st);
 uint64_t store_seq(const struct store *st);
+/* A new reply number (from 1; it never goes back, clears included) for a
+ * writer of marks (store_conn_mark), and the last one given. */
+uint64_t store_reply_next(struct store *st);
+uint64_t store_reply_last(const struct store *st);
 uint64_t store_generation(const struct store *st);
 /* Mark c changed now. */
 void store_touch(struct store *st, struct store_conn *c);

@@ -100,9 +100,12 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
     // what the page was sent: connections given as tails (docs/api.md)
     // and its messages as rows
     const tails = [];
-    let rowReplies = 0;
+    let rowReplies = 0, namedReplies = 0;
     const onResp = async (r) => {
       if (!r.url().includes('/api/model')) return;
+      // an update names the reply before it (its connections written after
+      // its seq can then come as tails too)
+      if (/[?&]since=\d+/.test(r.url()) && /[?&]reply=[1-9]\d*/.test(r.url())) namedReplies++;
       try {
         const j = await r.json();
         for (const c of j.connections) {
@@ -133,6 +136,7 @@ describe('live capture on a veth to nginx', { skip: isRoot ? false : 'needs root
     page.off('response', onResp);
     assert.ok(tails.includes(conn.id), `the connection came as tails (${tails.length} tails seen)`);
     assert.ok(rowReplies > 0, `messages came as rows (${rowReplies} connections)`);
+    assert.ok(namedReplies > 0, 'the updates named the reply before them');
     assert.ok(last[1].packets.length > 300, `a long connection (${last[1].packets.length} packets)`);
     for (const k of ['packets', 'messages', 'states', 'events', 'series', 'stats']) {
       assert.deepEqual(last[0][k], last[1][k], `${k}: the page's, put together from tails, equal the server's`);

@@ -156,13 +156,13 @@ out:
 }
 
 /* The web UI's view: what the page's fetches write. */
-static void fuzz_api(struct store *st, uint64_t gen, uint64_t since)
+static void fuzz_api(struct store *st, uint64_t gen, uint64_t since, uint64_t reply)
 {
     static const unsigned opts[] = {0, EXPORT_API_ROWS, EXPORT_API_ROWS | EXPORT_API_REL,
                                     EXPORT_API_TAILS | EXPORT_API_ROWS | EXPORT_API_REL};
     for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
-        export_api_model(st, 0, 0, opts[i], fuzz_null, NULL, NULL);
-        export_api_model(st, gen, since, opts[i], fuzz_null, NULL, NULL);
+        export_api_model(st, 0, 0, 0, opts[i], fuzz_null, NULL, NULL);
+        export_api_model(st, gen, since, reply, opts[i], fuzz_null, NULL, NULL);
     }
 }
 
@@ -192,7 +192,7 @@ static void fuzz_ui(const uint8_t *data, size_t size)
     struct store *st;
     struct pipeline *p;
     struct store_conn *c;
-    uint64_t n = 0, next = 4, since = 0, skipped = 0;
+    uint64_t n = 0, next = 4, since = 0, reply = 0, skipped = 0;
 
     memset(&so, 0, sizeof(so));
     so.max_memory = FUZZ_RETAIN_MEMORY;
@@ -216,15 +216,16 @@ static void fuzz_ui(const uint8_t *data, size_t size)
             pipeline_tick(p, rec.ts_ns / 1000);
             /* as the page: the whole model first (no generation), then
              * what changed since the last reply's seq */
-            export_api_model(st, since ? store_generation(st) : 0, since,
+            export_api_model(st, since ? store_generation(st) : 0, since, reply,
                              EXPORT_API_TAILS | EXPORT_API_ROWS | EXPORT_API_REL, fuzz_null, NULL,
                              NULL);
             since = store_seq(st);
+            reply = store_reply_last(st);
             next *= 4;
         }
     }
     pipeline_finish(p);
-    fuzz_api(st, store_generation(st), since);
+    fuzz_api(st, store_generation(st), since, reply);
     for (c = store_first(st); c; c = store_next(c)) {
         uint64_t total = store_conn_total_packets(c);
         for (uint64_t i = 0; i < total && i < 256; i++)
@@ -235,7 +236,7 @@ static void fuzz_ui(const uint8_t *data, size_t size)
     export_api_status(st, &ss, fuzz_null);
     export_api_feed(st, &ss, fuzz_null);
     pipeline_clear(p);
-    fuzz_api(st, store_generation(st), 0);
+    fuzz_api(st, store_generation(st), 0, 0);
     export_metrics(st, &ss, fuzz_null);
     fflush(fuzz_null);
     clearerr(fuzz_null);

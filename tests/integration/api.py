@@ -380,6 +380,12 @@ def check_model(res, drv, tmp):
               "full=%r" % d["full"])
     st_, _, body = drv.req("GET", "/api/model?gen=x&since=1")
     res.eq("bad gen: 400", 400, st_)
+    st_, _, body = drv.req("GET", "/api/model?gen=%d&since=%d&reply=-1" % (g, s))
+    res.eq("bad reply: 400", 400, st_)
+    d = drv.get_json("/api/model?gen=%d&since=%d&reply=%d" % (g, s, m["reply"] + 1000))
+    res.check("a reply number it never gave: nothing changed all the same",
+              d["full"] is False and d["connections"] == [] and d["reply"] > m["reply"],
+              "full=%r, reply %r after %r" % (d["full"], d.get("reply"), m["reply"]))
     check_rows(res, drv, m)
     return m
 
@@ -617,8 +623,9 @@ def check_tails(res, exe, tmp, rows=False):
         while ok and polls < 100000:
             if not fed and select.select([drv.proc.stdout], [], [], 0.01)[0]:
                 fed = drv.proc.stdout.readline().strip() == b"fed"
-            st_, _, body = drv.req("GET", "/api/model?gen=%d&since=%d&%s" %
-                                   (r["generation"], r["seq"], q))
+            # as the page asks: since the last reply's seq, naming the reply
+            st_, _, body = drv.req("GET", "/api/model?gen=%d&since=%d&reply=%d&%s" %
+                                   (r["generation"], r["seq"], r["reply"], q))
             r = json.loads(body)
             polls += 1
             sizes = [(c["id"], len(json.dumps(c))) for c in r["connections"] if "tail" in c]

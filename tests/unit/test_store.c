@@ -952,43 +952,43 @@ TEST(store_marks_give_the_newest_a_reader_holds)
     CHECK(c != NULL);
     for (int i = 0; i < STORE_MARK_MIN - 1; i++)
         CHECK(store_conn_add_packet(st, c, &p) >= 0);
-    CHECK_INT(store_conn_mark(st, c, 0), 0);
+    CHECK_INT(store_conn_mark(st, c, 0, 0, 0), 0);
     CHECK(c->marks == NULL); /* too small: sent whole */
     CHECK(store_conn_add_packet(st, c, &p) >= 0);
     for (int i = 0; i < 3; i++)
         CHECK(store_message_new(st, c, i % 2 ? MSG_RESPONSE : MSG_REQUEST) != NULL);
     c->msg_settled = 2;
     size_t mem = store_memory(st);
-    CHECK_INT(store_conn_mark(st, c, 0), 0);
+    CHECK_INT(store_conn_mark(st, c, 0, 0, 0), 0);
     CHECK(c->marks != NULL);
     CHECK(store_memory(st) > mem); /* counted */
     uint64_t m1 = c->mod_seq;
-    CHECK(store_conn_mark_find(c, m1 - 1) == NULL);
-    const struct store_mark *k = store_conn_mark_find(c, m1);
+    CHECK(store_conn_mark_find(c, m1 - 1, 0) == NULL);
+    const struct store_mark *k = store_conn_mark_find(c, m1, 0);
     CHECK(k != NULL);
     CHECK_INT(k->packets, STORE_MARK_MIN);
     CHECK_INT(k->messages, 2);
     CHECK(store_conn_add_packet(st, c, &p) >= 0);
     CHECK(store_conn_add_packet(st, c, &p) >= 0);
-    CHECK_INT(store_conn_mark(st, c, 0), 0);
-    CHECK(store_conn_mark_find(c, m1) == k);
-    k = store_conn_mark_find(c, c->mod_seq + 5);
+    CHECK_INT(store_conn_mark(st, c, 0, 0, 0), 0);
+    CHECK(store_conn_mark_find(c, m1, 0) == k);
+    k = store_conn_mark_find(c, c->mod_seq + 5, 0);
     CHECK_INT(k->packets, STORE_MARK_MIN + 2);
     store_conn_pkt_changed(c, 3);
-    CHECK_INT(store_conn_mark_find(c, m1)->packets, 3);
-    CHECK_INT(store_conn_mark_find(c, c->mod_seq)->packets, 3);
+    CHECK_INT(store_conn_mark_find(c, m1, 0)->packets, 3);
+    CHECK_INT(store_conn_mark_find(c, c->mod_seq, 0)->packets, 3);
     /* the oldest of more than STORE_MARKS goes */
     for (int i = 0; i < STORE_MARKS; i++) {
         CHECK(store_conn_add_packet(st, c, &p) >= 0);
-        CHECK_INT(store_conn_mark(st, c, 0), 0);
+        CHECK_INT(store_conn_mark(st, c, 0, 0, 0), 0);
     }
-    CHECK(store_conn_mark_find(c, m1) == NULL);
+    CHECK(store_conn_mark_find(c, m1, 0) == NULL);
 
     struct store_conn *d = mark_conn(st, 1001, 6);
     for (int i = 0; i < STORE_MARK_MIN; i++)
         CHECK(store_conn_add_packet(st, d, &p) >= 0);
     store_conn_finish(st, d);
-    CHECK_INT(store_conn_mark(st, d, 0), 0);
+    CHECK_INT(store_conn_mark(st, d, 0, 0, 0), 0);
     CHECK(d->marks == NULL); /* finished unmarked: changes no more */
     store_free(st);
 }
@@ -1000,35 +1000,86 @@ TEST(store_marks_give_the_newest_a_reader_holds)
  * takes the oldest slot but that one. With the slots taken in turn, four
  * given-up attempts left the reader no mark, and a big connection came
  * whole on every update (bench: 26-32 MB updates at a 64M budget). */
+/* A new store's connection of STORE_MARK_MIN packets, marked as written
+ * whole by reply `reply` (a reader's first fetch); NULL when it failed. */
+static struct store_conn *first_marked(struct store **st, uint64_t reply)
+{
+    *st = store_new(&(struct store_opts){0});
+    struct store_conn *c = *st ? mark_conn(*st, 1000, 5) : NULL;
+    if (!c)
+        return NULL;
+    add_packets(*st, c, STORE_MARK_MIN);
+    if (c->npackets != STORE_MARK_MIN || store_conn_mark(*st, c, 0, 0, reply) != 0)
+        return NULL;
+    return c;
+}
+
 TEST(store_marks_keep_the_readers_base)
 {
-    struct store *st = store_new(&(struct store_opts){0});
-    struct store_conn *c = mark_conn(st, 1000, 5);
+    struct store *st;
+    struct store_conn *c = first_marked(&st, 0);
     CHECK(c != NULL);
-    add_packets(st, c, STORE_MARK_MIN);
-    CHECK_INT(c->npackets, STORE_MARK_MIN);
-    CHECK_INT(store_conn_mark(st, c, 0), 0); /* the reader's first, whole */
+    if (!c)
+        return;
     uint64_t base = c->mod_seq;
     /* attempts for the next fetch (since = base), each given up */
     for (int i = 0; i < 3 * STORE_MARKS; i++) {
         add_packets(st, c, 1);
-        CHECK_INT(store_conn_mark(st, c, base), 0);
+        CHECK_INT(store_conn_mark(st, c, base, 0, 0), 0);
     }
-    const struct store_mark *k = store_conn_mark_find(c, base);
+    const struct store_mark *k = store_conn_mark_find(c, base, 0);
     CHECK(k != NULL);
     CHECK_INT(k->mod, base);
     CHECK_INT(k->packets, STORE_MARK_MIN);
     /* the one that got through: the next fetch (since = its seq) has it */
     add_packets(st, c, 1);
-    CHECK_INT(store_conn_mark(st, c, base), 0);
+    CHECK_INT(store_conn_mark(st, c, base, 0, 0), 0);
     uint64_t next = c->mod_seq;
-    CHECK_INT(store_conn_mark_find(c, next)->packets, STORE_MARK_MIN + 3 * STORE_MARKS + 1);
+    CHECK_INT(store_conn_mark_find(c, next, 0)->packets, STORE_MARK_MIN + 3 * STORE_MARKS + 1);
     /* and now that base is the one kept */
     for (int i = 0; i < 3 * STORE_MARKS; i++) {
         add_packets(st, c, 1);
-        CHECK_INT(store_conn_mark(st, c, next), 0);
+        CHECK_INT(store_conn_mark(st, c, next, 0, 0), 0);
     }
-    CHECK_INT(store_conn_mark_find(c, next)->mod, next);
-    CHECK(store_conn_mark_find(c, base) == NULL); /* the older base went */
+    CHECK_INT(store_conn_mark_find(c, next, 0)->mod, next);
+    CHECK(store_conn_mark_find(c, base, 0) == NULL); /* the older base went */
+    store_free(st);
+}
+
+/* A reply that lets the capture in writes what came meanwhile: a
+ * connection changed after the reply's seq. Its reader's next fetch asks
+ * since that seq and names the reply: the mark that reply wrote is found
+ * by its number (by seq alone, only an older one is), and it stays
+ * through given-up attempts as the base does. */
+TEST(store_marks_follow_the_readers_last_reply)
+{
+    struct store *st;
+    struct store_conn *c = first_marked(&st, 1); /* reply 1: the first, whole */
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    uint64_t base = c->mod_seq;
+    /* reply 2 began at seq `since`, let the capture in, then wrote c */
+    uint64_t since = store_seq(st);
+    add_packets(st, c, 5);
+    CHECK(c->mod_seq > since);
+    CHECK_INT(store_conn_mark(st, c, base, 1, 2), 0);
+    /* the reader of reply 2 asks since its seq */
+    const struct store_mark *k = store_conn_mark_find(c, since, 2);
+    CHECK(k != NULL);
+    CHECK_INT(k->packets, STORE_MARK_MIN + 5);
+    CHECK_INT(store_conn_mark_find(c, since, 0)->packets, STORE_MARK_MIN); /* by seq: older */
+    CHECK_INT(store_conn_mark_find(c, since, 9)->packets, STORE_MARK_MIN); /* another reply */
+    /* a newer mark at or before since wins over an older reply's */
+    uint64_t later = c->mod_seq;
+    CHECK_INT(store_conn_mark_find(c, later, 1)->packets, STORE_MARK_MIN + 5);
+    /* attempts for the next fetch (since, reply 2), each given up: the
+     * reply's mark and the base stay */
+    for (int i = 0; i < 3 * STORE_MARKS; i++) {
+        add_packets(st, c, 1);
+        CHECK_INT(store_conn_mark(st, c, since, 2, 3 + (uint64_t)i), 0);
+    }
+    CHECK_INT(store_conn_mark_find(c, since, 2)->packets, STORE_MARK_MIN + 5);
+    CHECK_INT(store_conn_mark_find(c, since, 0)->packets, STORE_MARK_MIN);
     store_free(st);
 }
