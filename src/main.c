@@ -1480,24 +1480,27 @@ int main(int argc, char **argv)
         }
     }
     /* The capture thread (this one) empties the kernel's ring, which holds
-     * about half a second of a busy link. On a host whose cores are all
-     * busy (the traffic's own programs, and a browser showing the page: at
-     * 34,000 requests/s on two cores the ring overflowed in 3 of 4 runs at
-     * the default priority, in none of 4 at this one; docs/performance.md)
-     * a thread at the default priority can wait its turn that long. So it runs
-     * at CAPTURE_NICE, set while htracr may still; the server's threads go
-     * back to 0 as they start. Its work is the same either way: it is only
-     * run sooner. Not when htracr was started with a nice value of its own
-     * (a background trace at `nice 19`), and not without CAP_SYS_NICE (a
-     * setcap install): then every thread keeps the process's. */
+     * well under a second of a busy link. Where the CPUs are all busy, a
+     * thread at the default priority can wait its turn that long; the
+     * server's threads writing the page's updates are among those it waits
+     * for (docs/performance.md, "The capture thread's priority"). So it
+     * runs at CAPTURE_NICE (on Linux a thread's own), set while htracr may
+     * still; the server's threads go back to 0 as they start. Its work is
+     * the same either way: it is only run sooner. Not when htracr was
+     * started with a nice value of its own, and not without CAP_SYS_NICE
+     * (a setcap install): then every thread keeps the process's. */
     int capture_nice = 0;
     if (app.live) {
         errno = 0;
         int base = getpriority(PRIO_PROCESS, 0);
-        if (base == 0 && errno == 0 && setpriority(PRIO_PROCESS, 0, CAPTURE_NICE) == 0)
-            capture_nice = 1;
+        if (errno != 0)
+            log_msg(LOG_DEBUG, "getpriority: %s", strerror(errno));
+        else if (base != 0)
+            log_msg(LOG_DEBUG, "capture thread at the nice value given, %d", base);
+        else if (setpriority(PRIO_PROCESS, 0, CAPTURE_NICE) < 0)
+            log_msg(LOG_DEBUG, "capture thread at nice 0: setpriority: %s", strerror(errno));
         else
-            log_msg(LOG_DEBUG, "capture thread stays at nice %d", base);
+            capture_nice = 1;
     }
     /* Everything privileged is open: give root up before parsing a packet. */
     if (geteuid() == 0 || app.live) {
@@ -1570,7 +1573,7 @@ int main(int argc, char **argv)
             .port = cli.listen_port,
             .web_root = cli.web_root,
             .upload_limit = cli.upload_limit,
-            .default_nice = capture_nice,
+            .reset_nice = capture_nice,
         };
         app.srv = server_new(&sopt, st, &ctl, serr);
         if (!app.srv) {

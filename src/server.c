@@ -73,7 +73,7 @@ struct server {
     char token[33];
     char *web_root; /* realpath of --web-root, or NULL */
     size_t upload_limit;
-    int default_nice; /* server_opts.default_nice */
+    int reset_nice; /* server_opts.reset_nice */
     int lib_init;
 
     /* the websocket feed */
@@ -1296,11 +1296,13 @@ static void ws_close(const struct mg_connection *conn, void *cbdata)
 }
 
 /* A thread of the server's, as it starts: not at the capture thread's
- * priority (main.c), which it was made with. Nice 0 is allowed to an
- * unprivileged thread: it is a lower priority. */
+ * priority (main.c), which it was made with. On Linux the nice value is
+ * each thread's own (POSIX has it per process), set by its tid, 0 for the
+ * calling thread. Nice 0 is allowed to an unprivileged thread: it is a
+ * lower priority. */
 static void thread_priority(const struct server *srv)
 {
-    if (srv->default_nice && setpriority(PRIO_PROCESS, 0, 0) < 0)
+    if (srv->reset_nice && setpriority(PRIO_PROCESS, 0, 0) < 0)
         log_msg(LOG_DEBUG, "server thread: setpriority: %s", strerror(errno));
 }
 
@@ -1446,7 +1448,7 @@ struct server *server_new(const struct server_opts *o, struct store *st,
     if (ctl)
         srv->ctl = *ctl;
     srv->upload_limit = o->upload_limit ? o->upload_limit : DEFAULT_UPLOAD_LIMIT;
-    srv->default_nice = o->default_nice;
+    srv->reset_nice = o->reset_nice;
 
     if (strcasecmp(addr, "localhost") == 0)
         addr = "127.0.0.1";

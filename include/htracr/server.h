@@ -73,10 +73,9 @@ struct server_opts {
     int port;                /* TCP port to listen on */
     const char *web_root;    /* serve web/ from this directory; NULL: embedded */
     size_t upload_limit;     /* bytes; 0: 256 MiB */
-    /* 1: the calling thread (the capture's) was given a higher priority
-     * than the process's; the server's threads (it makes them) go back to
-     * nice 0 as they start */
-    int default_nice;
+    int reset_nice;          /* 1: the caller's thread runs above nice 0 (the
+                              * capture's, main.c); the server's threads go
+                              * back to nice 0 as they start */
 };
 
 /* Start serving. NULL with a one-line reason in errbuf (e.g. the port is

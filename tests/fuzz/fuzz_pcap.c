@@ -215,7 +215,7 @@ static void fuzz_ui(const uint8_t *data, size_t size)
         if (++n == next) {
             pipeline_tick(p, rec.ts_ns / 1000);
             /* as the page: the whole model first (no generation), then
-             * what changed since the last reply's seq */
+             * what changed since the last reply's seq, naming the reply */
             export_api_model(st, since ? store_generation(st) : 0, since, reply,
                              EXPORT_API_TAILS | EXPORT_API_ROWS | EXPORT_API_REL, fuzz_null, NULL,
                              NULL);

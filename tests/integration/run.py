@@ -56,7 +56,8 @@ Per backend:
             that count equals wrk's within one in-flight request per
             connection, less at most one exchange cut by each eviction
   toggle    with the UI (its threads at nice 0, the capture thread's at
-            -10): POST /api/stop, a request at once, POST
+            -10; all at 5 when started under nice -n 5): POST /api/stop, a
+            request at once, POST
             /api/start, a request at once, three times: only the requests
             made after a start are in /api/export.jsonl (each call answers
             once its change is in force); then SIGHUP: exit 0 and --json
@@ -385,6 +386,25 @@ def check_privileges(res, tag, run, uid, gid):
               (int(st.get("CapPrm", "1"), 16), int(st.get("CapEff", "1"), 16)))
 
 
+def runner_nice():
+    """(this suite's nice value, whether it may raise a thread's priority:
+    CAP_SYS_NICE in its effective set). htracr started from it raises its
+    capture thread's only from nice 0 and with that capability."""
+    with open("/proc/self/status") as f:
+        caps = int(next(l for l in f if l.startswith("CapEff:")).split()[1], 16)
+    return os.getpriority(os.PRIO_PROCESS, 0), bool(caps & (1 << 23))
+
+
+def expected_nices(under=None):
+    """(capture thread's, other threads') nice values of an htracr started
+    from this suite, under `nice -n UNDER` when given."""
+    base, can = runner_nice()
+    if under is not None:
+        n = max(-20, min(19, base + under))
+        return n, n
+    return (CAPTURE_NICE, 0) if base == 0 and can else (base, base)
+
+
 def check_nices(res, tag, run, capture, others, min_threads=1):
     """The capture thread (the main one, its tid the pid) at nice capture,
     every other thread at others (at least min_threads threads in all)."""
@@ -438,7 +458,7 @@ def group_mixed(res, ctx):
     if not start(res, ctx, tag, run):
         return
     check_privileges(res, tag, run, uid, gid)
-    check_nices(res, tag, run, CAPTURE_NICE, 0)
+    check_nices(res, tag, run, *expected_nices())
     time.sleep(0.3)
     try:
         expected, gzip_ports = make_mixed_traffic(ctx)
@@ -594,7 +614,7 @@ def group_count(res, ctx):
                   extra=["-G", "1"], nice=5)
     t = time.monotonic()
     if start(res, ctx, tag + " (-G 1, under nice -n 5)", run):
-        check_nices(res, tag + " (under nice -n 5)", run, 5, 5)
+        check_nices(res, tag + " (under nice -n 5)", run, *expected_nices(5))
     rc = run.wait_exit(10)
     took = time.monotonic() - t
     res.truth("%s: htracr -G 1 ends by itself with exit 0 after about 1 s" % tag,
@@ -1254,7 +1274,7 @@ def group_toggle(res, ctx):
         return
     base, api = ui
     # the UI's threads (civetweb's, the feed's) back at the default
-    check_nices(res, tag, run, CAPTURE_NICE, 0, min_threads=3)
+    check_nices(res, tag, run, *expected_nices(), min_threads=3)
 
     codes, want = [], []
     try:
@@ -1311,6 +1331,13 @@ def group_toggle(res, ctx):
     except (OSError, ValueError, KeyError) as e:
         got = "no model: %s" % e
     res.check(tag + ": --json written on SIGHUP, with the same transactions", sorted(want), got)
+
+    # started under nice, the UI's threads keep the nice value given too
+    run = LiveRun(ctx.client, ctx.pair.client_if, ctx.backend, ctx.tmp, "toggle-nice",
+                  ui_port=port, json=False, nice=5)
+    if start(res, ctx, tag + " (under nice -n 5)", run):
+        check_nices(res, tag + " (under nice -n 5)", run, *expected_nices(5), min_threads=3)
+        run.stop()
 
 
 def group_dropsclear(res, ctx):

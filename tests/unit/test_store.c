@@ -993,13 +993,6 @@ TEST(store_marks_give_the_newest_a_reader_holds)
     store_free(st);
 }
 
-/* A reader whose copy holds the changes up to `since` keeps the mark its
- * next fetch needs however many writes for it are thrown away meanwhile
- * (the server gives up an attempt with -EAGAIN when eviction takes the
- * connection it paused at, and marks were made on the way): each new mark
- * takes the oldest slot but that one. With the slots taken in turn, four
- * given-up attempts left the reader no mark, and a big connection came
- * whole on every update (bench: 26-32 MB updates at a 64M budget). */
 /* A new store's connection of STORE_MARK_MIN packets, marked as written
  * whole by reply `reply` (a reader's first fetch); NULL when it failed. */
 static struct store_conn *first_marked(struct store **st, uint64_t reply)
@@ -1014,6 +1007,13 @@ static struct store_conn *first_marked(struct store **st, uint64_t reply)
     return c;
 }
 
+/* A reader whose copy holds the changes up to `since` keeps the mark its
+ * next fetch needs however many writes for it are thrown away meanwhile
+ * (the server gives up an attempt with -EAGAIN when eviction takes the
+ * connection it paused at, and marks were made on the way): each new mark
+ * takes the oldest slot but that one. With the slots taken in turn, four
+ * given-up attempts left the reader no mark, and a big connection came
+ * whole on every update (bench: 26-32 MB updates at a 64M budget). */
 TEST(store_marks_keep_the_readers_base)
 {
     struct store *st;
