@@ -73,8 +73,9 @@ struct server_opts {
     int port;                /* TCP port to listen on */
     const char *web_root;    /* serve web/ from this directory; NULL: embedded */
     size_t upload_limit;     /* bytes; 0: 256 MiB */
-    int reset_nice;          /* 1: the caller's thread runs above nice 0 (the
-                              * capture's, main.c); the server's threads go
+    int reset_nice;          /* 1: the caller's thread (the capture's,
+                              * main.c) runs at a higher priority than nice
+                              * 0; the server's threads, made with it, go
                               * back to nice 0 as they start */
 };
 
