@@ -652,8 +652,8 @@ function syncZoom(v) {
   $('#zoom-label').textContent = `${fmtDur(v.us_per_px * 100)} / 100 px`;
 }
 zoomEl.addEventListener('input', () => timeline.zoomTo(uppOfSlider(+zoomEl.value)));
-$('#zoom-in').addEventListener('click', () => timeline.zoomBy(1 / 1.6));
-$('#zoom-out').addEventListener('click', () => timeline.zoomBy(1.6));
+$('#zoom-in').addEventListener('click', () => timeline.zoomStep(1 / 1.6));
+$('#zoom-out').addEventListener('click', () => timeline.zoomStep(1.6));
 // Fit (the button, or 0): the whole capture; while capturing it is
 // followed again
 function fitView() {

@@ -11,7 +11,7 @@ export const KEYS = [
     [['Esc'], 'clear the selection, close overlays'],
   ]],
   ['View', [
-    [['+', '−'], 'zoom in / out, keeping the centre'],
+    [['+', '−'], 'zoom in / out about the selected packet or message, else the centre'],
     [['Ctrl', 'wheel'], 'zoom at the pointer'],
     [['⇧', 'wheel'], 'pan in time (or drag, or a sideways swipe)'],
     [['0'], 'fit everything shown'],
@@ -103,8 +103,8 @@ export function installKeys(a) {
       case 'ArrowRight': e.shiftKey ? tl.stepMessage(1) : tl.stepPacket(1); break;
       case 'ArrowUp': tl.stepRow(-1); break;
       case 'ArrowDown': tl.stepRow(1); break;
-      case '+': case '=': tl.zoomBy(1 / 1.6); break; // following keeps the zoom
-      case '-': case '_': tl.zoomBy(1.6); break;
+      case '+': case '=': tl.zoomStep(1 / 1.6); break; // following keeps the zoom
+      case '-': case '_': tl.zoomStep(1.6); break;
       case '0': a.fit(); break;
       case 'Home': tl.setView(tl.model.span.t0 + (tl.plotW * 0.45) * tl.upp, tl.upp); break;
       case 'End': tl.setView(tl.model.span.t1 - (tl.plotW * 0.45) * tl.upp, tl.upp); break;

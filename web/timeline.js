@@ -156,6 +156,38 @@ export class Timeline {
     this.setView(c, upp);
   }
 
+  /**
+   * Zoom by factor from the keys or the toolbar: about the selected packet
+   * or message when it is in view, which then stays where it is (and the
+   * view stops following live data, or the next update would move it
+   * away); else about the centre.
+   */
+  zoomStep(factor) {
+    const t = this._selectionTime();
+    const x = t === null ? null : GUTTER + (t - this.tL) / this.upp;
+    if (x !== null && x >= GUTTER && x <= GUTTER + this.plotW) {
+      this.follow = false;
+      this.zoomBy(factor, x);
+    } else {
+      this.zoomBy(factor);
+    }
+  }
+
+  // The selected packet's time, or the selected message's start; null
+  // for anything else (a connection or server is no one point in time).
+  _selectionTime() {
+    const s = this.selection;
+    if (s?.kind === 'packet') {
+      const c = this.model.conn(s.conn);
+      return c && s.idx < c.n ? c.t[s.idx] : null;
+    }
+    if (s?.kind === 'message') {
+      const m = this.model.msg(s.msg);
+      return m ? m._s : null;
+    }
+    return null;
+  }
+
   /** Zoom to µs per px, keeping the centre (the slider). */
   zoomTo(upp) {
     this.followFit = false;

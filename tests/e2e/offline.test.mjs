@@ -191,6 +191,42 @@ function fileSuite(name, cfgFn) {
     await page.keyboard.press('0');
   });
 
+  it('zooming with + and - about a selected message keeps it where it is, and stops following live data', async () => {
+    const { page } = ui;
+    await page.locator('#scroller').focus();
+    // the whole capture in view, a message a fifth to two fifths into it
+    // selected, and the view made to follow (as with live data)
+    const id = await page.evaluate(() => {
+      const tl = window.htracr.timeline;
+      const model = window.htracr.model;
+      const sp = model.span;
+      tl.setView((sp.t0 + sp.t1) / 2, (sp.t1 - sp.t0) / tl.plotW);
+      const tL = tl.tL, w = tl.plotW * tl.upp;
+      const m = [...model.msgs.values()].find((x) => x._s > tL + w * 0.2 && x._s < tL + w * 0.4);
+      if (!m) return null;
+      tl.select({ kind: 'message', msg: m.id }, false);
+      tl.follow = true;
+      return m.id;
+    });
+    assert.ok(id !== null && id !== undefined, 'a message a fifth to two fifths into the view');
+    const at = () => page.evaluate((mid) => {
+      const tl = window.htracr.timeline;
+      const m = window.htracr.model.msg(mid);
+      return { x: (m._s - tl.tL) / tl.upp, upp: tl.upp, center: tl.c, follow: tl.follow };
+    }, id);
+    for (const [key, factor] of [['+', 1 / 1.6], ['+', 1 / 1.6], ['-', 1.6]]) {
+      const a = await at();
+      await page.keyboard.press(key);
+      const b = await at();
+      assert.ok(Math.abs(b.upp - a.upp * factor) <= a.upp * 1e-9, `${key}: µs/px ${a.upp} -> ${b.upp}, want ×${factor}`);
+      assert.ok(Math.abs(b.x - a.x) <= 1, `${key}: the selected message moved from ${a.x} to ${b.x} px`);
+      assert.ok(Math.abs(b.center - a.center) > b.upp, `${key}: about the message, not the centre`);
+      assert.equal(b.follow, false, `${key}: no longer following`);
+    }
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('0');
+  });
+
   it('arrow keys move the selection to the next / previous packet and message in time order', async () => {
     const { page } = ui;
     const conn = [...doc.connections].sort((a, b) => b.messages.length - a.messages.length || a.id - b.id)[0];
