@@ -38,7 +38,7 @@
 
 #define DEFAULT_MAX_MEMORY (256ULL << 20)
 #define DEFAULT_BODY_LIMIT (1ULL << 20)
-#define CAPTURE_NICE (-10) /* the live capture thread's nice value: main() says why */
+#define CAPTURE_NICE (-10) /* the live capture thread's nice value: raise_capture_priority() */
 
 struct output {
     const char *path; /* NULL = not wanted; "-" = stdout */
@@ -1376,6 +1376,31 @@ static void on_skip(void *ctx, struct store_conn *c, int dir, uint32_t from_seq,
         log_msg(LOG_WARN, "body-skip hint failed: %s (bodies are copied whole)", strerror(-r));
 }
 
+/* The capture thread (the calling one) empties the kernel's ring, which
+ * holds well under a second of a busy link. Where the CPUs are all busy, a
+ * thread at the default priority can wait its turn that long; the server's
+ * threads writing the page's updates are among those it waits for
+ * (docs/performance.md, "The capture thread's priority"). So it runs at
+ * CAPTURE_NICE (on Linux a thread's own), set while htracr may still; the
+ * server's threads go back to 0 as they start (server_opts.reset_nice).
+ * Its work is the same either way: it is only run sooner. Not when htracr
+ * was started with a nice value of its own, and not without CAP_SYS_NICE (a
+ * setcap install): then every thread keeps the process's. 1 when raised. */
+static int raise_capture_priority(void)
+{
+    errno = 0;
+    int base = getpriority(PRIO_PROCESS, 0);
+    if (errno != 0)
+        log_msg(LOG_DEBUG, "getpriority: %s", strerror(errno));
+    else if (base != 0)
+        log_msg(LOG_DEBUG, "capture thread at the nice value given, %d", base);
+    else if (setpriority(PRIO_PROCESS, 0, CAPTURE_NICE) < 0)
+        log_msg(LOG_DEBUG, "capture thread at nice 0: setpriority: %s", strerror(errno));
+    else
+        return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct cli cli = {0};
@@ -1479,29 +1504,7 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    /* The capture thread (this one) empties the kernel's ring, which holds
-     * well under a second of a busy link. Where the CPUs are all busy, a
-     * thread at the default priority can wait its turn that long; the
-     * server's threads writing the page's updates are among those it waits
-     * for (docs/performance.md, "The capture thread's priority"). So it
-     * runs at CAPTURE_NICE (on Linux a thread's own), set while htracr may
-     * still; the server's threads go back to 0 as they start. Its work is
-     * the same either way: it is only run sooner. Not when htracr was
-     * started with a nice value of its own, and not without CAP_SYS_NICE
-     * (a setcap install): then every thread keeps the process's. */
-    int capture_nice = 0;
-    if (app.live) {
-        errno = 0;
-        int base = getpriority(PRIO_PROCESS, 0);
-        if (errno != 0)
-            log_msg(LOG_DEBUG, "getpriority: %s", strerror(errno));
-        else if (base != 0)
-            log_msg(LOG_DEBUG, "capture thread at the nice value given, %d", base);
-        else if (setpriority(PRIO_PROCESS, 0, CAPTURE_NICE) < 0)
-            log_msg(LOG_DEBUG, "capture thread at nice 0: setpriority: %s", strerror(errno));
-        else
-            capture_nice = 1;
-    }
+    int capture_nice = app.live && raise_capture_priority();
     /* Everything privileged is open: give root up before parsing a packet. */
     if (geteuid() == 0 || app.live) {
         uid_t uid;

@@ -848,6 +848,25 @@ int store_conn_point(struct store *st, struct store_conn *c, int series, int64_t
     return 0;
 }
 
+/* The marks a reader holding every change up to `since`, and what its last
+ * reply (number `have`, 0: none known) wrote, can be given the rest from:
+ * the newest at or before `since` (*base) and the one that reply wrote
+ * (*mine); -1 for none. */
+static void marks_bases(const struct store_marks *ms, uint64_t since, uint64_t have, int *base,
+                        int *mine)
+{
+    *base = *mine = -1;
+    for (int i = 0; i < STORE_MARKS; i++) {
+        const struct store_mark *k = &ms->m[i];
+        if (!k->mod)
+            continue;
+        if (k->mod <= since && (*base < 0 || k->mod > ms->m[*base].mod))
+            *base = i;
+        if (have && k->reply == have)
+            *mine = i;
+    }
+}
+
 int store_conn_mark(struct store *st, struct store_conn *c, uint64_t since, uint64_t have,
                     uint64_t reply)
 {
@@ -869,20 +888,15 @@ int store_conn_mark(struct store *st, struct store_conn *c, uint64_t since, uint
         c->mem += sizeof(*c->marks);
     }
     struct store_marks *ms = c->marks;
-    int keep = -1, mine = -1, slot = -1;
-    for (int i = 0; i < STORE_MARKS; i++) {
-        /* marked as it is already, nearly always by a write before this
-         * one, so at or before the seq this reply gives: the reader finds
-         * it by that. (Another reader's write while this one let the lock
-         * go can be newer: then this reader gets c from an older mark, or
-         * whole.) */
+    /* marked as it is already, nearly always by a write before this one,
+     * so at or before the seq this reply gives: the reader finds it by
+     * that. (Another reader's write while this one let the lock go can be
+     * newer: then this reader gets c from an older mark, or whole.) */
+    for (int i = 0; i < STORE_MARKS; i++)
         if (ms->m[i].mod == c->mod_seq)
             return 0;
-        if (ms->m[i].mod && ms->m[i].mod <= since && (keep < 0 || ms->m[i].mod > ms->m[keep].mod))
-            keep = i;
-        if (have && ms->m[i].mod && ms->m[i].reply == have)
-            mine = i;
-    }
+    int keep, mine, slot = -1;
+    marks_bases(ms, since, have, &keep, &mine);
     /* an empty slot, else the oldest; never the reader's base (keep) nor
      * the one its last reply wrote (mine): under eviction the server gives
      * up attempts one after another, and with the slots simply taken in
@@ -913,21 +927,18 @@ int store_conn_mark(struct store *st, struct store_conn *c, uint64_t since, uint
 const struct store_mark *store_conn_mark_find(const struct store_conn *c, uint64_t since,
                                               uint64_t have)
 {
-    const struct store_mark *best = NULL, *mine = NULL;
+    int base, mine;
     if (!c->marks)
         return NULL;
     /* A reader given every change up to `since` holds at least what a mark
      * taken at mod <= since holds; and what its last reply wrote, which
      * may be newer (written after that reply let the capture in). The
      * newer of the two: a mark's positions only grow with its mod. */
-    for (int i = 0; i < STORE_MARKS; i++) {
-        const struct store_mark *k = &c->marks->m[i];
-        if (k->mod && k->mod <= since && (!best || k->mod > best->mod))
-            best = k;
-        if (have && k->mod && k->reply == have)
-            mine = k;
-    }
-    return mine && (!best || mine->mod > best->mod) ? mine : best;
+    const struct store_mark *m = c->marks->m;
+    marks_bases(c->marks, since, have, &base, &mine);
+    if (mine >= 0 && (base < 0 || m[mine].mod > m[base].mod))
+        return &m[mine];
+    return base >= 0 ? &m[base] : NULL;
 }
 
 int store_conn_state(struct store *st, struct store_conn *c, uint8_t state, int64_t ts_us)

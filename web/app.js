@@ -948,7 +948,8 @@ installKeys({
     if (!s || s.kind !== 'message') return;
     const m = model.msg(s.msg);
     const resp = m.kind === 'response' ? m : m.response ? model.msg(m.response) : null;
-    if (resp && resp.body_kept > 0 && away()) toast(away(), 'info');
+    const why = away();
+    if (resp && resp.body_kept > 0 && why) toast(why, 'info');
     else if (resp && resp.body_kept > 0) window.open(api.bodyUrl(resp.id), '_blank', 'noopener');
     else toast('No body was kept for this response', 'info');
   },

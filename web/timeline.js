@@ -734,16 +734,8 @@ export class Timeline {
   stepRow(step) {
     const s = this.selection;
     if (!s) return this._selectFirst();
-    let cid = s.conn;
-    let t = this.c;
-    if (s.kind === 'message') {
-      const m = this.model.msg(s.msg);
-      cid = m?._conn;
-      t = m ? m._s : t;
-    } else if (s.kind === 'packet') {
-      const c = this.model.conn(s.conn);
-      t = c ? c.t[s.idx] : t;
-    }
+    const cid = s.kind === 'message' ? this.model.msg(s.msg)?._conn : s.conn;
+    let t = this._selectionTime() ?? this.c;
     let run = this._rowRun;
     if (run && run.sel === s) t = run.t;
     else run = this._rowRun = { t, sel: s, at: new Map(cid !== undefined ? [[cid, s]] : []) };
